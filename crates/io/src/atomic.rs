@@ -1,0 +1,100 @@
+//! Atomic output: write to a hidden temporary name in the destination folder, fsync, rename.
+//!
+//! A reader never sees a half-written file under the final name; a crash or an error leaves
+//! only a `.<name>.tmp*` file that the next run ignores (and `Drop` removes when it can).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+pub struct AtomicFile {
+    final_path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl AtomicFile {
+    /// Creates the destination folder if needed and opens a temporary file beside `path`.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let final_path = path.as_ref().to_path_buf();
+        let dir = match final_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, e))?;
+        Ok(AtomicFile { final_path, tmp })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Flushes, syncs to disk and renames to the final name.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let path = self.final_path.clone();
+        self.tmp.flush().map_err(|e| Error::io(&path, e))?;
+        self.tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        self.tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        Ok(path)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tmp.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(path.as_ref())?;
+    f.write_all(bytes).map_err(|e| Error::io(path.as_ref(), e))?;
+    f.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.txt");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!target.exists(), "final name must not exist before commit");
+        f.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"hello");
+        let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file must be gone after commit");
+    }
+
+    #[test]
+    fn dropped_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        {
+            let mut f = AtomicFile::create(&target).unwrap();
+            f.write_all(b"partial").unwrap();
+        }
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
