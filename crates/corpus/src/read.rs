@@ -1,0 +1,427 @@
+//! The streaming reader: files → lines → records, parsed in parallel, delivered in order.
+//!
+//! A reader thread decompresses and splits lines into chunks of about `chunk_bytes`, passed
+//! over a bounded channel; each chunk is parsed with rayon (`par_iter().map().collect()`
+//! keeps order) and handed to the caller's sink in input order. Memory is O(chunk × a few),
+//! never O(corpus), and the output never depends on the thread count.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Problem, ProblemKind, Result};
+use crate::lines::{LineEvent, LineReader, RawLine};
+use crate::record::{Partition, RecordRef};
+use crate::source::InputFile;
+
+/// What to do with a bad line or file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Stop at the first problem.
+    #[default]
+    Fail,
+    /// Count it, quarantine it, go on.
+    Skip,
+}
+
+impl std::str::FromStr for OnError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(OnError::Fail),
+            "skip" => Ok(OnError::Skip),
+            o => Err(format!("unknown --on-error policy '{o}' (expected fail or skip)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub on_error: OnError,
+    /// Lines longer than this are problems (`line_too_long`), never buffered whole.
+    pub max_line_bytes: usize,
+    /// Approximate bytes per parallel work unit.
+    pub chunk_bytes: usize,
+    /// Where `skip` writes rejected lines (TSV: file, line, kind, reason, raw line).
+    pub quarantine: Option<PathBuf>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            on_error: OnError::Fail,
+            max_line_bytes: 256 << 20,
+            chunk_bytes: 4 << 20,
+            quarantine: None,
+        }
+    }
+}
+
+/// Reports how far reading got, in raw (on-disk) bytes. Implemented by the CLI's bar.
+pub trait Progress: Sync {
+    fn set_total(&self, _bytes: Option<u64>) {}
+    fn set_position(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+/// A progress sink that shows nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Counts of what was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadSummary {
+    pub files: u64,
+    pub lines: u64,
+    pub records: u64,
+    pub blank_lines: u64,
+    /// Rejected lines (or files) by kind of problem.
+    pub rejected: BTreeMap<ProblemKind, u64>,
+    /// Where the rejected lines were written, when any were.
+    pub quarantine: Option<PathBuf>,
+}
+
+impl ReadSummary {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+/// What the sink receives, in input order.
+pub enum Item<'a, T> {
+    Record { file: &'a InputFile, line: &'a RawLine, value: T },
+    /// Only seen with [`OnError::Skip`]; with `Fail` the read stops with [`Error::Data`].
+    Rejected { problem: &'a Problem },
+}
+
+/// The record's partition, or the one its folder names.
+pub fn effective_partition(rec: &RecordRef<'_>, file: &InputFile) -> Option<Partition> {
+    rec.partition.or(file.partition)
+}
+
+enum Msg {
+    Chunk { file: usize, events: Vec<LineEvent> },
+    FileFailed { file: usize, line: u64, kind: ProblemKind, message: String },
+    FileDone,
+}
+
+enum Parsed<T> {
+    Record(T),
+    Blank,
+    Problem(Problem),
+}
+
+fn io_problem_kind(e: &std::io::Error) -> ProblemKind {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        UnexpectedEof | InvalidData | InvalidInput | Other => ProblemKind::Compression,
+        _ => ProblemKind::Io,
+    }
+}
+
+fn describe_read_error(e: &std::io::Error, kind: ProblemKind) -> String {
+    match (kind, e.kind()) {
+        (ProblemKind::Compression, std::io::ErrorKind::UnexpectedEof) => {
+            "compressed stream is truncated (unexpected end of file)".into()
+        }
+        (ProblemKind::Compression, _) => format!("corrupt compressed stream: {e}"),
+        _ => format!("read error: {e}"),
+    }
+}
+
+fn reader_thread(
+    files: &[InputFile],
+    opts: &ReadOptions,
+    raw_pos: &AtomicU64,
+    tx: mpsc::SyncSender<Msg>,
+) {
+    for (i, file) in files.iter().enumerate() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let base = raw_pos.load(Ordering::Relaxed);
+        let input = match pytorrent_io::open_input(&file.path, Some(counter.clone())) {
+            Ok(x) => x,
+            Err(e) => {
+                let (kind, message) = match &e {
+                    pytorrent_io::Error::Format { message, .. } => (ProblemKind::Compression, message.clone()),
+                    pytorrent_io::Error::Io { source, .. } => (ProblemKind::Io, source.to_string()),
+                };
+                if tx.send(Msg::FileFailed { file: i, line: 0, kind, message }).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut lines = LineReader::new(input.reader, opts.max_line_bytes);
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        let mut failed = false;
+        loop {
+            match lines.next_line() {
+                Ok(Some(ev)) => {
+                    bytes += match &ev {
+                        LineEvent::Line(l) => l.bytes.len() + 64,
+                        LineEvent::TooLong { .. } => 64,
+                    };
+                    events.push(ev);
+                    if bytes >= opts.chunk_bytes {
+                        raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
+                        let chunk = std::mem::take(&mut events);
+                        bytes = 0;
+                        if tx.send(Msg::Chunk { file: i, events: chunk }).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if !events.is_empty()
+                        && tx.send(Msg::Chunk { file: i, events: std::mem::take(&mut events) }).is_err()
+                    {
+                        return;
+                    }
+                    let kind = io_problem_kind(&e);
+                    let message = describe_read_error(&e, kind);
+                    let line = lines.line_no() + 1;
+                    if tx.send(Msg::FileFailed { file: i, line, kind, message }).is_err() {
+                        return;
+                    }
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if !failed && !events.is_empty() && tx.send(Msg::Chunk { file: i, events }).is_err() {
+            return;
+        }
+        raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
+        if failed {
+            continue;
+        }
+        if tx.send(Msg::FileDone).is_err() {
+            return;
+        }
+    }
+}
+
+/// Turns a serde error into a precise, human message with the field path when there is one.
+fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, String) {
+    use serde_json::error::Category;
+    let col = err.column();
+    match err.classify() {
+        Category::Syntax | Category::Eof => {
+            let msg = err.to_string();
+            let what = msg.split(" at line ").next().unwrap_or(&msg);
+            let what = if what.contains("recursion limit") {
+                "nested too deeply (more than 128 levels)"
+            } else {
+                what
+            };
+            (ProblemKind::InvalidJson, format!("invalid JSON at column {col}: {what}"))
+        }
+        Category::Io => (ProblemKind::Io, err.to_string()),
+        Category::Data => {
+            // Re-parse (rarely: only bad lines) to learn which field was wrong.
+            let mut de = serde_json::Deserializer::from_str(text);
+            let res: Result<RecordRef<'_>, _> = serde_path_to_error::deserialize(&mut de);
+            let (path, inner) = match res {
+                Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                Ok(_) => (String::new(), err.to_string()),
+            };
+            let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+            if let Some(rest) = inner.strip_prefix("missing field ") {
+                (ProblemKind::MissingField, format!("missing required field {rest}"))
+            } else if inner.starts_with("duplicate field") {
+                (ProblemKind::InvalidJson, inner)
+            } else if path.is_empty() || path == "." {
+                (ProblemKind::WrongType, inner)
+            } else {
+                (ProblemKind::WrongType, format!("field `{path}`: {inner}"))
+            }
+        }
+    }
+}
+
+fn parse_line<T>(
+    file: &InputFile,
+    line: &RawLine,
+    map: &(impl Fn(&InputFile, &RawLine, RecordRef<'_>) -> T + Sync),
+) -> Parsed<T> {
+    let problem = |kind, message| {
+        Parsed::Problem(Problem { path: file.display(), line: line.line_no, kind, message })
+    };
+    if line.bytes.iter().all(u8::is_ascii_whitespace) {
+        return Parsed::Blank;
+    }
+    let text = match std::str::from_utf8(&line.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return problem(
+                ProblemKind::InvalidUtf8,
+                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+            )
+        }
+    };
+    let first = text.trim_start().as_bytes()[0];
+    if first == b'[' || first == b'"' || first.is_ascii_digit() || first == b'-' {
+        return problem(
+            ProblemKind::NotAnObject,
+            "not a JSON object: each line must hold one record object".into(),
+        );
+    }
+    match serde_json::from_str::<RecordRef<'_>>(text) {
+        Ok(rec) => Parsed::Record(map(file, line, rec)),
+        Err(e) => {
+            let (kind, message) = describe_record_error(text, e);
+            problem(kind, message)
+        }
+    }
+}
+
+/// Escapes a reason so it stays one TSV cell.
+fn tsv_cell(s: &str) -> String {
+    s.replace(['\t', '\n', '\r'], " ")
+}
+
+struct Quarantine {
+    path: PathBuf,
+    writer: Option<pytorrent_io::CompressedWriter>,
+}
+
+impl Quarantine {
+    fn put(&mut self, problem: &Problem, raw: Option<&[u8]>) -> Result<()> {
+        if self.writer.is_none() {
+            let mut w = pytorrent_io::CompressedWriter::create(&self.path, pytorrent_io::Compression::None)?;
+            w.write_all(b"file\tline\tkind\treason\traw\n")
+                .map_err(|e| pytorrent_io::Error::io(&self.path, e))?;
+            self.writer = Some(w);
+        }
+        let w = self.writer.as_mut().expect("opened above");
+        let head = format!(
+            "{}\t{}\t{}\t{}\t",
+            tsv_cell(&problem.path),
+            problem.line,
+            problem.kind.name(),
+            tsv_cell(&problem.message)
+        );
+        let io = |e| pytorrent_io::Error::io(&self.path, e);
+        w.write_all(head.as_bytes()).map_err(io)?;
+        w.write_all(raw.unwrap_or_default()).map_err(io)?;
+        w.write_all(b"\n").map_err(io)?;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Option<PathBuf>> {
+        match self.writer {
+            Some(w) => Ok(Some(w.finish()?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads every record of `files`, calling `map` on each (in parallel) and `sink` on each
+/// result (sequentially, in input order).
+pub fn read_corpus<T, M, S>(
+    files: &[InputFile],
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+    map: M,
+    mut sink: S,
+) -> Result<ReadSummary>
+where
+    T: Send,
+    M: Fn(&InputFile, &RawLine, RecordRef<'_>) -> T + Sync,
+    S: FnMut(Item<'_, T>) -> Result<()>,
+{
+    let total: Option<u64> = files.iter().map(|f| f.size).sum();
+    progress.set_total(total);
+    let raw_pos = AtomicU64::new(0);
+    let mut summary = ReadSummary::default();
+    let mut quarantine = opts
+        .quarantine
+        .clone()
+        .map(|path| Quarantine { path, writer: None });
+
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(2);
+        let raw_pos = &raw_pos;
+        scope.spawn(move || reader_thread(files, opts, raw_pos, tx));
+
+        let mut reject = |problem: Problem,
+                          raw: Option<&[u8]>,
+                          summary: &mut ReadSummary,
+                          sink: &mut S|
+         -> Result<()> {
+            if opts.on_error == OnError::Fail {
+                return Err(Error::Data(problem));
+            }
+            *summary.rejected.entry(problem.kind).or_default() += 1;
+            if let Some(q) = quarantine.as_mut() {
+                q.put(&problem, raw)?;
+            }
+            sink(Item::Rejected { problem: &problem })
+        };
+
+        for msg in rx {
+            match msg {
+                Msg::Chunk { file, events } => {
+                    let f = &files[file];
+                    let parsed: Vec<Parsed<T>> = events
+                        .par_iter()
+                        .map(|ev| match ev {
+                            LineEvent::Line(l) => parse_line(f, l, &map),
+                            LineEvent::TooLong { line_no, len } => Parsed::Problem(Problem {
+                                path: f.display(),
+                                line: *line_no,
+                                kind: ProblemKind::LineTooLong,
+                                message: format!(
+                                    "line is {len} bytes, over the limit of {} (--max-line-bytes)",
+                                    opts.max_line_bytes
+                                ),
+                            }),
+                        })
+                        .collect();
+                    for (ev, p) in events.iter().zip(parsed) {
+                        summary.lines += 1;
+                        match (ev, p) {
+                            (LineEvent::Line(line), Parsed::Record(value)) => {
+                                summary.records += 1;
+                                sink(Item::Record { file: f, line, value })?;
+                            }
+                            (_, Parsed::Blank) => summary.blank_lines += 1,
+                            (ev, Parsed::Problem(problem)) => {
+                                let raw = match ev {
+                                    LineEvent::Line(l) => Some(l.bytes.as_slice()),
+                                    LineEvent::TooLong { .. } => None,
+                                };
+                                reject(problem, raw, &mut summary, &mut sink)?;
+                            }
+                            (LineEvent::TooLong { .. }, Parsed::Record(_)) => unreachable!(),
+                        }
+                    }
+                    progress.set_position(raw_pos.load(Ordering::Relaxed));
+                }
+                Msg::FileFailed { file, line, kind, message } => {
+                    summary.files += 1;
+                    let problem = Problem { path: files[file].display(), line, kind, message };
+                    reject(problem, None, &mut summary, &mut sink)?;
+                }
+                Msg::FileDone => {
+                    summary.files += 1;
+                    progress.set_position(raw_pos.load(Ordering::Relaxed));
+                }
+            }
+        }
+        Ok(())
+    });
+    progress.finish();
+    // On failure the quarantine is dropped unfinished: its temporary file is removed.
+    result?;
+    if let Some(q) = quarantine {
+        summary.quarantine = q.finish()?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,292 @@
+//! Writing corpora in the published layouts, with chunk rotation and atomic files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pytorrent_io::{Compression, CompressedWriter};
+
+use crate::error::{Error, Result};
+use crate::record::Partition;
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One file (`--out corpus.jsonl.gz`), or standard output for `-`.
+    Flat,
+    /// `<out>/<scenario>/<partition>/<partition>_scenario_<scenario>_chk_<n>.jsonl.gz`.
+    PyTorrent,
+    /// `<out>/python/final/jsonl/<partition>/python_<partition>_<n>.jsonl.gz`.
+    CodeSearchNet,
+    /// `<out>/<relative input path>`: each input file maps to the output file of the same
+    /// relative name and compression (what `filter` uses to keep the input layout).
+    Mirror,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "flat" | "jsonl" => Ok(Layout::Flat),
+            "pytorrent" => Ok(Layout::PyTorrent),
+            "codesearchnet" | "csn" => Ok(Layout::CodeSearchNet),
+            "mirror" => Ok(Layout::Mirror),
+            o => Err(format!("unknown layout '{o}' (expected flat, pytorrent, codesearchnet or mirror)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub layout: Layout,
+    /// `None`: from the output name for flat files, gzip for the chunked layouts, the input's
+    /// compression for mirror.
+    pub compression: Option<Compression>,
+    /// Start a new chunk after this many records (chunked layouts).
+    pub chunk_records: Option<u64>,
+    /// Start a new chunk once this many uncompressed bytes were written (chunked layouts).
+    pub chunk_bytes: Option<u64>,
+}
+
+/// Which output stream a record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    Flat,
+    Partitioned { scenario: String, partition: Partition },
+    Mirror { rel: PathBuf },
+}
+
+/// A finished output file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+struct Open {
+    writer: Output,
+    chunk: u64,
+    records: u64,
+}
+
+enum Output {
+    File(CompressedWriter),
+    Stdout(std::io::BufWriter<std::io::Stdout>, u64),
+}
+
+impl Output {
+    fn written(&self) -> u64 {
+        match self {
+            Output::File(w) => w.written(),
+            Output::Stdout(_, n) => *n,
+        }
+    }
+    fn write_line(&mut self, line: &[u8], path: &Path) -> Result<()> {
+        let io = |e| Error::Io(pytorrent_io::Error::io(path, e));
+        match self {
+            Output::File(w) => {
+                w.write_all(line).map_err(io)?;
+                w.write_all(b"\n").map_err(io)
+            }
+            Output::Stdout(w, n) => {
+                *n += line.len() as u64 + 1;
+                w.write_all(line).map_err(io)?;
+                w.write_all(b"\n").map_err(io)
+            }
+        }
+    }
+    fn finish(self, path: &Path) -> Result<()> {
+        match self {
+            Output::File(w) => {
+                w.finish()?;
+            }
+            Output::Stdout(mut w, _) => w.flush().map_err(|e| pytorrent_io::Error::io(path, e))?,
+        }
+        Ok(())
+    }
+}
+
+pub struct CorpusWriter {
+    out: PathBuf,
+    opts: WriterOptions,
+    open: BTreeMap<Target, Open>,
+    done: Vec<WrittenFile>,
+    /// Paths of every file opened, so two targets can never write one file.
+    paths: BTreeMap<PathBuf, Target>,
+}
+
+impl CorpusWriter {
+    pub fn new(out: impl Into<PathBuf>, opts: WriterOptions) -> Result<Self> {
+        let out = out.into();
+        if opts.layout == Layout::Flat && (opts.chunk_records.is_some() || opts.chunk_bytes.is_some()) {
+            return Err(Error::Usage(
+                "chunk rotation needs a chunked layout (--layout pytorrent or codesearchnet)".into(),
+            ));
+        }
+        if opts.layout != Layout::Flat && out == Path::new("-") {
+            return Err(Error::Usage("only the flat layout can be written to standard output".into()));
+        }
+        Ok(CorpusWriter { out, opts, open: BTreeMap::new(), done: Vec::new(), paths: BTreeMap::new() })
+    }
+
+    fn path_for(&self, target: &Target, chunk: u64) -> PathBuf {
+        let gz = self.opts.compression.unwrap_or(Compression::Gzip).suffix();
+        match target {
+            Target::Flat => self.out.clone(),
+            Target::Partitioned { scenario, partition } => match self.opts.layout {
+                Layout::CodeSearchNet => self
+                    .out
+                    .join("python/final/jsonl")
+                    .join(partition.as_str())
+                    .join(format!("python_{partition}_{chunk}.jsonl{gz}")),
+                _ => self
+                    .out
+                    .join(scenario)
+                    .join(partition.as_str())
+                    .join(format!("{partition}_scenario_{scenario}_chk_{chunk}.jsonl{gz}")),
+            },
+            Target::Mirror { rel } => {
+                if rel.as_os_str().is_empty() {
+                    self.out.clone()
+                } else {
+                    self.out.join(rel)
+                }
+            }
+        }
+    }
+
+    fn compression_for(&self, path: &Path) -> Compression {
+        match (&self.opts.layout, self.opts.compression) {
+            (Layout::Flat | Layout::Mirror, None) => Compression::from_extension(path),
+            (_, Some(c)) => c,
+            (_, None) => Compression::Gzip,
+        }
+    }
+
+    fn open_target(&mut self, target: &Target, chunk: u64) -> Result<Open> {
+        let path = self.path_for(target, chunk);
+        if let Some(other) = self.paths.insert(path.clone(), target.clone()) {
+            if &other != target || chunk == 0 {
+                return Err(Error::Usage(format!(
+                    "{}: two inputs would be written to the same output file",
+                    path.display()
+                )));
+            }
+        }
+        let writer = if path == Path::new("-") {
+            Output::Stdout(std::io::BufWriter::new(std::io::stdout()), 0)
+        } else {
+            Output::File(CompressedWriter::create(&path, self.compression_for(&path))?)
+        };
+        Ok(Open { writer, chunk, records: 0 })
+    }
+
+    fn close(&mut self, target: &Target, open: Open) -> Result<()> {
+        let path = self.path_for(target, open.chunk);
+        let bytes = open.writer.written();
+        open.writer.finish(&path)?;
+        self.done.push(WrittenFile { path, records: open.records, bytes });
+        Ok(())
+    }
+
+    /// Opens the output of `target` even if no record goes there (mirror keeps empty files).
+    pub fn touch(&mut self, target: &Target) -> Result<()> {
+        if !self.open.contains_key(target) {
+            let o = self.open_target(target, 0)?;
+            self.open.insert(target.clone(), o);
+        }
+        Ok(())
+    }
+
+    /// Appends one JSONL line (without its newline) to `target`, rotating chunks as asked.
+    pub fn write(&mut self, target: &Target, line: &[u8]) -> Result<()> {
+        let full = match self.open.get(target) {
+            Some(o) => {
+                self.opts.chunk_records.is_some_and(|n| o.records >= n)
+                    || self.opts.chunk_bytes.is_some_and(|n| o.writer.written() >= n)
+            }
+            None => {
+                self.touch(target)?;
+                false
+            }
+        };
+        if full {
+            let old = self.open.remove(target).expect("present");
+            let next = old.chunk + 1;
+            self.close(target, old)?;
+            let o = self.open_target(target, next)?;
+            self.open.insert(target.clone(), o);
+        }
+        let path = self.path_for(target, self.open[target].chunk);
+        let o = self.open.get_mut(target).expect("opened above");
+        o.writer.write_line(line, &path)?;
+        o.records += 1;
+        Ok(())
+    }
+
+    /// Finishes every open file (each appears under its final name now) and lists them.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>> {
+        let open = std::mem::take(&mut self.open);
+        for (target, o) in open {
+            self.close(&target, o)?;
+        }
+        self.done.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(self.done)
+    }
+}
+
+/// Returns `line` with `"partition": p` added when the record has no partition field, keeping
+/// every other key where it was.
+pub fn with_partition(line: &[u8], partition: Partition) -> Result<Vec<u8>, serde_json::Error> {
+    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
+    map.insert("partition".into(), serde_json::Value::String(partition.as_str().into()));
+    serde_json::to_vec(&map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> String {
+        let mut s = String::new();
+        use std::io::Read;
+        pytorrent_io::open_input(path, None).unwrap().reader.read_to_string(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn pytorrent_layout_rotates_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::new(
+            dir.path(),
+            WriterOptions { layout: Layout::PyTorrent, compression: None, chunk_records: Some(2), chunk_bytes: None },
+        )
+        .unwrap();
+        let t = Target::Partitioned { scenario: "both".into(), partition: Partition::Train };
+        for i in 0..5 {
+            w.write(&t, format!("{{\"i\":{i}}}").as_bytes()).unwrap();
+        }
+        let files = w.finish().unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "both/train/train_scenario_both_chk_0.jsonl.gz",
+                "both/train/train_scenario_both_chk_1.jsonl.gz",
+                "both/train/train_scenario_both_chk_2.jsonl.gz"
+            ]
+        );
+        assert_eq!(files.iter().map(|f| f.records).collect::<Vec<_>>(), [2, 2, 1]);
+        assert_eq!(read(&files[1].path), "{\"i\":2}\n{\"i\":3}\n");
+    }
+
+    #[test]
+    fn partition_is_appended_in_place() {
+        let out = with_partition(br#"{"b":1,"a":[2]}"#, Partition::Valid).unwrap();
+        assert_eq!(out, br#"{"b":1,"a":[2],"partition":"valid"}"#);
+    }
+}
