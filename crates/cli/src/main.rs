@@ -1,1 +1,63 @@
-fn main(){}
+//! `pytorrent`: one command line over the pipeline stages.
+//!
+//! Exit codes: 0 success, 1 data error (bad input records, unreadable files), 2 usage error
+//! (bad flags, missing inputs).
+
+mod corpus_cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "pytorrent", version, about = "Turn Python packages into pretraining data for code language models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read, check, describe and reshape corpora (JSONL / JSONL.gz / JSONL.zst, PyTorrent and
+    /// CodeSearchNet layouts).
+    #[command(subcommand)]
+    Corpus(corpus_cmd::CorpusCommand),
+}
+
+/// A mistake in how the command was called (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<pytorrent_corpus::Error>() {
+            return if e.is_usage() { 2 } else { 1 };
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Corpus(c) => corpus_cmd::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
