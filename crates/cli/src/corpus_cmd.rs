@@ -48,6 +48,9 @@ pub struct ReadArgs {
     /// Lines longer than this many bytes are rejected without being held in memory.
     #[arg(long, default_value_t = 256 << 20)]
     pub max_line_bytes: usize,
+    /// Bytes of input per parallel work unit (memory ≈ a few times this).
+    #[arg(long, default_value_t = 4 << 20, hide = true)]
+    pub read_chunk_bytes: usize,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -66,7 +69,12 @@ impl ReadArgs {
                 _ => PathBuf::from("pytorrent-rejected.tsv"),
             })),
         };
-        ReadOptions { on_error, max_line_bytes: self.max_line_bytes, quarantine, ..ReadOptions::default() }
+        ReadOptions {
+            on_error,
+            max_line_bytes: self.max_line_bytes,
+            chunk_bytes: self.read_chunk_bytes,
+            quarantine,
+        }
     }
 }
 
@@ -77,8 +85,11 @@ fn parse_partitions(s: &str) -> Result<Option<Vec<Partition>>, UsageError> {
     }
     s.split(',')
         .map(|p| {
-            Partition::parse(p.trim())
-                .ok_or_else(|| UsageError(format!("unknown partition '{p}' (expected train, valid, test or all)")))
+            Partition::parse(p.trim()).ok_or_else(|| {
+                UsageError(format!(
+                    "unknown partition '{p}' (expected train, valid, test or all)"
+                ))
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
@@ -205,24 +216,37 @@ fn validate(a: ValidateArgs) -> Result<ExitCode> {
     let out = &a.read.output;
     let bar = out.progress("validate");
     let mut listed: Vec<Problem> = Vec::new();
-    let summary = read_corpus(&files, &opts, &bar, |_, _, _| (), |item| {
-        if let Item::Rejected { problem } = item {
-            if !out.json {
-                eprintln!("{problem}");
+    let summary = read_corpus(
+        &files,
+        &opts,
+        &bar,
+        |_, _, _| (),
+        |item| {
+            if let Item::Rejected { problem } = item {
+                if !out.json {
+                    eprintln!("{problem}");
+                }
+                if listed.len() < a.max_listed {
+                    listed.push(problem.clone());
+                }
             }
-            if listed.len() < a.max_listed {
-                listed.push(problem.clone());
-            }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     let bad = summary.rejected_total();
     if out.json {
         let problems: Vec<ProblemJson> = listed
             .iter()
-            .map(|p| ProblemJson { file: &p.path, line: p.line, kind: p.kind.name(), message: &p.message })
+            .map(|p| ProblemJson {
+                file: &p.path,
+                line: p.line,
+                kind: p.kind.name(),
+                message: &p.message,
+            })
             .collect();
-        print_json(&serde_json::json!({ "valid": bad == 0, "summary": summary, "problems": problems }))?;
+        print_json(
+            &serde_json::json!({ "valid": bad == 0, "summary": summary, "problems": problems }),
+        )?;
     }
     out.log(format!(
         "{}: {} files, {} records, {} blank lines, {} problems",
@@ -235,7 +259,11 @@ fn validate(a: ValidateArgs) -> Result<ExitCode> {
     for (k, n) in &summary.rejected {
         out.log(format!("  {:<16}{n}", k.name()));
     }
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn load_metadata(paths: &[PathBuf], out: &OutputArgs) -> Result<Option<MetadataIndex>> {
@@ -249,8 +277,16 @@ fn load_metadata(paths: &[PathBuf], out: &OutputArgs) -> Result<Option<MetadataI
 
 fn report_skips(out: &OutputArgs, summary: &pytorrent_corpus::ReadSummary) {
     if summary.rejected_total() > 0 {
-        let kinds: Vec<String> = summary.rejected.iter().map(|(k, n)| format!("{} {n}", k.name())).collect();
-        out.log(format!("skipped {} bad lines ({})", summary.rejected_total(), kinds.join(", ")));
+        let kinds: Vec<String> = summary
+            .rejected
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect();
+        out.log(format!(
+            "skipped {} bad lines ({})",
+            summary.rejected_total(),
+            kinds.join(", ")
+        ));
         if let Some(q) = &summary.quarantine {
             out.log(format!("  rejected lines written to {}", q.display()));
         }
@@ -285,11 +321,19 @@ fn stats(a: StatsArgs) -> Result<ExitCode> {
     if let Some(path) = &a.report {
         let title = format!(
             "pytorrent corpus stats: {}",
-            a.read.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            a.read
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let html = pytorrent_corpus::report::html_report(&stats, &title).map_err(anyhow::Error::msg)?;
+        let html =
+            pytorrent_corpus::report::html_report(&stats, &title).map_err(anyhow::Error::msg)?;
         pytorrent_io::atomic::write_atomic(path, html.as_bytes())?;
-        a.read.output.log(format!("report written to {}", path.display()));
+        a.read
+            .output
+            .log(format!("report written to {}", path.display()));
     }
     if a.read.output.json {
         print_json(&stats)?;
@@ -304,7 +348,8 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
 }
 
 fn read_package_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -338,10 +383,12 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
     }
     let mut keep: Option<HashSet<String>> = None;
     if let Some(p) = &a.packages {
-        keep.get_or_insert_default().extend(split_list(p).map(normalize_name));
+        keep.get_or_insert_default()
+            .extend(split_list(p).map(normalize_name));
     }
     if let Some(f) = &a.packages_file {
-        keep.get_or_insert_default().extend(read_package_file(f)?.iter().map(|n| normalize_name(n)));
+        keep.get_or_insert_default()
+            .extend(read_package_file(f)?.iter().map(|n| normalize_name(n)));
     }
     spec.packages = keep;
     if let Some(x) = &a.exclude_packages {
@@ -354,7 +401,12 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
     let single_file = a.read.inputs.len() == 1 && !a.read.inputs[0].is_dir();
     let mut writer = CorpusWriter::new(
         &a.out,
-        WriterOptions { layout: Layout::Mirror, compression: None, chunk_records: None, chunk_bytes: None },
+        WriterOptions {
+            layout: Layout::Mirror,
+            compression: None,
+            chunk_records: None,
+            chunk_bytes: None,
+        },
     )?;
     let opts = a.read.options(Some(&a.out));
     let bar = out.progress("filter");
@@ -367,7 +419,13 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
         |file, _, rec| spec.decide(&rec, file, metadata.as_ref()),
         |item| {
             if let Item::Record { file, line, value } = item {
-                let target = Target::Mirror { rel: if single_file { PathBuf::new() } else { file.rel.clone() } };
+                let target = Target::Mirror {
+                    rel: if single_file {
+                        PathBuf::new()
+                    } else {
+                        file.rel.clone()
+                    },
+                };
                 if current.as_ref() != Some(&target) {
                     writer.touch(&target)?;
                     current = Some(target.clone());
@@ -391,7 +449,10 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
         a.out.display()
     ));
     for (reason, n) in &counts.dropped {
-        out.log(format!("  dropped ({}): {n}", serde_json::to_value(reason)?.as_str().unwrap_or("?")));
+        out.log(format!(
+            "  dropped ({}): {n}",
+            serde_json::to_value(reason)?.as_str().unwrap_or("?")
+        ));
     }
     if out.json {
         print_json(&serde_json::json!({ "read": summary, "filter": counts, "written": written }))?;
@@ -404,10 +465,16 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
     let out = &a.read.output;
     let layout: Layout = a.layout.parse().map_err(UsageError)?;
     if layout == Layout::Mirror {
-        return Err(UsageError("convert writes flat, pytorrent or codesearchnet layouts".into()).into());
+        return Err(
+            UsageError("convert writes flat, pytorrent or codesearchnet layouts".into()).into(),
+        );
     }
-    let compression: Option<Compression> =
-        a.compression.as_deref().map(str::parse).transpose().map_err(UsageError)?;
+    let compression: Option<Compression> = a
+        .compression
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(UsageError)?;
     let default_partition = a
         .default_partition
         .as_deref()
@@ -421,7 +488,12 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
     };
     let mut writer = CorpusWriter::new(
         &a.out,
-        WriterOptions { layout: layout.clone(), compression, chunk_records, chunk_bytes: a.chunk_bytes },
+        WriterOptions {
+            layout: layout.clone(),
+            compression,
+            chunk_records,
+            chunk_bytes: a.chunk_bytes,
+        },
     )?;
     let opts = a.read.options(Some(&a.out));
     let bar = out.progress("convert");
@@ -431,9 +503,21 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
         &files,
         &opts,
         &bar,
-        |file, _, rec| (rec.partition.is_some(), effective_partition(&rec, file).or(default_partition)),
+        |file, _, rec| {
+            (
+                rec.partition.is_some(),
+                effective_partition(&rec, file).or(default_partition),
+            )
+        },
         |item| {
-            let Item::Record { file, line, value: (has_field, partition) } = item else { return Ok(()) };
+            let Item::Record {
+                file,
+                line,
+                value: (has_field, partition),
+            } = item
+            else {
+                return Ok(());
+            };
             if let (Some(want), Some(p)) = (&partitions, partition) {
                 if !want.contains(&p) {
                     dropped_partition += 1;
@@ -449,16 +533,26 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
                         message: "record has no partition and its folder names none (give --default-partition)".into(),
                     }));
                 };
-                let scenario = a.scenario.clone().or_else(|| file.scenario.clone()).unwrap_or_else(|| "docstrings".into());
-                Target::Partitioned { scenario, partition: p }
+                let scenario = a
+                    .scenario
+                    .clone()
+                    .or_else(|| file.scenario.clone())
+                    .unwrap_or_else(|| "docstrings".into());
+                Target::Partitioned {
+                    scenario,
+                    partition: p,
+                }
             } else {
                 Target::Flat
             };
-            *per_partition.entry(partition.map_or("none", |p| p.as_str()).into()).or_default() += 1;
+            *per_partition
+                .entry(partition.map_or("none", |p| p.as_str()).into())
+                .or_default() += 1;
             // A flat file cannot say which folder a record came from: write the partition in.
             match (chunked, has_field, partition) {
                 (false, false, Some(p)) => {
-                    let bytes = with_partition(&line.bytes, p).expect("the line parsed as a record");
+                    let bytes =
+                        with_partition(&line.bytes, p).expect("the line parsed as a record");
                     writer.write(&target, &bytes)
                 }
                 _ => writer.write(&target, &line.bytes),
@@ -468,12 +562,19 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
     let written = writer.finish()?;
     report_skips(out, &summary);
     let total: u64 = per_partition.values().sum();
-    out.log(format!("wrote {total} records into {} files", written.len()));
+    out.log(format!(
+        "wrote {total} records into {} files",
+        written.len()
+    ));
     if dropped_partition > 0 {
-        out.log(format!("  left out (other partitions): {dropped_partition}"));
+        out.log(format!(
+            "  left out (other partitions): {dropped_partition}"
+        ));
     }
     if out.json {
-        print_json(&serde_json::json!({ "read": summary, "records_per_partition": per_partition, "written": written }))?;
+        print_json(
+            &serde_json::json!({ "read": summary, "records_per_partition": per_partition, "written": written }),
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pytorrent", version, about = "Turn Python packages into pretraining data for code language models")]
+#[command(
+    name = "pytorrent",
+    version,
+    about = "Turn Python packages into pretraining data for code language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

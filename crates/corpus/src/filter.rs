@@ -70,7 +70,10 @@ impl FilterSpec {
         }
         if self.packages.is_some() || !self.exclude_packages.is_empty() {
             let name = normalize_name(&rec.repo);
-            if self.packages.as_ref().is_some_and(|keep| !keep.contains(&name))
+            if self
+                .packages
+                .as_ref()
+                .is_some_and(|keep| !keep.contains(&name))
                 || self.exclude_packages.contains(&name)
             {
                 return Err(DropReason::Package);
@@ -88,7 +91,11 @@ impl FilterSpec {
         if self.needs_metadata() {
             let Some(meta) = metadata.and_then(|m| m.get(&rec.repo)) else {
                 // A package we know nothing about can only pass a filter asking for unknowns.
-                return if self.license_classes.as_ref().is_some_and(|c| c.contains(&LicenseClass::Unknown)) {
+                return if self
+                    .license_classes
+                    .as_ref()
+                    .is_some_and(|c| c.contains(&LicenseClass::Unknown))
+                {
                     Ok(())
                 } else {
                     Err(DropReason::NoMetadata)
@@ -100,7 +107,12 @@ impl FilterSpec {
                 }
             }
             if let Some(ids) = &self.license_ids {
-                if !meta.license.ids.iter().any(|id| ids.iter().any(|w| w.eq_ignore_ascii_case(id))) {
+                if !meta
+                    .license
+                    .ids
+                    .iter()
+                    .any(|id| ids.iter().any(|w| w.eq_ignore_ascii_case(id)))
+                {
                     return Err(DropReason::License);
                 }
             }

@@ -46,37 +46,106 @@ const FAMILY_PUBLIC_DOMAIN: &str = "LicenseRef-Public-Domain";
 /// `License ::` trove classifiers (the part after `License :: `), lower-cased.
 const CLASSIFIERS: &[(&str, &str)] = &[
     ("osi approved :: mit license", "MIT"),
-    ("osi approved :: mit no attribution license (mit-0)", "MIT-0"),
+    (
+        "osi approved :: mit no attribution license (mit-0)",
+        "MIT-0",
+    ),
     ("osi approved :: bsd license", FAMILY_BSD),
     ("osi approved :: apache software license", "Apache-2.0"),
-    ("osi approved :: python software foundation license", "PSF-2.0"),
+    (
+        "osi approved :: python software foundation license",
+        "PSF-2.0",
+    ),
     ("osi approved :: isc license (iscl)", "ISC"),
     ("osi approved :: zlib/libpng license", "Zlib"),
     ("osi approved :: the unlicense (unlicense)", "Unlicense"),
-    ("osi approved :: boost software license 1.0 (bsl-1.0)", "BSL-1.0"),
+    (
+        "osi approved :: boost software license 1.0 (bsl-1.0)",
+        "BSL-1.0",
+    ),
     ("osi approved :: academic free license (afl)", "AFL-3.0"),
     ("osi approved :: artistic license", "Artistic-2.0"),
     ("osi approved :: zope public license", "ZPL-2.1"),
-    ("osi approved :: historical permission notice and disclaimer (hpnd)", "HPND"),
-    ("osi approved :: universal permissive license (upl)", "UPL-1.0"),
-    ("osi approved :: mozilla public license 1.1 (mpl 1.1)", "MPL-1.1"),
-    ("osi approved :: mozilla public license 2.0 (mpl 2.0)", "MPL-2.0"),
-    ("osi approved :: eclipse public license 1.0 (epl-1.0)", "EPL-1.0"),
-    ("osi approved :: eclipse public license 2.0 (epl-2.0)", "EPL-2.0"),
-    ("osi approved :: european union public licence 1.2 (eupl 1.2)", "EUPL-1.2"),
-    ("osi approved :: gnu general public license (gpl)", FAMILY_GPL),
-    ("osi approved :: gnu general public license v2 (gplv2)", "GPL-2.0-only"),
-    ("osi approved :: gnu general public license v2 or later (gplv2+)", "GPL-2.0-or-later"),
-    ("osi approved :: gnu general public license v3 (gplv3)", "GPL-3.0-only"),
-    ("osi approved :: gnu general public license v3 or later (gplv3+)", "GPL-3.0-or-later"),
-    ("osi approved :: gnu lesser general public license v2 (lgplv2)", "LGPL-2.0-only"),
-    ("osi approved :: gnu lesser general public license v2 or later (lgplv2+)", "LGPL-2.0-or-later"),
-    ("osi approved :: gnu lesser general public license v3 (lgplv3)", "LGPL-3.0-only"),
-    ("osi approved :: gnu lesser general public license v3 or later (lgplv3+)", "LGPL-3.0-or-later"),
-    ("osi approved :: gnu library or lesser general public license (lgpl)", FAMILY_LGPL),
-    ("osi approved :: gnu affero general public license v3", "AGPL-3.0-only"),
-    ("osi approved :: gnu affero general public license v3 or later (agplv3+)", "AGPL-3.0-or-later"),
-    ("cc0 1.0 universal (cc0 1.0) public domain dedication", "CC0-1.0"),
+    (
+        "osi approved :: historical permission notice and disclaimer (hpnd)",
+        "HPND",
+    ),
+    (
+        "osi approved :: universal permissive license (upl)",
+        "UPL-1.0",
+    ),
+    (
+        "osi approved :: mozilla public license 1.1 (mpl 1.1)",
+        "MPL-1.1",
+    ),
+    (
+        "osi approved :: mozilla public license 2.0 (mpl 2.0)",
+        "MPL-2.0",
+    ),
+    (
+        "osi approved :: eclipse public license 1.0 (epl-1.0)",
+        "EPL-1.0",
+    ),
+    (
+        "osi approved :: eclipse public license 2.0 (epl-2.0)",
+        "EPL-2.0",
+    ),
+    (
+        "osi approved :: european union public licence 1.2 (eupl 1.2)",
+        "EUPL-1.2",
+    ),
+    (
+        "osi approved :: gnu general public license (gpl)",
+        FAMILY_GPL,
+    ),
+    (
+        "osi approved :: gnu general public license v2 (gplv2)",
+        "GPL-2.0-only",
+    ),
+    (
+        "osi approved :: gnu general public license v2 or later (gplv2+)",
+        "GPL-2.0-or-later",
+    ),
+    (
+        "osi approved :: gnu general public license v3 (gplv3)",
+        "GPL-3.0-only",
+    ),
+    (
+        "osi approved :: gnu general public license v3 or later (gplv3+)",
+        "GPL-3.0-or-later",
+    ),
+    (
+        "osi approved :: gnu lesser general public license v2 (lgplv2)",
+        "LGPL-2.0-only",
+    ),
+    (
+        "osi approved :: gnu lesser general public license v2 or later (lgplv2+)",
+        "LGPL-2.0-or-later",
+    ),
+    (
+        "osi approved :: gnu lesser general public license v3 (lgplv3)",
+        "LGPL-3.0-only",
+    ),
+    (
+        "osi approved :: gnu lesser general public license v3 or later (lgplv3+)",
+        "LGPL-3.0-or-later",
+    ),
+    (
+        "osi approved :: gnu library or lesser general public license (lgpl)",
+        FAMILY_LGPL,
+    ),
+    (
+        "osi approved :: gnu affero general public license v3",
+        "AGPL-3.0-only",
+    ),
+    (
+        "osi approved :: gnu affero general public license v3 or later (agplv3+)",
+        "AGPL-3.0-or-later",
+    ),
+    (
+        "cc0 1.0 universal (cc0 1.0) public domain dedication",
+        "CC0-1.0",
+    ),
     ("public domain", FAMILY_PUBLIC_DOMAIN),
     ("gnu free documentation license (fdl)", "GFDL-1.3-or-later"),
 ];
@@ -169,7 +238,12 @@ pub fn class_of(id: &str) -> LicenseClass {
         FAMILY_GPL | FAMILY_LGPL | FAMILY_AGPL => LicenseClass::Copyleft,
         _ => match spdx::license_id(id) {
             Some(l) if l.is_copyleft() => LicenseClass::Copyleft,
-            Some(l) if l.is_osi_approved() || l.is_fsf_free_libre() || id == "CC0-1.0" || id == "WTFPL" => {
+            Some(l)
+                if l.is_osi_approved()
+                    || l.is_fsf_free_libre()
+                    || id == "CC0-1.0"
+                    || id == "WTFPL" =>
+            {
                 LicenseClass::Permissive
             }
             _ => LicenseClass::Unknown,
@@ -208,8 +282,15 @@ pub fn normalize_text(s: &str) -> Option<String> {
 
 /// Normalises a trove classifier such as `License :: OSI Approved :: MIT License`.
 pub fn normalize_classifier(c: &str) -> Option<String> {
-    let rest = c.trim().strip_prefix("License ::")?.trim().to_ascii_lowercase();
-    CLASSIFIERS.iter().find(|(k, _)| *k == rest).map(|(_, id)| (*id).to_string())
+    let rest = c
+        .trim()
+        .strip_prefix("License ::")?
+        .trim()
+        .to_ascii_lowercase();
+    CLASSIFIERS
+        .iter()
+        .find(|(k, _)| *k == rest)
+        .map(|(_, id)| (*id).to_string())
 }
 
 /// Where a license statement came from.
@@ -267,7 +348,11 @@ impl License {
         } else {
             LicenseClass::Unknown
         };
-        License { ids, unrecognised, class }
+        License {
+            ids,
+            unrecognised,
+            class,
+        }
     }
 }
 
@@ -298,9 +383,15 @@ mod tests {
 
     #[test]
     fn classifiers() {
-        assert_eq!(normalize_classifier("License :: OSI Approved :: MIT License").as_deref(), Some("MIT"));
         assert_eq!(
-            normalize_classifier("License :: OSI Approved :: GNU General Public License v3 (GPLv3)").as_deref(),
+            normalize_classifier("License :: OSI Approved :: MIT License").as_deref(),
+            Some("MIT")
+        );
+        assert_eq!(
+            normalize_classifier(
+                "License :: OSI Approved :: GNU General Public License v3 (GPLv3)"
+            )
+            .as_deref(),
             Some("GPL-3.0-only")
         );
         assert_eq!(normalize_classifier("Programming Language :: Python"), None);
@@ -312,7 +403,10 @@ mod tests {
         assert_eq!(l.class, LicenseClass::Permissive);
         let l = License::from_statements(&[
             (LicenseSource::LicenseField, "AGPLv3+"),
-            (LicenseSource::Classifier, "License :: OSI Approved :: MIT License"),
+            (
+                LicenseSource::Classifier,
+                "License :: OSI Approved :: MIT License",
+            ),
         ]);
         assert_eq!(l.ids, ["AGPL-3.0-or-later", "MIT"]);
         assert_eq!(l.class, LicenseClass::Copyleft);

@@ -17,7 +17,10 @@ pub struct RawLine {
 pub enum LineEvent {
     Line(RawLine),
     /// A line longer than the limit; its bytes were not kept.
-    TooLong { line_no: u64, len: u64 },
+    TooLong {
+        line_no: u64,
+        len: u64,
+    },
 }
 
 pub struct LineReader<R> {
@@ -31,7 +34,12 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max_line_bytes: usize) -> Self {
-        LineReader { inner, line_no: 0, max: max_line_bytes, done: false }
+        LineReader {
+            inner,
+            line_no: 0,
+            max: max_line_bytes,
+            done: false,
+        }
     }
 
     /// Number of the last line returned.
@@ -82,7 +90,10 @@ impl<R: BufRead> LineReader<R> {
         }
         self.line_no += 1;
         if too_long {
-            return Ok(Some(LineEvent::TooLong { line_no: self.line_no, len }));
+            return Ok(Some(LineEvent::TooLong {
+                line_no: self.line_no,
+                len,
+            }));
         }
         if buf.last() == Some(&b'\r') {
             buf.pop();
@@ -90,7 +101,10 @@ impl<R: BufRead> LineReader<R> {
         if self.line_no == 1 && buf.starts_with(BOM) {
             buf.drain(..BOM.len());
         }
-        Ok(Some(LineEvent::Line(RawLine { line_no: self.line_no, bytes: buf })))
+        Ok(Some(LineEvent::Line(RawLine {
+            line_no: self.line_no,
+            bytes: buf,
+        })))
     }
 }
 
@@ -109,13 +123,19 @@ mod tests {
     }
 
     fn line(n: u64, b: &[u8]) -> LineEvent {
-        LineEvent::Line(RawLine { line_no: n, bytes: b.to_vec() })
+        LineEvent::Line(RawLine {
+            line_no: n,
+            bytes: b.to_vec(),
+        })
     }
 
     #[test]
     fn crlf_bom_and_missing_final_newline() {
         let got = all(b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n{\"b\":2}", 100);
-        assert_eq!(got, vec![line(1, b"{\"a\":1}"), line(2, b""), line(3, b"{\"b\":2}")]);
+        assert_eq!(
+            got,
+            vec![line(1, b"{\"a\":1}"), line(2, b""), line(3, b"{\"b\":2}")]
+        );
     }
 
     #[test]
@@ -126,7 +146,14 @@ mod tests {
         let got = all(&input, 64);
         assert_eq!(
             got,
-            vec![line(1, b"short"), LineEvent::TooLong { line_no: 2, len: 1000 }, line(3, b"after")]
+            vec![
+                line(1, b"short"),
+                LineEvent::TooLong {
+                    line_no: 2,
+                    len: 1000
+                },
+                line(3, b"after")
+            ]
         );
     }
 }

@@ -98,7 +98,10 @@ struct AnacondaMeta {
 }
 
 fn meta_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Metadata { path: path.to_path_buf(), message: message.into() }
+    Error::Metadata {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -107,12 +110,18 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 /// Parses one metadata document, telling the two layouts apart by their keys.
 pub fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<PackageMeta> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| meta_err(path, format!("invalid JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| meta_err(path, "not a JSON object"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| meta_err(path, format!("invalid JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| meta_err(path, "not a JSON object"))?;
     if obj.contains_key("info") {
-        let doc: PypiDoc = serde_path_to_error::deserialize(&value)
-            .map_err(|e| meta_err(path, format!("PyPI document, field `{}`: {}", e.path(), e.inner())))?;
+        let doc: PypiDoc = serde_path_to_error::deserialize(&value).map_err(|e| {
+            meta_err(
+                path,
+                format!("PyPI document, field `{}`: {}", e.path(), e.inner()),
+            )
+        })?;
         let info = doc.info;
         let classifiers = info.classifiers.unwrap_or_default();
         let mut statements: Vec<(LicenseSource, &str)> = Vec::new();
@@ -139,7 +148,10 @@ pub fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<PackageMeta> {
         })
     } else if obj.contains_key("title") && obj.contains_key("detail") {
         let doc: AnacondaDoc = serde_path_to_error::deserialize(&value).map_err(|e| {
-            meta_err(path, format!("Anaconda document, field `{}`: {}", e.path(), e.inner()))
+            meta_err(
+                path,
+                format!("Anaconda document, field `{}`: {}", e.path(), e.inner()),
+            )
         })?;
         let license_text = doc.detail.meta.license.clone().unwrap_or_default();
         let license = License::from_statements(&[(LicenseSource::Anaconda, &license_text)]);
@@ -262,9 +274,13 @@ mod tests {
 
     #[test]
     fn neither_layout_is_an_error_naming_the_file() {
-        let e = parse_metadata(Path::new("x.json"), br#"{"a":1}"#).unwrap_err().to_string();
+        let e = parse_metadata(Path::new("x.json"), br#"{"a":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("x.json: neither"), "{e}");
-        let e = parse_metadata(Path::new("y.json"), br#"{"info":{"name":5}}"#).unwrap_err().to_string();
+        let e = parse_metadata(Path::new("y.json"), br#"{"info":{"name":5}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("info.name"), "{e}");
     }
 }

@@ -34,7 +34,9 @@ impl std::str::FromStr for OnError {
         match s {
             "fail" => Ok(OnError::Fail),
             "skip" => Ok(OnError::Skip),
-            o => Err(format!("unknown --on-error policy '{o}' (expected fail or skip)")),
+            o => Err(format!(
+                "unknown --on-error policy '{o}' (expected fail or skip)"
+            )),
         }
     }
 }
@@ -93,7 +95,11 @@ impl ReadSummary {
 
 /// What the sink receives, in input order.
 pub enum Item<'a, T> {
-    Record { file: &'a InputFile, line: &'a RawLine, value: T },
+    Record {
+        file: &'a InputFile,
+        line: &'a RawLine,
+        value: T,
+    },
     /// Only seen with [`OnError::Skip`]; with `Fail` the read stops with [`Error::Data`].
     Rejected { problem: &'a Problem },
 }
@@ -104,8 +110,16 @@ pub fn effective_partition(rec: &RecordRef<'_>, file: &InputFile) -> Option<Part
 }
 
 enum Msg {
-    Chunk { file: usize, events: Vec<LineEvent> },
-    FileFailed { file: usize, line: u64, kind: ProblemKind, message: String },
+    Chunk {
+        file: usize,
+        events: Vec<LineEvent>,
+    },
+    FileFailed {
+        file: usize,
+        line: u64,
+        kind: ProblemKind,
+        message: String,
+    },
     FileDone,
 }
 
@@ -146,10 +160,20 @@ fn reader_thread(
             Ok(x) => x,
             Err(e) => {
                 let (kind, message) = match &e {
-                    pytorrent_io::Error::Format { message, .. } => (ProblemKind::Compression, message.clone()),
+                    pytorrent_io::Error::Format { message, .. } => {
+                        (ProblemKind::Compression, message.clone())
+                    }
                     pytorrent_io::Error::Io { source, .. } => (ProblemKind::Io, source.to_string()),
                 };
-                if tx.send(Msg::FileFailed { file: i, line: 0, kind, message }).is_err() {
+                if tx
+                    .send(Msg::FileFailed {
+                        file: i,
+                        line: 0,
+                        kind,
+                        message,
+                    })
+                    .is_err()
+                {
                     return;
                 }
                 continue;
@@ -171,7 +195,13 @@ fn reader_thread(
                         raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
                         let chunk = std::mem::take(&mut events);
                         bytes = 0;
-                        if tx.send(Msg::Chunk { file: i, events: chunk }).is_err() {
+                        if tx
+                            .send(Msg::Chunk {
+                                file: i,
+                                events: chunk,
+                            })
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -179,14 +209,27 @@ fn reader_thread(
                 Ok(None) => break,
                 Err(e) => {
                     if !events.is_empty()
-                        && tx.send(Msg::Chunk { file: i, events: std::mem::take(&mut events) }).is_err()
+                        && tx
+                            .send(Msg::Chunk {
+                                file: i,
+                                events: std::mem::take(&mut events),
+                            })
+                            .is_err()
                     {
                         return;
                     }
                     let kind = io_problem_kind(&e);
                     let message = describe_read_error(&e, kind);
                     let line = lines.line_no() + 1;
-                    if tx.send(Msg::FileFailed { file: i, line, kind, message }).is_err() {
+                    if tx
+                        .send(Msg::FileFailed {
+                            file: i,
+                            line,
+                            kind,
+                            message,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                     failed = true;
@@ -220,7 +263,10 @@ fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, St
             } else {
                 what
             };
-            (ProblemKind::InvalidJson, format!("invalid JSON at column {col}: {what}"))
+            (
+                ProblemKind::InvalidJson,
+                format!("invalid JSON at column {col}: {what}"),
+            )
         }
         Category::Io => (ProblemKind::Io, err.to_string()),
         Category::Data => {
@@ -231,9 +277,16 @@ fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, St
                 Err(e) => (e.path().to_string(), e.into_inner().to_string()),
                 Ok(_) => (String::new(), err.to_string()),
             };
-            let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+            let inner = inner
+                .split(" at line ")
+                .next()
+                .unwrap_or(&inner)
+                .to_string();
             if let Some(rest) = inner.strip_prefix("missing field ") {
-                (ProblemKind::MissingField, format!("missing required field {rest}"))
+                (
+                    ProblemKind::MissingField,
+                    format!("missing required field {rest}"),
+                )
             } else if inner.starts_with("duplicate field") {
                 (ProblemKind::InvalidJson, inner)
             } else if path.is_empty() || path == "." {
@@ -251,7 +304,12 @@ fn parse_line<T>(
     map: &(impl Fn(&InputFile, &RawLine, RecordRef<'_>) -> T + Sync),
 ) -> Parsed<T> {
     let problem = |kind, message| {
-        Parsed::Problem(Problem { path: file.display(), line: line.line_no, kind, message })
+        Parsed::Problem(Problem {
+            path: file.display(),
+            line: line.line_no,
+            kind,
+            message,
+        })
     };
     if line.bytes.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
@@ -294,7 +352,10 @@ struct Quarantine {
 impl Quarantine {
     fn put(&mut self, problem: &Problem, raw: Option<&[u8]>) -> Result<()> {
         if self.writer.is_none() {
-            let mut w = pytorrent_io::CompressedWriter::create(&self.path, pytorrent_io::Compression::None)?;
+            let mut w = pytorrent_io::CompressedWriter::create(
+                &self.path,
+                pytorrent_io::Compression::None,
+            )?;
             w.write_all(b"file\tline\tkind\treason\traw\n")
                 .map_err(|e| pytorrent_io::Error::io(&self.path, e))?;
             self.writer = Some(w);
@@ -389,7 +450,11 @@ where
                         match (ev, p) {
                             (LineEvent::Line(line), Parsed::Record(value)) => {
                                 summary.records += 1;
-                                sink(Item::Record { file: f, line, value })?;
+                                sink(Item::Record {
+                                    file: f,
+                                    line,
+                                    value,
+                                })?;
                             }
                             (_, Parsed::Blank) => summary.blank_lines += 1,
                             (ev, Parsed::Problem(problem)) => {
@@ -404,9 +469,19 @@ where
                     }
                     progress.set_position(raw_pos.load(Ordering::Relaxed));
                 }
-                Msg::FileFailed { file, line, kind, message } => {
+                Msg::FileFailed {
+                    file,
+                    line,
+                    kind,
+                    message,
+                } => {
                     summary.files += 1;
-                    let problem = Problem { path: files[file].display(), line, kind, message };
+                    let problem = Problem {
+                        path: files[file].display(),
+                        line,
+                        kind,
+                        message,
+                    };
                     reject(problem, None, &mut summary, &mut sink)?;
                 }
                 Msg::FileDone => {

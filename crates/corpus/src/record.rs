@@ -80,22 +80,44 @@ pub struct Record {
     pub code_tokens: Vec<String>,
     pub docstring: String,
     pub docstring_tokens: Vec<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sha: Option<Option<String>>,
     pub url: String,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub partition: Option<Option<Partition>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code_tokens_ast: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code_with_docstrings: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<Option<String>>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -235,8 +257,14 @@ pub enum TextView {
 }
 
 impl TextView {
-    pub const NAMES: &'static [&'static str] =
-        &["code", "docstring", "summary", "code_with_docstrings", "original_string", "nl+code"];
+    pub const NAMES: &'static [&'static str] = &[
+        "code",
+        "docstring",
+        "summary",
+        "code_with_docstrings",
+        "original_string",
+        "nl+code",
+    ];
 
     pub fn parse(s: &str) -> Option<TextView> {
         Some(match s {
@@ -284,8 +312,12 @@ impl TextView {
 impl std::str::FromStr for TextView {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        TextView::parse(s)
-            .ok_or_else(|| format!("unknown field view '{s}' (expected one of {})", Self::NAMES.join(", ")))
+        TextView::parse(s).ok_or_else(|| {
+            format!(
+                "unknown field view '{s}' (expected one of {})",
+                Self::NAMES.join(", ")
+            )
+        })
     }
 }
 
@@ -299,7 +331,10 @@ mod tests {
     fn borrowed_view_reads_every_known_field() {
         let r: RecordRef = serde_json::from_str(LINE).unwrap();
         assert_eq!(r.repo, "six");
-        assert!(matches!(r.repo, Cow::Borrowed(_)), "unescaped strings are borrowed");
+        assert!(
+            matches!(r.repo, Cow::Borrowed(_)),
+            "unescaped strings are borrowed"
+        );
         assert!(r.code.contains('\n'));
         assert_eq!(r.code_tokens.len, 16);
         assert_eq!(r.docstring_tokens.len, 8);
@@ -318,7 +353,10 @@ mod tests {
         let b: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(a, b);
         // Nested key order of unknown fields is kept as written.
-        assert!(out.contains(r#""x_extra":{"b":[1,2.5,null],"a":"z"}"#), "{out}");
+        assert!(
+            out.contains(r#""x_extra":{"b":[1,2.5,null],"a":"z"}"#),
+            "{out}"
+        );
     }
 
     #[test]
@@ -334,7 +372,10 @@ mod tests {
         let r: RecordRef = serde_json::from_str(LINE).unwrap();
         let t = TextView::NlPlusCode.text(&r).unwrap();
         assert!(t.starts_with("Add an item to six.moves.\n\ndef add_move"));
-        assert_eq!(TextView::Summary.text(&r).unwrap(), "Add an item to six.moves.");
+        assert_eq!(
+            TextView::Summary.text(&r).unwrap(),
+            "Add an item to six.moves."
+        );
         assert!(TextView::CodeWithDocstrings.text(&r).is_none());
     }
 }

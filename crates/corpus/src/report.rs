@@ -10,9 +10,11 @@ use crate::stats::{CorpusStats, Distribution};
 const W: u32 = 640;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
-
 
 /// A bar chart of (label, value) pairs, horizontal so long package names stay readable.
 fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::error::Error>> {
@@ -44,7 +46,10 @@ fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::err
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
             let i = i as i32;
             Rectangle::new(
-                [(0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+                [
+                    (0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
                 RGBColor(70, 110, 170).filled(),
             )
         }))?;
@@ -83,13 +88,25 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
             ("records", stats.records.to_string()),
             ("files", stats.read.files.to_string()),
             ("distinct packages", stats.distinct_packages.to_string()),
-            ("with docstring", pct(stats.with_docstring.count, stats.with_docstring.share)),
-            ("with summary", pct(stats.with_summary.count, stats.with_summary.share)),
-            ("exact duplicates", pct(stats.exact_duplicates.count, stats.exact_duplicates.share)),
+            (
+                "with docstring",
+                pct(stats.with_docstring.count, stats.with_docstring.share),
+            ),
+            (
+                "with summary",
+                pct(stats.with_summary.count, stats.with_summary.share),
+            ),
+            (
+                "exact duplicates",
+                pct(stats.exact_duplicates.count, stats.exact_duplicates.share),
+            ),
             ("rejected lines", stats.read.rejected_total().to_string()),
         ];
-        let parts: Vec<String> =
-            stats.records_per_partition.iter().map(|(p, n)| format!("{p}: {n}")).collect();
+        let parts: Vec<String> = stats
+            .records_per_partition
+            .iter()
+            .map(|(p, n)| format!("{p}: {n}"))
+            .collect();
         rows.push(("partitions", parts.join(", ")));
         body.push_str(&table(&rows));
         body.push_str("<h2>Lengths</h2><table><tr><th></th><th>min</th><th>p25</th><th>p50</th><th>p75</th><th>p90</th><th>p99</th><th>max</th></tr>");
@@ -97,7 +114,10 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
             ("code chars", &stats.code_chars),
             ("code whitespace tokens", &stats.code_whitespace_tokens),
             ("docstring chars", &stats.docstring_chars),
-            ("docstring whitespace tokens", &stats.docstring_whitespace_tokens),
+            (
+                "docstring whitespace tokens",
+                &stats.docstring_whitespace_tokens,
+            ),
         ] {
             let _ = write!(
                 body,
@@ -106,19 +126,35 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
             );
         }
         body.push_str("</table>");
-        body.push_str(&length_histogram("Code length (characters, log2 buckets)", &stats.code_chars)?);
-        body.push_str(&length_histogram("Docstring length (characters, log2 buckets)", &stats.docstring_chars)?);
-        let top: Vec<(String, u64)> =
-            stats.top_packages.iter().take(25).map(|p| (p.name.clone(), p.records)).collect();
+        body.push_str(&length_histogram(
+            "Code length (characters, log2 buckets)",
+            &stats.code_chars,
+        )?);
+        body.push_str(&length_histogram(
+            "Docstring length (characters, log2 buckets)",
+            &stats.docstring_chars,
+        )?);
+        let top: Vec<(String, u64)> = stats
+            .top_packages
+            .iter()
+            .take(25)
+            .map(|p| (p.name.clone(), p.records))
+            .collect();
         body.push_str("<h2>Packages</h2>");
         body.push_str(&bars("Records per package (top 25)", &top)?);
         if let Some(l) = &stats.licenses {
             body.push_str("<h2>Licenses</h2>");
-            let classes: Vec<(String, u64)> =
-                l.records_by_class.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let classes: Vec<(String, u64)> = l
+                .records_by_class
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
             body.push_str(&bars("Records per license class", &classes)?);
-            let mut ids: Vec<(String, u64)> =
-                l.records_by_license.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let mut ids: Vec<(String, u64)> = l
+                .records_by_license
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
             ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             ids.truncate(20);
             body.push_str(&bars("Records per license (top 20)", &ids)?);
@@ -133,4 +169,3 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
     };
     render().map_err(|e| format!("drawing the report failed: {e}"))
 }
-

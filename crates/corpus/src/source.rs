@@ -42,7 +42,13 @@ impl InputFile {
 }
 
 const SUFFIXES: &[&str] = &[
-    ".jsonl", ".jsonl.gz", ".jsonl.gzip", ".jsonl.zst", ".jsonl.zstd", ".ndjson", ".ndjson.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".jsonl.gzip",
+    ".jsonl.zst",
+    ".jsonl.zstd",
+    ".ndjson",
+    ".ndjson.gz",
     ".ndjson.zst",
 ];
 
@@ -65,7 +71,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let (na, nb) = (&a[..da], &b[..db]);
                 let ta = trim_zeros(na);
                 let tb = trim_zeros(nb);
-                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then_with(|| da.cmp(&db));
+                let ord = ta
+                    .len()
+                    .cmp(&tb.len())
+                    .then_with(|| ta.cmp(tb))
+                    .then_with(|| da.cmp(&db));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -100,7 +110,9 @@ fn partition_of_dir(name: &str) -> Option<Partition> {
 fn hints(path: &Path) -> (Option<Partition>, Option<String>) {
     let mut dirs = path.ancestors().skip(1);
     while let Some(d) = dirs.next() {
-        let Some(name) = d.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = d.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if let Some(p) = partition_of_dir(name) {
             let scenario = dirs
                 .next()
@@ -130,7 +142,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
         } else if meta.is_file() && is_corpus_file_name(&name) {
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
             let (partition, scenario) = hints(&path);
-            out.push(InputFile { path, rel, partition, scenario, size: Some(meta.len()) });
+            out.push(InputFile {
+                path,
+                rel,
+                partition,
+                scenario,
+                size: Some(meta.len()),
+            });
         }
     }
     Ok(())
@@ -139,7 +157,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
 /// Expands inputs (files, folders, `-`) into corpus files, in a stable order.
 pub fn discover(inputs: &[PathBuf]) -> Result<Vec<InputFile>> {
     if inputs.is_empty() {
-        return Err(Error::Usage("no input given (pass files, folders, or - for standard input)".into()));
+        return Err(Error::Usage(
+            "no input given (pass files, folders, or - for standard input)".into(),
+        ));
     }
     let mut files = Vec::new();
     for input in inputs {
@@ -168,7 +188,13 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<InputFile>> {
         } else {
             let (partition, scenario) = hints(input);
             let rel = PathBuf::from(input.file_name().unwrap_or(input.as_os_str()));
-            files.push(InputFile { path: input.clone(), rel, partition, scenario, size: Some(meta.len()) });
+            files.push(InputFile {
+                path: input.clone(),
+                rel,
+                partition,
+                scenario,
+                size: Some(meta.len()),
+            });
         }
     }
     Ok(files)
@@ -202,7 +228,10 @@ mod tests {
             fs::write(&p, b"").unwrap();
         }
         let files = discover(&[root.to_path_buf()]).unwrap();
-        let rels: Vec<_> = files.iter().map(|f| f.rel.to_string_lossy().into_owned()).collect();
+        let rels: Vec<_> = files
+            .iter()
+            .map(|f| f.rel.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
             rels,
             [
@@ -222,8 +251,12 @@ mod tests {
     #[test]
     fn empty_folder_and_missing_file_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(discover(&[dir.path().to_path_buf()]).unwrap_err().is_usage());
-        assert!(discover(&[dir.path().join("nope.jsonl")]).unwrap_err().is_usage());
+        assert!(discover(&[dir.path().to_path_buf()])
+            .unwrap_err()
+            .is_usage());
+        assert!(discover(&[dir.path().join("nope.jsonl")])
+            .unwrap_err()
+            .is_usage());
         assert!(discover(&[]).unwrap_err().is_usage());
     }
 }

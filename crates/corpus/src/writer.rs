@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use pytorrent_io::{Compression, CompressedWriter};
+use pytorrent_io::{CompressedWriter, Compression};
 
 use crate::error::{Error, Result};
 use crate::record::Partition;
@@ -31,7 +31,9 @@ impl std::str::FromStr for Layout {
             "pytorrent" => Ok(Layout::PyTorrent),
             "codesearchnet" | "csn" => Ok(Layout::CodeSearchNet),
             "mirror" => Ok(Layout::Mirror),
-            o => Err(format!("unknown layout '{o}' (expected flat, pytorrent, codesearchnet or mirror)")),
+            o => Err(format!(
+                "unknown layout '{o}' (expected flat, pytorrent, codesearchnet or mirror)"
+            )),
         }
     }
 }
@@ -52,8 +54,13 @@ pub struct WriterOptions {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     Flat,
-    Partitioned { scenario: String, partition: Partition },
-    Mirror { rel: PathBuf },
+    Partitioned {
+        scenario: String,
+        partition: Partition,
+    },
+    Mirror {
+        rel: PathBuf,
+    },
 }
 
 /// A finished output file.
@@ -71,7 +78,7 @@ struct Open {
 }
 
 enum Output {
-    File(CompressedWriter),
+    File(Box<CompressedWriter>),
     Stdout(std::io::BufWriter<std::io::Stdout>, u64),
 }
 
@@ -99,7 +106,7 @@ impl Output {
     fn finish(self, path: &Path) -> Result<()> {
         match self {
             Output::File(w) => {
-                w.finish()?;
+                (*w).finish()?;
             }
             Output::Stdout(mut w, _) => w.flush().map_err(|e| pytorrent_io::Error::io(path, e))?,
         }
@@ -119,22 +126,36 @@ pub struct CorpusWriter {
 impl CorpusWriter {
     pub fn new(out: impl Into<PathBuf>, opts: WriterOptions) -> Result<Self> {
         let out = out.into();
-        if opts.layout == Layout::Flat && (opts.chunk_records.is_some() || opts.chunk_bytes.is_some()) {
+        if opts.layout == Layout::Flat
+            && (opts.chunk_records.is_some() || opts.chunk_bytes.is_some())
+        {
             return Err(Error::Usage(
-                "chunk rotation needs a chunked layout (--layout pytorrent or codesearchnet)".into(),
+                "chunk rotation needs a chunked layout (--layout pytorrent or codesearchnet)"
+                    .into(),
             ));
         }
         if opts.layout != Layout::Flat && out == Path::new("-") {
-            return Err(Error::Usage("only the flat layout can be written to standard output".into()));
+            return Err(Error::Usage(
+                "only the flat layout can be written to standard output".into(),
+            ));
         }
-        Ok(CorpusWriter { out, opts, open: BTreeMap::new(), done: Vec::new(), paths: BTreeMap::new() })
+        Ok(CorpusWriter {
+            out,
+            opts,
+            open: BTreeMap::new(),
+            done: Vec::new(),
+            paths: BTreeMap::new(),
+        })
     }
 
     fn path_for(&self, target: &Target, chunk: u64) -> PathBuf {
         let gz = self.opts.compression.unwrap_or(Compression::Gzip).suffix();
         match target {
             Target::Flat => self.out.clone(),
-            Target::Partitioned { scenario, partition } => match self.opts.layout {
+            Target::Partitioned {
+                scenario,
+                partition,
+            } => match self.opts.layout {
                 Layout::CodeSearchNet => self
                     .out
                     .join("python/final/jsonl")
@@ -144,7 +165,9 @@ impl CorpusWriter {
                     .out
                     .join(scenario)
                     .join(partition.as_str())
-                    .join(format!("{partition}_scenario_{scenario}_chk_{chunk}.jsonl{gz}")),
+                    .join(format!(
+                        "{partition}_scenario_{scenario}_chk_{chunk}.jsonl{gz}"
+                    )),
             },
             Target::Mirror { rel } => {
                 if rel.as_os_str().is_empty() {
@@ -177,16 +200,27 @@ impl CorpusWriter {
         let writer = if path == Path::new("-") {
             Output::Stdout(std::io::BufWriter::new(std::io::stdout()), 0)
         } else {
-            Output::File(CompressedWriter::create(&path, self.compression_for(&path))?)
+            Output::File(Box::new(CompressedWriter::create(
+                &path,
+                self.compression_for(&path),
+            )?))
         };
-        Ok(Open { writer, chunk, records: 0 })
+        Ok(Open {
+            writer,
+            chunk,
+            records: 0,
+        })
     }
 
     fn close(&mut self, target: &Target, open: Open) -> Result<()> {
         let path = self.path_for(target, open.chunk);
         let bytes = open.writer.written();
         open.writer.finish(&path)?;
-        self.done.push(WrittenFile { path, records: open.records, bytes });
+        self.done.push(WrittenFile {
+            path,
+            records: open.records,
+            bytes,
+        });
         Ok(())
     }
 
@@ -204,7 +238,10 @@ impl CorpusWriter {
         let full = match self.open.get(target) {
             Some(o) => {
                 self.opts.chunk_records.is_some_and(|n| o.records >= n)
-                    || self.opts.chunk_bytes.is_some_and(|n| o.writer.written() >= n)
+                    || self
+                        .opts
+                        .chunk_bytes
+                        .is_some_and(|n| o.writer.written() >= n)
             }
             None => {
                 self.touch(target)?;
@@ -240,7 +277,10 @@ impl CorpusWriter {
 /// every other key where it was.
 pub fn with_partition(line: &[u8], partition: Partition) -> Result<Vec<u8>, serde_json::Error> {
     let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
-    map.insert("partition".into(), serde_json::Value::String(partition.as_str().into()));
+    map.insert(
+        "partition".into(),
+        serde_json::Value::String(partition.as_str().into()),
+    );
     serde_json::to_vec(&map)
 }
 
@@ -251,7 +291,11 @@ mod tests {
     fn read(path: &Path) -> String {
         let mut s = String::new();
         use std::io::Read;
-        pytorrent_io::open_input(path, None).unwrap().reader.read_to_string(&mut s).unwrap();
+        pytorrent_io::open_input(path, None)
+            .unwrap()
+            .reader
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
@@ -260,17 +304,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = CorpusWriter::new(
             dir.path(),
-            WriterOptions { layout: Layout::PyTorrent, compression: None, chunk_records: Some(2), chunk_bytes: None },
+            WriterOptions {
+                layout: Layout::PyTorrent,
+                compression: None,
+                chunk_records: Some(2),
+                chunk_bytes: None,
+            },
         )
         .unwrap();
-        let t = Target::Partitioned { scenario: "both".into(), partition: Partition::Train };
+        let t = Target::Partitioned {
+            scenario: "both".into(),
+            partition: Partition::Train,
+        };
         for i in 0..5 {
             w.write(&t, format!("{{\"i\":{i}}}").as_bytes()).unwrap();
         }
         let files = w.finish().unwrap();
         let names: Vec<_> = files
             .iter()
-            .map(|f| f.path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
+            .map(|f| {
+                f.path
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(
             names,
@@ -280,7 +338,10 @@ mod tests {
                 "both/train/train_scenario_both_chk_2.jsonl.gz"
             ]
         );
-        assert_eq!(files.iter().map(|f| f.records).collect::<Vec<_>>(), [2, 2, 1]);
+        assert_eq!(
+            files.iter().map(|f| f.records).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
         assert_eq!(read(&files[1].path), "{\"i\":2}\n{\"i\":3}\n");
     }
 

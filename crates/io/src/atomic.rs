@@ -43,8 +43,13 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<PathBuf> {
         let path = self.final_path.clone();
         self.tmp.flush().map_err(|e| Error::io(&path, e))?;
-        self.tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
-        self.tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(&path, e))?;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| Error::io(&path, e.error))?;
         Ok(path)
     }
 }
@@ -64,7 +69,8 @@ impl Write for AtomicFile {
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path.as_ref())?;
-    f.write_all(bytes).map_err(|e| Error::io(path.as_ref(), e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io(path.as_ref(), e))?;
     f.commit()?;
     Ok(())
 }
@@ -83,7 +89,11 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"hello");
         let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "temporary file must be gone after commit");
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "temporary file must be gone after commit"
+        );
     }
 
     #[test]

@@ -24,7 +24,11 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 impl Compression {
     /// What the file name promises (`.gz`, `.gzip`, `.zst`, `.zstd`).
     pub fn from_extension(path: &Path) -> Compression {
-        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+        {
             Some(e) if e == "gz" || e == "gzip" => Compression::Gzip,
             Some(e) if e == "zst" || e == "zstd" => Compression::Zstd,
             _ => Compression::None,
@@ -67,7 +71,9 @@ impl std::str::FromStr for Compression {
             "none" | "plain" => Ok(Compression::None),
             "gzip" | "gz" => Ok(Compression::Gzip),
             "zstd" | "zst" => Ok(Compression::Zstd),
-            other => Err(format!("unknown compression '{other}' (expected none, gzip or zstd)")),
+            other => Err(format!(
+                "unknown compression '{other}' (expected none, gzip or zstd)"
+            )),
         }
     }
 }
@@ -117,23 +123,25 @@ fn describe_head(head: &[u8]) -> String {
 pub fn open_input(path: &Path, raw_bytes: Option<Arc<AtomicU64>>) -> Result<Input> {
     let count = raw_bytes.unwrap_or_default();
     let raw: Box<dyn Read + Send> = if path == Path::new("-") {
-        Box::new(Counting { inner: io::stdin(), count })
+        Box::new(Counting {
+            inner: io::stdin(),
+            count,
+        })
     } else {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         Box::new(Counting { inner: f, count })
     };
     let mut buffered = BufReader::with_capacity(1 << 16, raw);
-    let head = buffered.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .to_vec();
     let sniffed = Compression::sniff(&head);
     let promised = Compression::from_extension(path);
     if promised != Compression::None && sniffed != promised {
         return Err(Error::Format {
             path: path.to_path_buf(),
-            message: format!(
-                "not a {} stream: {}",
-                promised.name(),
-                describe_head(&head)
-            ),
+            message: format!("not a {} stream: {}", promised.name(), describe_head(&head)),
         });
     }
     let reader: Box<dyn BufRead + Send> = match sniffed {
@@ -148,7 +156,10 @@ pub fn open_input(path: &Path, raw_bytes: Option<Arc<AtomicU64>>) -> Result<Inpu
             Box::new(BufReader::with_capacity(1 << 16, d))
         }
     };
-    Ok(Input { reader, compression: sniffed })
+    Ok(Input {
+        reader,
+        compression: sniffed,
+    })
 }
 
 enum Sink {
@@ -179,7 +190,11 @@ impl CompressedWriter {
                 zstd::stream::write::Encoder::new(file, 3).map_err(|e| Error::io(&path, e))?,
             ),
         };
-        Ok(CompressedWriter { sink, path, written: 0 })
+        Ok(CompressedWriter {
+            sink,
+            path,
+            written: 0,
+        })
     }
 
     /// Uncompressed bytes written so far.
@@ -199,7 +214,9 @@ impl CompressedWriter {
             Sink::Gzip(w) => w.finish().map_err(|e| Error::io(&path, e))?,
             Sink::Zstd(w) => w.finish().map_err(|e| Error::io(&path, e))?,
         };
-        let file = buffered.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
         file.commit()
     }
 }
@@ -230,7 +247,10 @@ mod tests {
     fn read_all(path: &Path) -> Result<Vec<u8>> {
         let mut input = open_input(path, None)?;
         let mut out = Vec::new();
-        input.reader.read_to_end(&mut out).map_err(|e| Error::io(path, e))?;
+        input
+            .reader
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io(path, e))?;
         Ok(out)
     }
 
@@ -291,7 +311,9 @@ mod tests {
     #[test]
     fn truncated_streams_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let payload: Vec<u8> = (0..20000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let payload: Vec<u8> = (0..20000u32)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         for c in [Compression::Gzip, Compression::Zstd] {
             let p = dir.path().join(format!("t.jsonl{}", c.suffix()));
             let mut w = CompressedWriter::create(&p, c).unwrap();
@@ -302,7 +324,11 @@ mod tests {
             let mut input = open_input(&p, None).unwrap();
             let mut out = Vec::new();
             let r = input.reader.read_to_end(&mut out);
-            assert!(r.is_err(), "{c:?}: truncated stream must fail, read {} bytes", out.len());
+            assert!(
+                r.is_err(),
+                "{c:?}: truncated stream must fail, read {} bytes",
+                out.len()
+            );
         }
     }
 }

@@ -41,7 +41,10 @@ pub struct Sha256Writer<W> {
 
 impl<W: Write> Sha256Writer<W> {
     pub fn new(inner: W) -> Self {
-        Sha256Writer { inner, hasher: Sha256::new() }
+        Sha256Writer {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
     pub fn finish(self) -> (W, String) {
         (self.inner, hex(&self.hasher.finalize()))
@@ -69,6 +72,9 @@ mod tests {
         let mut w = Sha256Writer::new(Vec::new());
         w.write_all(b"abc").unwrap();
         let (_, d) = w.finish();
-        assert_eq!(d, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod compression;
 pub mod fingerprint;
 
 pub use atomic::AtomicFile;
-pub use compression::{open_input, Compression, CompressedWriter};
+pub use compression::{open_input, CompressedWriter, Compression};
 pub use fingerprint::{sha256_file, Sha256Writer};
 
 use std::path::PathBuf;
@@ -30,7 +30,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn path(&self) -> &std::path::Path {
