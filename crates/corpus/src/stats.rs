@@ -330,6 +330,7 @@ impl CorpusStats {
                 let pk = l.packages_by_class.get(class).copied().unwrap_or(0);
                 let _ = writeln!(s, "  {class:<16}{n:>9}{pk:>10}");
             }
+            let _ = writeln!(s, "license id                   records");
             for (id, n) in &l.records_by_license {
                 let _ = writeln!(s, "  {id:<28} {n}");
             }

@@ -27,9 +27,16 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Outputs get the usual permissions (0666 less the umask), not a temp file's 0600.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o666));
+        }
+        let tmp = builder
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?;
         Ok(AtomicFile { final_path, tmp })
@@ -94,6 +101,17 @@ mod tests {
             1,
             "temporary file must be gone after commit"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn committed_file_is_not_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        AtomicFile::create(&target).unwrap().commit().unwrap();
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_ne!(mode & 0o044, 0, "group/other can read: {mode:o}");
     }
 
     #[test]
