@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import sys
 import tarfile
@@ -33,8 +34,17 @@ def partition_of(package):
 
 
 def members(path):
-    """(inner path, bytes) of every .py file, the top `<name>-<version>/` folder removed."""
-    if path.endswith(".zip") or path.endswith(".whl"):
+    """(inner path, bytes) of every .py file; strip_top() later removes the top folder."""
+    if os.path.isdir(path):
+        top = os.path.basename(os.path.normpath(path))
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for n in sorted(names):
+                if n.endswith(".py"):
+                    full = os.path.join(root, n)
+                    with open(full, "rb") as f:
+                        yield top + "/" + os.path.relpath(full, path).replace(os.sep, "/"), f.read()
+    elif path.endswith(".zip") or path.endswith(".whl"):
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
                 if info.filename.endswith(".py") and not info.is_dir():
@@ -149,7 +159,7 @@ def main():
     for path in args.archives:
         base = path.rsplit("/", 1)[-1]
         package = args.package or re.sub(r"-\d.*$", "", base)
-        sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        sha = None if os.path.isdir(path) else hashlib.sha256(open(path, "rb").read()).hexdigest()
         for rec in extract(path, package, sha):
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     if out is not sys.stdout:

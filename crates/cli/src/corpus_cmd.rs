@@ -431,7 +431,7 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
                     current = Some(target.clone());
                 }
                 if value.is_ok() {
-                    writer.write(&target, &line.bytes)?;
+                    writer.write(&target, line.bytes)?;
                 }
                 counts.add(value);
             }
@@ -551,11 +551,10 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
             // A flat file cannot say which folder a record came from: write the partition in.
             match (chunked, has_field, partition) {
                 (false, false, Some(p)) => {
-                    let bytes =
-                        with_partition(&line.bytes, p).expect("the line parsed as a record");
+                    let bytes = with_partition(line.bytes, p).expect("the line parsed as a record");
                     writer.write(&target, &bytes)
                 }
-                _ => writer.write(&target, &line.bytes),
+                _ => writer.write(&target, line.bytes),
             }
         },
     )?;

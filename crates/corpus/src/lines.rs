@@ -7,20 +7,22 @@
 use std::io::{self, BufRead};
 
 /// One line: its 1-based number and its bytes without `\n`, `\r\n` or a leading UTF-8 BOM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawLine {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawLine<'a> {
     pub line_no: u64,
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum LineEvent {
-    Line(RawLine),
-    /// A line longer than the limit; its bytes were not kept.
-    TooLong {
+/// Where [`LineReader::next_line_into`] put a line in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineSpan {
+    Line {
         line_no: u64,
-        len: u64,
+        start: usize,
+        end: usize,
     },
+    /// A line longer than the limit; its bytes were not kept.
+    TooLong { line_no: u64, len: u64 },
 }
 
 pub struct LineReader<R> {
@@ -47,11 +49,12 @@ impl<R: BufRead> LineReader<R> {
         self.line_no
     }
 
-    pub fn next_line(&mut self) -> io::Result<Option<LineEvent>> {
+    /// Appends the next line to `buf` (many lines share one buffer: no allocation per line).
+    pub fn next_line_into(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<LineSpan>> {
         if self.done {
             return Ok(None);
         }
-        let mut buf = Vec::new();
+        let start = buf.len();
         let mut len: u64 = 0;
         let mut too_long = false;
         loop {
@@ -60,6 +63,7 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.done = true;
+                    buf.truncate(start);
                     return Err(e);
                 }
             };
@@ -76,9 +80,9 @@ impl<R: BufRead> LineReader<R> {
             };
             len += piece.len() as u64;
             if !too_long {
-                if buf.len() + piece.len() > self.max {
+                if buf.len() - start + piece.len() > self.max {
                     too_long = true;
-                    buf = Vec::new();
+                    buf.truncate(start);
                 } else {
                     buf.extend_from_slice(piece);
                 }
@@ -90,21 +94,23 @@ impl<R: BufRead> LineReader<R> {
         }
         self.line_no += 1;
         if too_long {
-            return Ok(Some(LineEvent::TooLong {
+            return Ok(Some(LineSpan::TooLong {
                 line_no: self.line_no,
                 len,
             }));
         }
-        if buf.last() == Some(&b'\r') {
+        if buf.last() == Some(&b'\r') && buf.len() > start {
             buf.pop();
         }
-        if self.line_no == 1 && buf.starts_with(BOM) {
-            buf.drain(..BOM.len());
+        let mut first = start;
+        if self.line_no == 1 && buf[start..].starts_with(BOM) {
+            first += BOM.len();
         }
-        Ok(Some(LineEvent::Line(RawLine {
+        Ok(Some(LineSpan::Line {
             line_no: self.line_no,
-            bytes: buf,
-        })))
+            start: first,
+            end: buf.len(),
+        }))
     }
 }
 
@@ -112,21 +118,33 @@ impl<R: BufRead> LineReader<R> {
 mod tests {
     use super::*;
 
-    fn all(input: &[u8], max: usize) -> Vec<LineEvent> {
-        // A tiny buffer exercises lines that span many refills.
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Line(u64, Vec<u8>),
+        TooLong { line_no: u64, len: u64 },
+    }
+
+    fn all(input: &[u8], max: usize) -> Vec<Got> {
+        // A tiny buffer exercises lines that span many refills; the shared output buffer
+        // starts non-empty, as it does in the reader.
         let mut r = LineReader::new(io::BufReader::with_capacity(3, input), max);
+        let mut buf = b"previous".to_vec();
         let mut v = Vec::new();
-        while let Some(e) = r.next_line().unwrap() {
-            v.push(e);
+        while let Some(span) = r.next_line_into(&mut buf).unwrap() {
+            v.push(match span {
+                LineSpan::Line {
+                    line_no,
+                    start,
+                    end,
+                } => Got::Line(line_no, buf[start..end].to_vec()),
+                LineSpan::TooLong { line_no, len } => Got::TooLong { line_no, len },
+            });
         }
         v
     }
 
-    fn line(n: u64, b: &[u8]) -> LineEvent {
-        LineEvent::Line(RawLine {
-            line_no: n,
-            bytes: b.to_vec(),
-        })
+    fn line(n: u64, b: &[u8]) -> Got {
+        Got::Line(n, b.to_vec())
     }
 
     #[test]
@@ -148,7 +166,7 @@ mod tests {
             got,
             vec![
                 line(1, b"short"),
-                LineEvent::TooLong {
+                Got::TooLong {
                     line_no: 2,
                     len: 1000
                 },

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc};
 use rayon::prelude::*;
 
 use crate::error::{Error, Problem, ProblemKind, Result};
-use crate::lines::{LineEvent, LineReader, RawLine};
+use crate::lines::{LineReader, LineSpan, RawLine};
 use crate::record::{Partition, RecordRef};
 use crate::source::InputFile;
 
@@ -97,7 +97,7 @@ impl ReadSummary {
 pub enum Item<'a, T> {
     Record {
         file: &'a InputFile,
-        line: &'a RawLine,
+        line: RawLine<'a>,
         value: T,
     },
     /// Only seen with [`OnError::Skip`]; with `Fail` the read stops with [`Error::Data`].
@@ -110,9 +110,11 @@ pub fn effective_partition(rec: &RecordRef<'_>, file: &InputFile) -> Option<Part
 }
 
 enum Msg {
+    /// Lines of one file, stored back to back in `buf`.
     Chunk {
         file: usize,
-        events: Vec<LineEvent>,
+        buf: Vec<u8>,
+        spans: Vec<LineSpan>,
     },
     FileFailed {
         file: usize,
@@ -180,25 +182,23 @@ fn reader_thread(
             }
         };
         let mut lines = LineReader::new(input.reader, opts.max_line_bytes);
-        let mut events = Vec::new();
-        let mut bytes = 0usize;
+        let capacity = opts.chunk_bytes + (1 << 16);
+        let mut buf = Vec::with_capacity(capacity);
+        let mut spans = Vec::new();
         let mut failed = false;
         loop {
-            match lines.next_line() {
-                Ok(Some(ev)) => {
-                    bytes += match &ev {
-                        LineEvent::Line(l) => l.bytes.len() + 64,
-                        LineEvent::TooLong { .. } => 64,
-                    };
-                    events.push(ev);
-                    if bytes >= opts.chunk_bytes {
+            match lines.next_line_into(&mut buf) {
+                Ok(Some(span)) => {
+                    spans.push(span);
+                    if buf.len() >= opts.chunk_bytes || spans.len() >= 1 << 16 {
                         raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
-                        let chunk = std::mem::take(&mut events);
-                        bytes = 0;
+                        let buf = std::mem::replace(&mut buf, Vec::with_capacity(capacity));
+                        let spans = std::mem::take(&mut spans);
                         if tx
                             .send(Msg::Chunk {
                                 file: i,
-                                events: chunk,
+                                buf,
+                                spans,
                             })
                             .is_err()
                         {
@@ -208,15 +208,19 @@ fn reader_thread(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    if !events.is_empty()
-                        && tx
+                    if !spans.is_empty() {
+                        let buf = std::mem::take(&mut buf);
+                        let spans = std::mem::take(&mut spans);
+                        if tx
                             .send(Msg::Chunk {
                                 file: i,
-                                events: std::mem::take(&mut events),
+                                buf,
+                                spans,
                             })
                             .is_err()
-                    {
-                        return;
+                        {
+                            return;
+                        }
                     }
                     let kind = io_problem_kind(&e);
                     let message = describe_read_error(&e, kind);
@@ -237,7 +241,16 @@ fn reader_thread(
                 }
             }
         }
-        if !failed && !events.is_empty() && tx.send(Msg::Chunk { file: i, events }).is_err() {
+        if !failed
+            && !spans.is_empty()
+            && tx
+                .send(Msg::Chunk {
+                    file: i,
+                    buf,
+                    spans,
+                })
+                .is_err()
+        {
             return;
         }
         raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -300,8 +313,8 @@ fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, St
 
 fn parse_line<T>(
     file: &InputFile,
-    line: &RawLine,
-    map: &(impl Fn(&InputFile, &RawLine, RecordRef<'_>) -> T + Sync),
+    line: RawLine<'_>,
+    map: &(impl Fn(&InputFile, RawLine<'_>, RecordRef<'_>) -> T + Sync),
 ) -> Parsed<T> {
     let problem = |kind, message| {
         Parsed::Problem(Problem {
@@ -314,7 +327,7 @@ fn parse_line<T>(
     if line.bytes.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
-    let text = match std::str::from_utf8(&line.bytes) {
+    let text = match std::str::from_utf8(line.bytes) {
         Ok(t) => t,
         Err(e) => {
             return problem(
@@ -394,7 +407,7 @@ pub fn read_corpus<T, M, S>(
 ) -> Result<ReadSummary>
 where
     T: Send,
-    M: Fn(&InputFile, &RawLine, RecordRef<'_>) -> T + Sync,
+    M: Fn(&InputFile, RawLine<'_>, RecordRef<'_>) -> T + Sync,
     S: FnMut(Item<'_, T>) -> Result<()>,
 {
     let total: Option<u64> = files.iter().map(|f| f.size).sum();
@@ -428,27 +441,41 @@ where
 
         for msg in rx {
             match msg {
-                Msg::Chunk { file, events } => {
+                Msg::Chunk { file, buf, spans } => {
                     let f = &files[file];
-                    let parsed: Vec<Parsed<T>> = events
+                    let line_at = |span: &LineSpan| match *span {
+                        LineSpan::Line {
+                            line_no,
+                            start,
+                            end,
+                        } => Some(RawLine {
+                            line_no,
+                            bytes: &buf[start..end],
+                        }),
+                        LineSpan::TooLong { .. } => None,
+                    };
+                    let parsed: Vec<Parsed<T>> = spans
                         .par_iter()
-                        .map(|ev| match ev {
-                            LineEvent::Line(l) => parse_line(f, l, &map),
-                            LineEvent::TooLong { line_no, len } => Parsed::Problem(Problem {
-                                path: f.display(),
-                                line: *line_no,
-                                kind: ProblemKind::LineTooLong,
-                                message: format!(
+                        .map(|span| match (line_at(span), *span) {
+                            (Some(line), _) => parse_line(f, line, &map),
+                            (None, LineSpan::TooLong { line_no, len }) => {
+                                Parsed::Problem(Problem {
+                                    path: f.display(),
+                                    line: line_no,
+                                    kind: ProblemKind::LineTooLong,
+                                    message: format!(
                                     "line is {len} bytes, over the limit of {} (--max-line-bytes)",
                                     opts.max_line_bytes
                                 ),
-                            }),
+                                })
+                            }
+                            (None, LineSpan::Line { .. }) => unreachable!("a line span has bytes"),
                         })
                         .collect();
-                    for (ev, p) in events.iter().zip(parsed) {
+                    for (span, p) in spans.iter().zip(parsed) {
                         summary.lines += 1;
-                        match (ev, p) {
-                            (LineEvent::Line(line), Parsed::Record(value)) => {
+                        match (line_at(span), p) {
+                            (Some(line), Parsed::Record(value)) => {
                                 summary.records += 1;
                                 sink(Item::Record {
                                     file: f,
@@ -457,14 +484,12 @@ where
                                 })?;
                             }
                             (_, Parsed::Blank) => summary.blank_lines += 1,
-                            (ev, Parsed::Problem(problem)) => {
-                                let raw = match ev {
-                                    LineEvent::Line(l) => Some(l.bytes.as_slice()),
-                                    LineEvent::TooLong { .. } => None,
-                                };
-                                reject(problem, raw, &mut summary, &mut sink)?;
+                            (line, Parsed::Problem(problem)) => {
+                                reject(problem, line.map(|l| l.bytes), &mut summary, &mut sink)?;
                             }
-                            (LineEvent::TooLong { .. }, Parsed::Record(_)) => unreachable!(),
+                            (None, Parsed::Record(_)) => {
+                                unreachable!("a too-long line is never parsed")
+                            }
                         }
                     }
                     progress.set_position(raw_pos.load(Ordering::Relaxed));

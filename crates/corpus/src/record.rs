@@ -166,6 +166,48 @@ impl<'de> Deserialize<'de> for TokenList {
     }
 }
 
+/// A JSON string left undecoded: parsing skips over it (checking that it is a string) and
+/// [`RawStr::decode`] unescapes it only when a consumer asks. Used for the long fields most
+/// commands never read (`original_string`, `code_with_docstrings`).
+#[derive(Debug, Clone, Copy)]
+pub struct RawStr<'a>(&'a serde_json::value::RawValue);
+
+impl<'a> RawStr<'a> {
+    pub fn decode(&self) -> Cow<'a, str> {
+        // The value was checked to be a JSON string when the record was parsed.
+        let raw: &'a str = self.0.get();
+        if !raw[1..raw.len() - 1].contains('\\') {
+            return Cow::Borrowed(&raw[1..raw.len() - 1]);
+        }
+        Cow::Owned(serde_json::from_str::<String>(raw).expect("a checked JSON string"))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'a serde_json::value::RawValue = Deserialize::deserialize(d)?;
+        if raw.get().starts_with('"') {
+            Ok(RawStr(raw))
+        } else {
+            Err(de::Error::invalid_type(
+                unexpected_of(raw.get()),
+                &"a string",
+            ))
+        }
+    }
+}
+
+fn unexpected_of(raw: &str) -> de::Unexpected<'static> {
+    match raw.as_bytes().first() {
+        Some(b'{') => de::Unexpected::Map,
+        Some(b'[') => de::Unexpected::Seq,
+        Some(b't') => de::Unexpected::Bool(true),
+        Some(b'f') => de::Unexpected::Bool(false),
+        Some(b'n') => de::Unexpected::Unit,
+        _ => de::Unexpected::Other("a number"),
+    }
+}
+
 fn borrowed_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, str>, D::Error> {
     // `Cow<str>`'s own impl always copies; this one borrows when the JSON has no escapes.
     struct V;
@@ -219,8 +261,8 @@ pub struct RecordRef<'a> {
     pub path: Cow<'a, str>,
     #[serde(borrow, deserialize_with = "borrowed_str")]
     pub func_name: Cow<'a, str>,
-    #[serde(borrow, deserialize_with = "borrowed_str")]
-    pub original_string: Cow<'a, str>,
+    #[serde(borrow)]
+    pub original_string: RawStr<'a>,
     #[serde(borrow, deserialize_with = "borrowed_str")]
     pub language: Cow<'a, str>,
     #[serde(borrow, deserialize_with = "borrowed_str")]
@@ -237,8 +279,8 @@ pub struct RecordRef<'a> {
     pub partition: Option<Partition>,
     #[serde(default)]
     pub code_tokens_ast: Option<TokenList>,
-    #[serde(default, borrow, deserialize_with = "opt_borrowed_str")]
-    pub code_with_docstrings: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub code_with_docstrings: Option<RawStr<'a>>,
     #[serde(default, borrow, deserialize_with = "opt_borrowed_str")]
     pub summary: Option<Cow<'a, str>>,
 }
@@ -295,9 +337,9 @@ impl TextView {
         match self {
             TextView::Code => Some(borrowed(&r.code)),
             TextView::Docstring => Some(borrowed(&r.docstring)),
-            TextView::OriginalString => Some(borrowed(&r.original_string)),
+            TextView::OriginalString => Some(r.original_string.decode()),
             TextView::Summary => r.summary.as_ref().map(borrowed),
-            TextView::CodeWithDocstrings => r.code_with_docstrings.as_ref().map(borrowed),
+            TextView::CodeWithDocstrings => r.code_with_docstrings.map(|s| s.decode()),
             TextView::NlPlusCode => {
                 if r.docstring.is_empty() {
                     Some(borrowed(&r.code))
@@ -342,6 +384,20 @@ mod tests {
         assert_eq!(r.sha, None);
         assert_eq!(r.summary.as_deref(), Some("Add an item to six.moves."));
         assert!(r.code_with_docstrings.is_none());
+        let orig = r.original_string.decode();
+        assert!(
+            orig.starts_with("def add_move(move):\n    \"\"\"Add"),
+            "{orig}"
+        );
+        let line = LINE.replace(
+            r#""language":"python""#,
+            r#""language":"python","code_with_docstrings":"x = 1""#,
+        );
+        let plain: RecordRef = serde_json::from_str(&line).unwrap();
+        assert!(matches!(
+            plain.code_with_docstrings.unwrap().decode(),
+            Cow::Borrowed("x = 1")
+        ));
     }
 
     #[test]
@@ -365,6 +421,14 @@ mod tests {
         assert!(serde_json::from_str::<RecordRef>(&bad).is_err());
         let bad = LINE.replace(r#""partition":"train""#, r#""partition":"dev-set""#);
         assert!(serde_json::from_str::<RecordRef>(&bad).is_err());
+        let bad = LINE.replace(
+            r#""original_string":"def"#,
+            r#""original_string":["def"],"x":"#,
+        );
+        let err = serde_json::from_str::<RecordRef>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a string"), "{err}");
     }
 
     #[test]

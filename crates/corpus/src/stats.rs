@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::license::LicenseClass;
 use crate::metadata::{normalize_name, MetadataIndex};
@@ -30,16 +30,62 @@ pub struct RecordFacts {
 /// Whitespace-token count and the hash of the code with every whitespace run made one space
 /// (so re-indented or re-wrapped copies count as duplicates), in one pass.
 fn ws_tokens_and_hash(s: &str) -> (u64, u128) {
-    let mut h = Xxh3::new();
-    let mut n = 0u64;
-    for tok in s.split_whitespace() {
-        if n > 0 {
-            h.update(b" ");
-        }
-        h.update(tok.as_bytes());
-        n += 1;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    (n, h.digest128())
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let mut n = 0u64;
+        if s.is_ascii() {
+            // ASCII fast path: `split_whitespace` decodes UTF-8 char by char.
+            for tok in s
+                .as_bytes()
+                .split(|b| b.is_ascii_whitespace() || *b == 0x0b)
+            {
+                if tok.is_empty() {
+                    continue;
+                }
+                if n > 0 {
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(tok);
+                n += 1;
+            }
+        } else {
+            for tok in s.split_whitespace() {
+                if n > 0 {
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(tok.as_bytes());
+                n += 1;
+            }
+        }
+        (n, xxh3_128(&buf))
+    })
+}
+
+fn ws_token_count(s: &str) -> u64 {
+    if s.is_ascii() {
+        let mut n = 0u64;
+        let mut in_token = false;
+        for &b in s.as_bytes() {
+            let ws = b.is_ascii_whitespace() || b == 0x0b;
+            n += (!ws && !in_token) as u64;
+            in_token = !ws;
+        }
+        n
+    } else {
+        s.split_whitespace().count() as u64
+    }
+}
+
+fn char_count(s: &str) -> u64 {
+    if s.is_ascii() {
+        s.len() as u64
+    } else {
+        s.chars().count() as u64
+    }
 }
 
 pub fn facts(rec: &RecordRef<'_>, file: &InputFile) -> RecordFacts {
@@ -48,10 +94,10 @@ pub fn facts(rec: &RecordRef<'_>, file: &InputFile) -> RecordFacts {
     RecordFacts {
         repo: rec.repo.to_string(),
         partition: effective_partition(rec, file).map(|p| p.as_str()),
-        code_chars: rec.code.chars().count() as u64,
+        code_chars: char_count(&rec.code),
         code_tokens,
-        doc_chars: doc.chars().count() as u64,
-        doc_tokens: doc.split_whitespace().count() as u64,
+        doc_chars: char_count(doc),
+        doc_tokens: ws_token_count(doc),
         has_summary: rec.summary.as_deref().is_some_and(|s| !s.trim().is_empty()),
         code_hash,
     }
@@ -361,6 +407,22 @@ mod tests {
         assert_eq!((n1, h1), (n2, h2));
         assert_ne!(h1, h3);
         assert_eq!(n1, 4);
+        // Unicode whitespace (no-break space, ideographic space) separates tokens too.
+        let (n4, h4) = ws_tokens_and_hash("def\u{a0}f(x):\u{3000}return x");
+        assert_eq!(n4, 4);
+        assert_eq!(h4, h1, "Unicode whitespace runs normalise like ASCII ones");
+        for s in ["a b\tc\n", " x\u{0b}y ", "é  ü", ""] {
+            assert_eq!(
+                ws_token_count(s),
+                s.split_whitespace().count() as u64,
+                "{s:?}"
+            );
+            assert_eq!(
+                ws_tokens_and_hash(s).0,
+                s.split_whitespace().count() as u64,
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
