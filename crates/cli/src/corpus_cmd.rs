@@ -56,7 +56,7 @@ pub struct ReadArgs {
 }
 
 impl ReadArgs {
-    fn options(&self, out: Option<&Path>) -> ReadOptions {
+    pub fn options(&self, out: Option<&Path>) -> ReadOptions {
         let on_error: OnError = self.on_error.parse().expect("clap checked the value");
         let quarantine = match on_error {
             OnError::Fail => None,
@@ -79,7 +79,7 @@ impl ReadArgs {
 }
 
 /// `--partition train|valid|test|all` (comma-separated for several).
-fn parse_partitions(s: &str) -> Result<Option<Vec<Partition>>, UsageError> {
+pub fn parse_partitions(s: &str) -> Result<Option<Vec<Partition>>, UsageError> {
     if s == "all" {
         return Ok(None);
     }

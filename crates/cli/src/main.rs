@@ -5,6 +5,7 @@
 
 mod corpus_cmd;
 mod output;
+mod tokenizer_cmd;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,10 @@ enum Command {
     /// CodeSearchNet layouts).
     #[command(subcommand)]
     Corpus(corpus_cmd::CorpusCommand),
+    /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
+    /// transformers unchanged).
+    #[command(subcommand)]
+    Tokenizer(tokenizer_cmd::TokenizerCommand),
 }
 
 /// A mistake in how the command was called (exit code 2).
@@ -48,6 +53,14 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<pytorrent_corpus::Error>() {
             return if e.is_usage() { 2 } else { 1 };
         }
+        if let Some(e) = cause.downcast_ref::<pytorrent_tokenizer::Error>() {
+            // A tokenizer that cannot be found is a bad argument; one that cannot be read is bad data.
+            return match e {
+                pytorrent_tokenizer::Error::NotCached { .. } => 2,
+                pytorrent_tokenizer::Error::Load { path, .. } if !path.exists() => 2,
+                _ => 1,
+            };
+        }
     }
     1
 }
@@ -56,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Corpus(c) => corpus_cmd::run(c),
+        Command::Tokenizer(c) => tokenizer_cmd::run(c),
     };
     match result {
         Ok(code) => code,

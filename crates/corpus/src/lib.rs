@@ -14,6 +14,7 @@ pub mod record;
 pub mod report;
 pub mod source;
 pub mod stats;
+pub mod texts;
 pub mod writer;
 
 pub use error::{Error, Problem, ProblemKind, Result};

@@ -1,0 +1,319 @@
+//! Byte-level BPE tokenizers for code, built on the `tokenizers` crate so every file written
+//! here loads unchanged in Python's `tokenizers` and `transformers`.
+//!
+//! - [`train`]: RoBERTa-layout BPE from corpus records (one record = one training sequence).
+//! - [`save`]: `tokenizer.json`, `vocab.json` + `merges.txt`, `tokenizer_config.json`,
+//!   `special_tokens_map.json`.
+//! - [`load`]: a `tokenizer.json`, a folder (also one with only `vocab.json` + `merges.txt`),
+//!   or a model id in the local Hugging Face cache.
+//! - [`Encoder`]: batch encoding with order preserved.
+
+pub mod hub;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::processors::roberta::RobertaProcessing;
+use tokenizers::{AddedToken, DecoderWrapper, Model, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper};
+use tokenizers::{Tokenizer, TokenizerBuilder, TokenizerImpl};
+
+/// RoBERTa's special tokens, in id order: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>`=4.
+pub const SPECIAL_TOKENS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("model id '{id}' is not in the local Hugging Face cache ({cache}): {message}")]
+    NotCached { id: String, cache: PathBuf, message: String },
+    #[error("tokenizer: {0}")]
+    Tokenizers(String),
+    #[error(transparent)]
+    Io(#[from] pytorrent_io::Error),
+}
+
+impl From<tokenizers::Error> for Error {
+    fn from(e: tokenizers::Error) -> Self {
+        Error::Tokenizers(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    /// Written to `tokenizer_config.json`; without it `transformers` assumes 1e30 and
+    /// overflows the model's position table on long inputs.
+    pub model_max_length: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { vocab_size: 50265, min_frequency: 2, model_max_length: 512 }
+    }
+}
+
+type Bpe = TokenizerImpl<BPE, NormalizerWrapper, PreTokenizerWrapper, PostProcessorWrapper, DecoderWrapper>;
+
+fn special_tokens() -> Vec<AddedToken> {
+    SPECIAL_TOKENS
+        .iter()
+        // RoBERTa's <mask> swallows the space before it ("a <mask>" → "a" + <mask>).
+        .map(|t| AddedToken::from(*t, true).lstrip(*t == "<mask>"))
+        .collect()
+}
+
+/// The pipeline RoBERTa uses: ByteLevel pre-tokenizer and decoder without a prefix space,
+/// `<s> … </s>` (pairs `<s> A </s></s> B </s>`) post-processing.
+fn roberta_pipeline(model: BPE) -> Result<Bpe> {
+    let byte_level = ByteLevel::new(false, true, true);
+    let processor = RobertaProcessing::new(("</s>".into(), 2), ("<s>".into(), 0))
+        .trim_offsets(true)
+        .add_prefix_space(false);
+    TokenizerBuilder::new()
+        .with_model(model)
+        .with_normalizer(None)
+        .with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(byte_level)))
+        .with_post_processor(Some(PostProcessorWrapper::Roberta(processor)))
+        .with_decoder(Some(DecoderWrapper::ByteLevel(byte_level)))
+        .build()
+        .map_err(Error::from)
+}
+
+fn into_tokenizer(t: Bpe) -> Result<Tokenizer> {
+    let s = t.to_string(false)?;
+    s.parse::<Tokenizer>().map_err(Error::from)
+}
+
+/// Trains a RoBERTa-layout byte-level BPE on `texts`, each one training sequence.
+///
+/// Deterministic: the same texts give the same vocabulary and merges whatever the thread
+/// count (the trainer counts words in parallel, but ids and merge order follow counts and
+/// sorted ties only).
+pub fn train<I, S>(texts: I, opts: &TrainOptions) -> Result<Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    let mut trainer = BpeTrainerBuilder::new()
+        .vocab_size(opts.vocab_size)
+        .min_frequency(opts.min_frequency)
+        .special_tokens(special_tokens())
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .show_progress(false)
+        .build();
+    let mut tok = roberta_pipeline(BPE::default())?;
+    tok.train(&mut trainer, texts)?;
+    into_tokenizer(tok)
+}
+
+/// Files [`save`] writes.
+pub const OUTPUT_FILES: [&str; 5] =
+    ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"];
+
+/// Writes the tokenizer folder, each file atomically.
+pub fn save(tok: &Tokenizer, dir: &Path, model_max_length: usize) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
+    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf> {
+        let p = dir.join(name);
+        pytorrent_io::atomic::write_atomic(&p, bytes)?;
+        Ok(p)
+    };
+    let mut out = vec![write("tokenizer.json", tok.to_string(false)?.as_bytes())?];
+    // vocab.json + merges.txt, as the model's own serialisation writes them; staged in a
+    // temporary folder so they too appear only when complete.
+    let stage = tempfile_dir(dir)?;
+    let files = tok.get_model().save(stage.path(), None)?;
+    for f in files {
+        let name = f.file_name().expect("model files have names").to_owned();
+        let bytes = std::fs::read(&f).map_err(|e| pytorrent_io::Error::io(&f, e))?;
+        out.push(write(&name.to_string_lossy(), &bytes)?);
+    }
+    let mask = json!({"content": "<mask>", "lstrip": true, "normalized": false, "rstrip": false, "single_word": false, "special": true});
+    let special_map = json!({
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+        "pad_token": "<pad>", "cls_token": "<s>", "mask_token": mask,
+    });
+    let config = json!({
+        "tokenizer_class": "RobertaTokenizer",
+        "model_max_length": model_max_length,
+        "add_prefix_space": false,
+        "trim_offsets": true,
+        "errors": "replace",
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+        "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
+    });
+    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    out.push(write("special_tokens_map.json", &pretty(&special_map))?);
+    out.push(write("tokenizer_config.json", &pretty(&config))?);
+    Ok(out)
+}
+
+fn tempfile_dir(inside: &Path) -> Result<TempDir> {
+    let path = inside.join(format!(".stage-{}", std::process::id()));
+    std::fs::create_dir_all(&path).map_err(|e| pytorrent_io::Error::io(&path, e))?;
+    Ok(TempDir(path))
+}
+
+/// A staging folder removed when dropped.
+struct TempDir(PathBuf);
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where a loaded tokenizer came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    TokenizerJson(PathBuf),
+    VocabMerges { vocab: PathBuf, merges: PathBuf },
+}
+
+/// A loaded tokenizer and what it was loaded from.
+pub struct Loaded {
+    pub tokenizer: Tokenizer,
+    pub source: Source,
+}
+
+fn load_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Load { path: path.to_path_buf(), message: message.into() }
+}
+
+/// Loads a `tokenizer.json` file, a folder holding one (or only `vocab.json` + `merges.txt`,
+/// as some published RoBERTa models ship, e.g. PyTorrent's own), or a model id resolved in
+/// the local Hugging Face cache (`HF_HUB_CACHE`, else `HF_HOME/hub`).
+pub fn load(spec: &str) -> Result<Loaded> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| load_err(path, e.to_string()))?;
+        return Ok(Loaded { tokenizer, source: Source::TokenizerJson(path.to_path_buf()) });
+    }
+    if path.is_dir() {
+        return load_folder(path);
+    }
+    if spec.starts_with('.') || spec.starts_with('/') || spec.matches('/').count() > 1 {
+        return Err(load_err(path, "no such file or folder"));
+    }
+    let folder = hub::snapshot_folder(spec, &["tokenizer.json", "vocab.json"])?;
+    load_folder(&folder)
+}
+
+fn load_folder(dir: &Path) -> Result<Loaded> {
+    let tj = dir.join("tokenizer.json");
+    if tj.is_file() {
+        let tokenizer = Tokenizer::from_file(&tj).map_err(|e| load_err(&tj, e.to_string()))?;
+        return Ok(Loaded { tokenizer, source: Source::TokenizerJson(tj) });
+    }
+    let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
+    if !vocab.is_file() || !merges.is_file() {
+        return Err(load_err(dir, "no tokenizer.json, and no vocab.json + merges.txt pair"));
+    }
+    let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
+        .build()
+        .map_err(|e| load_err(&vocab, e.to_string()))?;
+    // Special tokens keep the ids the vocabulary gives them.
+    let id = |t: &str| bpe.token_to_id(t);
+    let (Some(cls), Some(sep)) = (id("<s>"), id("</s>")) else {
+        return Err(load_err(&vocab, "vocabulary has no <s> and </s>: not a RoBERTa-style BPE"));
+    };
+    let mut tok = roberta_pipeline(bpe)?;
+    tok.with_post_processor(Some(PostProcessorWrapper::Roberta(
+        RobertaProcessing::new(("</s>".into(), sep), ("<s>".into(), cls)).add_prefix_space(false),
+    )));
+    let present: Vec<AddedToken> =
+        special_tokens().into_iter().filter(|t| tok.get_model().token_to_id(&t.content).is_some()).collect();
+    tok.add_special_tokens(present)?;
+    Ok(Loaded { tokenizer: into_tokenizer(tok)?, source: Source::VocabMerges { vocab, merges } })
+}
+
+/// Batch encoding with the input order preserved.
+pub trait Encoder: Sync {
+    fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>>;
+}
+
+impl Encoder for Tokenizer {
+    fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
+        let inputs: Vec<tokenizers::EncodeInput> = texts.iter().map(|t| (*t).into()).collect();
+        // Offsets are not needed: the fast path skips the char-offset map.
+        let encodings = self.encode_batch_fast(inputs, add_special_tokens)?;
+        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+}
+
+/// Number of merges of a BPE tokenizer (0 for other models).
+pub fn merges_count(tok: &Tokenizer) -> usize {
+    let v: serde_json::Value = serde_json::from_str(&tok.to_string(false).unwrap_or_default()).unwrap_or_default();
+    v["model"]["merges"].as_array().map_or(0, Vec::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> Vec<String> {
+        let mut v = Vec::new();
+        for i in 0..200 {
+            v.push(format!(
+                "def function_{i}(self, value):\n    \"\"\"Return value plus {i}.\"\"\"\n    if value is None:\n        return {i}\n    return value + {i}\n"
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn roberta_layout_special_ids_and_newline_indent_tokens() {
+        let tok = train(corpus().into_iter(), &TrainOptions { vocab_size: 400, min_frequency: 2, model_max_length: 512 }).unwrap();
+        for (i, t) in SPECIAL_TOKENS.iter().enumerate() {
+            assert_eq!(tok.token_to_id(t), Some(i as u32), "{t}");
+        }
+        // Records, not lines, are training sequences: newline + indentation merges form.
+        assert!(tok.token_to_id("ĊĠĠĠ").is_some() || tok.token_to_id("ĊĠĠĠĠ").is_some());
+        let ids = tok.encode_batch(&["return value"], true).unwrap();
+        assert_eq!(ids[0].first(), Some(&0));
+        assert_eq!(ids[0].last(), Some(&2));
+        let text = tok.decode(&ids[0], true).unwrap();
+        assert_eq!(text, "return value");
+    }
+
+    #[test]
+    fn save_then_load_both_ways_gives_the_same_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = train(corpus().into_iter(), &TrainOptions { vocab_size: 400, min_frequency: 2, model_max_length: 128 }).unwrap();
+        save(&tok, dir.path(), 128).unwrap();
+        for f in OUTPUT_FILES {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("tokenizer_config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["model_max_length"], 128);
+        let text = ["def function_7(self, value):\n    return value + <mask> 7"];
+        let want = tok.encode_batch(&text, true).unwrap();
+        let from_json = load(dir.path().to_str().unwrap()).unwrap();
+        assert!(matches!(from_json.source, Source::TokenizerJson(_)));
+        assert_eq!(from_json.tokenizer.encode_batch(&text, true).unwrap(), want);
+        std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+        let from_pair = load(dir.path().to_str().unwrap()).unwrap();
+        assert!(matches!(from_pair.source, Source::VocabMerges { .. }));
+        assert_eq!(from_pair.tokenizer.encode_batch(&text, true).unwrap(), want);
+        assert!(want[0].contains(&4), "<mask> is one token");
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load(dir.path().to_str().unwrap()).err().unwrap().to_string();
+        assert!(e.contains("no tokenizer.json"), "{e}");
+        let e = load("./does/not/exist").err().unwrap().to_string();
+        assert!(e.contains("no such file"), "{e}");
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Interop checks against the Python ecosystem, on data-samples/.
+#
+# Makes (once) a throw-away venv with the pinned packages of requirements.txt from the
+# package index pip is configured with (PYTORRENT_INTEROP_VENV, default target/interop-venv),
+# then checks that what `pytorrent tokenizer` writes loads and behaves identically in Python.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+venv=${PYTORRENT_INTEROP_VENV:-$root/target/interop-venv}
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$venv/requirements.txt"
+fi
+(cd "$root" && cargo build --quiet --locked)
+bin=$root/target/debug/pytorrent
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+corpus=$root/data-samples/corpus
+vocab=3000
+minf=2
+for field in code nl+code; do
+  echo "== tokenizer interop, field $field"
+  "$bin" tokenizer train "$corpus" --field "$field" --vocab-size $vocab --min-frequency $minf --out "$work/tok" --quiet
+  "$bin" tokenizer encode --tokenizer "$work/tok" "$corpus" --field "$field" --out "$work/ids.jsonl" --quiet
+  "$bin" tokenizer encode --tokenizer "$work/tok" "$corpus" --field "$field" --out "$work/ids.npy" --quiet
+  pyfield=$field
+  if [ "$field" = "nl+code" ]; then
+    # The Python side builds the same view: docstring, a blank line, then code.
+    pyfield=nl_plus_code
+  fi
+  HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" "$here/check_tokenizer.py" \
+    --tokenizer "$work/tok" --corpus "$corpus" --ids "$work/ids.jsonl" --npy "$work/ids.npy" \
+    --field "$pyfield" --train-partition train --vocab-size $vocab --min-frequency $minf
+  rm -rf "$work/tok"
+done
