@@ -97,7 +97,10 @@ pub struct InspectArgs {
     #[arg(long)]
     tokenizer: String,
     /// Text for the sample encoding.
-    #[arg(long, default_value = "def add(a, b):\n    \"\"\"Return the sum.\"\"\"\n    return a + b\n")]
+    #[arg(
+        long,
+        default_value = "def add(a, b):\n    \"\"\"Return the sum.\"\"\"\n    return a + b\n"
+    )]
     text: String,
     #[arg(long)]
     json: bool,
@@ -151,11 +154,21 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let out = &a.read.output;
     let partitions = parse_partitions(&a.partition)?;
     let bar = out.progress("train");
-    let mut stream = TextStream::start(files, a.read.options(Some(&a.out)), a.field, partitions, Some(Box::new(bar)));
+    let mut stream = TextStream::start(
+        files,
+        a.read.options(Some(&a.out)),
+        a.field,
+        partitions,
+        Some(Box::new(bar)),
+    );
     let mut sample: Vec<String> = Vec::new();
     let mut sample_bytes = 0usize;
     let mut text_bytes = 0u64;
-    let opts = TrainOptions { vocab_size: a.vocab_size, min_frequency: a.min_frequency, model_max_length: a.model_max_length };
+    let opts = TrainOptions {
+        vocab_size: a.vocab_size,
+        min_frequency: a.min_frequency,
+        model_max_length: a.model_max_length,
+    };
     let texts = stream.texts().inspect(|t| {
         text_bytes += t.len() as u64;
         if sample_bytes < 4 << 20 {
@@ -185,7 +198,8 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         merges: pytorrent_tokenizer::merges_count(&tok),
         texts: counts.texts,
         text_bytes,
-        sample_bytes_per_token: (sample_bytes as f64 / tokens.max(1) as f64 * 1000.0).round() / 1000.0,
+        sample_bytes_per_token: (sample_bytes as f64 / tokens.max(1) as f64 * 1000.0).round()
+            / 1000.0,
         read,
         counts,
     };
@@ -207,7 +221,11 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
 /// Writes encoded texts as JSONL (streaming) or npy (collected, then written atomically).
 enum IdSink {
     Jsonl(Box<dyn Write>),
-    Npy { path: PathBuf, ids: Vec<u32>, offsets: Vec<i64> },
+    Npy {
+        path: PathBuf,
+        ids: Vec<u32>,
+        offsets: Vec<i64>,
+    },
 }
 
 impl IdSink {
@@ -217,7 +235,9 @@ impl IdSink {
                 serde_json::to_writer(&mut *w, ids)?;
                 w.write_all(b"\n")?;
             }
-            IdSink::Npy { ids: all, offsets, .. } => {
+            IdSink::Npy {
+                ids: all, offsets, ..
+            } => {
                 all.extend_from_slice(ids);
                 offsets.push(all.len() as i64);
             }
@@ -247,11 +267,16 @@ fn encode(a: EncodeArgs) -> Result<ExitCode> {
     let tok = load(&a.tokenizer)?;
     let special = !a.no_special_tokens;
     let mut sink = match &a.out {
-        Some(p) if p.extension().is_some_and(|e| e == "npy") => {
-            IdSink::Npy { path: p.clone(), ids: Vec::new(), offsets: vec![0] }
-        }
+        Some(p) if p.extension().is_some_and(|e| e == "npy") => IdSink::Npy {
+            path: p.clone(),
+            ids: Vec::new(),
+            offsets: vec![0],
+        },
         Some(p) => {
-            let f = pytorrent_io::CompressedWriter::create(p, pytorrent_io::Compression::from_extension(p))?;
+            let f = pytorrent_io::CompressedWriter::create(
+                p,
+                pytorrent_io::Compression::from_extension(p),
+            )?;
             IdSink::Jsonl(Box::new(AtomicJsonl(Some(f))))
         }
         None => IdSink::Jsonl(Box::new(std::io::BufWriter::new(std::io::stdout().lock()))),
@@ -265,7 +290,8 @@ fn encode(a: EncodeArgs) -> Result<ExitCode> {
         for t in &a.text {
             if t == "-" {
                 let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading standard input")?;
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("reading standard input")?;
                 texts.push(s);
             } else {
                 texts.push(t.clone());
@@ -337,7 +363,10 @@ impl Write for AtomicJsonl {
 fn parse_ids(s: &str) -> Result<Vec<u32>> {
     s.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<u32>().map_err(|_| UsageError(format!("not a token id: '{x}'")).into()))
+        .map(|x| {
+            x.parse::<u32>()
+                .map_err(|_| UsageError(format!("not a token id: '{x}'")).into())
+        })
         .collect()
 }
 
@@ -354,7 +383,12 @@ fn decode(a: DecodeArgs) -> Result<ExitCode> {
     if !a.ids.is_empty() {
         let ids = parse_ids(&a.ids.join(" "))?;
         check(&ids, "arguments")?;
-        writeln!(out, "{}", tok.decode(&ids, !a.keep_special_tokens).map_err(anyhow::Error::msg)?)?;
+        writeln!(
+            out,
+            "{}",
+            tok.decode(&ids, !a.keep_special_tokens)
+                .map_err(anyhow::Error::msg)?
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
@@ -365,7 +399,9 @@ fn decode(a: DecodeArgs) -> Result<ExitCode> {
         let ids: Vec<u32> = serde_json::from_str(&line)
             .with_context(|| format!("<stdin>:{}: expected a JSON array of token ids", i + 1))?;
         check(&ids, &format!("<stdin>:{}", i + 1))?;
-        let text = tok.decode(&ids, !a.keep_special_tokens).map_err(anyhow::Error::msg)?;
+        let text = tok
+            .decode(&ids, !a.keep_special_tokens)
+            .map_err(anyhow::Error::msg)?;
         writeln!(out, "{}", serde_json::to_string(&text)?)?;
     }
     Ok(ExitCode::SUCCESS)
@@ -378,10 +414,14 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
         .iter()
         .map(|t| ((*t).to_string(), tok.token_to_id(t)))
         .collect();
-    let enc = tok.encode(a.text.as_str(), true).map_err(anyhow::Error::msg)?;
+    let enc = tok
+        .encode(a.text.as_str(), true)
+        .map_err(anyhow::Error::msg)?;
     let source = match &loaded.source {
         pytorrent_tokenizer::Source::TokenizerJson(p) => p.display().to_string(),
-        pytorrent_tokenizer::Source::VocabMerges { vocab, merges } => format!("{} + {}", vocab.display(), merges.display()),
+        pytorrent_tokenizer::Source::VocabMerges { vocab, merges } => {
+            format!("{} + {}", vocab.display(), merges.display())
+        }
     };
     let v = serde_json::json!({
         "source": source,
@@ -395,10 +435,16 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
         print_json(&v)?;
     } else {
         println!("source            {source}");
-        println!("vocabulary        {} ({} without added tokens)", v["vocab_size"], v["vocab_size_without_added"]);
+        println!(
+            "vocabulary        {} ({} without added tokens)",
+            v["vocab_size"], v["vocab_size_without_added"]
+        );
         println!("merges            {}", v["merges"]);
         for (t, id) in &specials {
-            println!("  {t:<8} {}", id.map_or("absent".to_string(), |i| i.to_string()));
+            println!(
+                "  {t:<8} {}",
+                id.map_or("absent".to_string(), |i| i.to_string())
+            );
         }
         println!("sample            {:?}", a.text);
         println!("  ids             {:?}", enc.get_ids());
@@ -431,8 +477,13 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
         parse_partitions(&a.partition)?,
         Some(Box::new(out.progress("eval"))),
     );
-    let mut results: Vec<EvalResult> =
-        toks.iter().map(|(n, _)| EvalResult { tokenizer: n.clone(), ..Default::default() }).collect();
+    let mut results: Vec<EvalResult> = toks
+        .iter()
+        .map(|(n, _)| EvalResult {
+            tokenizer: n.clone(),
+            ..Default::default()
+        })
+        .collect();
     let mut batch: Vec<String> = Vec::new();
     let run_batch = |batch: &mut Vec<String>, results: &mut Vec<EvalResult>| -> Result<()> {
         let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
@@ -455,16 +506,26 @@ fn eval(a: EvalArgs) -> Result<ExitCode> {
     run_batch(&mut batch, &mut results)?;
     let (read, counts) = stream.finish()?;
     if counts.texts == 0 {
-        return Err(UsageError(format!("no {} texts in partition(s) {}", a.field.name(), a.partition)).into());
+        return Err(UsageError(format!(
+            "no {} texts in partition(s) {}",
+            a.field.name(),
+            a.partition
+        ))
+        .into());
     }
     for r in &mut results {
         r.bytes_per_token = (r.bytes as f64 / r.tokens.max(1) as f64 * 1000.0).round() / 1000.0;
         r.tokens_per_record = (r.tokens as f64 / r.texts.max(1) as f64 * 100.0).round() / 100.0;
     }
     if out.json {
-        print_json(&serde_json::json!({ "field": a.field.name(), "partition": a.partition, "results": results, "read": read }))?;
+        print_json(
+            &serde_json::json!({ "field": a.field.name(), "partition": a.partition, "results": results, "read": read }),
+        )?;
     } else {
-        println!("{:<40} {:>8} {:>12} {:>10} {:>12} {:>14}", "tokenizer", "texts", "bytes", "tokens", "bytes/token", "tokens/record");
+        println!(
+            "{:<40} {:>8} {:>12} {:>10} {:>12} {:>14}",
+            "tokenizer", "texts", "bytes", "tokens", "bytes/token", "tokens/record"
+        );
         for r in &results {
             println!(
                 "{:<40} {:>8} {:>12} {:>10} {:>12.3} {:>14.2}",

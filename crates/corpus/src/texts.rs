@@ -11,7 +11,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::error::Result;
-use crate::read::{effective_partition, read_corpus, Item, NoProgress, Progress, ReadOptions, ReadSummary};
+use crate::read::{
+    effective_partition, read_corpus, Item, NoProgress, Progress, ReadOptions, ReadSummary,
+};
 use crate::record::{Partition, TextView};
 use crate::source::InputFile;
 
@@ -58,7 +60,11 @@ impl TextStream {
                 .expect("a thread pool of the default size can be built");
             pool.install(move || Self::read(files, opts, view, partitions, progress, tx))
         });
-        TextStream { rx: Some(rx), current: Vec::new().into_iter(), handle: Some(handle) }
+        TextStream {
+            rx: Some(rx),
+            current: Vec::new().into_iter(),
+            handle: Some(handle),
+        }
     }
 
     fn read(
@@ -70,7 +76,8 @@ impl TextStream {
         tx: mpsc::SyncSender<Batch>,
     ) -> Result<(ReadSummary, TextCounts)> {
         {
-            let progress: Box<dyn Progress + Send> = progress.unwrap_or_else(|| Box::new(NoProgress));
+            let progress: Box<dyn Progress + Send> =
+                progress.unwrap_or_else(|| Box::new(NoProgress));
             let mut counts = TextCounts::default();
             let mut batch: Batch = Vec::new();
             let mut batch_bytes = 0usize;
@@ -80,14 +87,19 @@ impl TextStream {
                 &opts,
                 progress.as_ref(),
                 |file, line, rec| {
-                    if partitions
-                        .as_ref()
-                        .is_some_and(|ps| !effective_partition(&rec, file).is_some_and(|p| ps.contains(&p)))
-                    {
+                    if partitions.as_ref().is_some_and(|ps| {
+                        !effective_partition(&rec, file).is_some_and(|p| ps.contains(&p))
+                    }) {
                         return Err(false);
                     }
                     match view.text(&rec) {
-                        Some(t) => Ok((TextOrigin { path: file.display(), line: line.line_no }, t.into_owned())),
+                        Some(t) => Ok((
+                            TextOrigin {
+                                path: file.display(),
+                                line: line.line_no,
+                            },
+                            t.into_owned(),
+                        )),
                         None => Err(true),
                     }
                 },

@@ -355,16 +355,30 @@ mod tests {
             chunk_bytes: Some(20),
         };
         let mut w = CorpusWriter::new(dir.path(), opts).unwrap();
-        let t = Target::Partitioned { scenario: String::new(), partition: Partition::Test };
+        let t = Target::Partitioned {
+            scenario: String::new(),
+            partition: Partition::Test,
+        };
         for i in 0..4 {
             // 13 bytes with the newline: a chunk closes once it holds 20 or more.
-            w.write(&t, format!("{{\"i\":\"{i:04}\"}}").as_bytes()).unwrap();
+            w.write(&t, format!("{{\"i\":\"{i:04}\"}}").as_bytes())
+                .unwrap();
         }
         let files = w.finish().unwrap();
-        let names: Vec<_> = files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, ["python_test_0.jsonl.zst", "python_test_1.jsonl.zst"]);
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["python_test_0.jsonl.zst", "python_test_1.jsonl.zst"]
+        );
         assert_eq!(files.iter().map(|f| f.records).collect::<Vec<_>>(), [2, 2]);
-        assert!(files[0].path.parent().unwrap().ends_with("python/final/jsonl/test"));
+        assert!(files[0]
+            .path
+            .parent()
+            .unwrap()
+            .ends_with("python/final/jsonl/test"));
     }
 
     #[test]

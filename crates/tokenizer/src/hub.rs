@@ -26,12 +26,18 @@ pub fn snapshot_folder(id: &str, any_of: &[&str]) -> Result<PathBuf> {
     let cached = cache.repo(repo);
     for f in any_of {
         if let Some(p) = cached.get(f) {
-            return Ok(p.parent().expect("a file in a snapshot folder").to_path_buf());
+            return Ok(p
+                .parent()
+                .expect("a file in a snapshot folder")
+                .to_path_buf());
         }
     }
     Err(Error::NotCached {
         id: id.to_string(),
         cache: cache.path().clone(),
-        message: format!("none of {} found (no network access is attempted)", any_of.join(", ")),
+        message: format!(
+            "none of {} found (no network access is attempted)",
+            any_of.join(", ")
+        ),
     })
 }

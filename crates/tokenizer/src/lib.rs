@@ -16,7 +16,9 @@ use serde_json::json;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::processors::roberta::RobertaProcessing;
-use tokenizers::{AddedToken, DecoderWrapper, Model, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper};
+use tokenizers::{
+    AddedToken, DecoderWrapper, Model, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
+};
 use tokenizers::{Tokenizer, TokenizerBuilder, TokenizerImpl};
 
 /// RoBERTa's special tokens, in id order: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>`=4.
@@ -27,7 +29,11 @@ pub enum Error {
     #[error("{path}: {message}")]
     Load { path: PathBuf, message: String },
     #[error("model id '{id}' is not in the local Hugging Face cache ({cache}): {message}")]
-    NotCached { id: String, cache: PathBuf, message: String },
+    NotCached {
+        id: String,
+        cache: PathBuf,
+        message: String,
+    },
     #[error("tokenizer: {0}")]
     Tokenizers(String),
     #[error(transparent)]
@@ -53,11 +59,21 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { vocab_size: 50265, min_frequency: 2, model_max_length: 512 }
+        TrainOptions {
+            vocab_size: 50265,
+            min_frequency: 2,
+            model_max_length: 512,
+        }
     }
 }
 
-type Bpe = TokenizerImpl<BPE, NormalizerWrapper, PreTokenizerWrapper, PostProcessorWrapper, DecoderWrapper>;
+type Bpe = TokenizerImpl<
+    BPE,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
 
 fn special_tokens() -> Vec<AddedToken> {
     SPECIAL_TOKENS
@@ -112,8 +128,13 @@ where
 }
 
 /// Files [`save`] writes.
-pub const OUTPUT_FILES: [&str; 5] =
-    ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"];
+pub const OUTPUT_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
 
 /// Writes the tokenizer folder, each file atomically.
 pub fn save(tok: &Tokenizer, dir: &Path, model_max_length: usize) -> Result<Vec<PathBuf>> {
@@ -147,7 +168,8 @@ pub fn save(tok: &Tokenizer, dir: &Path, model_max_length: usize) -> Result<Vec<
         "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
         "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
     });
-    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    let pretty =
+        |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
     out.push(write("special_tokens_map.json", &pretty(&special_map))?);
     out.push(write("tokenizer_config.json", &pretty(&config))?);
     Ok(out)
@@ -186,7 +208,10 @@ pub struct Loaded {
 }
 
 fn load_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Load { path: path.to_path_buf(), message: message.into() }
+    Error::Load {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 /// Loads a `tokenizer.json` file, a folder holding one (or only `vocab.json` + `merges.txt`,
@@ -196,7 +221,10 @@ pub fn load(spec: &str) -> Result<Loaded> {
     let path = Path::new(spec);
     if path.is_file() {
         let tokenizer = Tokenizer::from_file(path).map_err(|e| load_err(path, e.to_string()))?;
-        return Ok(Loaded { tokenizer, source: Source::TokenizerJson(path.to_path_buf()) });
+        return Ok(Loaded {
+            tokenizer,
+            source: Source::TokenizerJson(path.to_path_buf()),
+        });
     }
     if path.is_dir() {
         return load_folder(path);
@@ -212,11 +240,17 @@ fn load_folder(dir: &Path) -> Result<Loaded> {
     let tj = dir.join("tokenizer.json");
     if tj.is_file() {
         let tokenizer = Tokenizer::from_file(&tj).map_err(|e| load_err(&tj, e.to_string()))?;
-        return Ok(Loaded { tokenizer, source: Source::TokenizerJson(tj) });
+        return Ok(Loaded {
+            tokenizer,
+            source: Source::TokenizerJson(tj),
+        });
     }
     let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
     if !vocab.is_file() || !merges.is_file() {
-        return Err(load_err(dir, "no tokenizer.json, and no vocab.json + merges.txt pair"));
+        return Err(load_err(
+            dir,
+            "no tokenizer.json, and no vocab.json + merges.txt pair",
+        ));
     }
     let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
         .build()
@@ -224,16 +258,24 @@ fn load_folder(dir: &Path) -> Result<Loaded> {
     // Special tokens keep the ids the vocabulary gives them.
     let id = |t: &str| bpe.token_to_id(t);
     let (Some(cls), Some(sep)) = (id("<s>"), id("</s>")) else {
-        return Err(load_err(&vocab, "vocabulary has no <s> and </s>: not a RoBERTa-style BPE"));
+        return Err(load_err(
+            &vocab,
+            "vocabulary has no <s> and </s>: not a RoBERTa-style BPE",
+        ));
     };
     let mut tok = roberta_pipeline(bpe)?;
     tok.with_post_processor(Some(PostProcessorWrapper::Roberta(
         RobertaProcessing::new(("</s>".into(), sep), ("<s>".into(), cls)).add_prefix_space(false),
     )));
-    let present: Vec<AddedToken> =
-        special_tokens().into_iter().filter(|t| tok.get_model().token_to_id(&t.content).is_some()).collect();
+    let present: Vec<AddedToken> = special_tokens()
+        .into_iter()
+        .filter(|t| tok.get_model().token_to_id(&t.content).is_some())
+        .collect();
     tok.add_special_tokens(present)?;
-    Ok(Loaded { tokenizer: into_tokenizer(tok)?, source: Source::VocabMerges { vocab, merges } })
+    Ok(Loaded {
+        tokenizer: into_tokenizer(tok)?,
+        source: Source::VocabMerges { vocab, merges },
+    })
 }
 
 /// Batch encoding with the input order preserved.
@@ -246,13 +288,17 @@ impl Encoder for Tokenizer {
         let inputs: Vec<tokenizers::EncodeInput> = texts.iter().map(|t| (*t).into()).collect();
         // Offsets are not needed: the fast path skips the char-offset map.
         let encodings = self.encode_batch_fast(inputs, add_special_tokens)?;
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
     }
 }
 
 /// Number of merges of a BPE tokenizer (0 for other models).
 pub fn merges_count(tok: &Tokenizer) -> usize {
-    let v: serde_json::Value = serde_json::from_str(&tok.to_string(false).unwrap_or_default()).unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(&tok.to_string(false).unwrap_or_default()).unwrap_or_default();
     v["model"]["merges"].as_array().map_or(0, Vec::len)
 }
 
@@ -272,7 +318,15 @@ mod tests {
 
     #[test]
     fn roberta_layout_special_ids_and_newline_indent_tokens() {
-        let tok = train(corpus().into_iter(), &TrainOptions { vocab_size: 400, min_frequency: 2, model_max_length: 512 }).unwrap();
+        let tok = train(
+            corpus().into_iter(),
+            &TrainOptions {
+                vocab_size: 400,
+                min_frequency: 2,
+                model_max_length: 512,
+            },
+        )
+        .unwrap();
         for (i, t) in SPECIAL_TOKENS.iter().enumerate() {
             assert_eq!(tok.token_to_id(t), Some(i as u32), "{t}");
         }
@@ -288,13 +342,23 @@ mod tests {
     #[test]
     fn save_then_load_both_ways_gives_the_same_ids() {
         let dir = tempfile::tempdir().unwrap();
-        let tok = train(corpus().into_iter(), &TrainOptions { vocab_size: 400, min_frequency: 2, model_max_length: 128 }).unwrap();
+        let tok = train(
+            corpus().into_iter(),
+            &TrainOptions {
+                vocab_size: 400,
+                min_frequency: 2,
+                model_max_length: 128,
+            },
+        )
+        .unwrap();
         save(&tok, dir.path(), 128).unwrap();
         for f in OUTPUT_FILES {
             assert!(dir.path().join(f).is_file(), "{f}");
         }
-        let cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("tokenizer_config.json")).unwrap()).unwrap();
+        let cfg: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("tokenizer_config.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(cfg["model_max_length"], 128);
         let text = ["def function_7(self, value):\n    return value + <mask> 7"];
         let want = tok.encode_batch(&text, true).unwrap();
@@ -311,7 +375,10 @@ mod tests {
     #[test]
     fn missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let e = load(dir.path().to_str().unwrap()).err().unwrap().to_string();
+        let e = load(dir.path().to_str().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("no tokenizer.json"), "{e}");
         let e = load("./does/not/exist").err().unwrap().to_string();
         assert!(e.contains("no such file"), "{e}");

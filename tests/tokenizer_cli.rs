@@ -1,0 +1,263 @@
+//! End-to-end tests of `pytorrent tokenizer …` on data-samples/.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+
+fn train(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut args = vec![
+        "tokenizer",
+        "train",
+        samples_str(),
+        "--out",
+        out.to_str().unwrap(),
+        "--vocab-size",
+        "1500",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run_in(None, env, &args, None)
+}
+
+fn samples_str() -> &'static str {
+    Box::leak(samples().to_str().unwrap().to_string().into_boxed_str())
+}
+
+#[test]
+fn training_is_byte_identical_across_runs_and_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (i, threads) in ["1", "2", "2"].iter().enumerate() {
+        let out = dir.path().join(format!("tok{i}"));
+        let o = train(
+            &out,
+            &["--read-chunk-bytes", "16384"],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let files: Vec<Vec<u8>> = pytorrent_tokenizer::OUTPUT_FILES
+            .iter()
+            .map(|f| fs::read(out.join(f)).unwrap())
+            .collect();
+        outputs.push(files);
+    }
+    assert_eq!(outputs[0], outputs[1], "1 vs 2 threads");
+    assert_eq!(outputs[1], outputs[2], "two runs on 2 threads");
+}
+
+#[test]
+fn train_uses_the_train_partition_and_records_as_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tok");
+    let o = train(&out, &["--json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["texts"], 459, "train partition only");
+    assert_eq!(v["counts"]["other_partition"], 65);
+    assert_eq!(v["vocab_size"], 1500);
+    let vocab: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("vocab.json")).unwrap()).unwrap();
+    for (id, t) in ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(vocab[t], id, "{t}");
+    }
+    // Newline + indentation tokens only form when whole records are training sequences.
+    assert!(
+        vocab.get("ĊĠĠĠĠĠĠĠ").is_some(),
+        "newline + 8 spaces is a token"
+    );
+    let merges = fs::read_to_string(out.join("merges.txt")).unwrap();
+    assert!(merges.lines().count() > 1000);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("tokenizer_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_max_length"], 512);
+}
+
+#[test]
+fn encode_decode_inspect_and_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tok");
+    assert_eq!(code(&train(&tok, &[], &[])), 0);
+    let t = tok.to_str().unwrap();
+
+    let text = "def greet(name):\n    return 'hello ' + name\n";
+    let o = run(&["tokenizer", "encode", "--tokenizer", t, "--text", text]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ids: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!((ids[0], *ids.last().unwrap()), (0, 2), "<s> … </s>");
+    let joined: Vec<String> = ids.iter().map(u32::to_string).collect();
+    let o = run(&["tokenizer", "decode", "--tokenizer", t, &joined.join(",")]);
+    assert_eq!(
+        stdout(&o).trim_end_matches('\n'),
+        text.trim_end_matches('\n'),
+        "decode inverts encode"
+    );
+
+    // stdin text, and a corpus view with a partition filter, to JSONL.
+    let o = run_in(
+        None,
+        &[],
+        &[
+            "tokenizer",
+            "encode",
+            "--tokenizer",
+            t,
+            "--text",
+            "-",
+            "--no-special-tokens",
+        ],
+        Some(text.as_bytes()),
+    );
+    let plain: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(plain, ids[1..ids.len() - 1]);
+    let out = dir.path().join("test.jsonl");
+    let o = run(&[
+        "tokenizer",
+        "encode",
+        "--tokenizer",
+        t,
+        samples_str(),
+        "--partition",
+        "test",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines = fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 25);
+    let o = run_in(
+        None,
+        &[],
+        &["tokenizer", "decode", "--tokenizer", t],
+        Some(lines.as_bytes()),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let decoded: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let test_codes: Vec<String> =
+        read_text(&samples().join("docstrings/test/test_scenario_docstrings_chk_0.jsonl.gz"))
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+    assert_eq!(
+        decoded, test_codes,
+        "byte-level BPE round-trips every record"
+    );
+
+    let o = run(&["tokenizer", "decode", "--tokenizer", t, "999999"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("outside the vocabulary"));
+
+    let o = run(&["tokenizer", "inspect", "--tokenizer", t, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["vocab_size"], 1500);
+    assert_eq!(v["special_tokens"]["<mask>"], 4);
+    assert!(v["merges"].as_u64().unwrap() > 1000);
+
+    // A second, smaller tokenizer compresses worse on the test partition.
+    let small = dir.path().join("small");
+    let o = run(&[
+        "tokenizer",
+        "train",
+        samples_str(),
+        "--out",
+        small.to_str().unwrap(),
+        "--vocab-size",
+        "400",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0);
+    let o = run(&[
+        "tokenizer",
+        "eval",
+        samples_str(),
+        "--tokenizer",
+        t,
+        "--compare",
+        small.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v["results"];
+    assert_eq!(r[0]["texts"], 25);
+    assert_eq!(r[0]["bytes"], r[1]["bytes"]);
+    assert!(r[0]["bytes_per_token"].as_f64().unwrap() > r[1]["bytes_per_token"].as_f64().unwrap());
+}
+
+#[test]
+fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tok");
+    assert_eq!(code(&train(&tok, &[], &[])), 0);
+    let text = "import os\nprint(os.getcwd())";
+    let encode = |spec: &str, env: &[(&str, &str)]| {
+        let o = run_in(
+            None,
+            env,
+            &["tokenizer", "encode", "--tokenizer", spec, "--text", text],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let want = encode(tok.to_str().unwrap(), &[]);
+
+    // A published-RoBERTa-style folder: vocab.json + merges.txt only.
+    let pair = dir.path().join("pair");
+    fs::create_dir_all(&pair).unwrap();
+    for f in ["vocab.json", "merges.txt"] {
+        fs::copy(tok.join(f), pair.join(f)).unwrap();
+    }
+    assert_eq!(encode(pair.to_str().unwrap(), &[]), want);
+
+    // The Hugging Face cache layout: models--org--name/{refs/main, snapshots/<commit>/…}.
+    let cache = dir.path().join("hf/hub");
+    let repo = cache.join("models--pytorrent--tiny-bpe");
+    let snap = repo.join("snapshots/0123abcd");
+    fs::create_dir_all(&snap).unwrap();
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    for f in ["vocab.json", "merges.txt", "tokenizer.json"] {
+        fs::copy(tok.join(f), snap.join(f)).unwrap();
+    }
+    assert_eq!(
+        encode(
+            "pytorrent/tiny-bpe",
+            &[("HF_HUB_CACHE", cache.to_str().unwrap())]
+        ),
+        want
+    );
+    let home = dir.path().join("hf");
+    assert_eq!(
+        encode("pytorrent/tiny-bpe", &[("HF_HOME", home.to_str().unwrap())]),
+        want
+    );
+
+    let o = run_in(
+        None,
+        &[("HF_HUB_CACHE", cache.to_str().unwrap())],
+        &["tokenizer", "inspect", "--tokenizer", "pytorrent/missing"],
+        None,
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("not in the local Hugging Face cache"),
+        "{}",
+        stderr(&o)
+    );
+}
