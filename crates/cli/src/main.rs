@@ -57,6 +57,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
             // A tokenizer that cannot be found is a bad argument; one that cannot be read is bad data.
             return match e {
                 pytorrent_tokenizer::Error::NotCached { .. } => 2,
+                pytorrent_tokenizer::Error::Corpus(c) if c.is_usage() => 2,
                 pytorrent_tokenizer::Error::Load { path, .. } if !path.exists() => 2,
                 _ => 1,
             };

@@ -143,6 +143,8 @@ struct TrainSummary {
     merges: usize,
     texts: u64,
     text_bytes: u64,
+    /// Distinct pre-tokens (words) the vocabulary was learnt from.
+    distinct_words: u64,
     /// Bytes per token (without special tokens) on the first texts of the training set.
     sample_bytes_per_token: f64,
     read: pytorrent_corpus::ReadSummary,
@@ -153,33 +155,22 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let files = discover(&a.read.inputs)?;
     let out = &a.read.output;
     let partitions = parse_partitions(&a.partition)?;
-    let bar = out.progress("train");
-    let mut stream = TextStream::start(
-        files,
-        a.read.options(Some(&a.out)),
-        a.field,
-        partitions,
-        Some(Box::new(bar)),
-    );
-    let mut sample: Vec<String> = Vec::new();
-    let mut sample_bytes = 0usize;
-    let mut text_bytes = 0u64;
     let opts = TrainOptions {
         vocab_size: a.vocab_size,
         min_frequency: a.min_frequency,
         model_max_length: a.model_max_length,
     };
-    let texts = stream.texts().inspect(|t| {
-        text_bytes += t.len() as u64;
-        if sample_bytes < 4 << 20 {
-            sample_bytes += t.len();
-            sample.push(t.clone());
-        }
-    });
-    let trained = pytorrent_tokenizer::train(texts, &opts);
-    let (read, counts) = stream.finish()?;
-    let tok = trained?;
-    if counts.texts == 0 {
+    let bar = out.progress("train");
+    let read_opts = a.read.options(Some(&a.out));
+    let (tok, read, counts) = pytorrent_tokenizer::train_from_corpus(
+        &files,
+        &read_opts,
+        &bar,
+        a.field,
+        partitions.as_deref(),
+        &opts,
+    )?;
+    if counts.texts.texts == 0 {
         return Err(UsageError(format!(
             "no {} texts in partition(s) {} of the inputs: nothing to train on",
             a.field.name(),
@@ -188,25 +179,47 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         .into());
     }
     let written = pytorrent_tokenizer::save(&tok, &a.out, a.model_max_length)?;
-    let refs: Vec<&str> = sample.iter().map(String::as_str).collect();
-    let ids = tok.encode_batch(&refs, false)?;
-    let tokens: usize = ids.iter().map(Vec::len).sum();
+    // Compression on the first 4 MB of training texts (a second, short read).
+    let mut sample_stream = TextStream::start(files, read_opts, a.field, partitions, None);
+    let mut sample: Vec<String> = Vec::new();
+    let mut sample_bytes = 0usize;
+    for t in sample_stream.texts() {
+        sample_bytes += t.len();
+        sample.push(t);
+        if sample_bytes >= 4 << 20 {
+            break;
+        }
+    }
+    drop(sample_stream);
+    // In small batches: `tokenizers` keeps ~100 bytes of bookkeeping per token until a batch
+    // is done.
+    let mut tokens = 0usize;
+    for batch in sample.chunks(256) {
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        tokens += tok
+            .encode_batch(&refs, false)?
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>();
+    }
     let summary = TrainSummary {
         out: a.out.clone(),
         files: written,
         vocab_size: tok.get_vocab_size(true),
         merges: pytorrent_tokenizer::merges_count(&tok),
-        texts: counts.texts,
-        text_bytes,
+        texts: counts.texts.texts,
+        text_bytes: counts.text_bytes,
+        distinct_words: counts.distinct_words,
         sample_bytes_per_token: (sample_bytes as f64 / tokens.max(1) as f64 * 1000.0).round()
             / 1000.0,
         read,
-        counts,
+        counts: counts.texts,
     };
     out.log(format!(
-        "trained on {} texts ({} MB): vocabulary {}, {} merges, {:.2} bytes/token; wrote {}",
+        "trained on {} texts ({:.1} MB, {} distinct pre-tokens): vocabulary {}, {} merges, {:.2} bytes/token; wrote {}",
         summary.texts,
-        summary.text_bytes / 1_000_000,
+        summary.text_bytes as f64 / 1e6,
+        summary.distinct_words,
         summary.vocab_size,
         summary.merges,
         summary.sample_bytes_per_token,

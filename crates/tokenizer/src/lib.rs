@@ -9,6 +9,10 @@
 //! - [`Encoder`]: batch encoding with order preserved.
 
 pub mod hub;
+pub mod pretok;
+pub mod train_corpus;
+
+pub use train_corpus::{train_from_corpus, TrainCounts};
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +42,8 @@ pub enum Error {
     Tokenizers(String),
     #[error(transparent)]
     Io(#[from] pytorrent_io::Error),
+    #[error(transparent)]
+    Corpus(Box<pytorrent_corpus::Error>),
 }
 
 impl From<tokenizers::Error> for Error {
@@ -85,7 +91,7 @@ fn special_tokens() -> Vec<AddedToken> {
 
 /// The pipeline RoBERTa uses: ByteLevel pre-tokenizer and decoder without a prefix space,
 /// `<s> … </s>` (pairs `<s> A </s></s> B </s>`) post-processing.
-fn roberta_pipeline(model: BPE) -> Result<Bpe> {
+pub(crate) fn roberta_pipeline(model: BPE) -> Result<Bpe> {
     let byte_level = ByteLevel::new(false, true, true);
     let processor = RobertaProcessing::new(("</s>".into(), 2), ("<s>".into(), 0))
         .trim_offsets(true)
@@ -100,7 +106,7 @@ fn roberta_pipeline(model: BPE) -> Result<Bpe> {
         .map_err(Error::from)
 }
 
-fn into_tokenizer(t: Bpe) -> Result<Tokenizer> {
+pub(crate) fn into_tokenizer(t: Bpe) -> Result<Tokenizer> {
     let s = t.to_string(false)?;
     s.parse::<Tokenizer>().map_err(Error::from)
 }
@@ -115,16 +121,20 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    let mut trainer = BpeTrainerBuilder::new()
+    let mut trainer = bpe_trainer(opts);
+    let mut tok = roberta_pipeline(BPE::default())?;
+    tok.train(&mut trainer, texts)?;
+    into_tokenizer(tok)
+}
+
+pub(crate) fn bpe_trainer(opts: &TrainOptions) -> tokenizers::models::bpe::BpeTrainer {
+    BpeTrainerBuilder::new()
         .vocab_size(opts.vocab_size)
         .min_frequency(opts.min_frequency)
         .special_tokens(special_tokens())
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .show_progress(false)
-        .build();
-    let mut tok = roberta_pipeline(BPE::default())?;
-    tok.train(&mut trainer, texts)?;
-    into_tokenizer(tok)
+        .build()
 }
 
 /// Files [`save`] writes.
@@ -370,6 +380,52 @@ mod tests {
         assert!(matches!(from_pair.source, Source::VocabMerges { .. }));
         assert_eq!(from_pair.tokenizer.encode_batch(&text, true).unwrap(), want);
         assert!(want[0].contains(&4), "<mask> is one token");
+    }
+
+    #[test]
+    fn corpus_training_equals_the_trainers_own_feed() {
+        let root =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/corpus");
+        let files = pytorrent_corpus::discover(&[root]).unwrap();
+        let read = pytorrent_corpus::ReadOptions {
+            chunk_bytes: 8192,
+            ..Default::default()
+        };
+        for (view, vocab) in [
+            (pytorrent_corpus::TextView::Code, 1200),
+            (pytorrent_corpus::TextView::NlPlusCode, 900),
+        ] {
+            let opts = TrainOptions {
+                vocab_size: vocab,
+                min_frequency: 2,
+                model_max_length: 512,
+            };
+            let train_only = [pytorrent_corpus::Partition::Train];
+            let (ours, _, counts) = train_from_corpus(
+                &files,
+                &read,
+                &pytorrent_corpus::read::NoProgress,
+                view,
+                Some(&train_only),
+                &opts,
+            )
+            .unwrap();
+            let mut stream = pytorrent_corpus::texts::TextStream::start(
+                files.clone(),
+                read.clone(),
+                view,
+                Some(train_only.to_vec()),
+                None,
+            );
+            let reference = train(stream.texts(), &opts).unwrap();
+            let (_, text_counts) = stream.finish().unwrap();
+            assert_eq!(counts.texts.texts, text_counts.texts);
+            assert_eq!(
+                ours.to_string(false).unwrap(),
+                reference.to_string(false).unwrap(),
+                "{view:?}: same tokenizer.json byte for byte"
+            );
+        }
     }
 
     #[test]
