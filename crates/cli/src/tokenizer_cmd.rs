@@ -67,8 +67,9 @@ pub struct EncodeArgs {
     field: TextView,
     #[arg(long, default_value = "all")]
     partition: String,
-    /// Output: .jsonl (one JSON array of ids per text; default standard output) or .npy
-    /// (all ids in one uint32 array, plus <name>.offsets.npy with n+1 int64 offsets).
+    /// Output: .jsonl (one JSON array of ids per text, streamed; default standard output) or
+    /// .npy (all ids in one uint32 array, plus <name>.offsets.npy with n+1 int64 offsets;
+    /// assembled in memory, 4 bytes per token — use JSONL beyond that).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Leave out <s> and </s>.
