@@ -16,40 +16,45 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A bar chart of (label, value) pairs, horizontal so long package names stay readable.
+/// A bar chart of (label, value) pairs, horizontal so long package names stay readable; the
+/// first item is drawn at the top.
 fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::error::Error>> {
     let mut svg = String::new();
-    let height = (60 + 22 * items.len() as u32).max(120);
+    let height = (70 + 24 * items.len() as u32).max(160);
     {
         let root = SVGBackend::with_string(&mut svg, (W, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let max = items.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1);
-        let n = items.len().max(1) as i32;
+        let max = items.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1) as f64;
+        let n = items.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(200)
-            .build_cartesian_2d(0u64..max + max / 10 + 1, (0..n).into_segmented())?;
-        let labels: Vec<String> = items.iter().map(|(l, _)| l.clone()).collect();
+            .build_cartesian_2d(0f64..max * 1.1, -0.5f64..n - 0.5)?;
+        let label_of = |y: &f64| -> String {
+            let i = y.round();
+            if (y - i).abs() > 1e-6 || i < 0.0 || i >= n {
+                return String::new();
+            }
+            // Row 0 is at the bottom of the plot: count from the top instead.
+            items
+                .get((n - 1.0 - i) as usize)
+                .map(|(l, _)| l.clone())
+                .unwrap_or_default()
+        };
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(items.len().max(1))
-            .y_label_formatter(&|v: &SegmentValue<i32>| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    labels.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
+            .y_labels(items.len().max(1) * 2 + 1)
+            .y_label_formatter(&label_of)
+            .x_label_formatter(&|x: &f64| format!("{}", x.round() as u64))
+            .label_style(("sans-serif", 12))
             .draw()?;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
-            let i = i as i32;
+            let row = n - 1.0 - i as f64;
             Rectangle::new(
-                [
-                    (0, SegmentValue::Exact(i)),
-                    (*v, SegmentValue::Exact(i + 1)),
-                ],
+                [(0.0, row - 0.38), (*v as f64, row + 0.38)],
                 RGBColor(70, 110, 170).filled(),
             )
         }))?;
@@ -60,10 +65,15 @@ fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::err
 
 /// A histogram over log2 buckets of a length distribution.
 fn length_histogram(title: &str, d: &Distribution) -> Result<String, Box<dyn std::error::Error>> {
-    let items: Vec<(String, u64)> = d
+    // Shortest lengths at the top, empty buckets at either end left out.
+    let first = d.buckets.iter().position(|(_, c)| *c > 0).unwrap_or(0);
+    let last = d
         .buckets
         .iter()
-        .filter(|(_, c)| *c > 0)
+        .rposition(|(_, c)| *c > 0)
+        .map_or(0, |i| i + 1);
+    let items: Vec<(String, u64)> = d.buckets[first..last.max(first)]
+        .iter()
         .map(|(hi, c)| (format!("≤ {hi}"), *c))
         .collect();
     bars(title, &items)
