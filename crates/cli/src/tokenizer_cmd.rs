@@ -146,8 +146,10 @@ struct TrainSummary {
     text_bytes: u64,
     /// Distinct pre-tokens (words) the vocabulary was learnt from.
     distinct_words: u64,
-    /// Bytes per token (without special tokens) on the first texts of the training set.
-    sample_bytes_per_token: f64,
+    /// Tokens of the training texts (special tokens left out).
+    tokens: u64,
+    /// Bytes per token (special tokens left out) over the whole training set.
+    bytes_per_token: f64,
     read: pytorrent_corpus::ReadSummary,
     counts: pytorrent_corpus::texts::TextCounts,
 }
@@ -180,29 +182,6 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         .into());
     }
     let written = pytorrent_tokenizer::save(&tok, &a.out, a.model_max_length)?;
-    // Compression on the first 4 MB of training texts (a second, short read).
-    let mut sample_stream = TextStream::start(files, read_opts, a.field, partitions, None);
-    let mut sample: Vec<String> = Vec::new();
-    let mut sample_bytes = 0usize;
-    for t in sample_stream.texts() {
-        sample_bytes += t.len();
-        sample.push(t);
-        if sample_bytes >= 4 << 20 {
-            break;
-        }
-    }
-    drop(sample_stream);
-    // In small batches: `tokenizers` keeps ~100 bytes of bookkeeping per token until a batch
-    // is done.
-    let mut tokens = 0usize;
-    for batch in sample.chunks(256) {
-        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        tokens += tok
-            .encode_batch(&refs, false)?
-            .iter()
-            .map(Vec::len)
-            .sum::<usize>();
-    }
     let summary = TrainSummary {
         out: a.out.clone(),
         files: written,
@@ -211,7 +190,8 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         texts: counts.texts.texts,
         text_bytes: counts.text_bytes,
         distinct_words: counts.distinct_words,
-        sample_bytes_per_token: (sample_bytes as f64 / tokens.max(1) as f64 * 1000.0).round()
+        tokens: counts.tokens,
+        bytes_per_token: (counts.text_bytes as f64 / counts.tokens.max(1) as f64 * 1000.0).round()
             / 1000.0,
         read,
         counts: counts.texts,
@@ -223,7 +203,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         summary.distinct_words,
         summary.vocab_size,
         summary.merges,
-        summary.sample_bytes_per_token,
+        summary.bytes_per_token,
         a.out.display()
     ));
     if out.json {

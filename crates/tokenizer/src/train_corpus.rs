@@ -17,7 +17,9 @@ use pytorrent_corpus::{InputFile, Partition, ReadSummary, TextView};
 use thread_local::ThreadLocal;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer};
+use tokenizers::{
+    Model, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, Tokenizer,
+};
 
 use crate::{bpe_trainer, into_tokenizer, roberta_pipeline, Error, Result, TrainOptions};
 
@@ -27,6 +29,10 @@ pub struct TrainCounts {
     pub texts: TextCounts,
     pub text_bytes: u64,
     pub distinct_words: u64,
+    /// Tokens of the training texts under the trained model, special tokens left out: BPE
+    /// never merges across pre-tokens, so this is the sum over distinct words of count ×
+    /// length of the word's encoding — exact, without a second pass over the corpus.
+    pub tokens: u64,
 }
 
 type Counts = AHashMap<CompactString, u64>;
@@ -130,6 +136,12 @@ pub fn train_from_corpus(
     let trainer = bpe_trainer(opts);
     let mut model = BPE::default();
     let special = trainer.do_train(&total, &mut model)?;
+    let mut tokens = 0u64;
+    for (word, n) in &total {
+        tokens += n * model.tokenize(word)?.len() as u64;
+    }
+    counts.tokens = tokens;
+    drop(total);
     let mut tok = roberta_pipeline(model)?;
     tok.add_special_tokens(special)?;
     Ok((into_tokenizer(tok)?, summary, counts))
