@@ -1,0 +1,488 @@
+//! Reading package archives in memory, safely: sdists (`.tar.gz`, `.tgz`, `.tar.bz2`,
+//! `.zip`), wheels (`.whl`) and plain folders. Nothing is unpacked to disk and nothing is
+//! executed; only `.py` members are read.
+//!
+//! Hostile or broken archives are normal at index scale, so every member that is not read
+//! gets a typed [`Refusal`], and whole-archive problems a typed [`ArchiveError`]: path
+//! traversal and absolute paths, links, device files, members or totals over [`Limits`],
+//! decompression bombs (expansion ratio), NUL bytes, truncated or corrupt data.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Component, Path};
+
+/// Caps on what one archive may cost.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest `.py` member read.
+    pub max_member_bytes: u64,
+    /// Most bytes decompressed from one archive (all members, read or skipped).
+    pub max_total_bytes: u64,
+    /// Largest decompressed / compressed ratio, checked once past `ratio_floor_bytes`.
+    pub max_ratio: u64,
+    pub ratio_floor_bytes: u64,
+    pub max_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_member_bytes: 8 << 20,
+            max_total_bytes: 1 << 30,
+            max_ratio: 200,
+            ratio_floor_bytes: 16 << 20,
+            max_members: 200_000,
+        }
+    }
+}
+
+/// Why a member was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    PathTraversal,
+    AbsolutePath,
+    Link,
+    SpecialFile,
+    TooLarge { bytes: u64 },
+    NulBytes,
+}
+
+impl Refusal {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Refusal::PathTraversal => "path_traversal",
+            Refusal::AbsolutePath => "absolute_path",
+            Refusal::Link => "link",
+            Refusal::SpecialFile => "special_file",
+            Refusal::TooLarge { .. } => "member_too_large",
+            Refusal::NulBytes => "nul_bytes",
+        }
+    }
+}
+
+/// Why a whole archive was given up (members read before it are kept by the caller).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: String, source: io::Error },
+    #[error(
+        "{path}: unsupported archive (expected .tar.gz, .tgz, .tar.bz2, .zip, .whl or a folder)"
+    )]
+    Unsupported { path: String },
+    #[error("{path}: corrupt or truncated archive: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("{path}: decompressed size passed {limit} bytes (decompression bomb?)")]
+    TotalTooLarge { path: String, limit: u64 },
+    #[error("{path}: expands more than {ratio}x (decompression bomb?)")]
+    Ratio { path: String, ratio: u64 },
+    #[error("{path}: more than {limit} members")]
+    TooManyMembers { path: String, limit: usize },
+}
+
+impl ArchiveError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArchiveError::Io { .. } => "io",
+            ArchiveError::Unsupported { .. } => "unsupported",
+            ArchiveError::Corrupt { .. } => "corrupt",
+            ArchiveError::TotalTooLarge { .. } | ArchiveError::Ratio { .. } => "bomb",
+            ArchiveError::TooManyMembers { .. } => "too_many_members",
+        }
+    }
+}
+
+/// A `.py` member: its path inside the archive (as stored) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What reading an archive gave.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub members: Vec<Member>,
+    pub refused: Vec<(String, Refusal)>,
+    /// Set when reading stopped early; `members` holds what was read before.
+    pub error: Option<ArchiveError>,
+}
+
+/// Checks a stored member path: no `..`, not absolute.
+fn check_path(p: &str) -> Option<Refusal> {
+    if p.starts_with('/') || p.starts_with('\\') || p.get(1..2) == Some(":") {
+        return Some(Refusal::AbsolutePath);
+    }
+    for c in Path::new(p).components() {
+        match c {
+            Component::ParentDir => return Some(Refusal::PathTraversal),
+            Component::RootDir | Component::Prefix(_) => return Some(Refusal::AbsolutePath),
+            _ => {}
+        }
+    }
+    if p.split(['/', '\\']).any(|part| part == "..") {
+        return Some(Refusal::PathTraversal);
+    }
+    None
+}
+
+fn is_python(p: &str) -> bool {
+    p.ends_with(".py")
+}
+
+/// Reads `.py` members of the archive or folder at `path`.
+pub fn read(path: &Path, limits: &Limits) -> Contents {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return read_dir(path, limits);
+    }
+    let lower = name.to_ascii_lowercase();
+    let mut out = Contents::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(source) => {
+            out.error = Some(ArchiveError::Io { path: name, source });
+            return out;
+        }
+    };
+    let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if lower.ends_with(".zip") || lower.ends_with(".whl") {
+        read_zip(file, &name, compressed, limits, &mut out);
+    } else if lower.ends_with(".tar.gz")
+        || lower.ends_with(".tgz")
+        || lower.ends_with(".tar.bz2")
+        || lower.ends_with(".tar")
+    {
+        let mut buffered = BufReader::new(file);
+        let head = match buffered.fill_buf() {
+            Ok(h) => h.to_vec(),
+            Err(source) => {
+                out.error = Some(ArchiveError::Io { path: name, source });
+                return out;
+            }
+        };
+        // By magic bytes, whatever the name says.
+        let inner: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else if head.starts_with(b"BZh") {
+            Box::new(bzip2::bufread::MultiBzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        read_tar(inner, &name, compressed, limits, &mut out);
+    } else {
+        out.error = Some(ArchiveError::Unsupported { path: name });
+    }
+    out
+}
+
+/// Counts decompressed bytes and stops the stream at the total and ratio limits.
+struct Budget<R> {
+    inner: R,
+    read: u64,
+    compressed: u64,
+    limits: Limits,
+    /// Which limit stopped the stream: `Some(true)` the ratio, `Some(false)` the total.
+    tripped: std::rc::Rc<std::cell::Cell<Option<bool>>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limits.max_total_bytes {
+            self.tripped.set(Some(false));
+            return Err(io::Error::other("decompressed size limit"));
+        }
+        if self.read > self.limits.ratio_floor_bytes
+            && self.read > self.compressed.saturating_mul(self.limits.max_ratio)
+        {
+            self.tripped.set(Some(true));
+            return Err(io::Error::other("expansion ratio limit"));
+        }
+        Ok(n)
+    }
+}
+
+fn read_member(r: &mut impl Read, limits: &Limits) -> io::Result<Result<Vec<u8>, Refusal>> {
+    let mut bytes = Vec::new();
+    r.take(limits.max_member_bytes + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limits.max_member_bytes {
+        // Drain the rest so the stream stays in step (counted against the budget).
+        let rest = io::copy(r, &mut io::sink())?;
+        return Ok(Err(Refusal::TooLarge {
+            bytes: bytes.len() as u64 + rest,
+        }));
+    }
+    if bytes.contains(&0) {
+        return Ok(Err(Refusal::NulBytes));
+    }
+    Ok(Ok(bytes))
+}
+
+fn read_tar(
+    inner: Box<dyn Read>,
+    name: &str,
+    compressed: u64,
+    limits: &Limits,
+    out: &mut Contents,
+) {
+    let tripped = std::rc::Rc::new(std::cell::Cell::new(None));
+    let budget = Budget {
+        inner,
+        read: 0,
+        compressed: compressed.max(1),
+        limits: limits.clone(),
+        tripped: tripped.clone(),
+    };
+    let mut archive = tar::Archive::new(budget);
+    let fail = |e: io::Error| -> ArchiveError {
+        match tripped.get() {
+            Some(true) => ArchiveError::Ratio {
+                path: name.into(),
+                ratio: limits.max_ratio,
+            },
+            Some(false) => ArchiveError::TotalTooLarge {
+                path: name.into(),
+                limit: limits.max_total_bytes,
+            },
+            None => ArchiveError::Corrupt {
+                path: name.into(),
+                message: e.to_string(),
+            },
+        }
+    };
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: e.to_string(),
+            });
+            return;
+        }
+    };
+    let mut count = 0usize;
+    let mut error = None;
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        count += 1;
+        if count > limits.max_members {
+            out.error = Some(ArchiveError::TooManyMembers {
+                path: name.into(),
+                limit: limits.max_members,
+            });
+            return;
+        }
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_dir()
+            || kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            continue;
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            out.refused.push((path, Refusal::Link));
+            continue;
+        }
+        if !(kind.is_file() || kind.is_contiguous()) {
+            out.refused.push((path, Refusal::SpecialFile));
+            continue;
+        }
+        if let Some(r) = check_path(&path) {
+            out.refused.push((path, r));
+            continue;
+        }
+        if !is_python(&path) {
+            continue;
+        }
+        match read_member(&mut entry, limits) {
+            Ok(Ok(bytes)) => out.members.push(Member { path, bytes }),
+            Ok(Err(r)) => out.refused.push((path, r)),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = error {
+        out.error = Some(fail(e));
+    }
+}
+
+fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut Contents) {
+    let mut zip = match zip::ZipArchive::new(file) {
+        Ok(z) => z,
+        Err(e) => {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: e.to_string(),
+            });
+            return;
+        }
+    };
+    if zip.len() > limits.max_members {
+        out.error = Some(ArchiveError::TooManyMembers {
+            path: name.into(),
+            limit: limits.max_members,
+        });
+        return;
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                out.error = Some(ArchiveError::Corrupt {
+                    path: name.into(),
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let path = match entry.name() {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                out.error = Some(ArchiveError::Corrupt {
+                    path: name.into(),
+                    message: format!("member {i}: {e}"),
+                });
+                return;
+            }
+        };
+        if entry.is_dir() {
+            continue;
+        }
+        if entry.is_symlink() {
+            out.refused.push((path, Refusal::Link));
+            continue;
+        }
+        if let Some(r) = check_path(&path) {
+            out.refused.push((path, r));
+            continue;
+        }
+        if !is_python(&path) {
+            continue;
+        }
+        let declared = entry.size();
+        if declared > limits.max_member_bytes {
+            out.refused
+                .push((path, Refusal::TooLarge { bytes: declared }));
+            continue;
+        }
+        total += declared;
+        if total > limits.max_total_bytes {
+            out.error = Some(ArchiveError::TotalTooLarge {
+                path: name.into(),
+                limit: limits.max_total_bytes,
+            });
+            return;
+        }
+        if total > limits.ratio_floor_bytes
+            && total > compressed.max(1).saturating_mul(limits.max_ratio)
+        {
+            out.error = Some(ArchiveError::Ratio {
+                path: name.into(),
+                ratio: limits.max_ratio,
+            });
+            return;
+        }
+        // The declared size can lie: the read is capped regardless.
+        match read_member(&mut entry, limits) {
+            Ok(Ok(bytes)) => out.members.push(Member { path, bytes }),
+            Ok(Err(r)) => out.refused.push((path, r)),
+            Err(e) => {
+                out.error = Some(ArchiveError::Corrupt {
+                    path: name.into(),
+                    message: format!("{path}: {e}"),
+                });
+                return;
+            }
+        }
+    }
+}
+
+fn read_dir(root: &Path, limits: &Limits) -> Contents {
+    let mut out = Contents::default();
+    let mut stack = vec![root.to_path_buf()];
+    let mut count = 0usize;
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(Result::ok).collect(),
+            Err(source) => {
+                out.error = Some(ArchiveError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                });
+                return out;
+            }
+        };
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            count += 1;
+            if count > limits.max_members {
+                out.error = Some(ArchiveError::TooManyMembers {
+                    path: root.display().to_string(),
+                    limit: limits.max_members,
+                });
+                return out;
+            }
+            let p = e.path();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                out.refused.push((rel, Refusal::Link));
+            } else if meta.is_dir() {
+                stack.push(p);
+            } else if !meta.is_file() {
+                out.refused.push((rel, Refusal::SpecialFile));
+            } else if is_python(&rel) {
+                match File::open(&p).and_then(|mut f| read_member(&mut f, limits)) {
+                    Ok(Ok(bytes)) => out.members.push(Member { path: rel, bytes }),
+                    Ok(Err(r)) => out.refused.push((rel, r)),
+                    Err(source) => {
+                        out.error = Some(ArchiveError::Io {
+                            path: p.display().to_string(),
+                            source,
+                        });
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    out.members.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Removes the `<name>-<version>/` folder sdists put everything under: the first path part,
+/// when every member shares it. For sdists only: a wheel's top folders are its packages.
+pub fn strip_top_folder(members: &mut [Member]) {
+    let Some(first) = members
+        .first()
+        .and_then(|m| m.path.split_once('/').map(|(t, _)| t.to_string()))
+    else {
+        return;
+    };
+    let prefix = format!("{first}/");
+    if members.iter().all(|m| m.path.starts_with(&prefix)) {
+        for m in members.iter_mut() {
+            m.path = m.path[prefix.len()..].to_string();
+        }
+    }
+}
