@@ -186,41 +186,31 @@ fn reader_thread(
         let mut buf = Vec::with_capacity(capacity);
         let mut spans = Vec::new();
         let mut failed = false;
+        // Hands the filled buffer on and starts a new one; false once the consumer is gone.
+        let send = |buf: &mut Vec<u8>, spans: &mut Vec<LineSpan>| {
+            let buf = std::mem::replace(buf, Vec::with_capacity(capacity));
+            tx.send(Msg::Chunk {
+                file: i,
+                buf,
+                spans: std::mem::take(spans),
+            })
+            .is_ok()
+        };
         loop {
             match lines.next_line_into(&mut buf) {
                 Ok(Some(span)) => {
                     spans.push(span);
                     if buf.len() >= opts.chunk_bytes || spans.len() >= 1 << 16 {
                         raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
-                        let buf = std::mem::replace(&mut buf, Vec::with_capacity(capacity));
-                        let spans = std::mem::take(&mut spans);
-                        if tx
-                            .send(Msg::Chunk {
-                                file: i,
-                                buf,
-                                spans,
-                            })
-                            .is_err()
-                        {
+                        if !send(&mut buf, &mut spans) {
                             return;
                         }
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    if !spans.is_empty() {
-                        let buf = std::mem::take(&mut buf);
-                        let spans = std::mem::take(&mut spans);
-                        if tx
-                            .send(Msg::Chunk {
-                                file: i,
-                                buf,
-                                spans,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
+                    if !spans.is_empty() && !send(&mut buf, &mut spans) {
+                        return;
                     }
                     let kind = io_problem_kind(&e);
                     let message = describe_read_error(&e, kind);
@@ -241,16 +231,7 @@ fn reader_thread(
                 }
             }
         }
-        if !failed
-            && !spans.is_empty()
-            && tx
-                .send(Msg::Chunk {
-                    file: i,
-                    buf,
-                    spans,
-                })
-                .is_err()
-        {
+        if !failed && !spans.is_empty() && !send(&mut buf, &mut spans) {
             return;
         }
         raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);

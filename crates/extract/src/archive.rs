@@ -107,6 +107,21 @@ pub struct Contents {
     pub error: Option<ArchiveError>,
 }
 
+impl Contents {
+    /// Reads a member if it is a `.py` file at a safe path, and records why not otherwise.
+    fn take(&mut self, path: String, r: &mut impl Read, limits: &Limits) -> io::Result<()> {
+        if let Some(reason) = check_path(&path) {
+            self.refused.push((path, reason));
+        } else if is_python(&path) {
+            match read_member(r, limits)? {
+                Ok(bytes) => self.members.push(Member { path, bytes }),
+                Err(reason) => self.refused.push((path, reason)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checks a stored member path: no `..`, not absolute.
 fn check_path(p: &str) -> Option<Refusal> {
     if p.starts_with('/') || p.starts_with('\\') || p.get(1..2) == Some(":") {
@@ -298,20 +313,9 @@ fn read_tar(
             out.refused.push((path, Refusal::SpecialFile));
             continue;
         }
-        if let Some(r) = check_path(&path) {
-            out.refused.push((path, r));
-            continue;
-        }
-        if !is_python(&path) {
-            continue;
-        }
-        match read_member(&mut entry, limits) {
-            Ok(Ok(bytes)) => out.members.push(Member { path, bytes }),
-            Ok(Err(r)) => out.refused.push((path, r)),
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
+        if let Err(e) = out.take(path, &mut entry, limits) {
+            error = Some(e);
+            break;
         }
     }
     if let Some(e) = error {
@@ -366,15 +370,11 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
             out.refused.push((path, Refusal::Link));
             continue;
         }
-        if let Some(r) = check_path(&path) {
-            out.refused.push((path, r));
-            continue;
-        }
-        if !is_python(&path) {
+        if check_path(&path).is_none() && !is_python(&path) {
             continue;
         }
         let declared = entry.size();
-        if declared > limits.max_member_bytes {
+        if declared > limits.max_member_bytes && check_path(&path).is_none() {
             out.refused
                 .push((path, Refusal::TooLarge { bytes: declared }));
             continue;
@@ -397,16 +397,12 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
             return;
         }
         // The declared size can lie: the read is capped regardless.
-        match read_member(&mut entry, limits) {
-            Ok(Ok(bytes)) => out.members.push(Member { path, bytes }),
-            Ok(Err(r)) => out.refused.push((path, r)),
-            Err(e) => {
-                out.error = Some(ArchiveError::Corrupt {
-                    path: name.into(),
-                    message: format!("{path}: {e}"),
-                });
-                return;
-            }
+        if let Err(e) = out.take(path.clone(), &mut entry, limits) {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: format!("{path}: {e}"),
+            });
+            return;
         }
     }
 }
@@ -452,16 +448,13 @@ fn read_dir(root: &Path, limits: &Limits) -> Contents {
             } else if !meta.is_file() {
                 out.refused.push((rel, Refusal::SpecialFile));
             } else if is_python(&rel) {
-                match File::open(&p).and_then(|mut f| read_member(&mut f, limits)) {
-                    Ok(Ok(bytes)) => out.members.push(Member { path: rel, bytes }),
-                    Ok(Err(r)) => out.refused.push((rel, r)),
-                    Err(source) => {
-                        out.error = Some(ArchiveError::Io {
-                            path: p.display().to_string(),
-                            source,
-                        });
-                        return out;
-                    }
+                if let Err(source) = File::open(&p).and_then(|mut f| out.take(rel, &mut f, limits))
+                {
+                    out.error = Some(ArchiveError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    });
+                    return out;
                 }
             }
         }
