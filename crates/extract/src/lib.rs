@@ -10,3 +10,4 @@
 
 pub mod archive;
 pub mod python;
+pub mod units;

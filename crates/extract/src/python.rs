@@ -29,12 +29,18 @@ pub struct PyFunction {
 /// The functions of a module, in source order, and the number of syntax errors met.
 pub fn functions(source: &str) -> (Vec<PyFunction>, usize) {
     let parsed = parse_unchecked_source(source, PySourceType::Python);
-    let errors = parsed.errors().len();
-    let module = parsed.into_syntax();
+    (
+        functions_in(&parsed.syntax().body, source),
+        parsed.errors().len(),
+    )
+}
+
+/// The functions of an already parsed module body.
+pub fn functions_in(body: &[Stmt], source: &str) -> Vec<PyFunction> {
     let lines = LineIndex::new(source);
     let mut out = Vec::new();
-    walk(&module.body, "", source, &lines, &mut out);
-    (out, errors)
+    walk(body, "", source, &lines, &mut out);
+    out
 }
 
 fn walk(body: &[Stmt], prefix: &str, source: &str, lines: &LineIndex, out: &mut Vec<PyFunction>) {

@@ -1,0 +1,251 @@
+//! From a module's source to the per-function pieces records are made of: the function's
+//! text, its docstring and comments, its tokens, and its code with the natural-language part
+//! removed for each scenario.
+
+use ruff_python_ast::token::TokenKind;
+use ruff_python_ast::PySourceType;
+use ruff_python_parser::parse_unchecked_source;
+use ruff_text_size::Ranged;
+
+use crate::python::{functions_in, LineIndex, PyFunction};
+
+/// Which natural language a record pairs with code (PyTorrent's three scenarios).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scenario {
+    /// NL = the docstring; code = the function without its docstring statement.
+    Docstrings,
+    /// NL = the comments inside the function; code = the function without its comments.
+    Comments,
+    /// NL = the docstring, then the comments; code = the function without either.
+    Both,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Docstrings => "docstrings",
+            Scenario::Comments => "comments",
+            Scenario::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scenario> {
+        match s {
+            "docstrings" | "docstring" => Some(Scenario::Docstrings),
+            "comments" | "comment" => Some(Scenario::Comments),
+            "both" => Some(Scenario::Both),
+            _ => None,
+        }
+    }
+}
+
+/// One function with everything the scenarios need.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub function: PyFunction,
+    /// The function's source from `def` to its last character.
+    pub original: String,
+    /// Comment texts inside the function, `#` and one following space removed, in order.
+    pub comments: Vec<String>,
+    /// Token texts of the function, comments and layout tokens left out; and the same with
+    /// the docstring statement's tokens left out too.
+    pub tokens: Vec<String>,
+    pub tokens_without_docstring: Vec<String>,
+    comment_ranges: Vec<(usize, usize)>,
+}
+
+/// The units of a module and the number of syntax errors the parser recovered from.
+pub fn units(source: &str) -> (Vec<Unit>, usize) {
+    let parsed = parse_unchecked_source(source, PySourceType::Python);
+    let tokens: Vec<(TokenKind, usize, usize)> = parsed
+        .tokens()
+        .iter()
+        .map(|t| {
+            (
+                t.kind(),
+                t.range().start().to_usize(),
+                t.range().end().to_usize(),
+            )
+        })
+        .collect();
+    let errors = parsed.errors().len();
+    let fns = functions_in(&parsed.syntax().body, source);
+    let units = fns
+        .into_iter()
+        .map(|f| {
+            let inside = tokens
+                .iter()
+                .filter(|(_, s, e)| *s >= f.start && *e <= f.end);
+            let mut comments = Vec::new();
+            let mut comment_ranges = Vec::new();
+            let mut all = Vec::new();
+            let mut without_doc = Vec::new();
+            for &(kind, s, e) in inside {
+                match kind {
+                    TokenKind::Comment => {
+                        let text = source[s..e].trim_start_matches('#');
+                        comments.push(
+                            text.strip_prefix(' ')
+                                .unwrap_or(text)
+                                .trim_end()
+                                .to_string(),
+                        );
+                        comment_ranges.push((s, e));
+                    }
+                    TokenKind::Newline
+                    | TokenKind::NonLogicalNewline
+                    | TokenKind::Indent
+                    | TokenKind::Dedent
+                    | TokenKind::EndOfFile => {}
+                    _ => {
+                        let text = source[s..e].to_string();
+                        let in_doc = f.docstring_range.is_some_and(|(ds, de)| s >= ds && e <= de);
+                        if !in_doc {
+                            without_doc.push(text.clone());
+                        }
+                        all.push(text);
+                    }
+                }
+            }
+            Unit {
+                original: source[f.start..f.end].to_string(),
+                function: f,
+                comments,
+                tokens: all,
+                tokens_without_docstring: without_doc,
+                comment_ranges,
+            }
+        })
+        .collect();
+    (units, errors)
+}
+
+impl Unit {
+    /// The natural-language part for `scenario`, or `None` when the function has none.
+    pub fn nl(&self, scenario: Scenario) -> Option<String> {
+        let doc = self
+            .function
+            .docstring
+            .as_deref()
+            .filter(|d| !d.trim().is_empty());
+        let comments = self
+            .comments
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let comments = (!comments.is_empty()).then_some(comments);
+        match scenario {
+            Scenario::Docstrings => doc.map(str::to_owned),
+            Scenario::Comments => comments,
+            Scenario::Both => match (doc, comments) {
+                (Some(d), Some(c)) => Some(format!("{d}\n\n{c}")),
+                (Some(d), None) => Some(d.to_owned()),
+                (None, Some(c)) => Some(c),
+                (None, None) => None,
+            },
+        }
+    }
+
+    /// The function's code with the scenario's natural-language part removed: the source
+    /// lines of the docstring statement, and/or each comment (with the whitespace before
+    /// it; a line left empty is dropped).
+    pub fn code(&self, scenario: Scenario, lines: &LineIndex) -> String {
+        let f = &self.function;
+        let drop_doc = matches!(scenario, Scenario::Docstrings | Scenario::Both);
+        let drop_comments = matches!(scenario, Scenario::Comments | Scenario::Both);
+        let doc_lines = f
+            .docstring_range
+            .filter(|_| drop_doc)
+            .map(|(s, e)| (lines.line_of(s), lines.line_of(e.saturating_sub(1).max(s))));
+        let mut text = self.original.clone();
+        if drop_comments {
+            // From the last comment back, so earlier offsets stay valid.
+            for &(s, e) in self.comment_ranges.iter().rev() {
+                let (s, e) = (s - f.start, e - f.start);
+                let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
+                let before = text[line_start..s].trim_end();
+                let cut_from = line_start + before.len();
+                text.replace_range(cut_from..e, "");
+            }
+        }
+        let mut out = Vec::new();
+        for (i, line) in text.split('\n').enumerate() {
+            let n = f.start_line + i;
+            if doc_lines.is_some_and(|(a, b)| n >= a && n <= b) {
+                continue;
+            }
+            out.push(line);
+        }
+        let mut code: Vec<&str> = out;
+        if drop_comments {
+            // Lines that held only a comment are gone entirely, not left blank.
+            let original_lines: Vec<&str> = self.original.split('\n').collect();
+            let mut kept = Vec::with_capacity(code.len());
+            let mut j = 0;
+            for (i, orig) in original_lines.iter().enumerate() {
+                let n = f.start_line + i;
+                if doc_lines.is_some_and(|(a, b)| n >= a && n <= b) {
+                    continue;
+                }
+                let now = code[j];
+                j += 1;
+                let was_comment_only = orig.trim_start().starts_with('#');
+                if !(was_comment_only && now.trim().is_empty()) {
+                    kept.push(now);
+                }
+            }
+            code = kept;
+        }
+        code.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "class K:\n    def m(self, x):\n        \"\"\"Scale x.\n\n        Twice.\n        \"\"\"\n        # double it\n        y = x * 2  # really\n        return y\n";
+
+    #[test]
+    fn scenarios_remove_their_natural_language() {
+        let (us, errors) = units(SRC);
+        assert_eq!(errors, 0);
+        let u = &us[0];
+        let lines = LineIndex::new(SRC);
+        assert_eq!(u.function.qualname, "K.m");
+        assert_eq!(u.comments, ["double it", "really"]);
+        assert_eq!(u.nl(Scenario::Docstrings).unwrap(), "Scale x.\n\nTwice.");
+        assert_eq!(u.nl(Scenario::Comments).unwrap(), "double it\nreally");
+        assert_eq!(
+            u.nl(Scenario::Both).unwrap(),
+            "Scale x.\n\nTwice.\n\ndouble it\nreally"
+        );
+        assert_eq!(
+            u.code(Scenario::Docstrings, &lines),
+            "def m(self, x):\n        # double it\n        y = x * 2  # really\n        return y"
+        );
+        assert_eq!(
+            u.code(Scenario::Comments, &lines),
+            "def m(self, x):\n        \"\"\"Scale x.\n\n        Twice.\n        \"\"\"\n        y = x * 2\n        return y"
+        );
+        assert_eq!(
+            u.code(Scenario::Both, &lines),
+            "def m(self, x):\n        y = x * 2\n        return y"
+        );
+        assert_eq!(
+            u.tokens_without_docstring,
+            ["def", "m", "(", "self", ",", "x", ")", ":", "y", "=", "x", "*", "2", "return", "y"]
+        );
+        assert!(u.tokens.iter().any(|t| t.starts_with("\"\"\"Scale")));
+    }
+
+    #[test]
+    fn functions_without_the_scenarios_nl_have_none() {
+        let (us, _) = units("def f():\n    return 1\n");
+        for s in [Scenario::Docstrings, Scenario::Comments, Scenario::Both] {
+            assert_eq!(us[0].nl(s), None);
+        }
+    }
+}
