@@ -10,4 +10,5 @@
 
 pub mod archive;
 pub mod python;
+pub mod package;
 pub mod units;

@@ -1,0 +1,276 @@
+//! One package → records: read the archive, decode each `.py` file (PEP 263 cookie or BOM),
+//! find its functions, and make a record per function and scenario that has natural language.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use pytorrent_corpus::metadata::normalize_name;
+use pytorrent_corpus::{Partition, Record};
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, Limits};
+use crate::python::LineIndex;
+use crate::units::{units, Scenario};
+
+/// The deterministic split: the first 8 bytes of sha256(PEP 503 name), big-endian, mod 100,
+/// below `train` → train, below `train + valid` → valid, else test. One package never spans
+/// two partitions, and the split matches `scripts/reference/ast_extract.py`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub train: u64,
+    pub valid: u64,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split { train: 80, valid: 10 }
+    }
+}
+
+impl Split {
+    pub fn partition(&self, package: &str) -> Partition {
+        let digest = Sha256::digest(normalize_name(package).as_bytes());
+        let h = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 100;
+        if h < self.train {
+            Partition::Train
+        } else if h < self.train + self.valid {
+            Partition::Valid
+        } else {
+            Partition::Test
+        }
+    }
+}
+
+/// The package name an archive's file name gives: `more_itertools-10.7.0.tar.gz` →
+/// `more-itertools`; a wheel's first field; a folder's own name.
+pub fn package_name(path: &Path) -> String {
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    if path.is_dir() {
+        return normalize_name(&file);
+    }
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".whl") {
+        return normalize_name(file.split('-').next().unwrap_or(&file));
+    }
+    let stem = [".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar"]
+        .iter()
+        .find_map(|ext| lower.ends_with(ext).then(|| &file[..file.len() - ext.len()]))
+        .unwrap_or(&file);
+    // The version starts at the last '-' followed by a digit.
+    let cut = stem.char_indices().filter(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit())).map(|(i, _)| i).last();
+    normalize_name(cut.map_or(stem, |i| &stem[..i]))
+}
+
+/// Decodes Python source: UTF-8 BOM, else a PEP 263 coding cookie on line 1 or 2, else UTF-8.
+/// Returns the text and whether undecodable bytes had to be replaced.
+pub fn decode_source(bytes: &[u8]) -> (String, bool) {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        let (text, bad) = encoding_rs::UTF_8.decode_without_bom_handling(rest);
+        return (text.into_owned(), bad);
+    }
+    let encoding = cookie(bytes).and_then(|label| encoding_for(&label)).unwrap_or(encoding_rs::UTF_8);
+    let (text, bad) = encoding.decode_without_bom_handling(bytes);
+    (text.into_owned(), bad)
+}
+
+/// Python codec names → WHATWG encodings: labels as given, else with `-`/`_` removed
+/// (`latin-1` → `latin1`), `utf-8-sig` as UTF-8.
+fn encoding_for(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let l = label.to_ascii_lowercase();
+    if l.starts_with("utf-8") || l.starts_with("utf8") || l.starts_with("utf_8") {
+        return Some(encoding_rs::UTF_8);
+    }
+    encoding_rs::Encoding::for_label(l.as_bytes())
+        .or_else(|| encoding_rs::Encoding::for_label(l.replace(['-', '_'], "").as_bytes()))
+        .or_else(|| encoding_rs::Encoding::for_label(l.replace('_', "-").as_bytes()))
+}
+
+fn cookie(bytes: &[u8]) -> Option<String> {
+    for line in bytes.split(|b| *b == b'\n').take(2) {
+        let line = String::from_utf8_lossy(line);
+        let t = line.trim_start();
+        if !t.starts_with('#') {
+            continue;
+        }
+        if let Some(i) = t.find("coding") {
+            let rest = &t[i + "coding".len()..];
+            if let Some(rest) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('=')) {
+                let label: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+                if !label.is_empty() {
+                    return Some(label);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What one package gave, for the summary.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PackageReport {
+    pub package: String,
+    pub path: String,
+    pub python_files: u64,
+    pub files_with_syntax_errors: u64,
+    pub files_decoded_with_replacement: u64,
+    pub functions: u64,
+    pub records: BTreeMap<String, u64>,
+    /// Members not read, by reason.
+    pub refused: BTreeMap<String, Vec<String>>,
+    /// Why reading stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl PackageReport {
+    pub fn has_problems(&self) -> bool {
+        self.error.is_some() || !self.refused.is_empty()
+    }
+}
+
+/// Options of an extraction run.
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    pub scenarios: Vec<Scenario>,
+    pub split: Split,
+    pub limits: Limits,
+}
+
+/// One record with where it goes.
+pub struct Output {
+    pub scenario: Scenario,
+    pub partition: Partition,
+    pub record: Record,
+}
+
+fn word_tokens(text: &str) -> Vec<String> {
+    // Words and single punctuation marks, as the reference extractor tokenises summaries.
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            if !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// The first paragraph, whitespace collapsed.
+pub fn summary_of(nl: &str) -> String {
+    let para = nl.trim().split("\n\n").next().unwrap_or("");
+    para.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Extracts one package (archive or folder).
+pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, PackageReport) {
+    let package = package_name(path);
+    let mut report = PackageReport { package: package.clone(), path: path.display().to_string(), ..Default::default() };
+    let sha = if path.is_file() { pytorrent_io::sha256_file(path).ok() } else { None };
+    let mut contents = archive::read(path, &opts.limits);
+    if let Some(e) = &contents.error {
+        report.error = Some(e.to_string());
+    }
+    for (member, why) in &contents.refused {
+        report.refused.entry(why.name().to_string()).or_default().push(member.clone());
+    }
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if path.is_file() && !lower.ends_with(".whl") {
+        archive::strip_top_folder(&mut contents.members);
+    }
+    let partition = opts.split.partition(&package);
+    let mut out = Vec::new();
+    for m in &contents.members {
+        report.python_files += 1;
+        let (source, replaced) = decode_source(&m.bytes);
+        report.files_decoded_with_replacement += replaced as u64;
+        let (us, errors) = units(&source);
+        report.files_with_syntax_errors += (errors > 0) as u64;
+        report.functions += us.len() as u64;
+        let lines = LineIndex::new(&source);
+        for u in &us {
+            for &scenario in &opts.scenarios {
+                let Some(nl) = u.nl(scenario) else { continue };
+                let code = u.code(scenario, &lines);
+                let summary = summary_of(&nl);
+                let code_tokens = match scenario {
+                    Scenario::Comments => u.tokens.clone(),
+                    _ => u.tokens_without_docstring.clone(),
+                };
+                let f = &u.function;
+                let record = Record {
+                    repo: package.clone(),
+                    path: m.path.clone(),
+                    func_name: f.qualname.clone(),
+                    original_string: u.original.clone(),
+                    language: "python".into(),
+                    code,
+                    code_tokens,
+                    docstring: nl.clone(),
+                    docstring_tokens: word_tokens(&summary),
+                    sha: Some(sha.clone()),
+                    url: format!("{}#L{}-L{}", m.path, f.start_line, f.end_line),
+                    partition: Some(Some(partition)),
+                    code_tokens_ast: Some(Some(u.tokens.clone())),
+                    code_with_docstrings: Some(Some(u.original.clone())),
+                    summary: Some(Some(summary)),
+                    extra: Default::default(),
+                };
+                *report.records.entry(scenario.name().to_string()).or_default() += 1;
+                out.push(Output { scenario, partition, record });
+            }
+        }
+    }
+    (out, report)
+}
+
+/// Kinds of refusal and error, for counts.
+pub fn problem_kinds(r: &PackageReport) -> Vec<String> {
+    let mut v: Vec<String> = r.refused.keys().cloned().collect();
+    if r.error.is_some() {
+        v.push("archive_error".into());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_file_names() {
+        assert_eq!(package_name(Path::new("more_itertools-10.7.0.tar.gz")), "more-itertools");
+        assert_eq!(package_name(Path::new("zope.interface-5.4.0.zip")), "zope-interface");
+        assert_eq!(package_name(Path::new("pkg_name-1.0-py3-none-any.whl")), "pkg-name");
+        assert_eq!(package_name(Path::new("python-dateutil-2.9.0.post0.tar.gz")), "python-dateutil");
+    }
+
+    #[test]
+    fn split_matches_the_reference_rule() {
+        // Values from scripts/reference/ast_extract.py's partition_of.
+        let s = Split::default();
+        assert_eq!(s.partition("six"), Partition::Train);
+        assert_eq!(s.partition("parse"), Partition::Valid);
+        assert_eq!(s.partition("jsonpointer"), Partition::Test);
+        assert_eq!(s.partition("Json_Pointer".replace('_', "").as_str()), Partition::Test);
+    }
+
+    #[test]
+    fn pep263_cookies_and_boms() {
+        let latin1 = b"# -*- coding: latin-1 -*-\ns = '\xe9t\xe9'\n";
+        let (t, bad) = decode_source(latin1);
+        assert!(t.contains("'été'") && !bad);
+        let (t, bad) = decode_source(b"\xEF\xBB\xBFx = 1\n");
+        assert_eq!((t.as_str(), bad), ("x = 1\n", false));
+        let (t, bad) = decode_source(b"x = '\xff'\n");
+        assert!(bad && t.contains('\u{fffd}'), "undecodable bytes are replaced and counted");
+    }
+}
