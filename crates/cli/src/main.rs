@@ -4,6 +4,7 @@
 //! (bad flags, missing inputs).
 
 mod corpus_cmd;
+mod extract_cmd;
 mod output;
 mod tokenizer_cmd;
 
@@ -28,6 +29,8 @@ enum Command {
     /// CodeSearchNet layouts).
     #[command(subcommand)]
     Corpus(corpus_cmd::CorpusCommand),
+    /// Python packages (sdists, wheels, folders) → <NL, code> records in PyTorrent's layout.
+    Extract(extract_cmd::ExtractArgs),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
     /// transformers unchanged).
     #[command(subcommand)]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Corpus(c) => corpus_cmd::run(c),
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
+        Command::Extract(a) => extract_cmd::run(a),
     };
     match result {
         Ok(code) => code,

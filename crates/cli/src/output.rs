@@ -45,6 +45,27 @@ impl OutputArgs {
     }
 }
 
+impl OutputArgs {
+    /// A bar counting items (packages, files) rather than bytes.
+    pub fn count_progress(&self, what: &str, total: u64, unit: &str) -> ProgressBar {
+        let show = !self.quiet && std::io::stderr().is_terminal();
+        let bar = if show {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{prefix}} {{bar:30}} {{pos}}/{{len}} {unit} eta {{eta}}"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar
+    }
+}
+
 /// indicatif behind the corpus crate's progress hook.
 pub struct BarProgress {
     bar: ProgressBar,

@@ -9,6 +9,6 @@
 //! commands build on these.
 
 pub mod archive;
-pub mod python;
 pub mod package;
+pub mod python;
 pub mod units;

@@ -23,7 +23,10 @@ pub struct Split {
 
 impl Default for Split {
     fn default() -> Self {
-        Split { train: 80, valid: 10 }
+        Split {
+            train: 80,
+            valid: 10,
+        }
     }
 }
 
@@ -44,7 +47,10 @@ impl Split {
 /// The package name an archive's file name gives: `more_itertools-10.7.0.tar.gz` →
 /// `more-itertools`; a wheel's first field; a folder's own name.
 pub fn package_name(path: &Path) -> String {
-    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if path.is_dir() {
         return normalize_name(&file);
     }
@@ -54,10 +60,18 @@ pub fn package_name(path: &Path) -> String {
     }
     let stem = [".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar"]
         .iter()
-        .find_map(|ext| lower.ends_with(ext).then(|| &file[..file.len() - ext.len()]))
+        .find_map(|ext| {
+            lower
+                .ends_with(ext)
+                .then(|| &file[..file.len() - ext.len()])
+        })
         .unwrap_or(&file);
     // The version starts at the last '-' followed by a digit.
-    let cut = stem.char_indices().filter(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit())).map(|(i, _)| i).last();
+    let cut = stem
+        .char_indices()
+        .filter(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
+        .map(|(i, _)| i)
+        .last();
     normalize_name(cut.map_or(stem, |i| &stem[..i]))
 }
 
@@ -68,7 +82,9 @@ pub fn decode_source(bytes: &[u8]) -> (String, bool) {
         let (text, bad) = encoding_rs::UTF_8.decode_without_bom_handling(rest);
         return (text.into_owned(), bad);
     }
-    let encoding = cookie(bytes).and_then(|label| encoding_for(&label)).unwrap_or(encoding_rs::UTF_8);
+    let encoding = cookie(bytes)
+        .and_then(|label| encoding_for(&label))
+        .unwrap_or(encoding_rs::UTF_8);
     let (text, bad) = encoding.decode_without_bom_handling(bytes);
     (text.into_owned(), bad)
 }
@@ -95,7 +111,11 @@ fn cookie(bytes: &[u8]) -> Option<String> {
         if let Some(i) = t.find("coding") {
             let rest = &t[i + "coding".len()..];
             if let Some(rest) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('=')) {
-                let label: String = rest.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).collect();
+                let label: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect();
                 if !label.is_empty() {
                     return Some(label);
                 }
@@ -173,14 +193,26 @@ pub fn summary_of(nl: &str) -> String {
 /// Extracts one package (archive or folder).
 pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, PackageReport) {
     let package = package_name(path);
-    let mut report = PackageReport { package: package.clone(), path: path.display().to_string(), ..Default::default() };
-    let sha = if path.is_file() { pytorrent_io::sha256_file(path).ok() } else { None };
+    let mut report = PackageReport {
+        package: package.clone(),
+        path: path.display().to_string(),
+        ..Default::default()
+    };
+    let sha = if path.is_file() {
+        pytorrent_io::sha256_file(path).ok()
+    } else {
+        None
+    };
     let mut contents = archive::read(path, &opts.limits);
     if let Some(e) = &contents.error {
         report.error = Some(e.to_string());
     }
     for (member, why) in &contents.refused {
-        report.refused.entry(why.name().to_string()).or_default().push(member.clone());
+        report
+            .refused
+            .entry(why.name().to_string())
+            .or_default()
+            .push(member.clone());
     }
     let lower = path.to_string_lossy().to_ascii_lowercase();
     if path.is_file() && !lower.ends_with(".whl") {
@@ -224,8 +256,15 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
                     summary: Some(Some(summary)),
                     extra: Default::default(),
                 };
-                *report.records.entry(scenario.name().to_string()).or_default() += 1;
-                out.push(Output { scenario, partition, record });
+                *report
+                    .records
+                    .entry(scenario.name().to_string())
+                    .or_default() += 1;
+                out.push(Output {
+                    scenario,
+                    partition,
+                    record,
+                });
             }
         }
     }
@@ -247,10 +286,22 @@ mod tests {
 
     #[test]
     fn names_from_file_names() {
-        assert_eq!(package_name(Path::new("more_itertools-10.7.0.tar.gz")), "more-itertools");
-        assert_eq!(package_name(Path::new("zope.interface-5.4.0.zip")), "zope-interface");
-        assert_eq!(package_name(Path::new("pkg_name-1.0-py3-none-any.whl")), "pkg-name");
-        assert_eq!(package_name(Path::new("python-dateutil-2.9.0.post0.tar.gz")), "python-dateutil");
+        assert_eq!(
+            package_name(Path::new("more_itertools-10.7.0.tar.gz")),
+            "more-itertools"
+        );
+        assert_eq!(
+            package_name(Path::new("zope.interface-5.4.0.zip")),
+            "zope-interface"
+        );
+        assert_eq!(
+            package_name(Path::new("pkg_name-1.0-py3-none-any.whl")),
+            "pkg-name"
+        );
+        assert_eq!(
+            package_name(Path::new("python-dateutil-2.9.0.post0.tar.gz")),
+            "python-dateutil"
+        );
     }
 
     #[test]
@@ -260,7 +311,10 @@ mod tests {
         assert_eq!(s.partition("six"), Partition::Train);
         assert_eq!(s.partition("parse"), Partition::Valid);
         assert_eq!(s.partition("jsonpointer"), Partition::Test);
-        assert_eq!(s.partition("Json_Pointer".replace('_', "").as_str()), Partition::Test);
+        assert_eq!(
+            s.partition("Json_Pointer".replace('_', "").as_str()),
+            Partition::Test
+        );
     }
 
     #[test]
@@ -271,6 +325,9 @@ mod tests {
         let (t, bad) = decode_source(b"\xEF\xBB\xBFx = 1\n");
         assert_eq!((t.as_str(), bad), ("x = 1\n", false));
         let (t, bad) = decode_source(b"x = '\xff'\n");
-        assert!(bad && t.contains('\u{fffd}'), "undecodable bytes are replaced and counted");
+        assert!(
+            bad && t.contains('\u{fffd}'),
+            "undecodable bytes are replaced and counted"
+        );
     }
 }

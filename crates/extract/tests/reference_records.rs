@@ -23,16 +23,30 @@ fn root() -> PathBuf {
 fn docstring_records_equal_the_reference_records() {
     let mut want: BTreeMap<(String, String, String), serde_json::Value> = BTreeMap::new();
     for part in ["train", "valid", "test"] {
-        let p = root().join(format!("data-samples/corpus/docstrings/{part}/{part}_scenario_docstrings_chk_0.jsonl.gz"));
+        let p = root().join(format!(
+            "data-samples/corpus/docstrings/{part}/{part}_scenario_docstrings_chk_0.jsonl.gz"
+        ));
         let mut text = String::new();
-        pytorrent_io::open_input(&p, None).unwrap().reader.read_to_string(&mut text).unwrap();
+        pytorrent_io::open_input(&p, None)
+            .unwrap()
+            .reader
+            .read_to_string(&mut text)
+            .unwrap();
         for line in text.lines() {
             let r: serde_json::Value = serde_json::from_str(line).unwrap();
-            let key = (r["repo"].as_str().unwrap().into(), r["url"].as_str().unwrap().into(), r["func_name"].as_str().unwrap().into());
+            let key = (
+                r["repo"].as_str().unwrap().into(),
+                r["url"].as_str().unwrap().into(),
+                r["func_name"].as_str().unwrap().into(),
+            );
             want.insert(key, r);
         }
     }
-    let opts = ExtractOptions { scenarios: vec![Scenario::Docstrings], split: Split::default(), limits: Default::default() };
+    let opts = ExtractOptions {
+        scenarios: vec![Scenario::Docstrings],
+        split: Split::default(),
+        limits: Default::default(),
+    };
     let mut got = BTreeMap::new();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(root().join("data-samples/packages"))
         .unwrap()
@@ -45,26 +59,55 @@ fn docstring_records_equal_the_reference_records() {
         assert!(!report.has_problems(), "{report:?}");
         for o in outs {
             let r = serde_json::to_value(&o.record).unwrap();
-            let key = (r["repo"].as_str().unwrap().into(), r["url"].as_str().unwrap().into(), r["func_name"].as_str().unwrap().into());
+            let key = (
+                r["repo"].as_str().unwrap().into(),
+                r["url"].as_str().unwrap().into(),
+                r["func_name"].as_str().unwrap().into(),
+            );
             got.insert(key, r);
         }
     }
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "same functions");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "same functions"
+    );
     let mut token_differences = 0;
     for (k, w) in &want {
         let g = &got[k];
-        for field in ["original_string", "code", "docstring", "docstring_tokens", "summary", "sha", "partition"] {
+        for field in [
+            "original_string",
+            "code",
+            "docstring",
+            "docstring_tokens",
+            "summary",
+            "sha",
+            "partition",
+        ] {
             assert_eq!(g[field], w[field], "{k:?}: {field}");
         }
         if g["code_tokens"] != w["code_tokens"] {
             token_differences += 1;
             let has_fstring = w["code_tokens"].as_array().unwrap().iter().any(|t| {
                 let t = t.as_str().unwrap().to_ascii_lowercase();
-                t.starts_with("f'") || t.starts_with("f\"") || t.starts_with("rf") || t.starts_with("fr")
+                t.starts_with("f'")
+                    || t.starts_with("f\"")
+                    || t.starts_with("rf")
+                    || t.starts_with("fr")
             });
-            assert!(has_fstring, "{k:?}: code_tokens differ without an f-string:\n ours {}\n ref  {}", g["code_tokens"], w["code_tokens"]);
+            assert!(
+                has_fstring,
+                "{k:?}: code_tokens differ without an f-string:\n ours {}\n ref  {}",
+                g["code_tokens"], w["code_tokens"]
+            );
         }
     }
-    eprintln!("code_tokens differ (f-strings) in {token_differences} of {} records", want.len());
-    assert!(token_differences < want.len() / 10, "{token_differences} records differ in code_tokens");
+    eprintln!(
+        "code_tokens differ (f-strings) in {token_differences} of {} records",
+        want.len()
+    );
+    assert!(
+        token_differences < want.len() / 10,
+        "{token_differences} records differ in code_tokens"
+    );
 }

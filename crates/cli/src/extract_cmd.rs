@@ -1,0 +1,234 @@
+//! `pytorrent extract`: Python packages (sdists, wheels, folders) → a PyTorrent corpus.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions};
+use pytorrent_extract::package::{extract_package, ExtractOptions, PackageReport, Split};
+use pytorrent_extract::units::Scenario;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::output::{print_json, OutputArgs};
+use crate::UsageError;
+
+#[derive(Args)]
+pub struct ExtractArgs {
+    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl), package folders, or folders of
+    /// archives (a folder holding archives is read as one package per archive).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder, in PyTorrent's layout: <out>/<scenario>/<partition>/…_chk_N.jsonl.gz.
+    #[arg(long)]
+    out: PathBuf,
+    /// Scenarios, comma-separated: docstrings, comments, both.
+    #[arg(long, default_value = "docstrings")]
+    scenario: String,
+    /// Percent of packages in train and valid (the rest is test), by a hash of the name.
+    #[arg(long, default_value = "80,10")]
+    split: String,
+    /// Records per output chunk file.
+    #[arg(long, default_value_t = 30_000)]
+    chunk_records: u64,
+    /// Also print corpus statistics of the output (with --metadata, licenses too).
+    #[arg(long)]
+    stats: bool,
+    /// Package metadata for --stats.
+    #[arg(long)]
+    metadata: Vec<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+const ARCHIVE_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".zip", ".whl"];
+
+fn is_archive(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    p.is_file() && ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Inputs → packages, in a stable order.
+fn packages(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if !input.exists() {
+            return Err(UsageError(format!("{}: no such file or folder", input.display())).into());
+        }
+        if input.is_dir() {
+            let mut archives: Vec<PathBuf> = std::fs::read_dir(input)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_archive(p))
+                .collect();
+            if archives.is_empty() {
+                out.push(input.clone());
+            } else {
+                archives.sort();
+                out.extend(archives);
+            }
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize, Default)]
+struct Summary {
+    packages: u64,
+    python_files: u64,
+    files_with_syntax_errors: u64,
+    files_decoded_with_replacement: u64,
+    functions: u64,
+    records: BTreeMap<String, BTreeMap<String, u64>>,
+    refused_members: BTreeMap<String, u64>,
+    packages_with_problems: Vec<PackageReport>,
+    written: Vec<pytorrent_corpus::writer::WrittenFile>,
+}
+
+pub fn run(a: ExtractArgs) -> Result<ExitCode> {
+    let scenarios: Vec<Scenario> = a
+        .scenario
+        .split(',')
+        .map(|s| {
+            Scenario::parse(s.trim()).ok_or_else(|| {
+                UsageError(format!(
+                    "unknown scenario '{s}' (expected docstrings, comments or both)"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let split: Vec<u64> = a
+        .split
+        .split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<u64>()
+                .map_err(|_| UsageError(format!("--split: not a percentage: '{x}'")))
+        })
+        .collect::<Result<_, _>>()?;
+    let [train, valid] = split[..] else {
+        return Err(UsageError(
+            "--split takes two percentages: train,valid (test is the rest)".into(),
+        )
+        .into());
+    };
+    if train + valid > 100 {
+        return Err(UsageError("--split: train + valid must be at most 100".into()).into());
+    }
+    let opts = ExtractOptions {
+        scenarios,
+        split: Split { train, valid },
+        limits: Default::default(),
+    };
+    let pkgs = packages(&a.inputs)?;
+    let out = &a.output;
+    let bar = out.count_progress("extract", pkgs.len() as u64, "packages");
+    let mut writer = CorpusWriter::new(
+        &a.out,
+        WriterOptions {
+            layout: Layout::PyTorrent,
+            compression: None,
+            chunk_records: Some(a.chunk_records),
+            chunk_bytes: None,
+        },
+    )?;
+    let mut summary = Summary::default();
+    // Packages in parallel, a batch at a time (bounded memory), written in input order.
+    for batch in pkgs.chunks(rayon::current_num_threads() * 4) {
+        let results: Vec<_> = batch
+            .par_iter()
+            .map(|p| extract_package(p, &opts))
+            .collect();
+        for (outputs, report) in results {
+            summary.packages += 1;
+            summary.python_files += report.python_files;
+            summary.files_with_syntax_errors += report.files_with_syntax_errors;
+            summary.files_decoded_with_replacement += report.files_decoded_with_replacement;
+            summary.functions += report.functions;
+            for (kind, members) in &report.refused {
+                *summary.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
+            }
+            for o in outputs {
+                let target = Target::Partitioned {
+                    scenario: o.scenario.name().into(),
+                    partition: o.partition,
+                };
+                writer.write(&target, &serde_json::to_vec(&o.record)?)?;
+                *summary
+                    .records
+                    .entry(o.scenario.name().into())
+                    .or_default()
+                    .entry(o.partition.as_str().into())
+                    .or_default() += 1;
+            }
+            if report.has_problems() {
+                summary.packages_with_problems.push(report);
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    summary.written = writer.finish()?;
+    if !out.quiet {
+        eprintln!(
+            "extracted {} packages: {} Python files ({} with syntax errors, {} decoded with replacement), {} functions",
+            summary.packages,
+            summary.python_files,
+            summary.files_with_syntax_errors,
+            summary.files_decoded_with_replacement,
+            summary.functions
+        );
+        for (scenario, parts) in &summary.records {
+            let p: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            eprintln!("  {scenario}: {}", p.join(", "));
+        }
+        for r in &summary.packages_with_problems {
+            eprintln!("  problems in {} ({}):", r.package, r.path);
+            if let Some(e) = &r.error {
+                eprintln!("    stopped: {e}");
+            }
+            for (kind, members) in &r.refused {
+                eprintln!("    {kind}: {}", members.join(", "));
+            }
+        }
+        eprintln!(
+            "  wrote {} files under {}",
+            summary.written.len(),
+            a.out.display()
+        );
+    }
+    if a.output.json {
+        print_json(&summary)?;
+    }
+    if a.stats {
+        let files = pytorrent_corpus::discover(std::slice::from_ref(&a.out))?;
+        let metadata = if a.metadata.is_empty() {
+            None
+        } else {
+            Some(pytorrent_corpus::metadata::MetadataIndex::load(
+                &a.metadata,
+            )?)
+        };
+        let mut acc = pytorrent_corpus::stats::StatsAccumulator::default();
+        let read = pytorrent_corpus::read_corpus(
+            &files,
+            &pytorrent_corpus::ReadOptions::default(),
+            &pytorrent_corpus::read::NoProgress,
+            |file, _, rec| pytorrent_corpus::stats::facts(&rec, file),
+            |item| {
+                if let pytorrent_corpus::Item::Record { value, .. } = item {
+                    acc.add(value);
+                }
+                Ok(())
+            },
+        )?;
+        print!("{}", acc.finish(20, metadata.as_ref(), read).to_table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

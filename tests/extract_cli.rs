@@ -1,0 +1,161 @@
+//! End-to-end tests of `pytorrent extract` on the sample sdists and on hostile inputs.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+
+use common::*;
+
+fn packages() -> String {
+    root()
+        .join("data-samples/packages")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("out{threads}"));
+        let o = run_in(
+            None,
+            &[("RAYON_NUM_THREADS", threads)],
+            &[
+                "extract",
+                &packages(),
+                "--out",
+                out.to_str().unwrap(),
+                "--scenario",
+                "docstrings,comments,both",
+                "--json",
+                "-q",
+            ],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["packages"], 10);
+        assert_eq!(
+            v["records"]["docstrings"],
+            serde_json::json!({"test": 25, "train": 459, "valid": 40})
+        );
+        assert!(v["records"]["comments"]["train"].as_u64().unwrap() > 0);
+        assert_eq!(v["packages_with_problems"], serde_json::json!([]));
+        let files: Vec<(String, Vec<u8>)> = tree(&out)
+            .into_iter()
+            .map(|f| (f.clone(), fs::read(out.join(&f)).unwrap()))
+            .collect();
+        trees.push(files);
+        let o = run(&["corpus", "validate", out.to_str().unwrap(), "-q"]);
+        assert_eq!(code(&o), 0, "the corpus validates: {}", stderr(&o));
+    }
+    assert_eq!(
+        trees[0], trees[1],
+        "byte-identical output with 1 and 2 threads"
+    );
+    let names: Vec<&str> = trees[0].iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"docstrings/train/train_scenario_docstrings_chk_0.jsonl.gz"));
+    assert!(names.contains(&"comments/valid/valid_scenario_comments_chk_0.jsonl.gz"));
+    assert!(names.contains(&"both/test/test_scenario_both_chk_0.jsonl.gz"));
+}
+
+#[test]
+fn a_hostile_package_is_reported_and_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    fs::create_dir_all(&inputs).unwrap();
+    fs::copy(
+        root().join("data-samples/packages/six-1.17.0.tar.gz"),
+        inputs.join("six-1.17.0.tar.gz"),
+    )
+    .unwrap();
+    // A truncated archive and one with a path-traversal member.
+    let good = fs::read(root().join("data-samples/packages/idna-3.10.tar.gz")).unwrap();
+    fs::write(inputs.join("idna-3.10.tar.gz"), &good[..good.len() / 3]).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    let name = b"evil-1.0/../../../etc/evil.py";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    let body = b"def f():\n    \"\"\"Evil.\"\"\"\n";
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &body[..]).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&b.into_inner().unwrap()).unwrap();
+    fs::write(inputs.join("evil-1.0.tar.gz"), e.finish().unwrap()).unwrap();
+
+    let out = dir.path().join("out");
+    let o = run(&[
+        "extract",
+        inputs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["packages"], 3);
+    let problems = v["packages_with_problems"].as_array().unwrap();
+    let by_name = |n: &str| {
+        problems
+            .iter()
+            .find(|p| p["package"] == n)
+            .unwrap_or_else(|| panic!("{n} listed"))
+    };
+    assert!(by_name("idna")["error"]
+        .as_str()
+        .unwrap()
+        .contains("corrupt or truncated"));
+    assert_eq!(
+        by_name("evil")["refused"]["path_traversal"][0],
+        "evil-1.0/../../../etc/evil.py"
+    );
+    assert!(
+        v["records"]["docstrings"]["train"].as_u64().unwrap() >= 24,
+        "six is still extracted"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("problems in idna") && err.contains("problems in evil"),
+        "{err}"
+    );
+    assert!(!dir.path().join("etc").exists() && !std::path::Path::new("/etc/evil.py").exists());
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    for args in [
+        vec![
+            "extract",
+            "/no/such/package.tar.gz",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        vec![
+            "extract",
+            &packages(),
+            "--out",
+            out.to_str().unwrap(),
+            "--scenario",
+            "poems",
+        ],
+        vec![
+            "extract",
+            &packages(),
+            "--out",
+            out.to_str().unwrap(),
+            "--split",
+            "90,20",
+        ],
+    ] {
+        let o = run(&args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+    }
+}
