@@ -69,9 +69,9 @@ pub fn package_name(path: &Path) -> String {
     // The version starts at the last '-' followed by a digit.
     let cut = stem
         .char_indices()
-        .filter(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
-        .map(|(i, _)| i)
-        .last();
+        .rev()
+        .find(|(i, c)| *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
+        .map(|(i, _)| i);
     normalize_name(cut.map_or(stem, |i| &stem[..i]))
 }
 
