@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions};
-use pytorrent_extract::package::{extract_package, ExtractOptions, PackageReport, Split};
+use pytorrent_extract::package::{extract_package, ExtractOptions, Filters, PackageReport, Split};
 use pytorrent_extract::units::Scenario;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -33,6 +33,21 @@ pub struct ExtractArgs {
     /// Records per output chunk file.
     #[arg(long, default_value_t = 30_000)]
     chunk_records: u64,
+    /// Keep test files (test folders, test_*.py, *_test.py, conftest.py).
+    #[arg(long)]
+    keep_tests: bool,
+    /// Keep __dunder__ methods.
+    #[arg(long)]
+    keep_dunder: bool,
+    /// Keep functions whose body is only pass, ... and raise.
+    #[arg(long)]
+    keep_trivial: bool,
+    /// Fewest non-blank lines of code a record needs.
+    #[arg(long, default_value_t = 3)]
+    min_code_lines: usize,
+    /// Fewest words of natural language a record needs.
+    #[arg(long, default_value_t = 3)]
+    min_nl_words: usize,
     /// Also print corpus statistics of the output (with --metadata, licenses too).
     #[arg(long)]
     stats: bool,
@@ -87,6 +102,7 @@ struct Summary {
     functions: u64,
     records: BTreeMap<String, BTreeMap<String, u64>>,
     refused_members: BTreeMap<String, u64>,
+    filtered: BTreeMap<String, u64>,
     packages_with_problems: Vec<PackageReport>,
     written: Vec<pytorrent_corpus::writer::WrittenFile>,
 }
@@ -121,10 +137,18 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
     if train + valid > 100 {
         return Err(UsageError("--split: train + valid must be at most 100".into()).into());
     }
+    let filters = Filters {
+        test_paths: !a.keep_tests,
+        dunder: !a.keep_dunder,
+        trivial_bodies: !a.keep_trivial,
+        min_code_lines: a.min_code_lines,
+        min_nl_words: a.min_nl_words,
+    };
     let opts = ExtractOptions {
         scenarios,
         split: Split { train, valid },
         limits: Default::default(),
+        filters,
     };
     let pkgs = packages(&a.inputs)?;
     let out = &a.output;
@@ -151,6 +175,9 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
             summary.files_with_syntax_errors += report.files_with_syntax_errors;
             summary.files_decoded_with_replacement += report.files_decoded_with_replacement;
             summary.functions += report.functions;
+            for (reason, n) in &report.filtered {
+                *summary.filtered.entry(reason.clone()).or_default() += n;
+            }
             for (kind, members) in &report.refused {
                 *summary.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
             }
@@ -187,6 +214,14 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
         for (scenario, parts) in &summary.records {
             let p: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             eprintln!("  {scenario}: {}", p.join(", "));
+        }
+        if !summary.filtered.is_empty() {
+            let f: Vec<String> = summary
+                .filtered
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            eprintln!("  left out by filters: {}", f.join(", "));
         }
         for r in &summary.packages_with_problems {
             eprintln!("  problems in {} ({}):", r.package, r.path);

@@ -135,6 +135,8 @@ pub struct PackageReport {
     pub files_decoded_with_replacement: u64,
     pub functions: u64,
     pub records: BTreeMap<String, u64>,
+    /// Files and functions (per scenario) left out by a filter, by reason.
+    pub filtered: BTreeMap<String, u64>,
     /// Members not read, by reason.
     pub refused: BTreeMap<String, Vec<String>>,
     /// Why reading stopped early, if it did.
@@ -147,12 +149,71 @@ impl PackageReport {
     }
 }
 
+/// Which functions are left out, each counted in the summary by reason.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    /// Files under `test`/`tests`/`testing` folders, `test_*.py`, `*_test.py`, `conftest.py`.
+    pub test_paths: bool,
+    /// `__dunder__` methods.
+    pub dunder: bool,
+    /// Bodies that are only `pass`, `...` and `raise`.
+    pub trivial_bodies: bool,
+    /// Fewest non-blank lines of `code`.
+    pub min_code_lines: usize,
+    /// Fewest whitespace-separated words of natural language.
+    pub min_nl_words: usize,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters {
+            test_paths: true,
+            dunder: true,
+            trivial_bodies: true,
+            min_code_lines: 3,
+            min_nl_words: 3,
+        }
+    }
+}
+
+impl Filters {
+    /// Keeps everything (what the reference extractor does).
+    pub fn none() -> Self {
+        Filters {
+            test_paths: false,
+            dunder: false,
+            trivial_bodies: false,
+            min_code_lines: 0,
+            min_nl_words: 0,
+        }
+    }
+}
+
+/// True for paths of test code.
+pub fn is_test_path(path: &str) -> bool {
+    let mut parts = path.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            let stem = part.trim_end_matches(".py");
+            return stem.starts_with("test_")
+                || stem.ends_with("_test")
+                || stem == "conftest"
+                || stem == "tests";
+        }
+        if matches!(part, "test" | "tests" | "testing") {
+            return true;
+        }
+    }
+    false
+}
+
 /// Options of an extraction run.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     pub scenarios: Vec<Scenario>,
     pub split: Split,
     pub limits: Limits,
+    pub filters: Filters,
 }
 
 /// One record with where it goes.
@@ -220,8 +281,13 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
     }
     let partition = opts.split.partition(&package);
     let mut out = Vec::new();
+    let filters = &opts.filters;
     for m in &contents.members {
         report.python_files += 1;
+        if filters.test_paths && is_test_path(&m.path) {
+            *report.filtered.entry("test_path".into()).or_default() += 1;
+            continue;
+        }
         let (source, replaced) = decode_source(&m.bytes);
         report.files_decoded_with_replacement += replaced as u64;
         let (us, errors) = units(&source);
@@ -229,9 +295,33 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         report.functions += us.len() as u64;
         let lines = LineIndex::new(&source);
         for u in &us {
+            let name = u.function.qualname.rsplit('.').next().unwrap_or_default();
+            let reason = if filters.dunder
+                && name.len() > 4
+                && name.starts_with("__")
+                && name.ends_with("__")
+            {
+                Some("dunder")
+            } else if filters.trivial_bodies && u.function.trivial_body {
+                Some("trivial_body")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                *report.filtered.entry(reason.into()).or_default() += 1;
+                continue;
+            }
             for &scenario in &opts.scenarios {
                 let Some(nl) = u.nl(scenario) else { continue };
                 let code = u.code(scenario, &lines);
+                if code.lines().filter(|l| !l.trim().is_empty()).count() < filters.min_code_lines {
+                    *report.filtered.entry("short_code".into()).or_default() += 1;
+                    continue;
+                }
+                if nl.split_whitespace().count() < filters.min_nl_words {
+                    *report.filtered.entry("short_nl".into()).or_default() += 1;
+                    continue;
+                }
                 let summary = summary_of(&nl);
                 let code_tokens = match scenario {
                     Scenario::Comments => u.tokens.clone(),
@@ -283,6 +373,28 @@ pub fn problem_kinds(r: &PackageReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_paths() {
+        for p in [
+            "tests/test_x.py",
+            "pkg/tests/helpers.py",
+            "test_mod.py",
+            "pkg/mod_test.py",
+            "conftest.py",
+            "pkg/testing/u.py",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in [
+            "pkg/mod.py",
+            "pkg/testament.py",
+            "contest.py",
+            "pkg/latest/mod.py",
+        ] {
+            assert!(!is_test_path(p), "{p}");
+        }
+    }
 
     #[test]
     fn names_from_file_names() {

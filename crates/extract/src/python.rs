@@ -24,6 +24,8 @@ pub struct PyFunction {
     pub docstring: Option<String>,
     /// Byte range of the docstring statement.
     pub docstring_range: Option<(usize, usize)>,
+    /// The body (docstring aside) is only `pass`, `...` and `raise` statements.
+    pub trivial_body: bool,
 }
 
 /// The functions of a module, in source order, and the number of syntax errors met.
@@ -62,6 +64,7 @@ fn walk(body: &[Stmt], prefix: &str, source: &str, lines: &LineIndex, out: &mut 
                     end,
                     start_line: lines.line_of(start),
                     end_line: lines.line_of(end.saturating_sub(1).max(start)),
+                    trivial_body: is_trivial(&f.body, docstring_range.is_some()),
                     docstring,
                     docstring_range,
                 });
@@ -106,6 +109,14 @@ fn walk(body: &[Stmt], prefix: &str, source: &str, lines: &LineIndex, out: &mut 
             _ => {}
         }
     }
+}
+
+fn is_trivial(body: &[Stmt], has_docstring: bool) -> bool {
+    body.iter().skip(has_docstring as usize).all(|s| match s {
+        Stmt::Pass(_) | Stmt::Raise(_) => true,
+        Stmt::Expr(e) => matches!(e.value.as_ref(), Expr::EllipsisLiteral(_)),
+        _ => false,
+    })
 }
 
 /// `def` (or `async`) keyword position: the last `def` before the name.
@@ -235,6 +246,13 @@ mod tests {
         assert_eq!(fs[2].docstring.as_deref(), Some("Method\n\nmore."));
         assert_eq!(fs[4].docstring.as_deref(), Some("x"));
         assert_eq!(fs[3].docstring, None);
+        assert!(fs[1].trivial_body && fs[3].trivial_body, "pass-only bodies");
+        assert!(!fs[0].trivial_body);
+        let (fs, _) = functions("def a():\n    '''Doc.'''\n    ...\ndef b():\n    raise NotImplementedError\ndef c():\n    return 1\n");
+        assert_eq!(
+            fs.iter().map(|f| f.trivial_body).collect::<Vec<_>>(),
+            [true, true, false]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use pytorrent_extract::package::{extract_package, ExtractOptions, Split};
+use pytorrent_extract::package::{extract_package, ExtractOptions, Filters, Split};
 use pytorrent_extract::units::Scenario;
 
 fn root() -> PathBuf {
@@ -46,6 +46,7 @@ fn docstring_records_equal_the_reference_records() {
         scenarios: vec![Scenario::Docstrings],
         split: Split::default(),
         limits: Default::default(),
+        filters: Filters::none(),
     };
     let mut got = BTreeMap::new();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(root().join("data-samples/packages"))
