@@ -202,3 +202,79 @@ fn bad_arguments_are_usage_errors() {
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn duplicates_across_packages_keep_the_first_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    fs::create_dir_all(&inputs).unwrap();
+    // An exact copy of six under another name: every record of it is a duplicate.
+    fs::copy(
+        root().join("data-samples/packages/six-1.17.0.tar.gz"),
+        inputs.join("six-1.17.0.tar.gz"),
+    )
+    .unwrap();
+    fs::copy(
+        root().join("data-samples/packages/six-1.17.0.tar.gz"),
+        inputs.join("sixcopy-1.17.0.tar.gz"),
+    )
+    .unwrap();
+    // Two folders whose long function differs in one name: a near duplicate.
+    let body: String = (0..40)
+        .map(|i| format!("    v{i} = w{i} + {i}\n"))
+        .collect();
+    for (pkg, name) in [("alpha", "total"), ("beta", "totals")] {
+        let d = dir.path().join(pkg);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("m.py"), format!("def f(w0):\n    \"\"\"Add many numbers together.\"\"\"\n{body}    {name} = v1\n    return {name}\n")).unwrap();
+    }
+    let out = dir.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "extract".to_string(),
+            inputs.to_str().unwrap().into(),
+            dir.path().join("alpha").to_str().unwrap().into(),
+            dir.path().join("beta").to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--json".into(),
+            "-q".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = args(&[]);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &v["duplicates"]["docstrings"];
+    assert!(d["exact"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        d["near"], 1,
+        "beta's function is a near duplicate of alpha's: {v}"
+    );
+    let mut repos = std::collections::BTreeMap::new();
+    for f in tree(&out) {
+        for line in read_text(&out.join(&f)).lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            *repos
+                .entry(r["repo"].as_str().unwrap().to_string())
+                .or_insert(0u64) += 1;
+        }
+    }
+    assert!(
+        !repos.contains_key("sixcopy") && !repos.contains_key("beta"),
+        "{repos:?}"
+    );
+    assert_eq!(
+        repos["six"],
+        d["exact"].as_u64().unwrap(),
+        "every six record had its copy dropped"
+    );
+    assert_eq!(repos["alpha"], 1);
+
+    let a = args(&["--keep-duplicates", "--keep-near-duplicates"]);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["duplicates"], serde_json::json!({}));
+}

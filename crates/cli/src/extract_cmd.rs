@@ -48,6 +48,16 @@ pub struct ExtractArgs {
     /// Fewest words of natural language a record needs.
     #[arg(long, default_value_t = 3)]
     min_nl_words: usize,
+    /// Keep exact duplicates (same code tokens) across packages.
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// Jaccard similarity of code-token 3-shingles (MinHash estimate) at or above which a
+    /// record is a near duplicate of an earlier one and dropped.
+    #[arg(long, default_value_t = 0.85)]
+    near_dup_threshold: f64,
+    /// Keep near duplicates.
+    #[arg(long)]
+    keep_near_duplicates: bool,
     /// Also print corpus statistics of the output (with --metadata, licenses too).
     #[arg(long)]
     stats: bool,
@@ -103,6 +113,8 @@ struct Summary {
     records: BTreeMap<String, BTreeMap<String, u64>>,
     refused_members: BTreeMap<String, u64>,
     filtered: BTreeMap<String, u64>,
+    /// Records dropped as duplicates of an earlier one, by scenario and kind.
+    duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     packages_with_problems: Vec<PackageReport>,
     written: Vec<pytorrent_corpus::writer::WrittenFile>,
 }
@@ -162,6 +174,16 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
             chunk_bytes: None,
         },
     )?;
+    if !(0.0..=1.0).contains(&a.near_dup_threshold) {
+        return Err(UsageError("--near-dup-threshold must be between 0 and 1".into()).into());
+    }
+    let dedup = pytorrent_extract::dedup::DedupOptions {
+        exact: !a.keep_duplicates,
+        near_threshold: (!a.keep_near_duplicates).then_some(a.near_dup_threshold),
+        shingle: 3,
+    };
+    // One de-duplicator per scenario: the same function is expected once in each.
+    let mut dedupers: BTreeMap<&'static str, pytorrent_extract::dedup::Deduper> = BTreeMap::new();
     let mut summary = Summary::default();
     // Packages in parallel, a batch at a time (bounded memory), written in input order.
     for batch in pkgs.chunks(rayon::current_num_threads() * 4) {
@@ -182,6 +204,22 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
                 *summary.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
             }
             for o in outputs {
+                let deduper = dedupers
+                    .entry(o.scenario.name())
+                    .or_insert_with(|| pytorrent_extract::dedup::Deduper::new(dedup.clone()));
+                if let Some(kind) = deduper.check(&o.record.code_tokens) {
+                    let kind = match kind {
+                        pytorrent_extract::dedup::Duplicate::Exact => "exact",
+                        pytorrent_extract::dedup::Duplicate::Near => "near",
+                    };
+                    *summary
+                        .duplicates
+                        .entry(o.scenario.name().into())
+                        .or_default()
+                        .entry(kind.into())
+                        .or_default() += 1;
+                    continue;
+                }
                 let target = Target::Partitioned {
                     scenario: o.scenario.name().into(),
                     partition: o.partition,
@@ -222,6 +260,10 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             eprintln!("  left out by filters: {}", f.join(", "));
+        }
+        for (scenario, kinds) in &summary.duplicates {
+            let k: Vec<String> = kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            eprintln!("  duplicates dropped ({scenario}): {}", k.join(", "));
         }
         for r in &summary.packages_with_problems {
             eprintln!("  problems in {} ({}):", r.package, r.path);

@@ -9,6 +9,7 @@
 //! commands build on these.
 
 pub mod archive;
+pub mod dedup;
 pub mod package;
 pub mod python;
 pub mod units;

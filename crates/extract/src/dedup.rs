@@ -1,0 +1,233 @@
+//! De-duplication across packages, in input order (the first occurrence is kept):
+//! exact, on the code tokens; and near, by MinHash over token shingles with LSH banding.
+//!
+//! Hand-written: MinHash/LSH is a few dozen lines and must be deterministic (fixed seeds, a
+//! stable keeper) and cheap per record; the crates on offer pull in random state or
+//! parallel indexes we do not want.
+
+use std::collections::{HashMap, HashSet};
+
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+
+/// Why a record was dropped as a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicate {
+    Exact,
+    Near,
+}
+
+#[derive(Debug, Clone)]
+pub struct DedupOptions {
+    pub exact: bool,
+    /// Jaccard similarity of token shingles at or above which a record is a near duplicate;
+    /// `None` turns near-dedup off.
+    pub near_threshold: Option<f64>,
+    /// Tokens per shingle.
+    pub shingle: usize,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        DedupOptions {
+            exact: true,
+            near_threshold: Some(0.85),
+            shingle: 3,
+        }
+    }
+}
+
+const PERMUTATIONS: usize = 128;
+
+pub struct Deduper {
+    opts: DedupOptions,
+    exact: HashSet<u128>,
+    bands: usize,
+    rows: usize,
+    buckets: HashMap<(u16, u64), u32>,
+    signatures: Vec<Box<[u32; PERMUTATIONS]>>,
+}
+
+/// Bands × rows = 128, chosen so the LSH curve's steepest point, (1/b)^(1/r), is just below
+/// the threshold: candidates are then verified on the full signature.
+fn banding(threshold: f64) -> (usize, usize) {
+    let mut best = (16, 8);
+    for rows in [2usize, 4, 8, 16, 32] {
+        let bands = PERMUTATIONS / rows;
+        let knee = (1.0 / bands as f64).powf(1.0 / rows as f64);
+        if knee <= threshold {
+            best = (bands, rows);
+        }
+    }
+    best
+}
+
+impl Deduper {
+    pub fn new(opts: DedupOptions) -> Self {
+        let (bands, rows) = banding(opts.near_threshold.unwrap_or(1.0));
+        Deduper {
+            opts,
+            exact: HashSet::new(),
+            bands,
+            rows,
+            buckets: HashMap::new(),
+            signatures: Vec::new(),
+        }
+    }
+
+    fn signature(&self, tokens: &[String]) -> Option<Box<[u32; PERMUTATIONS]>> {
+        let k = self.opts.shingle.max(1);
+        if tokens.len() < k {
+            return None;
+        }
+        let mut sig = Box::new([u32::MAX; PERMUTATIONS]);
+        let mut buf = Vec::new();
+        for w in tokens.windows(k) {
+            buf.clear();
+            for t in w {
+                buf.extend_from_slice(t.as_bytes());
+                buf.push(0);
+            }
+            let base = xxh3_64_with_seed(&buf, 0);
+            for (i, slot) in sig.iter_mut().enumerate() {
+                // A cheap family of hash functions: mix the shingle hash with a per-slot seed.
+                let h = (base ^ SEEDS[i]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                *slot = (*slot).min((h >> 32) as u32);
+            }
+        }
+        Some(sig)
+    }
+
+    /// Checks `tokens` against everything kept so far; keeps it when it is new.
+    pub fn check(&mut self, tokens: &[String]) -> Option<Duplicate> {
+        if self.opts.exact {
+            let mut joined = Vec::new();
+            for t in tokens {
+                joined.extend_from_slice(t.as_bytes());
+                joined.push(0);
+            }
+            if !self.exact.insert(xxh3_128(&joined)) {
+                return Some(Duplicate::Exact);
+            }
+        }
+        let Some(threshold) = self.opts.near_threshold else {
+            return None;
+        };
+        let Some(sig) = self.signature(tokens) else {
+            return None;
+        };
+        let keys: Vec<(u16, u64)> = (0..self.bands)
+            .map(|b| {
+                let band = &sig[b * self.rows..(b + 1) * self.rows];
+                let bytes: Vec<u8> = band.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (b as u16, xxh3_64_with_seed(&bytes, b as u64))
+            })
+            .collect();
+        let mut checked = HashSet::new();
+        for key in &keys {
+            if let Some(&other) = self.buckets.get(key) {
+                if checked.insert(other) {
+                    let o = &self.signatures[other as usize];
+                    let same = o.iter().zip(sig.iter()).filter(|(a, b)| a == b).count();
+                    if same as f64 / PERMUTATIONS as f64 >= threshold {
+                        return Some(Duplicate::Near);
+                    }
+                }
+            }
+        }
+        let id = self.signatures.len() as u32;
+        for key in keys {
+            self.buckets.entry(key).or_insert(id);
+        }
+        self.signatures.push(sig);
+        None
+    }
+}
+
+/// Fixed per-slot seeds (splitmix64 of the slot index), so signatures never depend on the
+/// run or the machine.
+const SEEDS: [u64; PERMUTATIONS] = {
+    let mut s = [0u64; PERMUTATIONS];
+    let mut i = 0;
+    while i < PERMUTATIONS {
+        let mut z = (i as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        s[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    s
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn exact_duplicates_keep_the_first() {
+        let mut d = Deduper::new(DedupOptions {
+            near_threshold: None,
+            ..Default::default()
+        });
+        assert_eq!(d.check(&toks("def f ( x ) : return x")), None);
+        assert_eq!(
+            d.check(&toks("def f ( x ) : return x")),
+            Some(Duplicate::Exact)
+        );
+        assert_eq!(d.check(&toks("def g ( x ) : return x")), None);
+    }
+
+    #[test]
+    fn near_duplicates_above_the_threshold_only() {
+        let body: String = (0..60)
+            .map(|i| format!("a{i} = b{i} + {i} ;"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let base = format!("def f ( x ) : {body} return x");
+        let mut d = Deduper::new(DedupOptions::default());
+        assert_eq!(d.check(&toks(&base)), None);
+        // One renamed token among ~300: Jaccard of 3-shingles well above 0.85.
+        assert_eq!(
+            d.check(&toks(&base.replace("a30 ", "z30 "))),
+            Some(Duplicate::Near)
+        );
+        // A different function shares little.
+        let other: String = (0..60)
+            .map(|i| format!("c{i} = d{i} * {i} ;"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            d.check(&toks(&format!("def g ( y ) : {other} return y"))),
+            None
+        );
+        // Half the body changed: below the threshold.
+        let half: String = (0..60)
+            .map(|i| {
+                if i < 30 {
+                    format!("a{i} = b{i} + {i} ;")
+                } else {
+                    format!("q{i} = r{i} - {i} ;")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            d.check(&toks(&format!("def f ( x ) : {half} return x"))),
+            None
+        );
+    }
+
+    #[test]
+    fn banding_knee_is_below_the_threshold() {
+        for t in [0.5, 0.7, 0.85, 0.95] {
+            let (b, r) = banding(t);
+            assert_eq!(b * r, PERMUTATIONS);
+            assert!((1.0 / b as f64).powf(1.0 / r as f64) <= t, "{t}: {b}x{r}");
+        }
+    }
+}
