@@ -41,6 +41,8 @@ fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_co
                 "0",
                 "--min-nl-words",
                 "0",
+                "--keep-duplicates",
+                "--keep-near-duplicates",
             ],
             None,
         );

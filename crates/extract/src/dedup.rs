@@ -44,7 +44,7 @@ pub struct Deduper {
     bands: usize,
     rows: usize,
     buckets: HashMap<(u16, u64), u32>,
-    signatures: Vec<Box<[u32; PERMUTATIONS]>>,
+    signatures: Vec<[u32; PERMUTATIONS]>,
 }
 
 /// Bands × rows = 128, chosen so the LSH curve's steepest point, (1/b)^(1/r), is just below
@@ -74,12 +74,12 @@ impl Deduper {
         }
     }
 
-    fn signature(&self, tokens: &[String]) -> Option<Box<[u32; PERMUTATIONS]>> {
+    fn signature(&self, tokens: &[String]) -> Option<[u32; PERMUTATIONS]> {
         let k = self.opts.shingle.max(1);
         if tokens.len() < k {
             return None;
         }
-        let mut sig = Box::new([u32::MAX; PERMUTATIONS]);
+        let mut sig = [u32::MAX; PERMUTATIONS];
         let mut buf = Vec::new();
         for w in tokens.windows(k) {
             buf.clear();
