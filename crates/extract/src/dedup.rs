@@ -109,12 +109,8 @@ impl Deduper {
                 return Some(Duplicate::Exact);
             }
         }
-        let Some(threshold) = self.opts.near_threshold else {
-            return None;
-        };
-        let Some(sig) = self.signature(tokens) else {
-            return None;
-        };
+        let threshold = self.opts.near_threshold?;
+        let sig = self.signature(tokens)?;
         let keys: Vec<(u16, u64)> = (0..self.bands)
             .map(|b| {
                 let band = &sig[b * self.rows..(b + 1) * self.rows];
