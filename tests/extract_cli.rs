@@ -280,3 +280,77 @@ fn duplicates_across_packages_keep_the_first_occurrence() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["duplicates"], serde_json::json!({}));
 }
+
+#[test]
+fn opt_out_lists_remove_packages_and_files_in_extract_and_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("opt-out.txt");
+    fs::write(
+        &list,
+        "# removal requests\nSix\nmore_itertools:more_itertools/recipes.py\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "extract",
+        &packages(),
+        "--out",
+        out.to_str().unwrap(),
+        "--opt-out",
+        list.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["opted_out_packages"], serde_json::json!(["six"]));
+    assert_eq!(v["opted_out_files"], 1);
+    let mut seen_mi = false;
+    for f in tree(&out) {
+        for line in read_text(&out.join(&f)).lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_ne!(r["repo"], "six");
+            assert_ne!(
+                (r["repo"].as_str(), r["path"].as_str()),
+                (Some("more-itertools"), Some("more_itertools/recipes.py"))
+            );
+            seen_mi |= r["repo"] == "more-itertools";
+        }
+    }
+    assert!(seen_mi, "the rest of more-itertools stays");
+
+    // The same list applied to an existing corpus.
+    let filtered = dir.path().join("filtered");
+    let o = run(&[
+        "corpus",
+        "filter",
+        samples().to_str().unwrap(),
+        "--out",
+        filtered.to_str().unwrap(),
+        "--opt-out",
+        list.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dropped = v["filter"]["dropped"]["opt_out"].as_u64().unwrap();
+    assert!(dropped > 24, "six's 24 records and recipes.py's: {dropped}");
+    assert_eq!(v["filter"]["kept"].as_u64().unwrap() + dropped, 524);
+
+    fs::write(&list, "pkg:[bad\n").unwrap();
+    let o = run(&[
+        "extract",
+        &packages(),
+        "--out",
+        out.to_str().unwrap(),
+        "--opt-out",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("opt-out.txt:1: bad glob"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -151,6 +151,9 @@ pub struct FilterArgs {
     /// Drop these packages (comma-separated).
     #[arg(long)]
     exclude_packages: Option<String>,
+    /// Opt-out list: package names, or `package:glob` for files (one a line, # comments).
+    #[arg(long)]
+    opt_out: Option<PathBuf>,
     #[arg(long)]
     min_code_chars: Option<u64>,
     #[arg(long)]
@@ -393,6 +396,11 @@ fn filter(a: FilterArgs) -> Result<ExitCode> {
     spec.packages = keep;
     if let Some(x) = &a.exclude_packages {
         spec.exclude_packages = split_list(x).map(normalize_name).collect();
+    }
+    if let Some(p) = &a.opt_out {
+        spec.opt_out = Some(std::sync::Arc::new(pytorrent_corpus::optout::OptOut::load(
+            p,
+        )?));
     }
     let metadata = load_metadata(&a.metadata, out)?;
     spec.check(metadata.as_ref())?;

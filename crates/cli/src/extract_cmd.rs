@@ -48,6 +48,9 @@ pub struct ExtractArgs {
     /// Fewest words of natural language a record needs.
     #[arg(long, default_value_t = 3)]
     min_nl_words: usize,
+    /// Opt-out list: package names, or `package:glob` for files (one a line, # comments).
+    #[arg(long)]
+    opt_out: Option<PathBuf>,
     /// Keep exact duplicates (same code tokens) across packages.
     #[arg(long)]
     keep_duplicates: bool,
@@ -113,6 +116,8 @@ struct Summary {
     records: BTreeMap<String, BTreeMap<String, u64>>,
     refused_members: BTreeMap<String, u64>,
     filtered: BTreeMap<String, u64>,
+    opted_out_packages: Vec<String>,
+    opted_out_files: u64,
     /// Records dropped as duplicates of an earlier one, by scenario and kind.
     duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     packages_with_problems: Vec<PackageReport>,
@@ -156,11 +161,18 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
         min_code_lines: a.min_code_lines,
         min_nl_words: a.min_nl_words,
     };
+    let opt_out = a
+        .opt_out
+        .as_deref()
+        .map(pytorrent_corpus::optout::OptOut::load)
+        .transpose()?
+        .map(std::sync::Arc::new);
     let opts = ExtractOptions {
         scenarios,
         split: Split { train, valid },
         limits: Default::default(),
         filters,
+        opt_out,
     };
     let pkgs = packages(&a.inputs)?;
     let out = &a.output;
@@ -197,6 +209,10 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
             summary.files_with_syntax_errors += report.files_with_syntax_errors;
             summary.files_decoded_with_replacement += report.files_decoded_with_replacement;
             summary.functions += report.functions;
+            if report.opted_out {
+                summary.opted_out_packages.push(report.package.clone());
+            }
+            summary.opted_out_files += report.opted_out_files;
             for (reason, n) in &report.filtered {
                 *summary.filtered.entry(reason.clone()).or_default() += n;
             }
@@ -260,6 +276,14 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             eprintln!("  left out by filters: {}", f.join(", "));
+        }
+        if !summary.opted_out_packages.is_empty() || summary.opted_out_files > 0 {
+            eprintln!(
+                "  opted out: {} packages ({}), {} files",
+                summary.opted_out_packages.len(),
+                summary.opted_out_packages.join(", "),
+                summary.opted_out_files
+            );
         }
         for (scenario, kinds) in &summary.duplicates {
             let k: Vec<String> = kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();

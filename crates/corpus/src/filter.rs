@@ -23,6 +23,8 @@ pub struct FilterSpec {
     pub packages: Option<HashSet<String>>,
     /// Drop these packages.
     pub exclude_packages: HashSet<String>,
+    /// Packages and files removed on request.
+    pub opt_out: Option<std::sync::Arc<crate::optout::OptOut>>,
     /// Bounds on the length of `code`, in characters.
     pub min_code_chars: Option<u64>,
     pub max_code_chars: Option<u64>,
@@ -32,6 +34,7 @@ pub struct FilterSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
+    OptOut,
     License,
     NoMetadata,
     Partition,
@@ -62,6 +65,13 @@ impl FilterSpec {
         file: &InputFile,
         metadata: Option<&MetadataIndex>,
     ) -> std::result::Result<(), DropReason> {
+        if self
+            .opt_out
+            .as_ref()
+            .is_some_and(|o| o.file(&rec.repo, &rec.path))
+        {
+            return Err(DropReason::OptOut);
+        }
         if let Some(parts) = &self.partitions {
             match effective_partition(rec, file) {
                 Some(p) if parts.contains(&p) => {}

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod license;
 pub mod lines;
 pub mod metadata;
+pub mod optout;
 pub mod read;
 pub mod record;
 pub mod report;

@@ -135,6 +135,10 @@ pub struct PackageReport {
     pub files_decoded_with_replacement: u64,
     pub functions: u64,
     pub records: BTreeMap<String, u64>,
+    /// The whole package is on the opt-out list (nothing was read).
+    pub opted_out: bool,
+    /// Files left out because the opt-out list names them.
+    pub opted_out_files: u64,
     /// Files and functions (per scenario) left out by a filter, by reason.
     pub filtered: BTreeMap<String, u64>,
     /// Members not read, by reason.
@@ -214,6 +218,8 @@ pub struct ExtractOptions {
     pub split: Split,
     pub limits: Limits,
     pub filters: Filters,
+    /// Packages and files removed on request.
+    pub opt_out: Option<std::sync::Arc<pytorrent_corpus::optout::OptOut>>,
 }
 
 /// One record with where it goes.
@@ -259,6 +265,10 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         path: path.display().to_string(),
         ..Default::default()
     };
+    if opts.opt_out.as_ref().is_some_and(|o| o.package(&package)) {
+        report.opted_out = true;
+        return (Vec::new(), report);
+    }
     let sha = if path.is_file() {
         pytorrent_io::sha256_file(path).ok()
     } else {
@@ -283,6 +293,14 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
     let mut out = Vec::new();
     let filters = &opts.filters;
     for m in &contents.members {
+        if opts
+            .opt_out
+            .as_ref()
+            .is_some_and(|o| o.file(&package, &m.path))
+        {
+            report.opted_out_files += 1;
+            continue;
+        }
         report.python_files += 1;
         if filters.test_paths && is_test_path(&m.path) {
             *report.filtered.entry("test_path".into()).or_default() += 1;

@@ -47,6 +47,7 @@ fn docstring_records_equal_the_reference_records() {
         split: Split::default(),
         limits: Default::default(),
         filters: Filters::none(),
+        opt_out: None,
     };
     let mut got = BTreeMap::new();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(root().join("data-samples/packages"))
