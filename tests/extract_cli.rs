@@ -354,3 +354,67 @@ fn opt_out_lists_remove_packages_and_files_in_extract_and_filter() {
         stderr(&o)
     );
 }
+
+#[test]
+fn secrets_and_emails_are_replaced_everywhere_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("leaky");
+    fs::create_dir_all(&pkg).unwrap();
+    let src = "def connect(host):\n    \"\"\"Connect to the database; ask ops@corp-mail.net for access.\n\n    Uses the service account.\n    \"\"\"\n    # key id AKIAZ7QW3ERT5YUI9OPA, see the wiki\n    url = 'postgres://svc:Hunter2-real@' + host + '/db'\n    checksum = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'\n    return open_db(url, checksum)\n";
+    fs::write(pkg.join("db.py"), src).unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "extract",
+        pkg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--scenario",
+        "docstrings,comments",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Counted once per record made from the function (two scenarios).
+    assert_eq!(
+        v["scrubbed"],
+        serde_json::json!({"aws_access_key": 2, "email": 2, "url_password": 2})
+    );
+    let mut records = 0;
+    for f in tree(&out) {
+        for line in read_text(&out.join(&f)).lines() {
+            records += 1;
+            assert!(
+                !line.contains("ops@corp-mail.net")
+                    && !line.contains("AKIAZ7QW3ERT5YUI9OPA")
+                    && !line.contains("Hunter2-real"),
+                "{line}"
+            );
+            assert!(
+                line.contains("da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+                "hashes stay"
+            );
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(r["original_string"]
+                .as_str()
+                .unwrap()
+                .contains("postgres://svc:<SECRET>@"));
+        }
+    }
+    assert_eq!(records, 2);
+    let raw = dir.path().join("raw");
+    let o = run(&[
+        "extract",
+        pkg.to_str().unwrap(),
+        "--out",
+        raw.to_str().unwrap(),
+        "--keep-secrets",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0);
+    let text: String = tree(&raw).iter().map(|f| read_text(&raw.join(f))).collect();
+    assert!(
+        text.contains("ops@corp-mail.net"),
+        "--keep-secrets keeps them"
+    );
+}

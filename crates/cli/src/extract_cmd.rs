@@ -51,6 +51,9 @@ pub struct ExtractArgs {
     /// Opt-out list: package names, or `package:glob` for files (one a line, # comments).
     #[arg(long)]
     opt_out: Option<PathBuf>,
+    /// Keep secrets and e-mail addresses (by default replaced by <SECRET> and <EMAIL>).
+    #[arg(long)]
+    keep_secrets: bool,
     /// Keep exact duplicates (same code tokens) across packages.
     #[arg(long)]
     keep_duplicates: bool,
@@ -118,6 +121,8 @@ struct Summary {
     filtered: BTreeMap<String, u64>,
     opted_out_packages: Vec<String>,
     opted_out_files: u64,
+    /// Secrets and e-mail addresses replaced, by kind.
+    scrubbed: BTreeMap<String, u64>,
     /// Records dropped as duplicates of an earlier one, by scenario and kind.
     duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     packages_with_problems: Vec<PackageReport>,
@@ -173,6 +178,7 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
         limits: Default::default(),
         filters,
         opt_out,
+        scrub: !a.keep_secrets,
     };
     let pkgs = packages(&a.inputs)?;
     let out = &a.output;
@@ -213,6 +219,9 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
                 summary.opted_out_packages.push(report.package.clone());
             }
             summary.opted_out_files += report.opted_out_files;
+            for (kind, n) in &report.scrubbed {
+                *summary.scrubbed.entry(kind.clone()).or_default() += n;
+            }
             for (reason, n) in &report.filtered {
                 *summary.filtered.entry(reason.clone()).or_default() += n;
             }
@@ -284,6 +293,14 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
                 summary.opted_out_packages.join(", "),
                 summary.opted_out_files
             );
+        }
+        if !summary.scrubbed.is_empty() {
+            let k: Vec<String> = summary
+                .scrubbed
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            eprintln!("  replaced: {}", k.join(", "));
         }
         for (scenario, kinds) in &summary.duplicates {
             let k: Vec<String> = kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();

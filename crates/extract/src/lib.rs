@@ -12,4 +12,5 @@ pub mod archive;
 pub mod dedup;
 pub mod package;
 pub mod python;
+pub mod scrub;
 pub mod units;

@@ -135,6 +135,8 @@ pub struct PackageReport {
     pub files_decoded_with_replacement: u64,
     pub functions: u64,
     pub records: BTreeMap<String, u64>,
+    /// Secrets and e-mail addresses replaced in function sources, by kind.
+    pub scrubbed: BTreeMap<String, u64>,
     /// The whole package is on the opt-out list (nothing was read).
     pub opted_out: bool,
     /// Files left out because the opt-out list names them.
@@ -220,6 +222,8 @@ pub struct ExtractOptions {
     pub filters: Filters,
     /// Packages and files removed on request.
     pub opt_out: Option<std::sync::Arc<pytorrent_corpus::optout::OptOut>>,
+    /// Replace secrets and e-mail addresses (see [`crate::scrub`]).
+    pub scrub: bool,
 }
 
 /// One record with where it goes.
@@ -346,7 +350,7 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
                     _ => u.tokens_without_docstring.clone(),
                 };
                 let f = &u.function;
-                let record = Record {
+                let mut record = Record {
                     repo: package.clone(),
                     path: m.path.clone(),
                     func_name: f.qualname.clone(),
@@ -364,6 +368,9 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
                     summary: Some(Some(summary)),
                     extra: Default::default(),
                 };
+                if opts.scrub {
+                    scrub_record(&mut record, &mut report.scrubbed);
+                }
                 *report
                     .records
                     .entry(scenario.name().to_string())
@@ -377,6 +384,31 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         }
     }
     (out, report)
+}
+
+/// Scrubs every text field and token of a record; counts what the function's source held
+/// (the other fields are views of it).
+fn scrub_record(r: &mut Record, counts: &mut BTreeMap<String, u64>) {
+    use crate::scrub::scrub;
+    let fix = |s: &mut String| *s = scrub(s, None);
+    r.original_string = scrub(&r.original_string, Some(counts));
+    fix(&mut r.code);
+    fix(&mut r.docstring);
+    for t in r
+        .code_tokens
+        .iter_mut()
+        .chain(r.docstring_tokens.iter_mut())
+    {
+        fix(t);
+    }
+    for field in [&mut r.code_with_docstrings, &mut r.summary] {
+        if let Some(Some(s)) = field {
+            fix(s);
+        }
+    }
+    if let Some(Some(tokens)) = &mut r.code_tokens_ast {
+        tokens.iter_mut().for_each(fix);
+    }
 }
 
 /// Kinds of refusal and error, for counts.

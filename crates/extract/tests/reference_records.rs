@@ -48,6 +48,7 @@ fn docstring_records_equal_the_reference_records() {
         limits: Default::default(),
         filters: Filters::none(),
         opt_out: None,
+        scrub: false,
     };
     let mut got = BTreeMap::new();
     let mut archives: Vec<PathBuf> = std::fs::read_dir(root().join("data-samples/packages"))

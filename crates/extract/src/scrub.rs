@@ -1,0 +1,237 @@
+//! Secrets and personal data out of code and docstrings: high-confidence secrets become
+//! `<SECRET>`, e-mail addresses `<EMAIL>`, each counted by kind.
+//!
+//! "High confidence" means formats with a fixed shape (PEM private-key blocks, cloud access
+//! key ids, well-known API token prefixes) and passwords written into URLs. Look-alikes stay:
+//! hex digests, UUIDs, keys documented as examples (`AKIA…EXAMPLE`), test-mode keys
+//! (`sk_test_…`), placeholder passwords (`user:password@`, `user:${PASS}@`), and addresses at
+//! the domains reserved for documentation (`example.com`, `example.org`, `example.net`, and
+//! `*.example`, `*.invalid`, `*.test`, `*.localhost`).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+
+struct Rule {
+    kind: &'static str,
+    re: Regex,
+}
+
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    let r = |kind, pattern: &str| Rule {
+        kind,
+        re: Regex::new(pattern).expect("valid pattern"),
+    };
+    vec![
+        r(
+            "private_key",
+            r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----",
+        ),
+        r(
+            "aws_access_key",
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",
+        ),
+        r(
+            "github_token",
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{82})\b",
+        ),
+        r("slack_token", r"\bxox[abposr]-[0-9A-Za-z-]{10,}\b"),
+        r("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+        r("stripe_key", r"\b[sr]k_live_[0-9A-Za-z]{24,}\b"),
+        r("openai_key", r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{40,}\b"),
+    ]
+});
+
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\x22]+:)([^\s@/'\x22]+)@").expect("valid")
+});
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})\b")
+        .expect("valid")
+});
+
+fn documented_example(secret: &str) -> bool {
+    secret.contains("EXAMPLE") || secret.contains("example")
+}
+
+fn placeholder_password(p: &str) -> bool {
+    let l = p.to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "password"
+            | "passwd"
+            | "pass"
+            | "pwd"
+            | "secret"
+            | "changeme"
+            | "xxx"
+            | "xxxx"
+            | "****"
+            | "***"
+    ) || p.starts_with('$')
+        || p.starts_with('{')
+        || p.starts_with('<')
+        || p.starts_with('%')
+        || p.chars().all(|c| c == '*' || c == 'x' || c == 'X')
+}
+
+fn reserved_domain(domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    ["example.com", "example.org", "example.net"]
+        .iter()
+        .any(|r| d == *r || d.ends_with(&format!(".{r}")))
+        || [".example", ".invalid", ".test", ".localhost", ".local"]
+            .iter()
+            .any(|t| d.ends_with(t))
+}
+
+/// Replacements made, by kind.
+pub type Counts = BTreeMap<String, u64>;
+
+/// Returns `text` with secrets and e-mail addresses replaced, and adds what it replaced to
+/// `counts` (when given).
+pub fn scrub(text: &str, mut counts: Option<&mut Counts>) -> String {
+    let mut out = text.to_string();
+    let count = |kind: &str, n: u64, counts: &mut Option<&mut Counts>| {
+        if let Some(c) = counts.as_deref_mut() {
+            if n > 0 {
+                *c.entry(kind.to_string()).or_default() += n;
+            }
+        }
+    };
+    for rule in RULES.iter() {
+        if !rule.re.is_match(&out) {
+            continue;
+        }
+        let mut n = 0;
+        out = rule
+            .re
+            .replace_all(&out, |c: &Captures| {
+                if documented_example(&c[0]) {
+                    c[0].to_string()
+                } else {
+                    n += 1;
+                    "<SECRET>".to_string()
+                }
+            })
+            .into_owned();
+        count(rule.kind, n, &mut counts);
+    }
+    if URL_PASSWORD.is_match(&out) {
+        let mut n = 0;
+        out = URL_PASSWORD
+            .replace_all(&out, |c: &Captures| {
+                if placeholder_password(&c[2]) {
+                    c[0].to_string()
+                } else {
+                    n += 1;
+                    format!("{}<SECRET>@", &c[1])
+                }
+            })
+            .into_owned();
+        count("url_password", n, &mut counts);
+    }
+    if out.contains('@') && EMAIL.is_match(&out) {
+        let mut n = 0;
+        out = EMAIL
+            .replace_all(&out, |c: &Captures| {
+                if reserved_domain(&c[1]) {
+                    c[0].to_string()
+                } else {
+                    n += 1;
+                    "<EMAIL>".to_string()
+                }
+            })
+            .into_owned();
+        count("email", n, &mut counts);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> (String, Counts) {
+        let mut c = Counts::new();
+        let s = scrub(text, Some(&mut c));
+        (s, c)
+    }
+
+    #[test]
+    fn planted_secrets_are_replaced_and_counted() {
+        let key =
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq\n-----END RSA PRIVATE KEY-----";
+        let cases = [
+            (
+                format!("KEY = '''{key}'''"),
+                "private_key",
+                "KEY = '''<SECRET>'''",
+            ),
+            (
+                "aws_id = 'AKIAZ7QW3ERT5YUI9OPA'".to_string(),
+                "aws_access_key",
+                "aws_id = '<SECRET>'",
+            ),
+            (
+                format!("token = 'ghp_{}'", "a1B2".repeat(9)),
+                "github_token",
+                "token = '<SECRET>'",
+            ),
+            (
+                "SLACK = 'xoxb-123456789012-abcdefABCDEF'".to_string(),
+                "slack_token",
+                "SLACK = '<SECRET>'",
+            ),
+            (
+                format!("k = 'AIza{}'", "Sy0-_".repeat(7)),
+                "google_api_key",
+                "k = '<SECRET>'",
+            ),
+            (
+                format!("stripe.api_key = 'sk_live_{}'", "4eC39HqLyjWDarjtT1zdp7dc"),
+                "stripe_key",
+                "stripe.api_key = '<SECRET>'",
+            ),
+            (
+                "db = 'postgres://admin:s3cr3t-P4ss@db.internal:5432/app'".to_string(),
+                "url_password",
+                "db = 'postgres://admin:<SECRET>@db.internal:5432/app'",
+            ),
+            (
+                "Contact jane.doe@gmail.com for help.".to_string(),
+                "email",
+                "Contact <EMAIL> for help.",
+            ),
+        ];
+        for (text, kind, want) in cases {
+            let (got, counts) = one(&text);
+            assert_eq!(got, want, "{kind}");
+            assert_eq!(counts.get(kind), Some(&1), "{kind}: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_stay_untouched() {
+        for text in [
+            "sha = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'",
+            "digest = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'",
+            "id = uuid.UUID('123e4567-e89b-12d3-a456-426614174000')",
+            "# AWS docs example: AKIAIOSFODNN7EXAMPLE",
+            "stripe.api_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'",
+            "url = 'postgres://user:password@localhost/db'",
+            "url = 'redis://:${REDIS_PASSWORD}@cache:6379'",
+            "send to user@example.com or admin@mail.example.org",
+            "@property\ndef x(self): return self._x",
+            "pip install pkg@git+https://host/repo.git",
+            "x = a@b",
+            "ssh git@localhost",
+        ] {
+            let (got, counts) = one(text);
+            assert_eq!(got, text, "{counts:?}");
+            assert!(counts.is_empty());
+        }
+    }
+}
