@@ -6,7 +6,6 @@
 //! pull from the iterator inside jobs of the global pool (`par_bridge`), and a reader that
 //! needed those same threads would wait on them forever.
 
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -156,15 +155,4 @@ impl Iterator for TextStream {
             self.current = batch.into_iter();
         }
     }
-}
-
-/// A folder of inputs resolved to files, for callers with paths in hand.
-pub fn start_from_paths(
-    inputs: &[PathBuf],
-    opts: ReadOptions,
-    view: TextView,
-    partitions: Option<Vec<Partition>>,
-) -> Result<TextStream> {
-    let files = crate::source::discover(inputs)?;
-    Ok(TextStream::start(files, opts, view, partitions, None))
 }

@@ -411,15 +411,6 @@ fn scrub_record(r: &mut Record, counts: &mut BTreeMap<String, u64>) {
     }
 }
 
-/// Kinds of refusal and error, for counts.
-pub fn problem_kinds(r: &PackageReport) -> Vec<String> {
-    let mut v: Vec<String> = r.refused.keys().cloned().collect();
-    if r.error.is_some() {
-        v.push("archive_error".into());
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
