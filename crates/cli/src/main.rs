@@ -5,6 +5,7 @@
 
 mod corpus_cmd;
 mod extract_cmd;
+mod fetch_cmd;
 mod output;
 mod tokenizer_cmd;
 
@@ -29,6 +30,8 @@ enum Command {
     /// CodeSearchNet layouts).
     #[command(subcommand)]
     Corpus(corpus_cmd::CorpusCommand),
+    /// Download package metadata and release archives from the package index pip uses.
+    Fetch(fetch_cmd::FetchArgs),
     /// Python packages (sdists, wheels, folders) → <NL, code> records in PyTorrent's layout.
     Extract(extract_cmd::ExtractArgs),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Corpus(c) => corpus_cmd::run(c),
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
         Command::Extract(a) => extract_cmd::run(a),
+        Command::Fetch(a) => fetch_cmd::run(a),
     };
     match result {
         Ok(code) => code,

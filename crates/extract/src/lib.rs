@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod dedup;
+pub mod fetch;
 pub mod package;
 pub mod python;
 pub mod scrub;

@@ -1,0 +1,276 @@
+//! Downloading packages from a Python package index: the JSON metadata document (kept in
+//! PyTorrent's `Package_Metadata/pypi_packages/<name>.json` layout) and one release archive
+//! (sdist preferred, wheel as fallback), checked against the sha256 the metadata gives.
+//!
+//! The index is never built in: it comes from the caller (flags, `PYTORRENT_INDEX_URL`,
+//! pip's own configuration, or the local pip's default), so the tool follows the user's pip,
+//! mirrors included. Downloads are written to a temporary name and renamed once the digest
+//! matches; an archive already present with the right digest is not fetched again.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pytorrent_corpus::metadata::normalize_name;
+use serde::Serialize;
+
+/// Why a package could not be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailReason {
+    NotFound,
+    NoSuchVersion,
+    NoArchive,
+    BadMetadata,
+    Http,
+    Network,
+    DigestMismatch,
+    Io,
+}
+
+/// What happened to one package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Downloaded { file: PathBuf, bytes: u64 },
+    AlreadyPresent { file: PathBuf },
+    OptedOut,
+    Failed { reason: FailReason, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Base of the JSON API (`…/pypi`): documents at `<base>/<name>/json`.
+    pub json_api: String,
+    /// Output folder: `<out>/Package_Metadata/pypi_packages/` and `<out>/packages/`.
+    pub out: PathBuf,
+    pub version: Option<String>,
+    pub retries: u32,
+    /// First retry delay; doubled for each further one.
+    pub backoff: Duration,
+    pub timeout: Duration,
+}
+
+/// The JSON API base for a simple-index URL: a trailing `/simple` becomes `/pypi`.
+pub fn json_api_from_index(index: &str) -> String {
+    let trimmed = index.trim_end_matches('/');
+    match trimmed.strip_suffix("/simple") {
+        Some(base) => format!("{base}/pypi"),
+        None => format!("{trimmed}/pypi"),
+    }
+}
+
+/// `index-url` in the `[global]` (or `[install]`/`[download]`) section of a pip.conf.
+fn pip_conf_index(text: &str) -> Option<String> {
+    let mut section = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') && l.ends_with(']') {
+            section = l[1..l.len() - 1].trim().to_ascii_lowercase();
+        } else if matches!(section.as_str(), "global" | "install" | "download") {
+            if let Some((k, v)) = l.split_once(['=', ':']) {
+                if k.trim().eq_ignore_ascii_case("index-url") || k.trim().eq_ignore_ascii_case("index_url") {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Where the index URL came from, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexChoice {
+    pub index_url: String,
+    pub source: String,
+}
+
+/// The index to use: the flag, `PYTORRENT_INDEX_URL`, `PIP_INDEX_URL`, pip's configuration
+/// files (`PIP_CONFIG_FILE`, then the user's and the system's pip.conf), else what the local
+/// `python3 -m pip` uses by default.
+pub fn resolve_index(flag: Option<&str>) -> Option<IndexChoice> {
+    let choice = |url: String, source: &str| Some(IndexChoice { index_url: url, source: source.into() });
+    if let Some(f) = flag {
+        return choice(f.to_string(), "--index-url");
+    }
+    for var in ["PYTORRENT_INDEX_URL", "PIP_INDEX_URL"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.trim().is_empty() {
+                return choice(v.trim().to_string(), var);
+            }
+        }
+    }
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("PIP_CONFIG_FILE") {
+        files.push(p.into());
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let home = PathBuf::from(home);
+        let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".config"));
+        files.push(xdg.join("pip/pip.conf"));
+        files.push(home.join(".pip/pip.conf"));
+    }
+    files.push(PathBuf::from("/etc/pip.conf"));
+    for f in files {
+        if let Some(url) = std::fs::read_to_string(&f).ok().as_deref().and_then(pip_conf_index) {
+            return choice(url, &f.display().to_string());
+        }
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
+        .output()
+        .ok()?;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !url.is_empty())
+        .then(|| IndexChoice { index_url: url, source: "python3 -m pip default".into() })
+}
+
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+    ureq::Agent::config_builder().timeout_global(Some(timeout)).tls_config(tls).build().into()
+}
+
+enum GetError {
+    Status(u16),
+    Network(String),
+}
+
+/// GET with retries on network errors, 429 and 5xx.
+fn get(agent: &ureq::Agent, url: &str, opts: &FetchOptions, sink: &mut dyn FnMut(&mut dyn Read) -> std::io::Result<()>) -> Result<(), GetError> {
+    let mut delay = opts.backoff;
+    let mut attempt = 0;
+    loop {
+        let result = agent.get(url).call();
+        let retryable = match result {
+            Ok(mut resp) => {
+                let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                return sink(&mut reader).map_err(|e| GetError::Network(e.to_string()));
+            }
+            Err(ureq::Error::StatusCode(code)) => {
+                if code == 429 || code >= 500 {
+                    GetError::Status(code)
+                } else {
+                    return Err(GetError::Status(code));
+                }
+            }
+            Err(e) => GetError::Network(e.to_string()),
+        };
+        if attempt >= opts.retries {
+            return Err(retryable);
+        }
+        attempt += 1;
+        std::thread::sleep(delay);
+        delay *= 2;
+    }
+}
+
+fn fail(reason: FailReason, message: impl Into<String>) -> Outcome {
+    Outcome::Failed { reason, message: message.into() }
+}
+
+fn digest_of(path: &Path) -> Option<String> {
+    pytorrent_io::sha256_file(path).ok()
+}
+
+/// Fetches one package's metadata document and archive.
+pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
+    let norm = normalize_name(name);
+    let doc_url = format!("{}/{}/json", opts.json_api.trim_end_matches('/'), norm);
+    let mut body = Vec::new();
+    match get(agent, &doc_url, opts, &mut |r| r.read_to_end(&mut body).map(|_| ())) {
+        Ok(()) => {}
+        Err(GetError::Status(404)) => return fail(FailReason::NotFound, format!("{doc_url}: 404")),
+        Err(GetError::Status(c)) => return fail(FailReason::Http, format!("{doc_url}: HTTP {c}")),
+        Err(GetError::Network(m)) => return fail(FailReason::Network, format!("{doc_url}: {m}")),
+    }
+    let doc: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return fail(FailReason::BadMetadata, format!("{doc_url}: invalid JSON: {e}")),
+    };
+    let meta_path = opts.out.join("Package_Metadata/pypi_packages").join(format!("{norm}.json"));
+    if let Err(e) = pytorrent_io::atomic::write_atomic(&meta_path, &body) {
+        return fail(FailReason::Io, e.to_string());
+    }
+    let version = match &opts.version {
+        Some(v) => v.clone(),
+        None => match doc["info"]["version"].as_str() {
+            Some(v) => v.to_string(),
+            None => return fail(FailReason::BadMetadata, format!("{doc_url}: no info.version")),
+        },
+    };
+    let files = match doc["releases"].get(&version).and_then(|v| v.as_array()) {
+        Some(f) => f.clone(),
+        None if opts.version.is_none() => doc["urls"].as_array().cloned().unwrap_or_default(),
+        None => return fail(FailReason::NoSuchVersion, format!("{name}: no release {version}")),
+    };
+    // An sdist first; else a pure-Python wheel; else any wheel.
+    let rank = |f: &serde_json::Value| {
+        let kind = f["packagetype"].as_str().unwrap_or("");
+        let file = f["filename"].as_str().unwrap_or("");
+        match (kind, file.ends_with("-none-any.whl")) {
+            ("sdist", _) => 0,
+            ("bdist_wheel", true) => 1,
+            ("bdist_wheel", false) => 2,
+            _ => 3,
+        }
+    };
+    let Some(chosen) = files.iter().filter(|f| rank(f) < 3).min_by_key(|f| rank(f)) else {
+        return fail(FailReason::NoArchive, format!("{name} {version}: no sdist or wheel"));
+    };
+    let (Some(filename), Some(href), Some(sha)) =
+        (chosen["filename"].as_str(), chosen["url"].as_str(), chosen["digests"]["sha256"].as_str())
+    else {
+        return fail(FailReason::BadMetadata, format!("{name} {version}: file entry without filename, url or sha256"));
+    };
+    if filename.contains(['/', '\\']) || filename.starts_with('.') {
+        return fail(FailReason::BadMetadata, format!("{name}: unsafe file name {filename:?}"));
+    }
+    let target = opts.out.join("packages").join(filename);
+    if target.is_file() && digest_of(&target).as_deref() == Some(sha) {
+        return Outcome::AlreadyPresent { file: target };
+    }
+    // Mirrors may give file URLs relative to the document.
+    let file_url = match url::Url::parse(&doc_url).and_then(|base| base.join(href)) {
+        Ok(u) => u.to_string(),
+        Err(e) => return fail(FailReason::BadMetadata, format!("{name}: bad file URL {href:?}: {e}")),
+    };
+    let mut outcome = None;
+    let result = get(agent, &file_url, opts, &mut |r| {
+        let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
+        let mut w = pytorrent_io::Sha256Writer::new(file);
+        let bytes = std::io::copy(r, &mut w)?;
+        w.flush()?;
+        let (file, got) = w.finish();
+        if got != sha {
+            // Dropping the temporary file leaves nothing under the final name.
+            outcome = Some(fail(FailReason::DigestMismatch, format!("{filename}: sha256 {got}, metadata says {sha}")));
+            return Ok(());
+        }
+        file.commit().map_err(std::io::Error::other)?;
+        outcome = Some(Outcome::Downloaded { file: target.clone(), bytes });
+        Ok(())
+    });
+    match result {
+        Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
+        Err(GetError::Status(c)) => fail(FailReason::Http, format!("{file_url}: HTTP {c}")),
+        Err(GetError::Network(m)) => fail(FailReason::Network, format!("{file_url}: {m}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_api_is_derived_from_the_simple_index() {
+        assert_eq!(json_api_from_index("https://index.invalid/simple/"), "https://index.invalid/pypi");
+        assert_eq!(json_api_from_index("https://mirror.invalid/repo/simple"), "https://mirror.invalid/repo/pypi");
+    }
+
+    #[test]
+    fn pip_conf_sections() {
+        let conf = "[global]\ntimeout = 60\nindex-url = https://mirror.invalid/simple\n[install]\nindex-url = https://other.invalid/simple\n";
+        assert_eq!(pip_conf_index(conf).as_deref(), Some("https://mirror.invalid/simple"));
+        assert_eq!(pip_conf_index("[global]\ncert = x\n"), None);
+    }
+}
