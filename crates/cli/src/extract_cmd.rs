@@ -17,7 +17,7 @@ use crate::UsageError;
 
 #[derive(Args)]
 pub struct ExtractArgs {
-    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl), package folders, or folders of
+    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl, .conda), package folders, or folders of
     /// archives (a folder holding archives is read as one package per archive).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -74,7 +74,7 @@ pub struct ExtractArgs {
     output: OutputArgs,
 }
 
-const ARCHIVE_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".zip", ".whl"];
+const ARCHIVE_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".zip", ".whl", ".conda"];
 
 fn is_archive(p: &Path) -> bool {
     let name = p

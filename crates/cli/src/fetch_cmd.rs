@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use pytorrent_extract::fetch::{agent, fetch, json_api_from_index, resolve_index, FetchOptions, Outcome};
+use pytorrent_extract::fetch::{
+    agent, fetch, json_api_from_index, resolve_index, FetchOptions, Outcome,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -66,8 +68,13 @@ struct Summary {
 pub fn run(a: FetchArgs) -> Result<ExitCode> {
     let mut names = a.names.clone();
     if let Some(f) = &a.from_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        names.extend(text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()));
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        names.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                .filter(|l| !l.is_empty()),
+        );
     }
     if names.is_empty() {
         return Err(UsageError("no package names (give names, or --from-file)".into()).into());
@@ -88,7 +95,11 @@ pub fn run(a: FetchArgs) -> Result<ExitCode> {
             .into())
         }
     };
-    let opt_out = a.opt_out.as_deref().map(pytorrent_corpus::optout::OptOut::load).transpose()?;
+    let opt_out = a
+        .opt_out
+        .as_deref()
+        .map(pytorrent_corpus::optout::OptOut::load)
+        .transpose()?;
     let opts = FetchOptions {
         json_api: json_api.clone(),
         out: a.out.clone(),
@@ -99,9 +110,13 @@ pub fn run(a: FetchArgs) -> Result<ExitCode> {
     };
     let http = agent(opts.timeout);
     let out = &a.output;
-    out.log(format!("index {index_url} (from {source}); JSON API {json_api}"));
+    out.log(format!(
+        "index {index_url} (from {source}); JSON API {json_api}"
+    ));
     let bar = out.count_progress("fetch", names.len() as u64, "packages");
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(a.jobs.max(1)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.jobs.max(1))
+        .build()?;
     let results: Vec<(String, Outcome)> = pool.install(|| {
         names
             .par_iter()
@@ -133,8 +148,15 @@ pub fn run(a: FetchArgs) -> Result<ExitCode> {
             Outcome::AlreadyPresent { .. } => summary.already_present += 1,
             Outcome::OptedOut => summary.opted_out.push(name.clone()),
             Outcome::Failed { reason, message } => {
-                let key = serde_json::to_value(reason)?.as_str().unwrap_or("?").to_string();
-                summary.failed.entry(key).or_default().push(format!("{name}: {message}"));
+                let key = serde_json::to_value(reason)?
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string();
+                summary
+                    .failed
+                    .entry(key)
+                    .or_default()
+                    .push(format!("{name}: {message}"));
             }
         }
     }
@@ -157,5 +179,9 @@ pub fn run(a: FetchArgs) -> Result<ExitCode> {
     if out.json {
         print_json(&summary)?;
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -160,7 +160,9 @@ pub fn read(path: &Path, limits: &Limits) -> Contents {
         }
     };
     let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if lower.ends_with(".zip") || lower.ends_with(".whl") {
+    if lower.ends_with(".conda") {
+        read_conda(file, &name, limits, &mut out);
+    } else if lower.ends_with(".zip") || lower.ends_with(".whl") {
         read_zip(file, &name, compressed, limits, &mut out);
     } else if lower.ends_with(".tar.gz")
         || lower.ends_with(".tgz")
@@ -235,8 +237,55 @@ fn read_member(r: &mut impl Read, limits: &Limits) -> io::Result<Result<Vec<u8>,
     Ok(Ok(bytes))
 }
 
-fn read_tar(
-    inner: Box<dyn Read>,
+/// A `.conda` package: a zip holding `info-*.tar.zst` and `pkg-*.tar.zst`; the code is in the
+/// second, a zstd-compressed tar read like any other.
+fn read_conda(file: File, name: &str, limits: &Limits, out: &mut Contents) {
+    let mut zip = match zip::ZipArchive::new(file) {
+        Ok(z) => z,
+        Err(e) => {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: e.to_string(),
+            });
+            return;
+        }
+    };
+    let inner = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .find(|n| n.starts_with("pkg-") && n.ends_with(".tar.zst"));
+    let Some(inner) = inner else {
+        out.error = Some(ArchiveError::Corrupt {
+            path: name.into(),
+            message: "no pkg-*.tar.zst inside".into(),
+        });
+        return;
+    };
+    let entry = match zip.by_name(&inner) {
+        Ok(e) => e,
+        Err(e) => {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: format!("{inner}: {e}"),
+            });
+            return;
+        }
+    };
+    let compressed = entry.compressed_size();
+    let decoder = zstd::stream::read::Decoder::new(entry);
+    match decoder {
+        Ok(d) => read_tar(Box::new(d), name, compressed, limits, out),
+        Err(e) => {
+            out.error = Some(ArchiveError::Corrupt {
+                path: name.into(),
+                message: format!("{inner}: {e}"),
+            })
+        }
+    };
+}
+
+fn read_tar<'a>(
+    inner: Box<dyn Read + 'a>,
     name: &str,
     compressed: u64,
     limits: &Limits,
@@ -464,7 +513,8 @@ fn read_dir(root: &Path, limits: &Limits) -> Contents {
 }
 
 /// Removes the `<name>-<version>/` folder sdists put everything under: the first path part,
-/// when every member shares it. For sdists only: a wheel's top folders are its packages.
+/// when every member shares it and it looks like `<name>-<version>`. For sdists only: the
+/// top folders of wheels and conda packages are their packages (`pkg/`, `lib/`, …).
 pub fn strip_top_folder(members: &mut [Member]) {
     let Some(first) = members
         .first()
@@ -472,6 +522,12 @@ pub fn strip_top_folder(members: &mut [Member]) {
     else {
         return;
     };
+    let versioned = first
+        .char_indices()
+        .any(|(i, c)| c == '-' && first[i + 1..].starts_with(|d: char| d.is_ascii_digit()));
+    if !versioned {
+        return;
+    }
     let prefix = format!("{first}/");
     if members.iter().all(|m| m.path.starts_with(&prefix)) {
         for m in members.iter_mut() {

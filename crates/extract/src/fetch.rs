@@ -69,7 +69,9 @@ fn pip_conf_index(text: &str) -> Option<String> {
             section = l[1..l.len() - 1].trim().to_ascii_lowercase();
         } else if matches!(section.as_str(), "global" | "install" | "download") {
             if let Some((k, v)) = l.split_once(['=', ':']) {
-                if k.trim().eq_ignore_ascii_case("index-url") || k.trim().eq_ignore_ascii_case("index_url") {
+                if k.trim().eq_ignore_ascii_case("index-url")
+                    || k.trim().eq_ignore_ascii_case("index_url")
+                {
                     return Some(v.trim().to_string());
                 }
             }
@@ -89,7 +91,12 @@ pub struct IndexChoice {
 /// files (`PIP_CONFIG_FILE`, then the user's and the system's pip.conf), else what the local
 /// `python3 -m pip` uses by default.
 pub fn resolve_index(flag: Option<&str>) -> Option<IndexChoice> {
-    let choice = |url: String, source: &str| Some(IndexChoice { index_url: url, source: source.into() });
+    let choice = |url: String, source: &str| {
+        Some(IndexChoice {
+            index_url: url,
+            source: source.into(),
+        })
+    };
     if let Some(f) = flag {
         return choice(f.to_string(), "--index-url");
     }
@@ -106,28 +113,45 @@ pub fn resolve_index(flag: Option<&str>) -> Option<IndexChoice> {
     }
     if let Some(home) = std::env::var_os("HOME") {
         let home = PathBuf::from(home);
-        let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".config"));
+        let xdg = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".config"));
         files.push(xdg.join("pip/pip.conf"));
         files.push(home.join(".pip/pip.conf"));
     }
     files.push(PathBuf::from("/etc/pip.conf"));
     for f in files {
-        if let Some(url) = std::fs::read_to_string(&f).ok().as_deref().and_then(pip_conf_index) {
+        if let Some(url) = std::fs::read_to_string(&f)
+            .ok()
+            .as_deref()
+            .and_then(pip_conf_index)
+        {
             return choice(url, &f.display().to_string());
         }
     }
     let out = std::process::Command::new("python3")
-        .args(["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
+        .args([
+            "-c",
+            "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
+        ])
         .output()
         .ok()?;
     let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !url.is_empty())
-        .then(|| IndexChoice { index_url: url, source: "python3 -m pip default".into() })
+    (out.status.success() && !url.is_empty()).then(|| IndexChoice {
+        index_url: url,
+        source: "python3 -m pip default".into(),
+    })
 }
 
 pub fn agent(timeout: Duration) -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
-    ureq::Agent::config_builder().timeout_global(Some(timeout)).tls_config(tls).build().into()
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .tls_config(tls)
+        .build()
+        .into()
 }
 
 enum GetError {
@@ -136,7 +160,12 @@ enum GetError {
 }
 
 /// GET with retries on network errors, 429 and 5xx.
-fn get(agent: &ureq::Agent, url: &str, opts: &FetchOptions, sink: &mut dyn FnMut(&mut dyn Read) -> std::io::Result<()>) -> Result<(), GetError> {
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    opts: &FetchOptions,
+    sink: &mut dyn FnMut(&mut dyn Read) -> std::io::Result<()>,
+) -> Result<(), GetError> {
     let mut delay = opts.backoff;
     let mut attempt = 0;
     loop {
@@ -165,7 +194,10 @@ fn get(agent: &ureq::Agent, url: &str, opts: &FetchOptions, sink: &mut dyn FnMut
 }
 
 fn fail(reason: FailReason, message: impl Into<String>) -> Outcome {
-    Outcome::Failed { reason, message: message.into() }
+    Outcome::Failed {
+        reason,
+        message: message.into(),
+    }
 }
 
 fn digest_of(path: &Path) -> Option<String> {
@@ -177,7 +209,9 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     let norm = normalize_name(name);
     let doc_url = format!("{}/{}/json", opts.json_api.trim_end_matches('/'), norm);
     let mut body = Vec::new();
-    match get(agent, &doc_url, opts, &mut |r| r.read_to_end(&mut body).map(|_| ())) {
+    match get(agent, &doc_url, opts, &mut |r| {
+        r.read_to_end(&mut body).map(|_| ())
+    }) {
         Ok(()) => {}
         Err(GetError::Status(404)) => return fail(FailReason::NotFound, format!("{doc_url}: 404")),
         Err(GetError::Status(c)) => return fail(FailReason::Http, format!("{doc_url}: HTTP {c}")),
@@ -185,9 +219,17 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     }
     let doc: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return fail(FailReason::BadMetadata, format!("{doc_url}: invalid JSON: {e}")),
+        Err(e) => {
+            return fail(
+                FailReason::BadMetadata,
+                format!("{doc_url}: invalid JSON: {e}"),
+            )
+        }
     };
-    let meta_path = opts.out.join("Package_Metadata/pypi_packages").join(format!("{norm}.json"));
+    let meta_path = opts
+        .out
+        .join("Package_Metadata/pypi_packages")
+        .join(format!("{norm}.json"));
     if let Err(e) = pytorrent_io::atomic::write_atomic(&meta_path, &body) {
         return fail(FailReason::Io, e.to_string());
     }
@@ -195,13 +237,23 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Some(v) => v.clone(),
         None => match doc["info"]["version"].as_str() {
             Some(v) => v.to_string(),
-            None => return fail(FailReason::BadMetadata, format!("{doc_url}: no info.version")),
+            None => {
+                return fail(
+                    FailReason::BadMetadata,
+                    format!("{doc_url}: no info.version"),
+                )
+            }
         },
     };
     let files = match doc["releases"].get(&version).and_then(|v| v.as_array()) {
         Some(f) => f.clone(),
         None if opts.version.is_none() => doc["urls"].as_array().cloned().unwrap_or_default(),
-        None => return fail(FailReason::NoSuchVersion, format!("{name}: no release {version}")),
+        None => {
+            return fail(
+                FailReason::NoSuchVersion,
+                format!("{name}: no release {version}"),
+            )
+        }
     };
     // An sdist first; else a pure-Python wheel; else any wheel.
     let rank = |f: &serde_json::Value| {
@@ -215,15 +267,26 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         }
     };
     let Some(chosen) = files.iter().filter(|f| rank(f) < 3).min_by_key(|f| rank(f)) else {
-        return fail(FailReason::NoArchive, format!("{name} {version}: no sdist or wheel"));
+        return fail(
+            FailReason::NoArchive,
+            format!("{name} {version}: no sdist or wheel"),
+        );
     };
-    let (Some(filename), Some(href), Some(sha)) =
-        (chosen["filename"].as_str(), chosen["url"].as_str(), chosen["digests"]["sha256"].as_str())
-    else {
-        return fail(FailReason::BadMetadata, format!("{name} {version}: file entry without filename, url or sha256"));
+    let (Some(filename), Some(href), Some(sha)) = (
+        chosen["filename"].as_str(),
+        chosen["url"].as_str(),
+        chosen["digests"]["sha256"].as_str(),
+    ) else {
+        return fail(
+            FailReason::BadMetadata,
+            format!("{name} {version}: file entry without filename, url or sha256"),
+        );
     };
     if filename.contains(['/', '\\']) || filename.starts_with('.') {
-        return fail(FailReason::BadMetadata, format!("{name}: unsafe file name {filename:?}"));
+        return fail(
+            FailReason::BadMetadata,
+            format!("{name}: unsafe file name {filename:?}"),
+        );
     }
     let target = opts.out.join("packages").join(filename);
     if target.is_file() && digest_of(&target).as_deref() == Some(sha) {
@@ -232,7 +295,12 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     // Mirrors may give file URLs relative to the document.
     let file_url = match url::Url::parse(&doc_url).and_then(|base| base.join(href)) {
         Ok(u) => u.to_string(),
-        Err(e) => return fail(FailReason::BadMetadata, format!("{name}: bad file URL {href:?}: {e}")),
+        Err(e) => {
+            return fail(
+                FailReason::BadMetadata,
+                format!("{name}: bad file URL {href:?}: {e}"),
+            )
+        }
     };
     let mut outcome = None;
     let result = get(agent, &file_url, opts, &mut |r| {
@@ -243,11 +311,17 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         let (file, got) = w.finish();
         if got != sha {
             // Dropping the temporary file leaves nothing under the final name.
-            outcome = Some(fail(FailReason::DigestMismatch, format!("{filename}: sha256 {got}, metadata says {sha}")));
+            outcome = Some(fail(
+                FailReason::DigestMismatch,
+                format!("{filename}: sha256 {got}, metadata says {sha}"),
+            ));
             return Ok(());
         }
         file.commit().map_err(std::io::Error::other)?;
-        outcome = Some(Outcome::Downloaded { file: target.clone(), bytes });
+        outcome = Some(Outcome::Downloaded {
+            file: target.clone(),
+            bytes,
+        });
         Ok(())
     });
     match result {
@@ -263,14 +337,23 @@ mod tests {
 
     #[test]
     fn json_api_is_derived_from_the_simple_index() {
-        assert_eq!(json_api_from_index("https://index.invalid/simple/"), "https://index.invalid/pypi");
-        assert_eq!(json_api_from_index("https://mirror.invalid/repo/simple"), "https://mirror.invalid/repo/pypi");
+        assert_eq!(
+            json_api_from_index("https://index.invalid/simple/"),
+            "https://index.invalid/pypi"
+        );
+        assert_eq!(
+            json_api_from_index("https://mirror.invalid/repo/simple"),
+            "https://mirror.invalid/repo/pypi"
+        );
     }
 
     #[test]
     fn pip_conf_sections() {
         let conf = "[global]\ntimeout = 60\nindex-url = https://mirror.invalid/simple\n[install]\nindex-url = https://other.invalid/simple\n";
-        assert_eq!(pip_conf_index(conf).as_deref(), Some("https://mirror.invalid/simple"));
+        assert_eq!(
+            pip_conf_index(conf).as_deref(),
+            Some("https://mirror.invalid/simple")
+        );
         assert_eq!(pip_conf_index("[global]\ncert = x\n"), None);
     }
 }

@@ -58,7 +58,7 @@ pub fn package_name(path: &Path) -> String {
     if lower.ends_with(".whl") {
         return normalize_name(file.split('-').next().unwrap_or(&file));
     }
-    let stem = [".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar"]
+    let stem = [".tar.gz", ".tgz", ".tar.bz2", ".zip", ".tar", ".conda"]
         .iter()
         .find_map(|ext| {
             lower

@@ -14,7 +14,10 @@ struct Server {
 }
 
 fn sha(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 fn doc(name: &str, files: serde_json::Value) -> Vec<u8> {
@@ -37,23 +40,69 @@ fn serve() -> Server {
     let mut routes: HashMap<String, Vec<u8>> = HashMap::new();
     routes.insert("/files/good-1.0.tar.gz".into(), sdist.clone());
     routes.insert("/files/good-1.0-py3-none-any.whl".into(), wheel.clone());
-    routes.insert("/files/wheelonly-1.0-py3-none-any.whl".into(), wheel.clone());
+    routes.insert(
+        "/files/wheelonly-1.0-py3-none-any.whl".into(),
+        wheel.clone(),
+    );
     routes.insert("/files/flaky-1.0.tar.gz".into(), sdist.clone());
     routes.insert("/files/badsha-1.0.tar.gz".into(), sdist.clone());
     routes.insert(
         "/pypi/good/json".into(),
-        doc("good", serde_json::json!([
-            file_entry("good-1.0-py3-none-any.whl", "/files/good-1.0-py3-none-any.whl", "bdist_wheel", &sha(&wheel)),
-            // Relative to the document, as some mirrors write it.
-            file_entry("good-1.0.tar.gz", "../../files/good-1.0.tar.gz", "sdist", &sha(&sdist)),
-        ])),
+        doc(
+            "good",
+            serde_json::json!([
+                file_entry(
+                    "good-1.0-py3-none-any.whl",
+                    "/files/good-1.0-py3-none-any.whl",
+                    "bdist_wheel",
+                    &sha(&wheel)
+                ),
+                // Relative to the document, as some mirrors write it.
+                file_entry(
+                    "good-1.0.tar.gz",
+                    "../../files/good-1.0.tar.gz",
+                    "sdist",
+                    &sha(&sdist)
+                ),
+            ]),
+        ),
     );
     routes.insert(
         "/pypi/wheelonly/json".into(),
-        doc("wheelonly", serde_json::json!([file_entry("wheelonly-1.0-py3-none-any.whl", "/files/wheelonly-1.0-py3-none-any.whl", "bdist_wheel", &sha(&wheel))])),
+        doc(
+            "wheelonly",
+            serde_json::json!([file_entry(
+                "wheelonly-1.0-py3-none-any.whl",
+                "/files/wheelonly-1.0-py3-none-any.whl",
+                "bdist_wheel",
+                &sha(&wheel)
+            )]),
+        ),
     );
-    routes.insert("/pypi/flaky/json".into(), doc("flaky", serde_json::json!([file_entry("flaky-1.0.tar.gz", "/files/flaky-1.0.tar.gz", "sdist", &sha(&sdist))])));
-    routes.insert("/pypi/badsha/json".into(), doc("badsha", serde_json::json!([file_entry("badsha-1.0.tar.gz", "/files/badsha-1.0.tar.gz", "sdist", &"0".repeat(64))])));
+    routes.insert(
+        "/pypi/flaky/json".into(),
+        doc(
+            "flaky",
+            serde_json::json!([file_entry(
+                "flaky-1.0.tar.gz",
+                "/files/flaky-1.0.tar.gz",
+                "sdist",
+                &sha(&sdist)
+            )]),
+        ),
+    );
+    routes.insert(
+        "/pypi/badsha/json".into(),
+        doc(
+            "badsha",
+            serde_json::json!([file_entry(
+                "badsha-1.0.tar.gz",
+                "/files/badsha-1.0.tar.gz",
+                "sdist",
+                &"0".repeat(64)
+            )]),
+        ),
+    );
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let base = format!("http://{}", server.server_addr().to_ip().unwrap());
     let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
@@ -72,7 +121,9 @@ fn serve() -> Server {
             } else {
                 match routes.get(&path) {
                     Some(body) => tiny_http::Response::from_data(body.clone()),
-                    None => tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404),
+                    None => {
+                        tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404)
+                    }
                 }
             };
             let _ = req.respond(resp);
@@ -102,10 +153,18 @@ fn downloads_verify_resume_retry_and_report_failures() {
     // The sdist is preferred over the wheel; the metadata is saved in PyTorrent's layout.
     let got = fetch(&a, "Good", &o);
     let file = dir.path().join("packages/good-1.0.tar.gz");
-    assert_eq!(got, Outcome::Downloaded { file: file.clone(), bytes: 11 });
+    assert_eq!(
+        got,
+        Outcome::Downloaded {
+            file: file.clone(),
+            bytes: 11
+        }
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"sdist bytes");
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("Package_Metadata/pypi_packages/good.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("Package_Metadata/pypi_packages/good.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["info"]["name"], "good");
 
     // Resumable: present with the right digest, not downloaded again.
@@ -113,7 +172,10 @@ fn downloads_verify_resume_retry_and_report_failures() {
     assert_eq!(server.hits.lock().unwrap()["/files/good-1.0.tar.gz"], 1);
 
     // Wheel when there is no sdist.
-    assert!(matches!(fetch(&a, "wheelonly", &o), Outcome::Downloaded { .. }));
+    assert!(matches!(
+        fetch(&a, "wheelonly", &o),
+        Outcome::Downloaded { .. }
+    ));
 
     // A 503 is retried.
     assert!(matches!(fetch(&a, "flaky", &o), Outcome::Downloaded { .. }));
@@ -121,23 +183,51 @@ fn downloads_verify_resume_retry_and_report_failures() {
 
     // A digest mismatch leaves nothing under the final name (nor a temporary file).
     match fetch(&a, "badsha", &o) {
-        Outcome::Failed { reason: FailReason::DigestMismatch, .. } => {}
+        Outcome::Failed {
+            reason: FailReason::DigestMismatch,
+            ..
+        } => {}
         other => panic!("{other:?}"),
     }
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("packages")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(!left.iter().any(|n| n.to_string_lossy().contains("badsha")), "{left:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy().contains("badsha")),
+        "{left:?}"
+    );
 
     // Unknown package, unknown version.
-    assert!(matches!(fetch(&a, "missing", &o), Outcome::Failed { reason: FailReason::NotFound, .. }));
-    let v2 = FetchOptions { version: Some("9.9".into()), ..o.clone() };
-    assert!(matches!(fetch(&a, "good", &v2), Outcome::Failed { reason: FailReason::NoSuchVersion, .. }));
+    assert!(matches!(
+        fetch(&a, "missing", &o),
+        Outcome::Failed {
+            reason: FailReason::NotFound,
+            ..
+        }
+    ));
+    let v2 = FetchOptions {
+        version: Some("9.9".into()),
+        ..o.clone()
+    };
+    assert!(matches!(
+        fetch(&a, "good", &v2),
+        Outcome::Failed {
+            reason: FailReason::NoSuchVersion,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn an_unreachable_index_is_a_network_failure_after_retries() {
     let dir = tempfile::tempdir().unwrap();
     // A closed port on loopback.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let o = FetchOptions {
         json_api: format!("http://127.0.0.1:{port}/pypi"),
         out: dir.path().to_path_buf(),
@@ -146,5 +236,11 @@ fn an_unreachable_index_is_a_network_failure_after_retries() {
         backoff: Duration::from_millis(5),
         timeout: Duration::from_secs(5),
     };
-    assert!(matches!(fetch(&agent(o.timeout), "six", &o), Outcome::Failed { reason: FailReason::Network, .. }));
+    assert!(matches!(
+        fetch(&agent(o.timeout), "six", &o),
+        Outcome::Failed {
+            reason: FailReason::Network,
+            ..
+        }
+    ));
 }

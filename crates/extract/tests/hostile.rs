@@ -278,3 +278,55 @@ fn folders_refuse_symlinks() {
     );
     assert_eq!(c.refused, [("sub/link.py".to_string(), Refusal::Link)]);
 }
+
+#[test]
+fn conda_packages_are_read_from_their_inner_zstd_tar() {
+    use zip::write::SimpleFileOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    entry(
+        &mut b,
+        "lib/python3.11/site-packages/pkg/__init__.py",
+        tar::EntryType::Regular,
+        GOOD,
+        None,
+    );
+    entry(
+        &mut b,
+        "lib/python3.11/site-packages/../../../evil.py",
+        tar::EntryType::Regular,
+        GOOD,
+        None,
+    );
+    let inner = zstd::encode_all(&b.into_inner().unwrap()[..], 3).unwrap();
+    let p = dir.path().join("pkg-1.0-py_0.conda");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("metadata.json", opts).unwrap();
+    z.write_all(b"{\"conda_pkg_format_version\": 2}").unwrap();
+    z.start_file("info-pkg-1.0-py_0.tar.zst", opts).unwrap();
+    z.write_all(&zstd::encode_all(&b""[..], 3).unwrap())
+        .unwrap();
+    z.start_file("pkg-pkg-1.0-py_0.tar.zst", opts).unwrap();
+    z.write_all(&inner).unwrap();
+    z.finish().unwrap();
+    let c = read(&p, &Limits::default());
+    assert!(c.error.is_none(), "{:?}", c.error);
+    let mut members = c.members;
+    assert_eq!(
+        members.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(),
+        ["lib/python3.11/site-packages/pkg/__init__.py"]
+    );
+    assert_eq!(
+        c.refused,
+        [(
+            "lib/python3.11/site-packages/../../../evil.py".to_string(),
+            Refusal::PathTraversal
+        )]
+    );
+    strip_top_folder(&mut members);
+    assert!(
+        members[0].path.starts_with("lib/"),
+        "only `<name>-<version>/` folders are stripped"
+    );
+}
