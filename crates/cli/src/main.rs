@@ -7,6 +7,7 @@ mod corpus_cmd;
 mod extract_cmd;
 mod fetch_cmd;
 mod output;
+mod pack_cmd;
 mod tokenizer_cmd;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Fetch(fetch_cmd::FetchArgs),
     /// Python packages (sdists, wheels, folders) → <NL, code> records in PyTorrent's layout.
     Extract(extract_cmd::ExtractArgs),
+    /// Corpus + tokenizer → fixed-length MLM shards (npy) with a manifest per partition.
+    Pack(pack_cmd::PackArgs),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
     /// transformers unchanged).
     #[command(subcommand)]
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
         Command::Extract(a) => extract_cmd::run(a),
         Command::Fetch(a) => fetch_cmd::run(a),
+        Command::Pack(a) => pack_cmd::run(a),
     };
     match result {
         Ok(code) => code,
