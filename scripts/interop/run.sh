@@ -34,5 +34,11 @@ for field in code nl+code; do
   HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" "$here/check_tokenizer.py" \
     --tokenizer "$work/tok" --corpus "$corpus" --ids "$work/ids.jsonl" --npy "$work/ids.npy" \
     --field "$pyfield" --train-partition train --vocab-size $vocab --min-frequency $minf
+  if [ "$field" = "code" ]; then
+    echo "== pack interop (numpy, group_texts), field code"
+    "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/packed" --seq-len 128 --shard-rows 100 --quiet
+    "$venv/bin/python" "$here/check_pack.py" --packed "$work/packed" --corpus "$corpus" --tokenizer "$work/tok" \
+      --field code --seq-len 128
+  fi
   rm -rf "$work/tok"
 done
