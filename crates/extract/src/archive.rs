@@ -237,18 +237,25 @@ fn read_member(r: &mut impl Read, limits: &Limits) -> io::Result<Result<Vec<u8>,
     Ok(Ok(bytes))
 }
 
-/// A `.conda` package: a zip holding `info-*.tar.zst` and `pkg-*.tar.zst`; the code is in the
-/// second, a zstd-compressed tar read like any other.
-fn read_conda(file: File, name: &str, limits: &Limits, out: &mut Contents) {
-    let mut zip = match zip::ZipArchive::new(file) {
-        Ok(z) => z,
+/// Opens a zip archive, recording why not in `out`.
+fn open_zip(file: File, name: &str, out: &mut Contents) -> Option<zip::ZipArchive<File>> {
+    match zip::ZipArchive::new(file) {
+        Ok(z) => Some(z),
         Err(e) => {
             out.error = Some(ArchiveError::Corrupt {
                 path: name.into(),
                 message: e.to_string(),
             });
-            return;
+            None
         }
+    }
+}
+
+/// A `.conda` package: a zip holding `info-*.tar.zst` and `pkg-*.tar.zst`; the code is in the
+/// second, a zstd-compressed tar read like any other.
+fn read_conda(file: File, name: &str, limits: &Limits, out: &mut Contents) {
+    let Some(mut zip) = open_zip(file, name, out) else {
+        return;
     };
     let inner = zip
         .file_names()
@@ -373,15 +380,8 @@ fn read_tar<'a>(
 }
 
 fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut Contents) {
-    let mut zip = match zip::ZipArchive::new(file) {
-        Ok(z) => z,
-        Err(e) => {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: e.to_string(),
-            });
-            return;
-        }
+    let Some(mut zip) = open_zip(file, name, out) else {
+        return;
     };
     if zip.len() > limits.max_members {
         out.error = Some(ArchiveError::TooManyMembers {

@@ -1,5 +1,7 @@
-//! Whole records from `extract_package` against the CPython-`ast` reference records (the
-//! committed sample corpus) for the docstrings scenario.
+//! Whole records from `extract_package` against the CPython-`ast` reference
+//! (`scripts/reference/ast_extract.py`), whose output on the real sdists in
+//! data-samples/packages/ is the committed sample corpus, for the docstrings scenario: the
+//! same functions (package, path, qualified name), and the same fields.
 //!
 //! Fields compared for equality: repo, path, func_name, original_string, code, docstring,
 //! docstring_tokens, summary, url, sha, partition. Documented differences:
