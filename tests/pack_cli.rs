@@ -181,3 +181,63 @@ fn record_mode_writes_attention_masks() {
         assert!(row[real..].iter().all(|t| *t == 1), "<pad> after");
     }
 }
+
+#[test]
+fn verify_names_the_shard_with_a_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let out = dir.path().join("packed");
+    let o = run(&[
+        "pack",
+        samples().to_str().unwrap(),
+        "--tokenizer",
+        &tok,
+        "--out",
+        out.to_str().unwrap(),
+        "--seq-len",
+        "64",
+        "--shard-rows",
+        "200",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["shards", "verify", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ok: 3 folders checked, 0 problems"),
+        "{}",
+        stderr(&o)
+    );
+
+    let shard = out.join("train/shard-00001.npy");
+    let mut bytes = fs::read(&shard).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(&shard, &bytes).unwrap();
+    let o = run(&["shards", "verify", out.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("train/shard-00001.npy"));
+    assert!(problems[0]["problem"].as_str().unwrap().contains("sha256"));
+
+    // An id beyond the vocabulary is caught even when the manifest's digest is updated.
+    bytes[last] = 0xff;
+    bytes[last - 1] = 0xff;
+    fs::write(&shard, &bytes).unwrap();
+    let m = out.join("train/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    manifest["shards"][1]["sha256"] = pytorrent_io::sha256_file(&shard).unwrap().into();
+    fs::write(&m, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let o = run(&["shards", "verify", out.join("train").to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("id outside the vocabulary"),
+        "{}",
+        stderr(&o)
+    );
+}

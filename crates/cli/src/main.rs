@@ -37,6 +37,9 @@ enum Command {
     Extract(extract_cmd::ExtractArgs),
     /// Corpus + tokenizer → fixed-length MLM shards (npy) with a manifest per partition.
     Pack(pack_cmd::PackArgs),
+    /// Check packed shards.
+    #[command(subcommand)]
+    Shards(pack_cmd::ShardsCommand),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
     /// transformers unchanged).
     #[command(subcommand)]
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Extract(a) => extract_cmd::run(a),
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::Pack(a) => pack_cmd::run(a),
+        Command::Shards(c) => pack_cmd::shards(c),
     };
     match result {
         Ok(code) => code,

@@ -311,3 +311,55 @@ pub fn run(a: PackArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand)]
+pub enum ShardsCommand {
+    /// Check every shard a manifest lists: presence, sha256, dtype, shape, ids < vocabulary.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A packed output folder (or one partition folder of it).
+    dir: PathBuf,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
+}
+
+pub fn shards(cmd: ShardsCommand) -> Result<ExitCode> {
+    match cmd {
+        ShardsCommand::Verify(a) => {
+            let folders = pytorrent_pack::verify::manifest_folders(&a.dir);
+            if folders.is_empty() {
+                return Err(UsageError(format!(
+                    "{}: no manifest.json here or below",
+                    a.dir.display()
+                ))
+                .into());
+            }
+            let mut findings = Vec::new();
+            for f in &folders {
+                findings.extend(pytorrent_pack::verify::verify_folder(f));
+            }
+            for f in &findings {
+                eprintln!("{}: {}", f.file.display(), f.problem);
+            }
+            a.output.log(format!(
+                "{}: {} folders checked, {} problems",
+                if findings.is_empty() { "ok" } else { "BROKEN" },
+                folders.len(),
+                findings.len()
+            ));
+            if a.output.json {
+                print_json(
+                    &serde_json::json!({"ok": findings.is_empty(), "folders": folders, "problems": findings}),
+                )?;
+            }
+            Ok(if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}

@@ -8,5 +8,6 @@
 
 pub mod npy;
 pub mod packer;
+pub mod verify;
 
 pub use packer::{Block, Mode, PackOptions, Packer, Remainder};
