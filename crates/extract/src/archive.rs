@@ -79,6 +79,13 @@ pub enum ArchiveError {
     TooManyMembers { path: String, limit: usize },
 }
 
+fn corrupt(path: &str, message: impl ToString) -> ArchiveError {
+    ArchiveError::Corrupt {
+        path: path.into(),
+        message: message.to_string(),
+    }
+}
+
 impl ArchiveError {
     pub fn name(&self) -> &'static str {
         match self {
@@ -242,10 +249,7 @@ fn open_zip(file: File, name: &str, out: &mut Contents) -> Option<zip::ZipArchiv
     match zip::ZipArchive::new(file) {
         Ok(z) => Some(z),
         Err(e) => {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: e.to_string(),
-            });
+            out.error = Some(corrupt(name, e));
             None
         }
     }
@@ -262,19 +266,13 @@ fn read_conda(file: File, name: &str, limits: &Limits, out: &mut Contents) {
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
         .find(|n| n.starts_with("pkg-") && n.ends_with(".tar.zst"));
     let Some(inner) = inner else {
-        out.error = Some(ArchiveError::Corrupt {
-            path: name.into(),
-            message: "no pkg-*.tar.zst inside".into(),
-        });
+        out.error = Some(corrupt(name, "no pkg-*.tar.zst inside"));
         return;
     };
     let entry = match zip.by_name(&inner) {
         Ok(e) => e,
         Err(e) => {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: format!("{inner}: {e}"),
-            });
+            out.error = Some(corrupt(name, format!("{inner}: {e}")));
             return;
         }
     };
@@ -282,12 +280,7 @@ fn read_conda(file: File, name: &str, limits: &Limits, out: &mut Contents) {
     let decoder = zstd::stream::read::Decoder::new(entry);
     match decoder {
         Ok(d) => read_tar(Box::new(d), name, compressed, limits, out),
-        Err(e) => {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: format!("{inner}: {e}"),
-            })
-        }
+        Err(e) => out.error = Some(corrupt(name, format!("{inner}: {e}"))),
     };
 }
 
@@ -317,19 +310,13 @@ fn read_tar<'a>(
                 path: name.into(),
                 limit: limits.max_total_bytes,
             },
-            None => ArchiveError::Corrupt {
-                path: name.into(),
-                message: e.to_string(),
-            },
+            None => corrupt(name, e),
         }
     };
     let entries = match archive.entries() {
         Ok(e) => e,
         Err(e) => {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: e.to_string(),
-            });
+            out.error = Some(corrupt(name, e));
             return;
         }
     };
@@ -395,20 +382,14 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
         let mut entry = match zip.by_index(i) {
             Ok(e) => e,
             Err(e) => {
-                out.error = Some(ArchiveError::Corrupt {
-                    path: name.into(),
-                    message: e.to_string(),
-                });
+                out.error = Some(corrupt(name, e));
                 return;
             }
         };
         let path = match entry.name() {
             Ok(n) => n.to_string(),
             Err(e) => {
-                out.error = Some(ArchiveError::Corrupt {
-                    path: name.into(),
-                    message: format!("member {i}: {e}"),
-                });
+                out.error = Some(corrupt(name, format!("member {i}: {e}")));
                 return;
             }
         };
@@ -447,10 +428,7 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
         }
         // The declared size can lie: the read is capped regardless.
         if let Err(e) = out.take(path.clone(), &mut entry, limits) {
-            out.error = Some(ArchiveError::Corrupt {
-                path: name.into(),
-                message: format!("{path}: {e}"),
-            });
+            out.error = Some(corrupt(name, format!("{path}: {e}")));
             return;
         }
     }
