@@ -10,7 +10,7 @@ use pytorrent_corpus::filter::{FilterCounts, FilterSpec};
 use pytorrent_corpus::license::LicenseClass;
 use pytorrent_corpus::metadata::{normalize_name, MetadataIndex};
 use pytorrent_corpus::read::effective_partition;
-use pytorrent_corpus::stats::{facts, StatsAccumulator};
+use pytorrent_corpus::stats::corpus_stats;
 use pytorrent_corpus::writer::{with_partition, CorpusWriter, Layout, Target, WriterOptions};
 use pytorrent_corpus::{discover, read_corpus, Item, OnError, Partition, Problem, ReadOptions};
 use pytorrent_io::Compression;
@@ -269,7 +269,7 @@ fn validate(a: ValidateArgs) -> Result<ExitCode> {
     })
 }
 
-fn load_metadata(paths: &[PathBuf], out: &OutputArgs) -> Result<Option<MetadataIndex>> {
+pub fn load_metadata(paths: &[PathBuf], out: &OutputArgs) -> Result<Option<MetadataIndex>> {
     if paths.is_empty() {
         return Ok(None);
     }
@@ -302,25 +302,14 @@ fn stats(a: StatsArgs) -> Result<ExitCode> {
     let metadata = load_metadata(&a.metadata, &a.read.output)?;
     let opts = a.read.options(None);
     let bar = a.read.output.progress("stats");
-    let mut acc = StatsAccumulator::default();
-    let summary = read_corpus(
+    let stats = corpus_stats(
         &files,
         &opts,
         &bar,
-        |file, _, rec| {
-            let keep = partitions
-                .as_ref()
-                .is_none_or(|ps| effective_partition(&rec, file).is_some_and(|p| ps.contains(&p)));
-            keep.then(|| facts(&rec, file))
-        },
-        |item| {
-            if let Item::Record { value: Some(f), .. } = item {
-                acc.add(f);
-            }
-            Ok(())
-        },
+        partitions.as_deref(),
+        a.top,
+        metadata.as_ref(),
     )?;
-    let stats = acc.finish(a.top, metadata.as_ref(), summary);
     if let Some(path) = &a.report {
         let title = format!(
             "pytorrent corpus stats: {}",

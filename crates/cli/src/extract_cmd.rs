@@ -326,27 +326,18 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode> {
     }
     if a.stats {
         let files = pytorrent_corpus::discover(std::slice::from_ref(&a.out))?;
-        let metadata = if a.metadata.is_empty() {
-            None
-        } else {
-            Some(pytorrent_corpus::metadata::MetadataIndex::load(
-                &a.metadata,
-            )?)
-        };
-        let mut acc = pytorrent_corpus::stats::StatsAccumulator::default();
-        let read = pytorrent_corpus::read_corpus(
+        let metadata = crate::corpus_cmd::load_metadata(&a.metadata, out)?;
+        let opts = pytorrent_corpus::ReadOptions::default();
+        let no_bar = pytorrent_corpus::read::NoProgress;
+        let stats = pytorrent_corpus::stats::corpus_stats(
             &files,
-            &pytorrent_corpus::ReadOptions::default(),
-            &pytorrent_corpus::read::NoProgress,
-            |file, _, rec| pytorrent_corpus::stats::facts(&rec, file),
-            |item| {
-                if let pytorrent_corpus::Item::Record { value, .. } = item {
-                    acc.add(value);
-                }
-                Ok(())
-            },
+            &opts,
+            &no_bar,
+            None,
+            20,
+            metadata.as_ref(),
         )?;
-        print!("{}", acc.finish(20, metadata.as_ref(), read).to_table());
+        print!("{}", stats.to_table());
     }
     Ok(ExitCode::SUCCESS)
 }

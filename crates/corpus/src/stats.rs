@@ -329,6 +329,35 @@ impl StatsAccumulator {
     }
 }
 
+/// Reads `files` and computes their statistics (only the given partitions, when some are).
+pub fn corpus_stats(
+    files: &[InputFile],
+    opts: &crate::read::ReadOptions,
+    progress: &dyn crate::read::Progress,
+    partitions: Option<&[crate::record::Partition]>,
+    top: usize,
+    metadata: Option<&MetadataIndex>,
+) -> crate::error::Result<CorpusStats> {
+    let mut acc = StatsAccumulator::default();
+    let summary = crate::read::read_corpus(
+        files,
+        opts,
+        progress,
+        |file, _, rec| {
+            let keep = partitions
+                .is_none_or(|ps| effective_partition(&rec, file).is_some_and(|p| ps.contains(&p)));
+            keep.then(|| facts(&rec, file))
+        },
+        |item| {
+            if let crate::read::Item::Record { value: Some(f), .. } = item {
+                acc.add(f);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(acc.finish(top, metadata, summary))
+}
+
 impl CorpusStats {
     /// A plain-text table for people.
     pub fn to_table(&self) -> String {
