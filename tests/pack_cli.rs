@@ -8,54 +8,6 @@ use std::path::Path;
 
 use common::*;
 
-/// Reads a 2-D little-endian uint16/uint8 .npy written by us: (rows, cols, values).
-fn read_npy(path: &Path) -> (usize, usize, Vec<u32>) {
-    let b = fs::read(path).unwrap();
-    assert_eq!(&b[..6], b"\x93NUMPY");
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .to_string();
-    let dims: Vec<usize> = shape
-        .split(',')
-        .map(|x| x.trim())
-        .filter(|x| !x.is_empty())
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let data = &b[10 + hlen..];
-    let values = if header.contains("<u2") {
-        data.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32)
-            .collect()
-    } else {
-        assert!(header.contains("|u1"), "{header}");
-        data.iter().map(|v| *v as u32).collect()
-    };
-    (dims[0], dims[1], values)
-}
-
-fn tokenizer(dir: &Path) -> String {
-    let t = dir.join("tok");
-    let o = run(&[
-        "tokenizer",
-        "train",
-        samples().to_str().unwrap(),
-        "--out",
-        t.to_str().unwrap(),
-        "--vocab-size",
-        "1200",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    t.to_str().unwrap().to_string()
-}
-
 #[test]
 fn concat_blocks_equal_group_texts_and_are_deterministic() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,6 +46,7 @@ fn concat_blocks_equal_group_texts_and_are_deterministic() {
                 "64",
                 "--shard-rows",
                 "300",
+                "--no-shuffle",
                 "--read-chunk-bytes",
                 "16384",
                 "-q",
@@ -240,4 +193,311 @@ fn verify_names_the_shard_with_a_flipped_byte() {
         "{}",
         stderr(&o)
     );
+}
+
+fn pack_args(tok: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "pack",
+        samples().to_str().unwrap(),
+        "--tokenizer",
+        tok,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn pack(tok: &str, out: &Path, extra: &[&str]) {
+    let args = pack_args(tok, out, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&refs);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Every row of a partition folder's npy shards, and of a sibling array (`labels`, …).
+fn npy_rows(dir: &Path, sibling: Option<&str>) -> Vec<Vec<i64>> {
+    let m = manifest(dir);
+    let mut rows = Vec::new();
+    for s in m["shards"].as_array().unwrap() {
+        let file = match sibling {
+            None => s["file"].as_str().unwrap(),
+            Some(k) => s[k]["file"].as_str().unwrap(),
+        };
+        let (r, c, v) = read_npy_i64(&dir.join(file));
+        for i in 0..r {
+            rows.push(v[i * c..(i + 1) * c].to_vec());
+        }
+    }
+    rows
+}
+
+/// Every sequence of a partition folder's Megatron shards, read with the format's layout.
+fn megatron_rows(dir: &Path) -> Vec<Vec<i64>> {
+    let m = manifest(dir);
+    let mut rows = Vec::new();
+    for s in m["shards"].as_array().unwrap() {
+        let bin = fs::read(dir.join(s["file"].as_str().unwrap())).unwrap();
+        let idx = fs::read(dir.join(s["index"]["file"].as_str().unwrap())).unwrap();
+        assert_eq!(&idx[..9], b"MMIDIDX\x00\x00");
+        assert_eq!(u64::from_le_bytes(idx[9..17].try_into().unwrap()), 1);
+        assert_eq!(idx[17], 8, "uint16");
+        let n = u64::from_le_bytes(idx[18..26].try_into().unwrap()) as usize;
+        let docs = u64::from_le_bytes(idx[26..34].try_into().unwrap()) as usize;
+        assert_eq!(docs, n + 1);
+        for i in 0..n {
+            let len = i32::from_le_bytes(idx[34 + 4 * i..38 + 4 * i].try_into().unwrap()) as usize;
+            let o = 34 + 4 * n + 8 * i;
+            let ptr = i64::from_le_bytes(idx[o..o + 8].try_into().unwrap()) as usize;
+            rows.push(
+                bin[ptr..ptr + 2 * len]
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+fn sorted(mut v: Vec<Vec<i64>>) -> Vec<Vec<i64>> {
+    v.sort();
+    v
+}
+
+#[test]
+fn shuffle_is_seeded_and_only_reorders_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let base = [
+        "--mode",
+        "record",
+        "--seq-len",
+        "48",
+        "--partition",
+        "train",
+        "--segment-lines",
+        "100",
+    ];
+    let variants: [&[&str]; 4] = [
+        &["--no-shuffle"],
+        &["--seed", "1"],
+        &["--seed", "1"],
+        &["--seed", "2"],
+    ];
+    let mut outs = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        let out = dir.path().join(format!("o{i}"));
+        let mut args = base.to_vec();
+        args.extend_from_slice(v);
+        pack(&tok, &out, &args);
+        outs.push(npy_rows(&out.join("train"), None));
+    }
+    assert_eq!(outs[1], outs[2], "same seed, same order");
+    assert_ne!(outs[1], outs[3], "another seed, another order");
+    assert_ne!(outs[0], outs[1], "shuffled differs from input order");
+    assert_eq!(
+        sorted(outs[0].clone()),
+        sorted(outs[3].clone()),
+        "the same rows"
+    );
+    // Bounded: records stay within their 100-line segment.
+    let pos = |rows: &[Vec<i64>], r: &Vec<i64>| rows.iter().position(|x| x == r).unwrap();
+    for (i, r) in outs[0].iter().enumerate() {
+        assert_eq!(pos(&outs[3], r) / 100, i / 100, "row {i} left its segment");
+    }
+}
+
+#[test]
+fn static_masks_follow_the_mlm_rules_and_keep_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let plain = dir.path().join("plain");
+    let masked = dir.path().join("masked");
+    let base = ["--seq-len", "64", "--partition", "train", "--seed", "5"];
+    pack(&tok, &plain, &base);
+    let mut args = base.to_vec();
+    args.extend(["--static-mask", "--dupe-factor", "2", "--shard-rows", "100"]);
+    let mut twice = Vec::new();
+    for threads in ["1", "2"] {
+        let full = pack_args(&tok, &masked, &args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let o = run_in(None, &[("RAYON_NUM_THREADS", threads)], &refs, None);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        twice.push(
+            tree(&masked)
+                .into_iter()
+                .map(|f| fs::read(masked.join(f)).unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        twice[0], twice[1],
+        "masks do not depend on the thread count"
+    );
+    let originals = npy_rows(&plain.join("train"), None);
+    let inputs = npy_rows(&masked.join("train"), None);
+    let labels = npy_rows(&masked.join("train"), Some("labels"));
+    assert_eq!(inputs.len(), 2 * originals.len(), "two copies of each row");
+    let m = manifest(&masked.join("train"));
+    assert_eq!(m["masking"]["probability"], 0.15);
+    assert_eq!(m["masking"]["dupe_factor"], 2);
+    let (mut selected, mut total, mut as_mask) = (0usize, 0usize, 0usize);
+    for (i, orig) in originals.iter().enumerate() {
+        let copies = [2 * i, 2 * i + 1];
+        assert_ne!(
+            labels[copies[0]], labels[copies[1]],
+            "each copy has its own mask"
+        );
+        for c in copies {
+            for j in 0..orig.len() {
+                let (inp, lab) = (inputs[c][j], labels[c][j]);
+                let special = orig[j] <= 4;
+                if lab == -100 {
+                    assert_eq!(inp, orig[j], "unselected tokens are unchanged");
+                } else {
+                    assert!(!special, "special tokens are never selected");
+                    assert_eq!(lab, orig[j], "the label is the original id");
+                    selected += 1;
+                    as_mask += (inp == 4) as usize;
+                }
+                total += !special as usize;
+            }
+        }
+    }
+    let rate = selected as f64 / total as f64;
+    assert!((rate - 0.15).abs() < 0.02, "selection rate {rate}");
+    let share = as_mask as f64 / selected as f64;
+    assert!((share - 0.8).abs() < 0.04, "<mask> share {share}");
+    let o = run(&["shards", "verify", masked.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn megatron_shards_hold_the_same_sequences_as_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    for mode in ["concat", "record"] {
+        let npy = dir.path().join(format!("npy-{mode}"));
+        let meg = dir.path().join(format!("meg-{mode}"));
+        let base = ["--seq-len", "40", "--mode", mode, "--shard-rows", "70"];
+        pack(&tok, &npy, &base);
+        let mut args = base.to_vec();
+        args.extend(["--format", "megatron"]);
+        pack(&tok, &meg, &args);
+        for part in ["train", "valid", "test"] {
+            let want: Vec<Vec<i64>> = match mode {
+                "concat" => npy_rows(&npy.join(part), None),
+                // Record rows without their padding.
+                _ => npy_rows(&npy.join(part), None)
+                    .into_iter()
+                    .zip(npy_rows(&npy.join(part), Some("attention_mask")))
+                    .map(|(r, m)| r[..m.iter().filter(|x| **x == 1).count()].to_vec())
+                    .collect(),
+            };
+            assert_eq!(megatron_rows(&meg.join(part)), want, "{mode} {part}");
+        }
+        let o = run(&["shards", "verify", meg.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let args = pack_args(
+        &tok,
+        &dir.path().join("x"),
+        &["--format", "megatron", "--static-mask"],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&refs);
+    assert_eq!(code(&o), 2, "static masks have no place in Megatron files");
+    assert!(stderr(&o).contains("Megatron"), "{}", stderr(&o));
+}
+
+#[test]
+fn seq_len_beyond_the_model_position_table_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let model = dir.path().join("model");
+    fs::create_dir_all(&model).unwrap();
+    fs::write(
+        model.join("config.json"),
+        r#"{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}"#,
+    )
+    .unwrap();
+    let m = model.to_str().unwrap();
+    let args = pack_args(
+        &tok,
+        &dir.path().join("o"),
+        &["--seq-len", "513", "--model", m],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&refs);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("holds 512 tokens"), "{}", stderr(&o));
+    pack(
+        &tok,
+        &dir.path().join("o"),
+        &["--seq-len", "512", "--model", m, "--partition", "test"],
+    );
+}
+
+#[test]
+fn inspect_decodes_rows_back_to_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let out = dir.path().join("o");
+    pack(
+        &tok,
+        &out,
+        &[
+            "--mode",
+            "record",
+            "--seq-len",
+            "512",
+            "--no-shuffle",
+            "--partition",
+            "test",
+            "--shard-rows",
+            "10",
+        ],
+    );
+    let o = run(&[
+        "shards",
+        "inspect",
+        out.join("test").to_str().unwrap(),
+        "--row",
+        "9",
+        "--count",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[1]["shard"], "shard-00001.npy",
+        "row 10 opens the second shard"
+    );
+    let lines = sample_lines();
+    let test: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["partition"] == "test")
+        .collect();
+    for (k, r) in rows.iter().enumerate() {
+        let text = r["text"].as_str().unwrap();
+        let code = test[9 + k]["code"].as_str().unwrap();
+        let body = text.trim_start_matches("<s>").split("</s>").next().unwrap();
+        assert!(
+            code.starts_with(body) && body.len() > 20,
+            "row {} decodes to its record:\n{text}",
+            9 + k
+        );
+    }
 }

@@ -118,3 +118,62 @@ pub fn record(repo: &str, code: &str) -> String {
     })
     .to_string()
 }
+
+/// Reads a 2-D little-endian .npy written by pack: (rows, cols, values).
+pub fn read_npy(path: &Path) -> (usize, usize, Vec<u32>) {
+    let (r, c, v) = read_npy_i64(path);
+    (r, c, v.into_iter().map(|x| x as u32).collect())
+}
+
+/// Like [`read_npy`], values sign-extended (labels hold -100).
+pub fn read_npy_i64(path: &Path) -> (usize, usize, Vec<i64>) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(|x| x.trim())
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let data = &b[10 + hlen..];
+    let values = if header.contains("<u2") {
+        data.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
+            .collect()
+    } else if header.contains("<i4") {
+        data.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+            .collect()
+    } else {
+        assert!(header.contains("|u1"), "{header}");
+        data.iter().map(|v| *v as i64).collect()
+    };
+    (dims[0], dims[1], values)
+}
+
+/// Trains a small tokenizer on the samples into `dir/tok`; returns its folder.
+pub fn tokenizer(dir: &Path) -> String {
+    let t = dir.join("tok");
+    let o = run(&[
+        "tokenizer",
+        "train",
+        samples().to_str().unwrap(),
+        "--out",
+        t.to_str().unwrap(),
+        "--vocab-size",
+        "1200",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    t.to_str().unwrap().to_string()
+}

@@ -35,9 +35,10 @@ enum Command {
     Fetch(fetch_cmd::FetchArgs),
     /// Python packages (sdists, wheels, folders) → <NL, code> records in PyTorrent's layout.
     Extract(extract_cmd::ExtractArgs),
-    /// Corpus + tokenizer → fixed-length MLM shards (npy) with a manifest per partition.
+    /// Corpus + tokenizer → fixed-length MLM shards (npy or Megatron) with a manifest per
+    /// partition; shuffled, optionally statically masked, resumable, splittable into tasks.
     Pack(pack_cmd::PackArgs),
-    /// Check packed shards.
+    /// Check, read back and merge packed shards.
     #[command(subcommand)]
     Shards(pack_cmd::ShardsCommand),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
@@ -61,6 +62,15 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<pytorrent_pack::Error>() {
+            return match e {
+                pytorrent_pack::Error::Tokenizer(pytorrent_tokenizer::Error::Load {
+                    path, ..
+                }) if !path.exists() => 2,
+                e if e.is_usage() => 2,
+                _ => 1,
+            };
         }
         if let Some(e) = cause.downcast_ref::<pytorrent_corpus::Error>() {
             return if e.is_usage() { 2 } else { 1 };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use pytorrent_io::Error;
 
 /// Element type of a shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
     Uint8,
@@ -31,12 +31,18 @@ impl Dtype {
         }
     }
 
-    fn descr(self) -> &'static str {
+    pub fn descr(self) -> &'static str {
         match self {
             Dtype::Uint8 => "|u1",
             Dtype::Uint16 => "<u2",
             Dtype::Int32 => "<i4",
         }
+    }
+
+    pub fn from_descr(d: &str) -> Option<Dtype> {
+        [Dtype::Uint8, Dtype::Uint16, Dtype::Int32]
+            .into_iter()
+            .find(|t| t.descr() == d)
     }
 
     pub fn size(self) -> usize {
@@ -48,7 +54,38 @@ impl Dtype {
     }
 }
 
-const HEADER_LEN: usize = 128;
+/// Little-endian bytes of `values` in `dtype` (signed values travel as their two's-complement
+/// `u32`, so labels of -100 round-trip through `Int32`).
+pub fn encode(dtype: Dtype, values: &[u32]) -> Vec<u8> {
+    match dtype {
+        Dtype::Uint8 => values.iter().map(|v| *v as u8).collect(),
+        Dtype::Uint16 => values
+            .iter()
+            .flat_map(|v| (*v as u16).to_le_bytes())
+            .collect(),
+        Dtype::Int32 => values
+            .iter()
+            .flat_map(|v| (*v as i32).to_le_bytes())
+            .collect(),
+    }
+}
+
+/// Values back from little-endian bytes (inverse of [`encode`], `Int32` sign-extended).
+pub fn decode(dtype: Dtype, bytes: &[u8]) -> Vec<i64> {
+    match dtype {
+        Dtype::Uint8 => bytes.iter().map(|v| *v as i64).collect(),
+        Dtype::Uint16 => bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
+            .collect(),
+        Dtype::Int32 => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+            .collect(),
+    }
+}
+
+pub const HEADER_LEN: usize = 128;
 
 fn header(dtype: Dtype, rows: usize, cols: usize) -> Vec<u8> {
     let dict = format!(
@@ -103,27 +140,20 @@ impl NpyWriter {
     /// against the vocabulary).
     pub fn push_row(&mut self, row: &[u32]) -> Result<(), Error> {
         assert_eq!(row.len(), self.cols);
-        let io = |e| Error::io(&self.tmp, e);
         let out = self.out.as_mut().expect("open until finished");
-        match self.dtype {
-            Dtype::Uint8 => out
-                .write_all(&row.iter().map(|v| *v as u8).collect::<Vec<_>>())
-                .map_err(io)?,
-            Dtype::Uint16 => {
-                let bytes: Vec<u8> = row.iter().flat_map(|v| (*v as u16).to_le_bytes()).collect();
-                out.write_all(&bytes).map_err(io)?
-            }
-            Dtype::Int32 => {
-                let bytes: Vec<u8> = row.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
-                out.write_all(&bytes).map_err(io)?
-            }
-        }
+        out.write_all(&encode(self.dtype, row))
+            .map_err(|e| Error::io(&self.tmp, e))?;
         self.rows += 1;
         Ok(())
     }
 
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Bytes written after the header.
+    pub fn data_bytes(&self) -> u64 {
+        (self.rows * self.cols * self.dtype.size()) as u64
     }
 
     /// Writes the final shape, syncs, and renames to the final name.

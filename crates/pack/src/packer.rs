@@ -26,44 +26,75 @@ pub struct PackOptions {
     pub pad: u32,
 }
 
-/// One row: ids, and the attention mask (1 for real tokens) when padding is involved.
+/// One row: ids, the attention mask (1 for real tokens), and — when whole-word masking asked
+/// for them — which ids begin a word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     pub ids: Vec<u32>,
     pub attention: Vec<u8>,
+    pub word_starts: Vec<bool>,
+}
+
+impl Block {
+    /// Tokens that are not padding.
+    pub fn real_len(&self) -> usize {
+        self.attention.iter().filter(|a| **a == 1).count()
+    }
 }
 
 /// A state machine over a stream of records.
 pub struct Packer {
     opts: PackOptions,
     pending: Vec<u32>,
+    /// Parallel to `pending` when words are tracked.
+    starts: Option<Vec<bool>>,
 }
 
 impl Packer {
     pub fn new(opts: PackOptions) -> Self {
+        Self::with_words(opts, false)
+    }
+
+    /// A packer that also carries word starts (for whole-word masking).
+    pub fn with_words(opts: PackOptions, words: bool) -> Self {
         assert!(opts.seq_len >= 2, "a block holds at least <s> and </s>");
         Packer {
             opts,
             pending: Vec::new(),
+            starts: words.then(Vec::new),
         }
     }
 
     /// Adds one record's ids (without special tokens); emits the rows that are complete.
-    pub fn push(&mut self, ids: &[u32], emit: &mut impl FnMut(Block)) {
+    /// `starts` (same length as `ids`) is used only by a packer built `with_words`.
+    pub fn push(&mut self, ids: &[u32], starts: &[bool], emit: &mut impl FnMut(Block)) {
         let n = self.opts.seq_len;
         match self.opts.mode {
             Mode::Concat => {
                 self.pending.push(self.opts.bos);
                 self.pending.extend_from_slice(ids);
                 self.pending.push(self.opts.eos);
+                if let Some(s) = self.starts.as_mut() {
+                    s.push(true);
+                    s.extend(padded(starts, ids.len()));
+                    s.push(true);
+                }
                 let full = self.pending.len() / n * n;
-                for chunk in self.pending[..full].chunks_exact(n) {
+                for (i, chunk) in self.pending[..full].chunks_exact(n).enumerate() {
                     emit(Block {
                         ids: chunk.to_vec(),
                         attention: vec![1; n],
+                        word_starts: self
+                            .starts
+                            .as_ref()
+                            .map(|s| s[i * n..(i + 1) * n].to_vec())
+                            .unwrap_or_default(),
                     });
                 }
                 self.pending.drain(..full);
+                if let Some(s) = self.starts.as_mut() {
+                    s.drain(..full);
+                }
             }
             Mode::Record => {
                 let keep = ids.len().min(n - 2);
@@ -75,15 +106,25 @@ impl Packer {
                 row.resize(n, self.opts.pad);
                 let mut attention = vec![1u8; real];
                 attention.resize(n, 0);
+                let word_starts = if self.starts.is_some() {
+                    let mut w = vec![true];
+                    w.extend(padded(starts, ids.len()).take(keep));
+                    w.resize(n, true);
+                    w
+                } else {
+                    Vec::new()
+                };
                 emit(Block {
                     ids: row,
                     attention,
+                    word_starts,
                 });
             }
         }
     }
 
-    /// Emits the last partial block (concat mode, `Remainder::Pad`) or drops it.
+    /// Emits the last partial block (concat mode, `Remainder::Pad`) or drops it; returns
+    /// the number of tokens dropped.
     pub fn finish(mut self, emit: &mut impl FnMut(Block)) -> usize {
         let left = self.pending.len();
         if left > 0 && self.opts.remainder == Remainder::Pad {
@@ -91,14 +132,31 @@ impl Packer {
             let mut attention = vec![1u8; left];
             attention.resize(n, 0);
             self.pending.resize(n, self.opts.pad);
+            let word_starts = match self.starts.take() {
+                Some(mut s) => {
+                    s.resize(n, true);
+                    s
+                }
+                None => Vec::new(),
+            };
             emit(Block {
                 ids: std::mem::take(&mut self.pending),
                 attention,
+                word_starts,
             });
             return 0;
         }
         left
     }
+}
+
+/// `starts` stretched (or cut) to `len` entries; missing entries count as word starts.
+fn padded(starts: &[bool], len: usize) -> impl Iterator<Item = bool> + '_ {
+    starts
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(true))
+        .take(len)
 }
 
 #[cfg(test)]
@@ -120,7 +178,7 @@ mod tests {
         let mut p = Packer::new(o);
         let mut out = Vec::new();
         for r in records {
-            p.push(r, &mut |b| out.push(b));
+            p.push(r, &[], &mut |b| out.push(b));
         }
         let dropped = p.finish(&mut |b| out.push(b));
         (out, dropped)
@@ -143,7 +201,8 @@ mod tests {
             blocks[3],
             Block {
                 ids: vec![0, 16, 2, 1],
-                attention: vec![1, 1, 1, 0]
+                attention: vec![1, 1, 1, 0],
+                word_starts: vec![]
             }
         );
     }
@@ -158,15 +217,29 @@ mod tests {
             blocks[0],
             Block {
                 ids: vec![0, 10, 2, 1],
-                attention: vec![1, 1, 1, 0]
+                attention: vec![1, 1, 1, 0],
+                word_starts: vec![]
             }
         );
         assert_eq!(
             blocks[1],
             Block {
                 ids: vec![0, 10, 11, 2],
-                attention: vec![1, 1, 1, 1]
+                attention: vec![1, 1, 1, 1],
+                word_starts: vec![]
             }
         );
+    }
+
+    #[test]
+    fn word_starts_follow_their_tokens_across_blocks() {
+        let mut p = Packer::with_words(opts(Mode::Concat, Remainder::Pad), true);
+        let mut out = Vec::new();
+        p.push(&[10, 11, 12], &[true, false, true], &mut |b| out.push(b));
+        p.finish(&mut |b| out.push(b));
+        // <s> 10 11 12 </s> → [<s> 10 11 12] [</s> pad pad pad]
+        assert_eq!(out[0].word_starts, [true, true, false, true]);
+        assert_eq!(out[1].ids, [2, 1, 1, 1]);
+        assert_eq!(out[1].word_starts.len(), 4);
     }
 }

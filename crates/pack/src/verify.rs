@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::megatron::Index;
+use crate::npy::{decode, Dtype};
+use crate::pipeline::Manifest;
+use crate::shards::{Format, ShardInfo};
+
 /// One thing wrong with a shard folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -54,109 +59,208 @@ pub fn read_header(bytes: &[u8]) -> Result<(String, Vec<usize>, usize), String> 
     Ok((descr, dims, start + len))
 }
 
-fn descr_of(dtype: &str) -> Option<(&'static str, usize)> {
-    match dtype {
-        "uint8" => Some(("|u1", 1)),
-        "uint16" => Some(("<u2", 2)),
-        "int32" => Some(("<i4", 4)),
-        _ => None,
+/// Checks one npy file: sha256, dtype, shape `[rows, cols]`, and every value with `ok`.
+fn check_npy(
+    path: &Path,
+    sha256: &str,
+    dtype: Dtype,
+    rows: usize,
+    cols: usize,
+    ok: &dyn Fn(i64) -> bool,
+    what: &str,
+) -> Option<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("missing or unreadable: {e}")),
+    };
+    let digest = pytorrent_io::fingerprint::hex(&Sha256::digest(&bytes));
+    if digest != sha256 {
+        return Some(format!(
+            "sha256 {digest} differs from the manifest's {sha256}"
+        ));
+    }
+    let (d, dims, start) = match read_header(&bytes) {
+        Ok(h) => h,
+        Err(e) => return Some(e),
+    };
+    if d != dtype.descr() {
+        return Some(format!("dtype {d}, manifest says {}", dtype.descr()));
+    }
+    if dims != [rows, cols] {
+        return Some(format!("shape {dims:?}, manifest says [{rows}, {cols}]"));
+    }
+    let data = &bytes[start..];
+    if data.len() != rows * cols * dtype.size() {
+        return Some(format!(
+            "{} data bytes, expected {}",
+            data.len(),
+            rows * cols * dtype.size()
+        ));
+    }
+    decode(dtype, data).iter().position(|v| !ok(*v)).map(|i| {
+        format!(
+            "row {}, column {}: {what}",
+            i / cols.max(1),
+            i % cols.max(1)
+        )
+    })
+}
+
+fn check_megatron(shard: &ShardInfo, dir: &Path, m: &Manifest, vocab: u64) -> Vec<Finding> {
+    let bin = dir.join(&shard.file);
+    let finding = |file: &Path, problem: String| Finding {
+        file: file.to_path_buf(),
+        problem,
+    };
+    let Some(idx_ref) = &shard.index else {
+        return vec![finding(
+            &bin,
+            "the manifest lists no .idx for this .bin".into(),
+        )];
+    };
+    let idx = dir.join(&idx_ref.file);
+    let read = |p: &Path, sha: &str| -> Result<Vec<u8>, String> {
+        let b = std::fs::read(p).map_err(|e| format!("missing or unreadable: {e}"))?;
+        let digest = pytorrent_io::fingerprint::hex(&Sha256::digest(&b));
+        if digest != sha {
+            return Err(format!("sha256 {digest} differs from the manifest's {sha}"));
+        }
+        Ok(b)
+    };
+    let (data, index) = match (read(&bin, &shard.sha256), read(&idx, &idx_ref.sha256)) {
+        (Ok(d), Ok(i)) => (d, i),
+        (d, i) => {
+            let mut out = Vec::new();
+            if let Err(e) = d {
+                out.push(finding(&bin, e));
+            }
+            if let Err(e) = i {
+                out.push(finding(&idx, e));
+            }
+            return out;
+        }
+    };
+    let index = match Index::parse(&index) {
+        Ok(i) => i,
+        Err(e) => return vec![finding(&idx, e)],
+    };
+    let dtype = m.settings.dtype;
+    if index.dtype_code != crate::megatron::dtype_code(dtype) {
+        return vec![finding(
+            &idx,
+            format!("dtype code {}, manifest says {dtype:?}", index.dtype_code),
+        )];
+    }
+    if index.lengths.len() != shard.rows {
+        return vec![finding(
+            &idx,
+            format!(
+                "{} sequences, manifest says {}",
+                index.lengths.len(),
+                shard.rows
+            ),
+        )];
+    }
+    let width = dtype.size() as i64;
+    let mut at = 0i64;
+    for (i, (l, p)) in index.lengths.iter().zip(&index.pointers).enumerate() {
+        if *p != at || *l < 0 || *l as usize > m.settings.seq_len {
+            return vec![finding(
+                &idx,
+                format!("sequence {i}: length {l} at byte {p} is inconsistent"),
+            )];
+        }
+        at += *l as i64 * width;
+    }
+    if at != data.len() as i64 {
+        return vec![finding(
+            &bin,
+            format!("{} bytes, the index accounts for {at}", data.len()),
+        )];
+    }
+    match decode(dtype, &data)
+        .iter()
+        .position(|v| *v < 0 || *v as u64 >= vocab)
+    {
+        Some(i) => vec![finding(
+            &bin,
+            format!("token {i}: id outside the vocabulary (size {vocab})"),
+        )],
+        None => Vec::new(),
     }
 }
 
 /// Verifies one folder holding a `manifest.json`.
 pub fn verify_folder(dir: &Path) -> Vec<Finding> {
-    let mut out = Vec::new();
     let mpath = dir.join("manifest.json");
     let finding = |file: &Path, problem: String| Finding {
         file: file.to_path_buf(),
         problem,
     };
-    let manifest: serde_json::Value = match std::fs::read(&mpath)
+    let m: Manifest = match std::fs::read(&mpath)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
     {
         Ok(m) => m,
         Err(e) => return vec![finding(&mpath, format!("cannot read manifest: {e}"))],
     };
-    let seq_len = manifest["seq_len"].as_u64().unwrap_or(0) as usize;
-    let vocab = manifest["tokenizer"]["vocab_size"]
-        .as_u64()
-        .unwrap_or(u64::MAX);
-    let Some((descr, width)) = manifest["dtype"].as_str().and_then(descr_of) else {
-        return vec![finding(
+    let seq_len = m.settings.seq_len;
+    let vocab = m.tokenizer["vocab_size"].as_u64().unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    for shard in &m.shards {
+        if m.settings.format == Format::Megatron {
+            out.extend(check_megatron(shard, dir, &m, vocab));
+            continue;
+        }
+        let path = dir.join(&shard.file);
+        let in_vocab = move |v: i64| v >= 0 && (v as u64) < vocab;
+        if let Some(p) = check_npy(
+            &path,
+            &shard.sha256,
+            m.settings.dtype,
+            shard.rows,
+            seq_len,
+            &in_vocab,
+            &format!("id outside the vocabulary (size {vocab})"),
+        ) {
+            out.push(finding(&path, p));
+        }
+        if let Some(f) = &shard.attention_mask {
+            let p = dir.join(&f.file);
+            if let Some(e) = check_npy(
+                &p,
+                &f.sha256,
+                Dtype::Uint8,
+                shard.rows,
+                seq_len,
+                &|v| v == 0 || v == 1,
+                "attention mask value other than 0 or 1",
+            ) {
+                out.push(finding(&p, e));
+            }
+        }
+        if let Some(f) = &shard.labels {
+            let p = dir.join(&f.file);
+            let ok = move |v: i64| v == crate::mask::IGNORE as i64 || in_vocab(v);
+            if let Some(e) = check_npy(
+                &p,
+                &f.sha256,
+                Dtype::Int32,
+                shard.rows,
+                seq_len,
+                &ok,
+                "label neither -100 nor an id of the vocabulary",
+            ) {
+                out.push(finding(&p, e));
+            }
+        }
+    }
+    let rows: u64 = m.shards.iter().map(|s| s.rows as u64).sum();
+    if rows != m.rows {
+        out.push(finding(
             &mpath,
-            format!("unknown dtype {}", manifest["dtype"]),
-        )];
-    };
-    for shard in manifest["shards"].as_array().cloned().unwrap_or_default() {
-        let name = shard["file"].as_str().unwrap_or_default();
-        let path = dir.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                out.push(finding(&path, format!("missing or unreadable: {e}")));
-                continue;
-            }
-        };
-        let digest = pytorrent_io::fingerprint::hex(&Sha256::digest(&bytes));
-        if Some(digest.as_str()) != shard["sha256"].as_str() {
-            out.push(finding(
-                &path,
-                format!(
-                    "sha256 {digest} differs from the manifest's {}",
-                    shard["sha256"]
-                ),
-            ));
-        }
-        let (d, dims, start) = match read_header(&bytes) {
-            Ok(h) => h,
-            Err(e) => {
-                out.push(finding(&path, e));
-                continue;
-            }
-        };
-        let rows = shard["rows"].as_u64().unwrap_or(0) as usize;
-        if d != descr {
-            out.push(finding(&path, format!("dtype {d}, manifest says {descr}")));
-            continue;
-        }
-        if dims != [rows, seq_len] {
-            out.push(finding(
-                &path,
-                format!("shape {dims:?}, manifest says [{rows}, {seq_len}]"),
-            ));
-            continue;
-        }
-        let data = &bytes[start..];
-        if data.len() != rows * seq_len * width {
-            out.push(finding(
-                &path,
-                format!(
-                    "{} data bytes, expected {}",
-                    data.len(),
-                    rows * seq_len * width
-                ),
-            ));
-            continue;
-        }
-        let bad = data.chunks_exact(width).position(|c| {
-            let v = match width {
-                1 => c[0] as u64,
-                2 => u16::from_le_bytes([c[0], c[1]]) as u64,
-                _ => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64 as u64,
-            };
-            v >= vocab
-        });
-        if let Some(i) = bad {
-            out.push(finding(
-                &path,
-                format!(
-                    "row {}, column {}: id outside the vocabulary (size {vocab})",
-                    i / seq_len,
-                    i % seq_len
-                ),
-            ));
-        }
+            format!("shards hold {rows} rows, the manifest says {}", m.rows),
+        ));
     }
     out
 }

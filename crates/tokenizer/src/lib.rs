@@ -291,6 +291,10 @@ fn load_folder(dir: &Path) -> Result<Loaded> {
 /// Batch encoding with the input order preserved.
 pub trait Encoder: Sync {
     fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>>;
+
+    /// Ids without special tokens and, per id, whether it begins a pre-token (a "word" for
+    /// whole-word masking).
+    fn encode_batch_words(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<bool>)>>;
 }
 
 impl Encoder for Tokenizer {
@@ -301,6 +305,28 @@ impl Encoder for Tokenizer {
         Ok(encodings
             .into_iter()
             .map(|e| e.get_ids().to_vec())
+            .collect())
+    }
+
+    fn encode_batch_words(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<bool>)>> {
+        let inputs: Vec<tokenizers::EncodeInput> = texts.iter().map(|t| (*t).into()).collect();
+        // The fast path leaves word ids out, so this one pays for offsets.
+        let encodings = std::ops::Deref::deref(self).encode_batch(inputs, false)?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| {
+                let mut prev = None;
+                let starts = e
+                    .get_word_ids()
+                    .iter()
+                    .map(|w| {
+                        let start = w.is_none() || *w != prev;
+                        prev = *w;
+                        start
+                    })
+                    .collect();
+                (e.get_ids().to_vec(), starts)
+            })
             .collect())
     }
 }

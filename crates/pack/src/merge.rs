@@ -1,0 +1,194 @@
+//! `shards merge`: the task folders of a scaled-out run become one output, laid out as if one
+//! task had written it (shards hard-linked, or copied across file systems, and renumbered
+//! task-major; the task folders stay as they are).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{read_json, write_json, Error, Result};
+use crate::pipeline::{Manifest, Settings, COMPLETE_FILE};
+use crate::shards::{FileRef, ShardInfo};
+
+#[derive(Debug, serde::Serialize)]
+pub struct MergeReport {
+    pub tasks: usize,
+    pub partitions: Vec<(String, usize)>,
+}
+
+/// Task folders under `out`, by index; all of `0..count` must be present and complete.
+fn task_folders(out: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(out).map_err(|e| pytorrent_io::Error::io(out, e))?;
+    let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("task-") else {
+            continue;
+        };
+        let Some((i, n)) = rest.split_once("-of-") else {
+            continue;
+        };
+        if let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.parse::<usize>()) {
+            found.push((n, i, e.path()));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no task-IIIII-of-NNNNN folders to merge",
+            out.display()
+        )));
+    }
+    found.sort();
+    let count = found[0].0;
+    if found.iter().any(|f| f.0 != count) {
+        return Err(Error::data(
+            out,
+            "task folders of runs with different task counts",
+        ));
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| {
+            !found
+                .iter()
+                .any(|f| f.1 == *i && f.2.join(COMPLETE_FILE).is_file())
+        })
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::data(
+            out,
+            format!(
+                "{} of {count} tasks are not complete (no {COMPLETE_FILE}): task index {}",
+                missing.len(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(found.into_iter().map(|f| f.2).collect())
+}
+
+/// `shard-00003.npy` → `shard-00012.npy`.
+fn renumber(name: &str, n: usize) -> String {
+    let stem = name.rsplit_once('-').map_or(name, |(s, _)| s);
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    format!("{stem}-{n:05}.{ext}")
+}
+
+fn link(from: &Path, to: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        pytorrent_io::atomic::write_atomic(
+            to,
+            &std::fs::read(from).map_err(|e| pytorrent_io::Error::io(from, e))?,
+        )?;
+    }
+    Ok(())
+}
+
+pub fn merge(out: &Path) -> Result<MergeReport> {
+    let tasks = task_folders(out)?;
+    let mut partitions: Vec<String> = Vec::new();
+    for t in &tasks {
+        for e in std::fs::read_dir(t)
+            .map_err(|e| pytorrent_io::Error::io(t, e))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().join("manifest.json").is_file() && !partitions.contains(&name) {
+                partitions.push(name);
+            }
+        }
+    }
+    partitions.sort();
+    let mut report = MergeReport {
+        tasks: tasks.len(),
+        partitions: Vec::new(),
+    };
+    for p in &partitions {
+        let manifests: Vec<(PathBuf, Manifest)> = tasks
+            .iter()
+            .map(|t| {
+                let path = t.join(p).join("manifest.json");
+                if !path.is_file() {
+                    return Err(Error::data(
+                        &path,
+                        "missing: every task writes every partition",
+                    ));
+                }
+                Ok((path.clone(), read_json::<Manifest>(&path)?))
+            })
+            .collect::<Result<_>>()?;
+        let first = &manifests[0].1;
+        for (path, m) in &manifests[1..] {
+            if m.fingerprint != first.fingerprint {
+                return Err(Error::data(
+                    path,
+                    "written with other settings, tokenizer or inputs than task 0",
+                ));
+            }
+        }
+        let dest = out.join(p);
+        std::fs::create_dir_all(&dest).map_err(|e| pytorrent_io::Error::io(&dest, e))?;
+        let _ = std::fs::remove_file(dest.join("manifest.json"));
+        let mut shards = Vec::new();
+        for (path, m) in &manifests {
+            let src = path.parent().expect("manifest in a folder");
+            for s in &m.shards {
+                let n = shards.len();
+                let moved = |f: &FileRef| -> Result<FileRef> {
+                    let name = renumber(&f.file, n);
+                    link(&src.join(&f.file), &dest.join(&name))?;
+                    Ok(FileRef {
+                        file: name,
+                        sha256: f.sha256.clone(),
+                    })
+                };
+                let main = moved(&FileRef {
+                    file: s.file.clone(),
+                    sha256: s.sha256.clone(),
+                })?;
+                shards.push(ShardInfo {
+                    file: main.file,
+                    rows: s.rows,
+                    tokens: s.tokens,
+                    sha256: main.sha256,
+                    attention_mask: s.attention_mask.as_ref().map(moved).transpose()?,
+                    labels: s.labels.as_ref().map(moved).transpose()?,
+                    index: s.index.as_ref().map(moved).transpose()?,
+                });
+            }
+        }
+        let sum = |f: fn(&Manifest) -> u64| manifests.iter().map(|(_, m)| f(m)).sum::<u64>();
+        let merged = Manifest {
+            tool: first.tool.clone(),
+            partition: p.clone(),
+            tokenizer: first.tokenizer.clone(),
+            settings: Settings {
+                ..first.settings.clone()
+            },
+            fingerprint: first.fingerprint.clone(),
+            task: None,
+            inputs: first.inputs.clone(),
+            records: sum(|m| m.records),
+            missing_field: sum(|m| m.missing_field),
+            dropped_tokens: sum(|m| m.dropped_tokens),
+            rows: sum(|m| m.rows),
+            tokens: sum(|m| m.tokens),
+            shards,
+        };
+        report.partitions.push((p.clone(), merged.shards.len()));
+        write_json(&dest.join("manifest.json"), &merged)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renumbering_keeps_stem_and_extension() {
+        assert_eq!(super::renumber("shard-00003.npy", 12), "shard-00012.npy");
+        assert_eq!(
+            super::renumber("attention_mask-00000.npy", 7),
+            "attention_mask-00007.npy"
+        );
+        assert_eq!(super::renumber("shard-00001.idx", 2), "shard-00002.idx");
+    }
+}
