@@ -170,6 +170,13 @@ enum Text {
     Pair(String, String),
 }
 
+/// The segment being collected: its key, texts and missing-field counts by partition.
+type Pending = (
+    SegKey,
+    BTreeMap<Partition, Vec<Text>>,
+    BTreeMap<Partition, u64>,
+);
+
 enum Mapped {
     Text(Partition, Text),
     Missing(Partition),
@@ -374,11 +381,7 @@ pub fn pack(
         let seg_lines = cfg.segment_lines;
         let tasks = cfg.tasks;
         let field = cfg.field;
-        let mut current: Option<(
-            SegKey,
-            BTreeMap<Partition, Vec<Text>>,
-            BTreeMap<Partition, u64>,
-        )> = None;
+        let mut current: Option<Pending> = None;
         let mut failure: Option<Error> = None;
         let flush = |key: SegKey,
                      texts: BTreeMap<Partition, Vec<Text>>,

@@ -49,11 +49,10 @@ pub fn file_order(rels: &[String], seed: u64, shuffle: bool) -> Vec<usize> {
 
 /// The segment a line belongs to (`line_no` counts from 1).
 pub fn segment_of(line_no: u64, segment_lines: u64) -> u64 {
-    if segment_lines == 0 {
-        0
-    } else {
-        line_no.saturating_sub(1) / segment_lines
-    }
+    line_no
+        .saturating_sub(1)
+        .checked_div(segment_lines)
+        .unwrap_or(0)
 }
 
 /// A 64-bit seed for something identified by `parts`, derived from the run seed.
