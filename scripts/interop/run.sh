@@ -34,11 +34,13 @@ for field in code nl+code; do
   HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" "$here/check_tokenizer.py" \
     --tokenizer "$work/tok" --corpus "$corpus" --ids "$work/ids.jsonl" --npy "$work/ids.npy" \
     --field "$pyfield" --train-partition train --vocab-size $vocab --min-frequency $minf
-  if [ "$field" = "code" ]; then
-    echo "== pack interop (numpy, group_texts), field code"
-    "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/packed" --seq-len 128 --shard-rows 100 --quiet
-    "$venv/bin/python" "$here/check_pack.py" --packed "$work/packed" --corpus "$corpus" --tokenizer "$work/tok" \
-      --field code --seq-len 128
-  fi
+  echo "== pack interop (numpy, group_texts, Megatron reader, static masks, Dataset example), field $field"
+  common=(--field "$field" --seq-len 128 --shard-rows 100 --no-shuffle --quiet)
+  "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/packed" "${common[@]}"
+  "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/megatron" --format megatron "${common[@]}"
+  "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/masked" --static-mask --seed 3 "${common[@]}"
+  "$venv/bin/python" "$here/check_pack.py" --packed "$work/packed" --corpus "$corpus" --tokenizer "$work/tok" \
+    --field "$field" --seq-len 128 --megatron "$work/megatron" --masked "$work/masked"
+  rm -rf "$work/packed" "$work/megatron" "$work/masked"
   rm -rf "$work/tok"
 done
