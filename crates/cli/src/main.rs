@@ -6,6 +6,7 @@
 mod corpus_cmd;
 mod extract_cmd;
 mod fetch_cmd;
+mod model_cmd;
 mod output;
 mod pack_cmd;
 mod tokenizer_cmd;
@@ -41,6 +42,11 @@ enum Command {
     /// Check, read back and merge packed shards.
     #[command(subcommand)]
     Shards(pack_cmd::ShardsCommand),
+    /// Fill <mask> tokens with a RoBERTa/BERT masked-language model, as the transformers
+    /// fill-mask pipeline does.
+    FillMask(model_cmd::FillMaskArgs),
+    /// Pooled embeddings (mean, cls, pooler) of text lines or a corpus view, as npy.
+    Embed(model_cmd::EmbedArgs),
     /// Train, load and apply byte-level BPE tokenizers (files load in Python tokenizers and
     /// transformers unchanged).
     #[command(subcommand)]
@@ -62,6 +68,16 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<pytorrent_model::Error>() {
+            return match e {
+                pytorrent_model::Error::Tokenizer(pytorrent_tokenizer::Error::Load {
+                    path,
+                    ..
+                }) if !path.exists() => 2,
+                e if e.is_usage() => 2,
+                _ => 1,
+            };
         }
         if let Some(e) = cause.downcast_ref::<pytorrent_pack::Error>() {
             return match e {
@@ -97,6 +113,8 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::Pack(a) => pack_cmd::run(a),
         Command::Shards(c) => pack_cmd::shards(c),
+        Command::FillMask(a) => model_cmd::fill_mask_cmd(a),
+        Command::Embed(a) => model_cmd::embed_cmd(a),
     };
     match result {
         Ok(code) => code,

@@ -26,6 +26,7 @@ pub fn dtype_code(d: Dtype) -> u8 {
         Dtype::Uint8 => 1,
         Dtype::Int32 => 4,
         Dtype::Uint16 => 8,
+        Dtype::Float32 => 7,
     }
 }
 

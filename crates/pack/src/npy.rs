@@ -19,6 +19,7 @@ pub enum Dtype {
     Uint8,
     Uint16,
     Int32,
+    Float32,
 }
 
 impl Dtype {
@@ -36,11 +37,12 @@ impl Dtype {
             Dtype::Uint8 => "|u1",
             Dtype::Uint16 => "<u2",
             Dtype::Int32 => "<i4",
+            Dtype::Float32 => "<f4",
         }
     }
 
     pub fn from_descr(d: &str) -> Option<Dtype> {
-        [Dtype::Uint8, Dtype::Uint16, Dtype::Int32]
+        [Dtype::Uint8, Dtype::Uint16, Dtype::Int32, Dtype::Float32]
             .into_iter()
             .find(|t| t.descr() == d)
     }
@@ -49,7 +51,7 @@ impl Dtype {
         match self {
             Dtype::Uint8 => 1,
             Dtype::Uint16 => 2,
-            Dtype::Int32 => 4,
+            Dtype::Int32 | Dtype::Float32 => 4,
         }
     }
 }
@@ -67,6 +69,8 @@ pub fn encode(dtype: Dtype, values: &[u32]) -> Vec<u8> {
             .iter()
             .flat_map(|v| (*v as i32).to_le_bytes())
             .collect(),
+        // Values travel as their bit patterns.
+        Dtype::Float32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
     }
 }
 
@@ -78,7 +82,7 @@ pub fn decode(dtype: Dtype, bytes: &[u8]) -> Vec<i64> {
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
             .collect(),
-        Dtype::Int32 => bytes
+        Dtype::Int32 | Dtype::Float32 => bytes
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
             .collect(),
@@ -143,6 +147,17 @@ impl NpyWriter {
         let out = self.out.as_mut().expect("open until finished");
         out.write_all(&encode(self.dtype, row))
             .map_err(|e| Error::io(&self.tmp, e))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends one row of `f32` values (a `Float32` file).
+    pub fn push_row_f32(&mut self, row: &[f32]) -> Result<(), Error> {
+        assert_eq!(row.len(), self.cols);
+        assert_eq!(self.dtype, Dtype::Float32);
+        let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let out = self.out.as_mut().expect("open until finished");
+        out.write_all(&bytes).map_err(|e| Error::io(&self.tmp, e))?;
         self.rows += 1;
         Ok(())
     }

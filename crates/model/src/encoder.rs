@@ -1,0 +1,408 @@
+//! The encoder forward pass and its heads, weight for weight as transformers defines them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
+
+use crate::config::{Activation, Family, ModelConfig};
+use crate::source::{resolve, ModelFiles, Weights};
+use crate::{Error, Result};
+
+/// Token ids of several inputs, padded to one length.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub ids: Vec<Vec<u32>>,
+}
+
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    ln1: LayerNorm,
+    inter: Linear,
+    out: Linear,
+    ln2: LayerNorm,
+}
+
+struct MlmHead {
+    dense: Linear,
+    norm: LayerNorm,
+    activation: Activation,
+    /// `[vocab, hidden]`: `lm_head.decoder.weight`, or the word embeddings when tied.
+    decoder: Tensor,
+    bias: Tensor,
+}
+
+pub struct Model {
+    pub config: ModelConfig,
+    pub files: ModelFiles,
+    pub device: Device,
+    pub dtype: DType,
+    word: Tensor,
+    position: Tensor,
+    /// Row 0 of the token-type table: every input is segment 0.
+    token_type: Tensor,
+    emb_norm: LayerNorm,
+    layers: Vec<Layer>,
+    pooler: Option<Linear>,
+    mlm: Option<MlmHead>,
+    /// Why there is no MLM head, when there is none.
+    pub mlm_missing: Option<String>,
+}
+
+/// Names of the tensors stored in the weight files.
+fn tensor_names(weights: &Weights) -> Result<HashSet<String>> {
+    Ok(match weights {
+        Weights::Safetensors(paths) => {
+            // SAFETY: the files are mapped read-only and not modified while mapped.
+            let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(paths) }.map_err(
+                |e| Error::Weights {
+                    path: paths[0].clone(),
+                    message: e.to_string(),
+                },
+            )?;
+            st.tensors().into_iter().map(|(n, _)| n).collect()
+        }
+        Weights::Pytorch(p) => candle_core::pickle::PthTensors::new(p, None)
+            .map_err(|e| Error::Weights {
+                path: p.clone(),
+                message: e.to_string(),
+            })?
+            .tensor_infos()
+            .keys()
+            .cloned()
+            .collect(),
+    })
+}
+
+fn weights_path(w: &Weights) -> PathBuf {
+    match w {
+        Weights::Safetensors(p) => p[0].clone(),
+        Weights::Pytorch(p) => p.clone(),
+    }
+}
+
+impl Model {
+    /// Loads a model folder or a cached model id onto `device` in `dtype`.
+    pub fn load(spec: &str, device: &Device, dtype: DType) -> Result<Model> {
+        let files = resolve(spec)?;
+        let text = std::fs::read_to_string(&files.config)
+            .map_err(|e| pytorrent_io::Error::io(&files.config, e))?;
+        let config = ModelConfig::parse(&text, &files.config)?;
+        let names = tensor_names(&files.weights)?;
+        let wpath = weights_path(&files.weights);
+        let werr = |e: candle_core::Error| Error::Weights {
+            path: wpath.clone(),
+            message: e.to_string(),
+        };
+        let vb = match &files.weights {
+            // SAFETY: as above.
+            Weights::Safetensors(p) => unsafe {
+                VarBuilder::from_mmaped_safetensors(p, dtype, device)
+            },
+            Weights::Pytorch(p) => VarBuilder::from_pth(p, dtype, device),
+        }
+        .map_err(werr)?;
+        let prefix = ["roberta.", "bert.", ""]
+            .into_iter()
+            .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
+            .ok_or_else(|| Error::Weights {
+                path: wpath.clone(),
+                message:
+                    "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
+                        .into(),
+            })?;
+        let base = if prefix.is_empty() {
+            vb.clone()
+        } else {
+            vb.pp(prefix.trim_end_matches('.'))
+        };
+        let c = &config;
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        let linear = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
+            Ok(Linear::new(
+                vb.get((o, i), "weight").map_err(werr)?,
+                Some(vb.get(o, "bias").map_err(werr)?),
+            ))
+        };
+        let norm = |vb: VarBuilder, n: usize| -> Result<LayerNorm> {
+            Ok(LayerNorm::new(
+                vb.get(n, "weight").map_err(werr)?,
+                vb.get(n, "bias").map_err(werr)?,
+                eps,
+            ))
+        };
+        let emb = base.pp("embeddings");
+        let word = emb
+            .get((c.vocab_size, h), "word_embeddings.weight")
+            .map_err(werr)?;
+        let position = emb
+            .get((c.max_position_embeddings, h), "position_embeddings.weight")
+            .map_err(werr)?;
+        let token_type = emb
+            .get((c.type_vocab_size, h), "token_type_embeddings.weight")
+            .map_err(werr)?
+            .get(0)
+            .map_err(werr)?;
+        let emb_norm = norm(emb.pp("LayerNorm"), h)?;
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let l = base.pp(format!("encoder.layer.{i}"));
+            let att = l.pp("attention");
+            let q = linear(att.pp("self.query"), h, h)?;
+            let k = linear(att.pp("self.key"), h, h)?;
+            let v = linear(att.pp("self.value"), h, h)?;
+            let cat = |f: fn(&Linear) -> Tensor| Tensor::cat(&[f(&q), f(&k), f(&v)], 0);
+            let qkv = Linear::new(
+                cat(|l| l.weight().clone()).map_err(werr)?,
+                Some(cat(|l| l.bias().expect("loaded with bias").clone()).map_err(werr)?),
+            );
+            layers.push(Layer {
+                qkv,
+                attn_out: linear(att.pp("output.dense"), h, h)?,
+                ln1: norm(att.pp("output.LayerNorm"), h)?,
+                inter: linear(l.pp("intermediate.dense"), h, c.intermediate_size)?,
+                out: linear(l.pp("output.dense"), c.intermediate_size, h)?,
+                ln2: norm(l.pp("output.LayerNorm"), h)?,
+            });
+        }
+        let pooler = if names.contains(&format!("{prefix}pooler.dense.weight")) {
+            Some(linear(base.pp("pooler.dense"), h, h)?)
+        } else {
+            None
+        };
+        let (head, bias_names, decoder_name, activation) = match c.family {
+            Family::Roberta => (
+                "lm_head",
+                ["lm_head.decoder.bias", "lm_head.bias"],
+                "lm_head.decoder.weight",
+                Activation::GeluErf,
+            ),
+            Family::Bert => (
+                "cls.predictions",
+                ["cls.predictions.decoder.bias", "cls.predictions.bias"],
+                "cls.predictions.decoder.weight",
+                c.activation,
+            ),
+        };
+        let (dense_name, norm_name) = match c.family {
+            Family::Roberta => ("lm_head.dense", "lm_head.layer_norm"),
+            Family::Bert => (
+                "cls.predictions.transform.dense",
+                "cls.predictions.transform.LayerNorm",
+            ),
+        };
+        let mut mlm_missing = None;
+        let mlm = if names.contains(&format!("{dense_name}.weight")) {
+            let decoder = if names.contains(decoder_name) {
+                vb.get((c.vocab_size, h), decoder_name).map_err(werr)?
+            } else if c.tie_word_embeddings {
+                word.clone()
+            } else {
+                return Err(Error::Weights {
+                    path: wpath.clone(),
+                    message: format!("{decoder_name} is missing and tie_word_embeddings is false"),
+                });
+            };
+            // The decoder's own bias is what the forward pass adds. transformers 4.x ties it to
+            // `lm_head.bias` (a checkpoint may hold either name, or both, equal); 5.x ties
+            // them only with tie_word_embeddings, so an untied 5.x head has two different
+            // tensors and `lm_head.bias` is unused.
+            let bias_name = bias_names
+                .iter()
+                .find(|n| names.contains(**n))
+                .ok_or_else(|| Error::Weights {
+                    path: wpath.clone(),
+                    message: format!(
+                        "{} (or {}) is missing: the MLM head's output bias",
+                        bias_names[1], bias_names[0]
+                    ),
+                })?;
+            Some(MlmHead {
+                dense: linear(vb.pp(dense_name), h, h)?,
+                norm: norm(vb.pp(norm_name), h)?,
+                activation,
+                decoder,
+                bias: vb.get(c.vocab_size, bias_name).map_err(werr)?,
+            })
+        } else {
+            mlm_missing = Some(format!(
+                "{} has no masked-language-model head ({head}.* weights): it was saved as a bare \
+                 encoder ({}), which gives embeddings but cannot fill masks",
+                files.folder.display(),
+                if c.architectures.is_empty() {
+                    "no architectures listed".to_string()
+                } else {
+                    c.architectures.join(", ")
+                }
+            ));
+            None
+        };
+        Ok(Model {
+            config,
+            files,
+            device: device.clone(),
+            dtype,
+            word,
+            position,
+            token_type,
+            emb_norm,
+            layers,
+            pooler,
+            mlm,
+            mlm_missing,
+        })
+    }
+
+    pub fn folder(&self) -> &Path {
+        &self.files.folder
+    }
+
+    pub fn has_mlm_head(&self) -> bool {
+        self.mlm.is_some()
+    }
+
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    /// Position ids as transformers computes them, in integers: RoBERTa counts non-padding
+    /// tokens from `padding_idx + 1` (padding keeps `padding_idx`); BERT numbers from 0.
+    pub fn position_ids(&self, row: &[u32]) -> Vec<u32> {
+        let pad = self.config.pad_token_id;
+        match self.config.family {
+            Family::Roberta => {
+                let mut n = 0;
+                row.iter()
+                    .map(|id| {
+                        if *id == pad {
+                            pad
+                        } else {
+                            n += 1;
+                            pad + n
+                        }
+                    })
+                    .collect()
+            }
+            Family::Bert => (0..row.len() as u32).collect(),
+        }
+    }
+
+    /// Last hidden states `[batch, seq, hidden]` of `rows` (padded here with the pad id;
+    /// each row must fit the position table).
+    pub fn hidden_states(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
+        let b = rows.len();
+        let s = rows.iter().map(Vec::len).max().unwrap_or(0);
+        if b == 0 || s == 0 {
+            return Err(Error::Usage("nothing to encode".into()));
+        }
+        if s > self.config.max_tokens() {
+            return Err(Error::Usage(format!(
+                "{s} tokens exceed the position table ({})",
+                self.config.max_tokens()
+            )));
+        }
+        let pad = self.config.pad_token_id;
+        let mut ids = Vec::with_capacity(b * s);
+        let mut pos = Vec::with_capacity(b * s);
+        let mut mask = Vec::with_capacity(b * s);
+        for r in rows {
+            let mut row = r.clone();
+            row.resize(s, pad);
+            // Attention follows the real lengths; positions follow the ids (as transformers).
+            let mut p = self.position_ids(&row);
+            if self.config.family == Family::Roberta {
+                // Padding added here gets padding_idx even if the pad id appears inside `r`.
+                for x in p.iter_mut().skip(r.len()) {
+                    *x = pad;
+                }
+            }
+            pos.extend(p);
+            mask.extend((0..s).map(|i| {
+                if i < r.len() {
+                    0f32
+                } else {
+                    min_value(self.dtype)
+                }
+            }));
+            ids.extend(row);
+        }
+        let dev = &self.device;
+        let ids = Tensor::from_vec(ids, b * s, dev)?;
+        let pos = Tensor::from_vec(pos, b * s, dev)?;
+        let x = self
+            .word
+            .index_select(&ids, 0)?
+            .add(&self.position.index_select(&pos, 0)?)?
+            .broadcast_add(&self.token_type)?;
+        let mut x = self.emb_norm.forward(&x)?;
+        let mask = Tensor::from_vec(mask, (b, 1, 1, s), dev)?.to_dtype(self.dtype)?;
+        let (nh, d) = (self.config.num_heads, self.config.head_dim);
+        let scale = 1.0 / (d as f64).sqrt();
+        for l in &self.layers {
+            let qkv = l.qkv.forward(&x)?.reshape((b, s, 3, nh, d))?;
+            let part = |i: usize| -> candle_core::Result<Tensor> {
+                qkv.narrow(2, i, 1)?
+                    .squeeze(2)?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b * s, nh * d))?;
+            x = l.ln1.forward(&(l.attn_out.forward(&ctx)? + &x)?)?;
+            let inter = activate(&l.inter.forward(&x)?, self.config.activation)?;
+            x = l.ln2.forward(&(l.out.forward(&inter)? + &x)?)?;
+        }
+        Ok(x.reshape((b, s, self.config.hidden_size))?)
+    }
+
+    /// MLM logits `[n, vocab]` at `(row, position)` pairs of `hidden` (only those positions
+    /// go through the head).
+    pub fn mlm_logits(&self, hidden: &Tensor, at: &[(usize, usize)]) -> Result<Tensor> {
+        let head = self
+            .mlm
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported(self.mlm_missing.clone().unwrap_or_default()))?;
+        let (_, s, h) = hidden.dims3()?;
+        let idx: Vec<u32> = at.iter().map(|(r, p)| (r * s + p) as u32).collect();
+        let idx = Tensor::from_vec(idx, at.len(), &self.device)?;
+        let x = hidden.reshape(((), h))?.index_select(&idx, 0)?;
+        let x = activate(&head.dense.forward(&x)?, head.activation)?;
+        let x = head.norm.forward(&x)?;
+        Ok(x.matmul(&head.decoder.t()?)?.broadcast_add(&head.bias)?)
+    }
+
+    /// The pooler output `tanh(dense(h[:, 0]))`, `[batch, hidden]`.
+    pub fn pooler_output(&self, hidden: &Tensor) -> Result<Tensor> {
+        let pooler = self.pooler.as_ref().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} has no pooler weights (pooler.dense); use --pooling mean or cls",
+                self.folder().display()
+            ))
+        })?;
+        let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        Ok(pooler.forward(&first)?.tanh()?)
+    }
+}
+
+fn min_value(dtype: DType) -> f32 {
+    match dtype {
+        DType::F16 => -65504.0,
+        _ => f32::MIN,
+    }
+}
+
+fn activate(x: &Tensor, a: Activation) -> candle_core::Result<Tensor> {
+    match a {
+        Activation::GeluErf => crate::ops::gelu_erf(x),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Relu => x.relu(),
+    }
+}

@@ -1,0 +1,158 @@
+//! `fill-mask` with the semantics of transformers' `FillMaskPipeline`: for each mask, the
+//! softmax over the whole vocabulary at that position, the top-k (optionally among
+//! `targets` only, without renormalising), each with `score`, `token`, `token_str` and the
+//! `sequence` with that mask filled. With several masks each is scored independently and the
+//! other masks stay in the sequence (special tokens are then kept, as the pipeline does).
+
+use candle_core::DType;
+use serde::Serialize;
+
+use crate::encoder::Model;
+use crate::text::{truncate, ModelTokenizer};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Candidate {
+    pub score: f32,
+    pub token: u32,
+    pub token_str: String,
+    pub sequence: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FillMaskOptions {
+    pub top_k: usize,
+    pub targets: Option<Vec<String>>,
+    pub batch_size: usize,
+}
+
+/// Per input: per mask, the candidates best first. `warn` hears about truncated inputs.
+pub fn fill_mask(
+    model: &Model,
+    tok: &ModelTokenizer,
+    texts: &[String],
+    opts: &FillMaskOptions,
+    warn: &dyn Fn(String),
+) -> Result<Vec<Vec<Vec<Candidate>>>> {
+    if !model.has_mlm_head() {
+        return Err(Error::Unsupported(
+            model.mlm_missing.clone().unwrap_or_default(),
+        ));
+    }
+    let mask_id = tok
+        .mask_id
+        .ok_or_else(|| Error::Usage("the tokenizer has no mask token (<mask> or [MASK])".into()))?;
+    let mask_token = tok.mask_token.clone().unwrap_or_default();
+    let target_ids: Option<Vec<u32>> = match &opts.targets {
+        None => None,
+        Some(t) => {
+            let mut ids = Vec::new();
+            for target in t {
+                let id = match tok.tokenizer.token_to_id(target) {
+                    Some(id) => id,
+                    // As the pipeline: a target that is not a token stands for its first token.
+                    None => {
+                        let enc = tok
+                            .tokenizer
+                            .encode(target.as_str(), false)
+                            .map_err(|e| Error::Usage(format!("target {target:?}: {e}")))?;
+                        let first = *enc.get_ids().first().ok_or_else(|| {
+                            Error::Usage(format!("target {target:?} has no tokens"))
+                        })?;
+                        warn(format!(
+                            "target {target:?} is not a single token; using {:?}",
+                            tok.tokenizer.id_to_token(first).unwrap_or_default()
+                        ));
+                        first
+                    }
+                };
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Some(ids)
+        }
+    };
+    let max = model.config.max_tokens();
+    let mut encoded = Vec::with_capacity(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        let mut ids = tok.encode(t)?;
+        let closing = ids.last().copied();
+        if truncate(&mut ids, max, closing) {
+            warn(format!(
+                "input {}: longer than {max} tokens, truncated",
+                i + 1
+            ));
+        }
+        if !ids.contains(&mask_id) {
+            return Err(Error::Usage(format!(
+                "input {}: no {mask_token} token{}",
+                i + 1,
+                if t.contains(&mask_token) {
+                    " left after truncation"
+                } else {
+                    ""
+                }
+            )));
+        }
+        encoded.push(ids);
+    }
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+    let mut results: Vec<Option<Vec<Vec<Candidate>>>> = vec![None; encoded.len()];
+    for chunk in order.chunks(opts.batch_size.max(1)) {
+        let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
+        let hidden = model.hidden_states(&rows)?;
+        let at: Vec<(usize, usize)> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(r, ids)| {
+                ids.iter()
+                    .enumerate()
+                    .filter(|(_, id)| **id == mask_id)
+                    .map(move |(p, _)| (r, p))
+            })
+            .collect();
+        let logits = model.mlm_logits(&hidden, &at)?.to_dtype(DType::F32)?;
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
+        let mut k = 0;
+        for (r, &input) in chunk.iter().enumerate() {
+            let ids = &rows[r];
+            let masks: Vec<usize> = at
+                .iter()
+                .filter(|(rr, _)| *rr == r)
+                .map(|(_, p)| *p)
+                .collect();
+            let single = masks.len() == 1;
+            let mut per_mask = Vec::new();
+            for &pos in &masks {
+                let p = &probs[k];
+                k += 1;
+                let mut cands: Vec<(u32, f32)> = match &target_ids {
+                    Some(t) => t.iter().map(|id| (*id, p[*id as usize])).collect(),
+                    None => p.iter().enumerate().map(|(i, s)| (i as u32, *s)).collect(),
+                };
+                cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                cands.truncate(opts.top_k);
+                let mut row = Vec::new();
+                for (id, score) in cands {
+                    let mut filled = ids.clone();
+                    filled[pos] = id;
+                    filled.retain(|t| Some(*t) != tok.pad_id);
+                    row.push(Candidate {
+                        score,
+                        token: id,
+                        token_str: tok.decode(&[id], false)?,
+                        sequence: tok.decode(&filled, single)?,
+                    });
+                }
+                per_mask.push(row);
+            }
+            results[input] = Some(per_mask);
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every input scored"))
+        .collect())
+}

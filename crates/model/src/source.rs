@@ -1,0 +1,88 @@
+//! Where a model's files are: a folder in Hugging Face layout, or a model id resolved in the
+//! local Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME`; nothing is downloaded).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The files of one checkpoint.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub folder: PathBuf,
+    pub config: PathBuf,
+    /// `model.safetensors`, the shards of `model.safetensors.index.json`, or
+    /// `pytorch_model.bin`.
+    pub weights: Weights,
+}
+
+#[derive(Debug, Clone)]
+pub enum Weights {
+    Safetensors(Vec<PathBuf>),
+    Pytorch(PathBuf),
+}
+
+const WEIGHT_FILES: [&str; 3] = [
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
+
+/// Resolves `spec`: an existing folder, else a model id (`org/name[@revision]`) in the cache.
+pub fn resolve(spec: &str) -> Result<ModelFiles> {
+    let p = Path::new(spec);
+    let folder = if p.is_dir() {
+        p.to_path_buf()
+    } else if p.exists() {
+        return Err(Error::Usage(format!(
+            "{spec}: give the model's folder (with config.json), not a file"
+        )));
+    } else {
+        pytorrent_tokenizer::hub::snapshot_folder(spec, &WEIGHT_FILES)?
+    };
+    let config = folder.join("config.json");
+    if !config.is_file() {
+        return Err(Error::Config {
+            path: config,
+            message: "missing: a model folder needs config.json".into(),
+        });
+    }
+    let weights = if folder.join("model.safetensors").is_file() {
+        Weights::Safetensors(vec![folder.join("model.safetensors")])
+    } else if folder.join("model.safetensors.index.json").is_file() {
+        let idx = folder.join("model.safetensors.index.json");
+        let text = std::fs::read_to_string(&idx).map_err(|e| pytorrent_io::Error::io(&idx, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Weights {
+            path: idx.clone(),
+            message: e.to_string(),
+        })?;
+        let mut files: Vec<String> = v["weight_map"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.dedup();
+        if files.is_empty() {
+            return Err(Error::Weights {
+                path: idx,
+                message: "no weight_map".into(),
+            });
+        }
+        Weights::Safetensors(files.into_iter().map(|f| folder.join(f)).collect())
+    } else if folder.join("pytorch_model.bin").is_file() {
+        Weights::Pytorch(folder.join("pytorch_model.bin"))
+    } else {
+        return Err(Error::Weights {
+            path: folder.clone(),
+            message: format!("no weights: expected one of {}", WEIGHT_FILES.join(", ")),
+        });
+    };
+    Ok(ModelFiles {
+        folder,
+        config,
+        weights,
+    })
+}
