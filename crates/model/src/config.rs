@@ -101,7 +101,8 @@ impl ModelConfig {
             "relu" => Activation::Relu,
             other => return Err(bad(format!("hidden_act '{other}' is not supported"))),
         };
-        if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
+        if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads)
+        {
             return Err(bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 raw.hidden_size, raw.num_attention_heads

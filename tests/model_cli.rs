@@ -1,0 +1,282 @@
+//! `pytorrent fill-mask` and `pytorrent embed` end to end, on the parity checkpoints (a model
+//! folder, and the same model as an id in a local Hugging Face cache layout).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn model(name: &str) -> PathBuf {
+    root().join("tests/fixtures/models").join(name)
+}
+
+fn reference(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(model(name).join("reference.json")).unwrap()).unwrap()
+}
+
+fn read_f32_npy(path: &Path) -> (usize, usize, Vec<f32>) {
+    let b = fs::read(path).unwrap();
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
+    assert!(header.contains("'<f4'"), "{header}");
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let data = b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (dims[0], dims[1], data)
+}
+
+fn top_tokens(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["token"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn fill_mask_from_a_folder_and_from_the_hf_cache() {
+    let r = reference("roberta-tied");
+    let text0 = r["texts"][0].as_str().unwrap();
+    let text1 = r["texts"][1].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A hub cache: models--org--name/refs/main → snapshots/<commit>/<files>.
+    let repo = dir.path().join("hub/models--pytorrent--tiny-roberta");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), commit).unwrap();
+    let snap = repo.join("snapshots").join(commit);
+    fs::create_dir_all(&snap).unwrap();
+    for f in fs::read_dir(model("roberta-tied")).unwrap() {
+        let f = f.unwrap().path();
+        fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
+    }
+    let cache = dir.path().join("hub");
+    let folder = model("roberta-tied");
+    for (spec, env) in [
+        (folder.to_str().unwrap(), vec![]),
+        (
+            "pytorrent/tiny-roberta",
+            vec![
+                ("HF_HUB_CACHE", cache.to_str().unwrap()),
+                ("HF_HUB_OFFLINE", "1"),
+            ],
+        ),
+    ] {
+        let o = run_in(
+            None,
+            &env,
+            &[
+                "fill-mask",
+                "--model",
+                spec,
+                "--text",
+                text0,
+                "--text",
+                text1,
+                "--json",
+            ],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
+        let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            top_tokens(&got[0]["masks"][0]),
+            top_tokens(&r["fill_mask"][0]),
+            "{spec}"
+        );
+        assert_eq!(
+            got[0]["masks"][0][0]["sequence"],
+            r["fill_mask"][0][0]["sequence"]
+        );
+        assert_eq!(
+            got[1]["masks"].as_array().unwrap().len(),
+            2,
+            "two masks scored independently"
+        );
+        assert_eq!(
+            top_tokens(&got[1]["masks"][1]),
+            top_tokens(&r["fill_mask"][1][1])
+        );
+    }
+    // Inputs from a file: JSON strings keep their newlines.
+    let inputs = dir.path().join("in.jsonl");
+    fs::write(
+        &inputs,
+        format!("{}\n", serde_json::to_string(text0).unwrap()),
+    )
+    .unwrap();
+    let o = run(&[
+        "fill-mask",
+        "--model",
+        folder.to_str().unwrap(),
+        inputs.to_str().unwrap(),
+        "--top-k",
+        "2",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("  0.")).count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    // An id missing from the cache is a usage error that names the cache.
+    let o = run_in(
+        None,
+        &[("HF_HUB_CACHE", cache.to_str().unwrap())],
+        &[
+            "fill-mask",
+            "--model",
+            "pytorrent/absent",
+            "--text",
+            "a <mask>",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("not in the local Hugging Face cache"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_checkpoint_without_mlm_head_is_refused_for_fill_mask() {
+    let o = run(&[
+        "fill-mask",
+        "--model",
+        model("roberta-bare").to_str().unwrap(),
+        "--text",
+        "x = <mask>",
+    ]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("no masked-language-model head") && err.contains("embeddings"),
+        "{err}"
+    );
+    let o = run(&[
+        "fill-mask",
+        "--model",
+        model("roberta-tied").to_str().unwrap(),
+        "--text",
+        "no mask here",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("input 1: no <mask>"), "{}", stderr(&o));
+}
+
+#[test]
+fn embed_text_lines_and_a_corpus_view() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["roberta-bare", "bert"] {
+        let r = reference(name);
+        let lines = dir.path().join("texts.jsonl");
+        let mut all: Vec<String> = r["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| serde_json::to_string(t).unwrap())
+            .collect();
+        all.push(serde_json::to_string(&r["long"]).unwrap());
+        fs::write(&lines, all.join("\n") + "\n").unwrap();
+        let out = dir.path().join(format!("{name}.npy"));
+        let o = run(&[
+            "embed",
+            "--model",
+            model(name).to_str().unwrap(),
+            lines.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--pooling",
+            "mean",
+            "--normalize",
+            "--batch-size",
+            "3",
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("1 inputs were longer"),
+            "{}",
+            stderr(&o)
+        );
+        let (rows, cols, v) = read_f32_npy(&out);
+        assert_eq!((rows, cols), (4, 48));
+        let want: Vec<f32> = r["embeddings"]["mean+normalize"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+            })
+            .collect();
+        let d = v
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d <= 1e-4, "{name}: max |Δ| {d}");
+        let ids = fs::read_to_string(format!("{}.ids.jsonl", out.display())).unwrap();
+        assert_eq!(ids.lines().count(), 4);
+    }
+    // A corpus view: one row per record, named in ids.jsonl.
+    let out = dir.path().join("docstrings.npy");
+    let o = run(&[
+        "embed",
+        "--model",
+        model("roberta-bare").to_str().unwrap(),
+        samples().to_str().unwrap(),
+        "--field",
+        "docstring",
+        "--partition",
+        "valid,test",
+        "--pooling",
+        "pooler",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (rows, cols, _) = read_f32_npy(&out);
+    assert_eq!((rows, cols), (65, 48), "40 valid + 25 test records");
+    let ids = fs::read_to_string(format!("{}.ids.jsonl", out.display())).unwrap();
+    let first: serde_json::Value = serde_json::from_str(ids.lines().next().unwrap()).unwrap();
+    assert_eq!(first["row"], 0);
+    assert!(first["func_name"].is_string() && first["partition"].is_string());
+    // Pooler pooling needs pooler weights.
+    let o = run(&[
+        "embed",
+        "--model",
+        model("bert").to_str().unwrap(),
+        samples().to_str().unwrap(),
+        "--field",
+        "code",
+        "--pooling",
+        "pooler",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no pooler"), "{}", stderr(&o));
+}
