@@ -16,12 +16,32 @@ pub struct Batch {
     pub ids: Vec<Vec<u32>>,
 }
 
+/// A linear layer's weight `[out, in]` and bias `[out]`.
+struct Dense {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Dense {
+    fn new(l: Linear) -> Dense {
+        Dense {
+            w: l.weight().clone(),
+            b: l.bias().expect("loaded with bias").clone(),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
+        crate::ops::linear(x, &self.w, &self.b, gelu)
+    }
+}
+
 struct Layer {
-    qkv: Linear,
-    attn_out: Linear,
+    /// Query, key and value in one matmul; the query rows are pre-scaled by 1/√head_dim.
+    qkv: Dense,
+    attn_out: Dense,
     ln1: LayerNorm,
-    inter: Linear,
-    out: Linear,
+    inter: Dense,
+    out: Dense,
     ln2: LayerNorm,
 }
 
@@ -153,17 +173,35 @@ impl Model {
             let q = linear(att.pp("self.query"), h, h)?;
             let k = linear(att.pp("self.key"), h, h)?;
             let v = linear(att.pp("self.value"), h, h)?;
-            let cat = |f: fn(&Linear) -> Tensor| Tensor::cat(&[f(&q), f(&k), f(&v)], 0);
-            let qkv = Linear::new(
-                cat(|l| l.weight().clone()).map_err(werr)?,
-                Some(cat(|l| l.bias().expect("loaded with bias").clone()).map_err(werr)?),
-            );
+            // Scaling the query projection instead of the scores saves a pass over the
+            // [batch, heads, seq, seq] scores in every layer.
+            let scale = 1.0 / (c.head_dim as f64).sqrt();
+            let qkv = Dense {
+                w: Tensor::cat(
+                    &[
+                        (q.weight() * scale).map_err(werr)?,
+                        k.weight().clone(),
+                        v.weight().clone(),
+                    ],
+                    0,
+                )
+                .map_err(werr)?,
+                b: Tensor::cat(
+                    &[
+                        (q.bias().expect("loaded with bias") * scale).map_err(werr)?,
+                        k.bias().expect("loaded with bias").clone(),
+                        v.bias().expect("loaded with bias").clone(),
+                    ],
+                    0,
+                )
+                .map_err(werr)?,
+            };
             layers.push(Layer {
                 qkv,
-                attn_out: linear(att.pp("output.dense"), h, h)?,
+                attn_out: Dense::new(linear(att.pp("output.dense"), h, h)?),
                 ln1: norm(att.pp("output.LayerNorm"), h)?,
-                inter: linear(l.pp("intermediate.dense"), h, c.intermediate_size)?,
-                out: linear(l.pp("output.dense"), c.intermediate_size, h)?,
+                inter: Dense::new(linear(l.pp("intermediate.dense"), h, c.intermediate_size)?),
+                out: Dense::new(linear(l.pp("output.dense"), c.intermediate_size, h)?),
                 ln2: norm(l.pp("output.LayerNorm"), h)?,
             });
         }
@@ -337,11 +375,17 @@ impl Model {
             .add(&self.position.index_select(&pos, 0)?)?
             .broadcast_add(&self.token_type)?;
         let mut x = self.emb_norm.forward(&x)?;
-        let mask = Tensor::from_vec(mask, (b, 1, 1, s), dev)?.to_dtype(self.dtype)?;
+        // Without padding the mask adds nothing: skip the pass.
+        let padded = rows.iter().any(|r| r.len() < s);
+        let mask = if padded {
+            Some(Tensor::from_vec(mask, (b, 1, 1, s), dev)?.to_dtype(self.dtype)?)
+        } else {
+            None
+        };
         let (nh, d) = (self.config.num_heads, self.config.head_dim);
-        let scale = 1.0 / (d as f64).sqrt();
+        let gelu_erf = self.config.activation == Activation::GeluErf;
         for l in &self.layers {
-            let qkv = l.qkv.forward(&x)?.reshape((b, s, 3, nh, d))?;
+            let qkv = l.qkv.forward(&x, false)?.reshape((b, s, 3, nh, d))?;
             let part = |i: usize| -> candle_core::Result<Tensor> {
                 qkv.narrow(2, i, 1)?
                     .squeeze(2)?
@@ -349,16 +393,27 @@ impl Model {
                     .contiguous()
             };
             let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let mut scores = q.matmul(&k.t()?)?;
+            if let Some(m) = &mask {
+                scores = scores.broadcast_add(m)?;
+            }
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let ctx = probs
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b * s, nh * d))?;
-            x = l.ln1.forward(&(l.attn_out.forward(&ctx)? + &x)?)?;
-            let inter = activate(&l.inter.forward(&x)?, self.config.activation)?;
-            x = l.ln2.forward(&(l.out.forward(&inter)? + &x)?)?;
+            x = l
+                .ln1
+                .forward(&crate::ops::add(&l.attn_out.forward(&ctx, false)?, &x)?)?;
+            let inter = if gelu_erf {
+                l.inter.forward(&x, true)?
+            } else {
+                activate(&l.inter.forward(&x, false)?, self.config.activation)?
+            };
+            x = l
+                .ln2
+                .forward(&crate::ops::add(&l.out.forward(&inter, false)?, &x)?)?;
         }
         Ok(x.reshape((b, s, self.config.hidden_size))?)
     }
