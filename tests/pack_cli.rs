@@ -501,3 +501,36 @@ fn inspect_decodes_rows_back_to_the_records() {
         );
     }
 }
+
+#[test]
+fn shards_roll_over_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let out = dir.path().join("o");
+    // 64 uint16 ids = 128 bytes a row: 4 KiB holds 32 rows.
+    pack(
+        &tok,
+        &out,
+        &[
+            "--seq-len",
+            "64",
+            "--partition",
+            "train",
+            "--shard-bytes",
+            "4K",
+        ],
+    );
+    let m = manifest(&out.join("train"));
+    let rows: Vec<u64> = m["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rows"].as_u64().unwrap())
+        .collect();
+    assert!(rows.len() > 2, "{rows:?}");
+    assert!(rows[..rows.len() - 1].iter().all(|r| *r == 32), "{rows:?}");
+    assert_eq!(m["shard_bytes"], 4096);
+    let args = pack_args(&tok, &out, &["--shard-bytes", "4X"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(code(&run(&refs)), 2);
+}

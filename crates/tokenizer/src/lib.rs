@@ -230,7 +230,7 @@ fn load_err(path: &Path, message: impl Into<String>) -> Error {
 pub fn load(spec: &str) -> Result<Loaded> {
     let path = Path::new(spec);
     if path.is_file() {
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| load_err(path, e.to_string()))?;
+        let tokenizer = from_file(path)?;
         return Ok(Loaded {
             tokenizer,
             source: Source::TokenizerJson(path.to_path_buf()),
@@ -246,10 +246,22 @@ pub fn load(spec: &str) -> Result<Loaded> {
     load_folder(&folder)
 }
 
+/// A `tokenizer.json` without the padding and truncation it may carry: a record is encoded
+/// whole and unpadded (transformers' fast tokenizers likewise set both per call; a
+/// sentence-transformers file pads every input to 128 otherwise).
+fn from_file(path: &Path) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| load_err(path, e.to_string()))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| load_err(path, e.to_string()))?;
+    Ok(tokenizer)
+}
+
 fn load_folder(dir: &Path) -> Result<Loaded> {
     let tj = dir.join("tokenizer.json");
     if tj.is_file() {
-        let tokenizer = Tokenizer::from_file(&tj).map_err(|e| load_err(&tj, e.to_string()))?;
+        let tokenizer = from_file(&tj)?;
         return Ok(Loaded {
             tokenizer,
             source: Source::TokenizerJson(tj),
@@ -406,6 +418,38 @@ mod tests {
         assert!(matches!(from_pair.source, Source::VocabMerges { .. }));
         assert_eq!(from_pair.tokenizer.encode_batch(&text, true).unwrap(), want);
         assert!(want[0].contains(&4), "<mask> is one token");
+    }
+
+    #[test]
+    fn padding_and_truncation_in_a_tokenizer_file_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = train(
+            corpus().into_iter(),
+            &TrainOptions {
+                vocab_size: 400,
+                min_frequency: 2,
+                model_max_length: 128,
+            },
+        )
+        .unwrap();
+        save(&tok, dir.path(), 128).unwrap();
+        // As sentence-transformers ships them: pad every input to 16, cut at 8.
+        let path = dir.path().join("tokenizer.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        v["padding"] = serde_json::json!({"strategy": {"Fixed": 16}, "direction": "Right",
+            "pad_to_multiple_of": null, "pad_id": 1, "pad_type_id": 0, "pad_token": "<pad>"});
+        v["truncation"] = serde_json::json!({"max_length": 8, "strategy": "LongestFirst",
+            "stride": 0, "direction": "Right"});
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        let loaded = load(path.to_str().unwrap()).unwrap().tokenizer;
+        let text = [
+            "return value",
+            "def function_7(self, value):\n    if value is None:\n        return 7\n    return value + 7",
+        ];
+        let ids = loaded.encode_batch(&text, true).unwrap();
+        assert_eq!(ids, tok.encode_batch(&text, true).unwrap());
+        assert!(ids[0].len() < 8 && ids[1].len() > 16, "{ids:?}");
     }
 
     #[test]
