@@ -236,8 +236,14 @@ pub fn run(a: PackArgs) -> Result<ExitCode> {
             "vocab": v.display().to_string(), "vocab_sha256": pytorrent_io::sha256_file(v)?,
             "merges": merges.display().to_string(), "merges_sha256": pytorrent_io::sha256_file(merges)?, "vocab_size": vocab }),
     };
+    // The exact fast path for byte-level BPE; `tokenizers` itself for anything else.
+    let fast = pytorrent_tokenizer::fast::FastEncoder::new(tok);
+    let encoder: &dyn pytorrent_tokenizer::Encoder = match &fast {
+        Some(f) => f,
+        None => tok,
+    };
     let spec = TokenizerSpec {
-        encoder: tok,
+        encoder,
         info,
         vocab_size: vocab,
         bos,

@@ -8,6 +8,7 @@
 //!   or a model id in the local Hugging Face cache.
 //! - [`Encoder`]: batch encoding with order preserved.
 
+pub mod fast;
 pub mod hub;
 pub mod pretok;
 pub mod train_corpus;
