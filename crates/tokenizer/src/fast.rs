@@ -20,6 +20,9 @@ use tokenizers::{Model, ModelWrapper, PreTokenizerWrapper, Tokenizer};
 use crate::pretok::{byte_to_char, split_ascii};
 use crate::{Encoder, Result};
 
+/// Ids of pieces already encoded, by the piece's bytes.
+type Memo = AHashMap<Box<[u8]>, Box<[u32]>>;
+
 /// Pieces remembered per thread before the memo starts over (bounds memory).
 const MEMO_LIMIT: usize = 200_000;
 
@@ -29,7 +32,7 @@ pub struct FastEncoder<'a> {
     table: [char; 256],
     /// Contents of the added tokens: a text holding one takes the `tokenizers` path.
     added: Vec<String>,
-    memo: ThreadLocal<RefCell<AHashMap<Box<[u8]>, Box<[u32]>>>>,
+    memo: ThreadLocal<RefCell<Memo>>,
 }
 
 impl<'a> FastEncoder<'a> {
