@@ -259,6 +259,11 @@ impl IdSink {
 
 fn encode(a: EncodeArgs) -> Result<ExitCode> {
     let tok = load(&a.tokenizer)?;
+    let fast = pytorrent_tokenizer::fast::FastEncoder::new(&tok);
+    let enc: &dyn Encoder = match &fast {
+        Some(f) => f,
+        None => &tok,
+    };
     let special = !a.no_special_tokens;
     let mut sink = match &a.out {
         Some(p) if p.extension().is_some_and(|e| e == "npy") => IdSink::Npy {
@@ -292,7 +297,7 @@ fn encode(a: EncodeArgs) -> Result<ExitCode> {
             }
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        for ids in tok.encode_batch(&refs, special)? {
+        for ids in enc.encode_batch(&refs, special)? {
             sink.push(&ids)?;
             n += 1;
         }
@@ -316,7 +321,7 @@ fn encode(a: EncodeArgs) -> Result<ExitCode> {
         let mut batch: Vec<String> = Vec::with_capacity(1024);
         let flush = |batch: &mut Vec<String>, sink: &mut IdSink| -> Result<u64> {
             let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-            let all = tok.encode_batch(&refs, special)?;
+            let all = enc.encode_batch(&refs, special)?;
             for ids in &all {
                 sink.push(ids)?;
             }

@@ -15,7 +15,7 @@ use ahash::AHashMap;
 use rayon::prelude::*;
 use thread_local::ThreadLocal;
 use tokenizers::models::bpe::BPE;
-use tokenizers::{Model, ModelWrapper, PreTokenizerWrapper, Tokenizer};
+use tokenizers::{Model, ModelWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer};
 
 use crate::pretok::{byte_to_char, split_ascii};
 use crate::{Encoder, Result};
@@ -32,6 +32,8 @@ pub struct FastEncoder<'a> {
     table: [char; 256],
     /// Contents of the added tokens: a text holding one takes the `tokenizers` path.
     added: Vec<String>,
+    /// `<s>` and `</s>` of a RoBERTa post-processor, for encoding with special tokens.
+    wrap: Option<(u32, u32)>,
     memo: ThreadLocal<RefCell<Memo>>,
 }
 
@@ -57,11 +59,16 @@ impl<'a> FastEncoder<'a> {
             .map(|t| t.content.clone())
             .filter(|c| !c.is_empty())
             .collect();
+        let wrap = match tok.get_post_processor() {
+            Some(PostProcessorWrapper::Roberta(r)) => Some((r.cls.1, r.sep.1)),
+            _ => None,
+        };
         Some(FastEncoder {
             tok,
             bpe,
             table: byte_to_char(),
             added,
+            wrap,
             memo: ThreadLocal::new(),
         })
     }
@@ -113,17 +120,29 @@ impl<'a> FastEncoder<'a> {
 
 impl Encoder for FastEncoder<'_> {
     fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
-        if add_special_tokens {
-            return self.tok.encode_batch(texts, true);
-        }
+        let wrap = match (add_special_tokens, self.wrap) {
+            (false, _) => None,
+            (true, Some(w)) => Some(w),
+            // Another post-processor: `tokenizers` applies it.
+            (true, None) => return self.tok.encode_batch(texts, true),
+        };
         texts
             .par_iter()
             .map(|t| {
-                if self.takes_fast_path(t) {
-                    Ok(self.encode_ascii(t, false)?.0)
-                } else {
-                    Ok(self.tok.encode_batch(&[t], false)?.remove(0))
+                if !self.takes_fast_path(t) {
+                    return Ok(self.tok.encode_batch(&[t], add_special_tokens)?.remove(0));
                 }
+                let ids = self.encode_ascii(t, false)?.0;
+                Ok(match wrap {
+                    Some((cls, sep)) => {
+                        let mut v = Vec::with_capacity(ids.len() + 2);
+                        v.push(cls);
+                        v.extend(ids);
+                        v.push(sep);
+                        v
+                    }
+                    None => ids,
+                })
             })
             .collect()
     }
@@ -178,10 +197,12 @@ mod tests {
         let fast = FastEncoder::new(&tok).expect("a byte-level BPE tokenizer");
         let t = texts();
         let refs: Vec<&str> = t.iter().map(String::as_str).collect();
-        assert_eq!(
-            fast.encode_batch(&refs, false).unwrap(),
-            tok.encode_batch(&refs, false).unwrap()
-        );
+        for special in [false, true] {
+            assert_eq!(
+                fast.encode_batch(&refs, special).unwrap(),
+                tok.encode_batch(&refs, special).unwrap()
+            );
+        }
         // Twice: the second time every piece comes from the memo.
         assert_eq!(
             fast.encode_batch_words(&refs).unwrap(),
