@@ -1,4 +1,5 @@
-//! A fast, exact byte-level pre-tokenizer for ASCII text.
+//! A fast, exact byte-level pre-tokenizer for ASCII text, used by training's word counts and
+//! by the fast encoder ([`crate::fast`]).
 //!
 //! Hand-written because pre-tokenization is where BPE training and encoding spend their
 //! time: `tokenizers` runs the GPT-2 split pattern through a backtracking regex engine and
