@@ -355,10 +355,10 @@ pub fn pack(
         .iter()
         .map(|f| f.rel.to_string_lossy().into_owned())
         .collect();
+    // `order[k]`: the position in the sorted list (which decides the task split and names
+    // the file's seed) of the k-th file processed.
     let order = file_order(&rels, cfg.seed, cfg.shuffle);
     let ordered: Vec<InputFile> = order.iter().map(|&i| files[i].clone()).collect();
-    // For each ordered file: its position in the sorted list (task split) and its key.
-    let place: Vec<usize> = order.clone();
     let by_path: HashMap<&Path, usize> = ordered
         .iter()
         .enumerate()
@@ -388,7 +388,7 @@ pub fn pack(
                      missing: BTreeMap<Partition, u64>,
                      parts: &mut Vec<Part>|
          -> Result<()> {
-            let rel = &rels[place[key.order]];
+            let rel = &rels[order[key.order]];
             for part in parts.iter_mut().filter(|p| !p.done) {
                 let skip = match &part.cursor {
                     Some(c) if key < c.key => continue,
@@ -432,7 +432,7 @@ pub fn pack(
                 };
                 let segment = segment_of(line.line_no, seg_lines);
                 let key = SegKey { order: o, segment };
-                if !tasks.owns(place[o], segment) || key < earliest {
+                if !tasks.owns(order[o], segment) || key < earliest {
                     return (key, Mapped::Ignored);
                 }
                 let Some(p) = effective_partition(&rec, file).filter(|p| wanted.contains(p)) else {
