@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
 
@@ -14,32 +14,6 @@ fn model(name: &str) -> PathBuf {
 
 fn reference(name: &str) -> serde_json::Value {
     serde_json::from_slice(&fs::read(model(name).join("reference.json")).unwrap()).unwrap()
-}
-
-fn read_f32_npy(path: &Path) -> (usize, usize, Vec<f32>) {
-    let b = fs::read(path).unwrap();
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
-    assert!(header.contains("'<f4'"), "{header}");
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .to_string();
-    let dims: Vec<usize> = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let data = b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (dims[0], dims[1], data)
 }
 
 fn top_tokens(v: &serde_json::Value) -> Vec<u64> {
@@ -218,7 +192,7 @@ fn embed_text_lines_and_a_corpus_view() {
             "{}",
             stderr(&o)
         );
-        let (rows, cols, v) = read_f32_npy(&out);
+        let (rows, cols, v) = read_npy_f32(&out);
         assert_eq!((rows, cols), (4, 48));
         let want: Vec<f32> = r["embeddings"]["mean+normalize"]
             .as_array()
@@ -258,7 +232,7 @@ fn embed_text_lines_and_a_corpus_view() {
         "-q",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let (rows, cols, _) = read_f32_npy(&out);
+    let (rows, cols, _) = read_npy_f32(&out);
     assert_eq!((rows, cols), (65, 48), "40 valid + 25 test records");
     let ids = fs::read_to_string(format!("{}.ids.jsonl", out.display())).unwrap();
     let first: serde_json::Value = serde_json::from_str(ids.lines().next().unwrap()).unwrap();

@@ -195,23 +195,6 @@ fn verify_names_the_shard_with_a_flipped_byte() {
     );
 }
 
-fn pack_args(tok: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "pack",
-        samples().to_str().unwrap(),
-        "--tokenizer",
-        tok,
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
 fn pack(tok: &str, out: &Path, extra: &[&str]) {
     let args = pack_args(tok, out, extra);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -11,23 +11,6 @@ use std::time::{Instant, SystemTime};
 
 use common::*;
 
-fn args(tok: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "pack",
-        samples().to_str().unwrap(),
-        "--tokenizer",
-        tok,
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
 fn run_ok(a: &[String]) {
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
     let o = run(&refs);
@@ -67,12 +50,12 @@ fn resume_after_sigkill_is_byte_identical() {
     ];
     let reference = dir.path().join("reference");
     let start = Instant::now();
-    run_ok(&args(&tok, &reference, &extra));
+    run_ok(&pack_args(&tok, &reference, &extra));
     let full = start.elapsed();
     let out = dir.path().join("interrupted");
     let mut killed_mid_run = 0;
     for attempt in 0..12 {
-        let mut a = args(&tok, &out, &extra);
+        let mut a = pack_args(&tok, &out, &extra);
         if attempt > 0 {
             a.push("--resume".into());
         }
@@ -102,7 +85,7 @@ fn resume_after_sigkill_is_byte_identical() {
         killed_mid_run >= 1,
         "no kill landed while the run was writing"
     );
-    let mut a = args(&tok, &out, &extra);
+    let mut a = pack_args(&tok, &out, &extra);
     a.push("--resume".into());
     run_ok(&a);
     assert_eq!(
@@ -114,7 +97,7 @@ fn resume_after_sigkill_is_byte_identical() {
     run_ok(&a);
     assert_eq!(files(&out), files(&reference));
     // Resuming with other settings is refused rather than mixed.
-    let mut other = args(&tok, &out, &["--seq-len", "32", "--shard-rows", "1"]);
+    let mut other = pack_args(&tok, &out, &["--seq-len", "32", "--shard-rows", "1"]);
     other.push("--resume".into());
     let refs: Vec<&str> = other.iter().map(String::as_str).collect();
     let o = run(&refs);
@@ -137,9 +120,9 @@ fn three_tasks_and_a_merge_give_the_rows_of_one_task() {
     ];
     let single = dir.path().join("single");
     // The one-task reference: same segments, same seed.
-    run_ok(&args(&tok, &single, &extra));
+    run_ok(&pack_args(&tok, &single, &extra));
     let multi = dir.path().join("multi");
-    let mut a = args(&tok, &multi, &extra);
+    let mut a = pack_args(&tok, &multi, &extra);
     a.extend([
         "--num-tasks".into(),
         "3".into(),
@@ -148,7 +131,7 @@ fn three_tasks_and_a_merge_give_the_rows_of_one_task() {
     ]);
     run_ok(&a);
     // Task 1 as a Slurm array task (ids 5..7), task 2 as a Kubernetes Indexed Job pod.
-    let refs: Vec<String> = args(&tok, &multi, &extra);
+    let refs: Vec<String> = pack_args(&tok, &multi, &extra);
     let r: Vec<&str> = refs.iter().map(String::as_str).collect();
     let o = run_in(
         None,

@@ -125,9 +125,8 @@ pub fn read_npy(path: &Path) -> (usize, usize, Vec<u32>) {
     (r, c, v.into_iter().map(|x| x as u32).collect())
 }
 
-/// Like [`read_npy`], values sign-extended (labels hold -100).
-pub fn read_npy_i64(path: &Path) -> (usize, usize, Vec<i64>) {
-    let b = std::fs::read(path).unwrap();
+/// The header text, shape and data of a .npy file written by us (version 1 header).
+pub fn npy_parts(b: &[u8]) -> (String, Vec<usize>, &[u8]) {
     assert_eq!(&b[..6], b"\x93NUMPY");
     let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
@@ -145,7 +144,13 @@ pub fn read_npy_i64(path: &Path) -> (usize, usize, Vec<i64>) {
         .filter(|x| !x.is_empty())
         .map(|x| x.parse().unwrap())
         .collect();
-    let data = &b[10 + hlen..];
+    (header, dims, &b[10 + hlen..])
+}
+
+/// Like [`read_npy`], values sign-extended (labels hold -100).
+pub fn read_npy_i64(path: &Path) -> (usize, usize, Vec<i64>) {
+    let b = std::fs::read(path).unwrap();
+    let (header, dims, data) = npy_parts(&b);
     let values = if header.contains("<u2") {
         data.chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
@@ -159,6 +164,36 @@ pub fn read_npy_i64(path: &Path) -> (usize, usize, Vec<i64>) {
         data.iter().map(|v| *v as i64).collect()
     };
     (dims[0], dims[1], values)
+}
+
+/// A 2-D float32 .npy: (rows, cols, values).
+pub fn read_npy_f32(path: &Path) -> (usize, usize, Vec<f32>) {
+    let b = std::fs::read(path).unwrap();
+    let (header, dims, data) = npy_parts(&b);
+    assert!(header.contains("'<f4'"), "{header}");
+    let values = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (dims[0], dims[1], values)
+}
+
+/// Arguments of `pytorrent pack` over the sample corpus, quiet, plus `extra`.
+pub fn pack_args(tok: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "pack",
+        samples().to_str().unwrap(),
+        "--tokenizer",
+        tok,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
 }
 
 /// Trains a small tokenizer on the samples into `dir/tok`; returns its folder.

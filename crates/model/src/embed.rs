@@ -5,7 +5,7 @@
 use candle_core::{DType, Tensor, D};
 
 use crate::encoder::Model;
-use crate::text::{truncate, ModelTokenizer};
+use crate::text::{encode_inputs, length_batches, ModelTokenizer};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,26 +77,12 @@ pub fn embed(
     opts: &EmbedOptions,
     warn: &dyn Fn(String),
 ) -> Result<Vec<Vec<f32>>> {
-    let max = model.config.max_tokens();
-    let mut encoded = Vec::with_capacity(texts.len());
-    for (i, t) in texts.iter().enumerate() {
-        let mut ids = tok.encode(t)?;
-        let closing = ids.last().copied();
-        if truncate(&mut ids, max, closing) {
-            warn(format!(
-                "input {}: longer than {max} tokens, truncated",
-                i + 1
-            ));
-        }
-        if ids.is_empty() {
-            return Err(Error::Usage(format!("input {}: no tokens", i + 1)));
-        }
-        encoded.push(ids);
+    let encoded = encode_inputs(tok, texts, model.config.max_tokens(), warn)?;
+    if let Some(i) = encoded.iter().position(Vec::is_empty) {
+        return Err(Error::Usage(format!("input {}: no tokens", i + 1)));
     }
-    let mut order: Vec<usize> = (0..encoded.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
-    for chunk in order.chunks(opts.batch_size.max(1)) {
+    for chunk in &length_batches(&encoded, opts.batch_size) {
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
         let lengths: Vec<usize> = rows.iter().map(Vec::len).collect();
         let hidden = model.hidden_states(&rows)?;

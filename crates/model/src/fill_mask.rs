@@ -8,7 +8,7 @@ use candle_core::DType;
 use serde::Serialize;
 
 use crate::encoder::Model;
-use crate::text::{truncate, ModelTokenizer};
+use crate::text::{encode_inputs, length_batches, ModelTokenizer};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,17 +73,8 @@ pub fn fill_mask(
             Some(ids)
         }
     };
-    let max = model.config.max_tokens();
-    let mut encoded = Vec::with_capacity(texts.len());
-    for (i, t) in texts.iter().enumerate() {
-        let mut ids = tok.encode(t)?;
-        let closing = ids.last().copied();
-        if truncate(&mut ids, max, closing) {
-            warn(format!(
-                "input {}: longer than {max} tokens, truncated",
-                i + 1
-            ));
-        }
+    let encoded = encode_inputs(tok, texts, model.config.max_tokens(), warn)?;
+    for (i, (ids, t)) in encoded.iter().zip(texts).enumerate() {
         if !ids.contains(&mask_id) {
             return Err(Error::Usage(format!(
                 "input {}: no {mask_token} token{}",
@@ -95,12 +86,9 @@ pub fn fill_mask(
                 }
             )));
         }
-        encoded.push(ids);
     }
-    let mut order: Vec<usize> = (0..encoded.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
     let mut results: Vec<Option<Vec<Vec<Candidate>>>> = vec![None; encoded.len()];
-    for chunk in order.chunks(opts.batch_size.max(1)) {
+    for chunk in &length_batches(&encoded, opts.batch_size) {
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
         let hidden = model.hidden_states(&rows)?;
         let at: Vec<(usize, usize)> = rows

@@ -103,3 +103,34 @@ pub fn truncate(ids: &mut Vec<u32>, max: usize, closing: Option<u32>) -> bool {
     }
     true
 }
+
+/// Each input encoded with special tokens and cut to `max` tokens; `warn` hears of each cut.
+pub fn encode_inputs<S: AsRef<str>>(
+    tok: &ModelTokenizer,
+    texts: &[S],
+    max: usize,
+    warn: &dyn Fn(String),
+) -> Result<Vec<Vec<u32>>> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut ids = tok.encode(t.as_ref())?;
+            let closing = ids.last().copied();
+            if truncate(&mut ids, max, closing) {
+                warn(format!(
+                    "input {}: longer than {max} tokens, truncated",
+                    i + 1
+                ));
+            }
+            Ok(ids)
+        })
+        .collect()
+}
+
+/// Indices of `encoded`, longest first, in batches of `size` (less padding per batch).
+pub fn length_batches(encoded: &[Vec<u32>], size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
+}
