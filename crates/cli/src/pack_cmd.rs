@@ -181,14 +181,12 @@ fn position_limit(spec: &str) -> Result<(PathBuf, usize)> {
         .as_u64()
         .ok_or_else(|| UsageError(format!("{}: no max_position_embeddings", config.display())))?
         as usize;
-    // RoBERTa-style models number positions from padding_idx + 1, so two entries of the
-    // table (514 → 512 tokens) are never used by real tokens.
-    let offset = match v["model_type"].as_str().unwrap_or("") {
-        "roberta" | "xlm-roberta" | "xlm-roberta-xl" | "camembert" | "longformer"
-        | "data2vec-text" | "mpnet" => v["pad_token_id"].as_u64().unwrap_or(1) as usize + 1,
-        _ => 0,
-    };
-    Ok((config, max.saturating_sub(offset)))
+    let limit = pytorrent_model::config::usable_positions(
+        v["model_type"].as_str().unwrap_or(""),
+        max,
+        v["pad_token_id"].as_u64().map(|p| p as u32),
+    );
+    Ok((config, limit))
 }
 
 pub fn run(a: PackArgs) -> Result<ExitCode> {

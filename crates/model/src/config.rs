@@ -132,12 +132,29 @@ impl ModelConfig {
 
     /// The longest input (special tokens included) the position table holds.
     pub fn max_tokens(&self) -> usize {
-        match self.family {
-            Family::Roberta => self
-                .max_position_embeddings
-                .saturating_sub(self.pad_token_id as usize + 1),
-            Family::Bert => self.max_position_embeddings,
+        usable_positions(
+            &self.model_type,
+            self.max_position_embeddings,
+            Some(self.pad_token_id),
+        )
+    }
+}
+
+/// The longest input a position table of `max_position_embeddings` holds, for any
+/// `model_type` (the loader reads only some; `pack --model` checks any). RoBERTa-style models
+/// number positions from `padding_idx + 1`, so two entries (514 → 512 tokens) are never used
+/// by real tokens.
+pub fn usable_positions(
+    model_type: &str,
+    max_position_embeddings: usize,
+    pad_token_id: Option<u32>,
+) -> usize {
+    match model_type {
+        "roberta" | "xlm-roberta" | "xlm-roberta-xl" | "camembert" | "longformer"
+        | "data2vec-text" | "mpnet" => {
+            max_position_embeddings.saturating_sub(pad_token_id.unwrap_or(1) as usize + 1)
         }
+        _ => max_position_embeddings,
     }
 }
 
