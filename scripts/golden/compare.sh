@@ -17,6 +17,16 @@ while IFS= read -r f; do
         diff <(sed "s#$a#ROOT#g" "$a/$f") <(sed "s#$b#ROOT#g" "$b/$f") | head -20 || true
         status=1
       fi ;;
+    *.npy)
+      if ! cmp -s "$a/$f" "$b/$f"; then
+        # Same dtype, shape and data under a differently spaced header dict?
+        if python3 "$(dirname "$0")/npy_same.py" "$a/$f" "$b/$f"; then
+          echo "differs in the npy header text only (same dtype, shape and data): $f"
+        else
+          echo "differs: $f"
+        fi
+        status=1
+      fi ;;
     *)
       if ! cmp -s "$a/$f" "$b/$f"; then echo "differs: $f"; status=1; fi ;;
   esac

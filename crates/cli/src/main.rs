@@ -1,13 +1,17 @@
-//! `pytorrent`: one command line over the pipeline stages.
+//! `pytorrent`: one command line over the pipeline stages. Each subcommand turns its flags
+//! into the stage's typed config, calls the stage's `run` and prints the report; the stage
+//! logic lives in the `pytorrent-*` crates.
 //!
 //! Exit codes: 0 success, 1 data error (bad input records, unreadable files), 2 usage error
 //! (bad flags, missing inputs).
 
+mod args;
+mod console;
 mod corpus_cmd;
+mod error;
 mod extract_cmd;
 mod fetch_cmd;
 mod model_cmd;
-mod output;
 mod pack_cmd;
 mod tokenizer_cmd;
 
@@ -53,57 +57,6 @@ enum Command {
     Tokenizer(tokenizer_cmd::TokenizerCommand),
 }
 
-/// A mistake in how the command was called (exit code 2).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for UsageError {}
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<pytorrent_model::Error>() {
-            return match e {
-                pytorrent_model::Error::Tokenizer(pytorrent_tokenizer::Error::Load {
-                    path,
-                    ..
-                }) if !path.exists() => 2,
-                e if e.is_usage() => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<pytorrent_pack::Error>() {
-            return match e {
-                pytorrent_pack::Error::Tokenizer(pytorrent_tokenizer::Error::Load {
-                    path, ..
-                }) if !path.exists() => 2,
-                e if e.is_usage() => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<pytorrent_corpus::Error>() {
-            return if e.is_usage() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<pytorrent_tokenizer::Error>() {
-            // A tokenizer that cannot be found is a bad argument; one that cannot be read is bad data.
-            return match e {
-                pytorrent_tokenizer::Error::NotCached { .. } => 2,
-                pytorrent_tokenizer::Error::Corpus(c) if c.is_usage() => 2,
-                pytorrent_tokenizer::Error::Load { path, .. } if !path.exists() => 2,
-                _ => 1,
-            };
-        }
-    }
-    1
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -113,14 +66,14 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::Pack(a) => pack_cmd::run(a),
         Command::Shards(c) => pack_cmd::shards(c),
-        Command::FillMask(a) => model_cmd::fill_mask_cmd(a),
-        Command::Embed(a) => model_cmd::embed_cmd(a),
+        Command::FillMask(a) => model_cmd::fill_mask(a),
+        Command::Embed(a) => model_cmd::embed(a),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(exit_code(&err))
+            eprintln!("error: {err}");
+            ExitCode::from(err.kind.exit_code())
         }
     }
 }

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use pytorrent_io::{Classify, ErrorKind};
+
 /// What kind of problem a line or file has; used for counts in summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,10 +75,16 @@ pub enum Error {
 impl Error {
     /// True when the fault lies in how the command was called rather than in the data.
     pub fn is_usage(&self) -> bool {
+        self.kind() == ErrorKind::Usage
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
         match self {
-            Error::Usage(_) => true,
-            Error::Io(e) => e.is_not_found(),
-            _ => false,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Io(e) => e.kind(),
+            Error::Data(_) | Error::Metadata { .. } => ErrorKind::Data,
         }
     }
 }

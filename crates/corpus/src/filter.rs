@@ -30,17 +30,19 @@ pub struct FilterSpec {
     pub max_code_chars: Option<u64>,
 }
 
-/// Why a record was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DropReason {
-    OptOut,
-    License,
-    NoMetadata,
-    Partition,
-    Package,
-    CodeTooShort,
-    CodeTooLong,
+pytorrent_io::word_enum! {
+    "drop reason";
+    /// Why a record was dropped.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum DropReason {
+        OptOut = "opt_out",
+        License = "license",
+        NoMetadata = "no_metadata",
+        Partition = "partition",
+        Package = "package",
+        CodeTooShort = "code_too_short",
+        CodeTooLong = "code_too_long",
+    }
 }
 
 impl FilterSpec {
@@ -144,5 +146,200 @@ impl FilterCounts {
             Ok(()) => self.kept += 1,
             Err(r) => *self.dropped.entry(r).or_default() += 1,
         }
+    }
+}
+
+/// `corpus filter`: keeps matching records; the output keeps the input layout, file for file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FilterConfig {
+    #[serde(flatten)]
+    pub input: crate::input::InputConfig,
+    /// Output file (a single input file) or folder (a folder or several inputs).
+    pub out: std::path::PathBuf,
+    /// Package metadata (a Package_Metadata folder, or PyPI / Anaconda JSON files), needed by
+    /// the license filters.
+    #[serde(default)]
+    pub metadata: Vec<std::path::PathBuf>,
+    /// Keep packages of these license classes (permissive, copyleft, unknown).
+    #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    pub license: Option<Vec<LicenseClass>>,
+    /// Keep packages with one of these license ids (MIT, Apache-2.0, …).
+    #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    pub spdx: Option<Vec<String>>,
+    /// Partitions to keep.
+    #[serde(default)]
+    pub partition: crate::select::Partitions,
+    /// Keep only these packages.
+    #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    pub packages: Option<Vec<String>>,
+    /// Keep only the packages listed in this file (one a line, `#` comments).
+    #[serde(default)]
+    pub packages_file: Option<std::path::PathBuf>,
+    /// Drop these packages.
+    #[serde(default, deserialize_with = "pytorrent_io::names::list")]
+    pub exclude_packages: Vec<String>,
+    /// Opt-out list: package names, or `package:glob` for files.
+    #[serde(default)]
+    pub opt_out: Option<std::path::PathBuf>,
+    /// Fewest characters of `code` a record needs.
+    #[serde(default)]
+    pub min_code_chars: Option<u64>,
+    /// Most characters of `code` a record may have.
+    #[serde(default)]
+    pub max_code_chars: Option<u64>,
+}
+
+impl FilterConfig {
+    pub fn new(input: crate::input::InputConfig, out: std::path::PathBuf) -> FilterConfig {
+        FilterConfig {
+            input,
+            out,
+            metadata: Vec::new(),
+            license: None,
+            spdx: None,
+            partition: Default::default(),
+            packages: None,
+            packages_file: None,
+            exclude_packages: Vec::new(),
+            opt_out: None,
+            min_code_chars: None,
+            max_code_chars: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if (self.license.is_some() || self.spdx.is_some()) && self.metadata.is_empty() {
+            return Err(Error::Usage(
+                "filtering by license needs package metadata (--metadata Package_Metadata/)".into(),
+            ));
+        }
+        if let (Some(lo), Some(hi)) = (self.min_code_chars, self.max_code_chars) {
+            if lo > hi {
+                return Err(Error::Usage(format!(
+                    "--min-code-chars {lo} is above --max-code-chars {hi}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The selection this config describes (reads the package and opt-out files).
+    pub fn spec(&self) -> Result<FilterSpec> {
+        let mut keep: Option<HashSet<String>> = None;
+        if let Some(p) = &self.packages {
+            keep.get_or_insert_default()
+                .extend(p.iter().map(|n| normalize_name(n)));
+        }
+        if let Some(f) = &self.packages_file {
+            keep.get_or_insert_default().extend(
+                pytorrent_io::lists::read_list(f)?
+                    .iter()
+                    .map(|e| normalize_name(&e.text)),
+            );
+        }
+        Ok(FilterSpec {
+            license_classes: self.license.clone(),
+            license_ids: self.spdx.clone(),
+            partitions: self.partition.as_slice().map(<[Partition]>::to_vec),
+            packages: keep,
+            exclude_packages: self
+                .exclude_packages
+                .iter()
+                .map(|n| normalize_name(n))
+                .collect(),
+            opt_out: self
+                .opt_out
+                .as_deref()
+                .map(crate::optout::OptOut::load)
+                .transpose()?
+                .map(std::sync::Arc::new),
+            min_code_chars: self.min_code_chars,
+            max_code_chars: self.max_code_chars,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterReport {
+    pub read: crate::read::ReadSummary,
+    pub filter: FilterCounts,
+    pub written: Vec<crate::writer::WrittenFile>,
+    #[serde(skip)]
+    pub out: std::path::PathBuf,
+}
+
+/// Reads the inputs and writes the records the config keeps, in the input's layout.
+pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<FilterReport> {
+    use crate::writer::{CorpusWriter, Layout, Target, WriterOptions};
+    cfg.validate()?;
+    let files = cfg.input.discover()?;
+    let spec = cfg.spec()?;
+    let metadata = crate::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
+    spec.check(metadata.as_ref())?;
+    // One input file → one output file; a folder or several inputs → a folder mirroring them.
+    let single_file = cfg.input.inputs.len() == 1 && !cfg.input.inputs[0].is_dir();
+    let mut writer = CorpusWriter::new(
+        &cfg.out,
+        WriterOptions {
+            layout: Layout::Mirror,
+            compression: None,
+            chunk_records: None,
+            chunk_bytes: None,
+        },
+    )?;
+    let mut counts = FilterCounts::default();
+    let mut current: Option<Target> = None;
+    reporter.begin("filter", pytorrent_io::Unit::Bytes, None);
+    let read = crate::read::read_corpus(
+        &files,
+        &cfg.input.options(Some(&cfg.out)),
+        reporter,
+        |file, _, rec| spec.decide(&rec, file, metadata.as_ref()),
+        |item| {
+            if let crate::read::Item::Record { file, line, value } = item {
+                let rel = if single_file {
+                    Default::default()
+                } else {
+                    file.rel.clone()
+                };
+                let target = Target::Mirror { rel };
+                if current.as_ref() != Some(&target) {
+                    writer.touch(&target)?;
+                    current = Some(target.clone());
+                }
+                if value.is_ok() {
+                    writer.write(&target, line.bytes)?;
+                }
+                counts.add(value);
+            }
+            Ok::<(), Error>(())
+        },
+    );
+    reporter.end();
+    let read = read?;
+    Ok(FilterReport {
+        read,
+        filter: counts,
+        written: writer.finish()?,
+        out: cfg.out.clone(),
+    })
+}
+
+impl std::fmt::Display for FilterReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dropped: u64 = self.filter.dropped.values().sum();
+        write!(f, "{}", crate::read::skipped_lines(&self.read))?;
+        writeln!(
+            f,
+            "kept {} of {} records into {} under {}",
+            self.filter.kept,
+            self.filter.kept + dropped,
+            pytorrent_io::reporter::plural(self.written.len() as u64, "file", "files"),
+            self.out.display()
+        )?;
+        for (reason, n) in &self.filter.dropped {
+            writeln!(f, "  dropped ({}): {n}", reason.name())?;
+        }
+        Ok(())
     }
 }

@@ -8,30 +8,23 @@
 
 use serde::Serialize;
 
-/// The classes `corpus filter --license` selects on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LicenseClass {
-    Permissive,
-    Copyleft,
-    Unknown,
+pytorrent_io::word_enum! {
+    "license class";
+    /// The classes `corpus filter --license` selects on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum LicenseClass {
+        Permissive = "permissive",
+        Copyleft = "copyleft",
+        Unknown = "unknown",
+    }
 }
 
 impl LicenseClass {
     pub fn as_str(self) -> &'static str {
-        match self {
-            LicenseClass::Permissive => "permissive",
-            LicenseClass::Copyleft => "copyleft",
-            LicenseClass::Unknown => "unknown",
-        }
+        self.name()
     }
     pub fn parse(s: &str) -> Option<LicenseClass> {
-        match s {
-            "permissive" => Some(LicenseClass::Permissive),
-            "copyleft" => Some(LicenseClass::Copyleft),
-            "unknown" => Some(LicenseClass::Unknown),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

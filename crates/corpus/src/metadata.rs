@@ -234,6 +234,22 @@ impl MetadataIndex {
         Ok(index)
     }
 
+    /// [`MetadataIndex::load`] of `paths`, `None` when there are none; logs the count.
+    pub fn load_logged(
+        paths: &[PathBuf],
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<Option<MetadataIndex>> {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let index = MetadataIndex::load(paths)?;
+        reporter.log(&format!(
+            "metadata: {}",
+            pytorrent_io::reporter::plural(index.len() as u64, "package", "packages")
+        ));
+        Ok(Some(index))
+    }
+
     pub fn insert(&mut self, m: PackageMeta) {
         match self.by_name.get(&m.normalized_name) {
             Some(old) if old.source <= m.source => {}

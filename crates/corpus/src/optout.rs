@@ -20,25 +20,21 @@ impl OptOut {
     pub fn parse(text: &str, origin: &str) -> Result<OptOut> {
         let mut packages = HashSet::new();
         let mut globs: HashMap<String, GlobSetBuilder> = HashMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or("").trim();
-            if entry.is_empty() {
-                continue;
-            }
-            match entry.split_once(':') {
+        for entry in pytorrent_io::lists::parse_list(text) {
+            let line = entry.line;
+            match entry.text.split_once(':') {
                 None => {
-                    packages.insert(normalize_name(entry));
+                    packages.insert(normalize_name(&entry.text));
                 }
                 Some((pkg, pattern)) => {
                     let (pkg, pattern) = (pkg.trim(), pattern.trim());
                     if pkg.is_empty() || pattern.is_empty() {
                         return Err(Error::Usage(format!(
-                            "{origin}:{}: expected `package` or `package:glob`",
-                            i + 1
+                            "{origin}:{line}: expected `package` or `package:glob`"
                         )));
                     }
                     let glob = Glob::new(pattern).map_err(|e| {
-                        Error::Usage(format!("{origin}:{}: bad glob '{pattern}': {e}", i + 1))
+                        Error::Usage(format!("{origin}:{line}: bad glob '{pattern}': {e}"))
                     })?;
                     globs
                         .entry(normalize_name(pkg))

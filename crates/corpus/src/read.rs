@@ -13,31 +13,23 @@ use std::sync::{mpsc, Arc};
 
 use rayon::prelude::*;
 
+use pytorrent_io::Reporter;
+
 use crate::error::{Error, Problem, ProblemKind, Result};
 use crate::lines::{LineReader, LineSpan, RawLine};
 use crate::record::{Partition, RecordRef};
 use crate::source::InputFile;
 
-/// What to do with a bad line or file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Stop at the first problem.
-    #[default]
-    Fail,
-    /// Count it, quarantine it, go on.
-    Skip,
-}
-
-impl std::str::FromStr for OnError {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fail" => Ok(OnError::Fail),
-            "skip" => Ok(OnError::Skip),
-            o => Err(format!(
-                "unknown --on-error policy '{o}' (expected fail or skip)"
-            )),
-        }
+pytorrent_io::word_enum! {
+    "--on-error policy";
+    /// What to do with a bad line or file.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum OnError {
+        /// Stop at the first problem.
+        #[default]
+        Fail = "fail",
+        /// Count it, quarantine it, go on.
+        Skip = "skip",
     }
 }
 
@@ -63,17 +55,6 @@ impl Default for ReadOptions {
     }
 }
 
-/// Reports how far reading got, in raw (on-disk) bytes. Implemented by the CLI's bar.
-pub trait Progress: Sync {
-    fn set_total(&self, _bytes: Option<u64>) {}
-    fn set_position(&self, _bytes: u64) {}
-    fn finish(&self) {}
-}
-
-/// A progress sink that shows nothing.
-pub struct NoProgress;
-impl Progress for NoProgress {}
-
 /// Counts of what was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReadSummary {
@@ -91,6 +72,27 @@ impl ReadSummary {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
     }
+}
+
+/// Lines for people about the bad lines a `skip` policy left out (empty when none were).
+pub fn skipped_lines(summary: &ReadSummary) -> String {
+    if summary.rejected_total() == 0 {
+        return String::new();
+    }
+    let kinds: Vec<String> = summary
+        .rejected
+        .iter()
+        .map(|(k, n)| format!("{} {n}", k.name()))
+        .collect();
+    let mut s = format!(
+        "skipped {} ({})\n",
+        pytorrent_io::reporter::plural(summary.rejected_total(), "bad line", "bad lines"),
+        kinds.join(", ")
+    );
+    if let Some(q) = &summary.quarantine {
+        s.push_str(&format!("  rejected lines written to {}\n", q.display()));
+    }
+    s
 }
 
 /// What the sink receives, in input order.
@@ -165,7 +167,7 @@ fn reader_thread(
                     pytorrent_io::Error::Format { message, .. } => {
                         (ProblemKind::Compression, message.clone())
                     }
-                    pytorrent_io::Error::Io { source, .. } => (ProblemKind::Io, source.to_string()),
+                    other => (ProblemKind::Io, other.to_string()),
                 };
                 if tx
                     .send(Msg::FileFailed {
@@ -378,21 +380,26 @@ impl Quarantine {
 }
 
 /// Reads every record of `files`, calling `map` on each (in parallel) and `sink` on each
-/// result (sequentially, in input order).
-pub fn read_corpus<T, M, S>(
+/// result (sequentially, in input order). The sink's own errors (`E`, any error a corpus
+/// error converts into) stop the read and are returned as they are. `progress` hears the
+/// total and the position in input bytes; the caller begins and ends the phase.
+pub fn read_corpus<T, E, M, S>(
     files: &[InputFile],
     opts: &ReadOptions,
-    progress: &dyn Progress,
+    progress: &dyn Reporter,
     map: M,
     mut sink: S,
-) -> Result<ReadSummary>
+) -> std::result::Result<ReadSummary, E>
 where
     T: Send,
+    E: From<Error>,
     M: Fn(&InputFile, RawLine<'_>, RecordRef<'_>) -> T + Sync,
-    S: FnMut(Item<'_, T>) -> Result<()>,
+    S: FnMut(Item<'_, T>) -> std::result::Result<(), E>,
 {
     let total: Option<u64> = files.iter().map(|f| f.size).sum();
-    progress.set_total(total);
+    if let Some(t) = total {
+        progress.set_total(t);
+    }
     let raw_pos = AtomicU64::new(0);
     let mut summary = ReadSummary::default();
     let mut quarantine = opts
@@ -400,7 +407,7 @@ where
         .clone()
         .map(|path| Quarantine { path, writer: None });
 
-    let result = std::thread::scope(|scope| -> Result<()> {
+    let result = std::thread::scope(|scope| -> std::result::Result<(), E> {
         let (tx, rx) = mpsc::sync_channel::<Msg>(2);
         let raw_pos = &raw_pos;
         scope.spawn(move || reader_thread(files, opts, raw_pos, tx));
@@ -409,13 +416,13 @@ where
                           raw: Option<&[u8]>,
                           summary: &mut ReadSummary,
                           sink: &mut S|
-         -> Result<()> {
+         -> std::result::Result<(), E> {
             if opts.on_error == OnError::Fail {
-                return Err(Error::Data(problem));
+                return Err(Error::Data(problem).into());
             }
             *summary.rejected.entry(problem.kind).or_default() += 1;
             if let Some(q) = quarantine.as_mut() {
-                q.put(&problem, raw)?;
+                q.put(&problem, raw).map_err(E::from)?;
             }
             sink(Item::Rejected { problem: &problem })
         };
@@ -498,11 +505,10 @@ where
         }
         Ok(())
     });
-    progress.finish();
     // On failure the quarantine is dropped unfinished: its temporary file is removed.
     result?;
     if let Some(q) = quarantine {
-        summary.quarantine = q.finish()?;
+        summary.quarantine = q.finish().map_err(E::from)?;
     }
     Ok(summary)
 }

@@ -45,6 +45,14 @@ impl Partition {
     }
 }
 
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Partition, String> {
+        Partition::parse(s)
+            .ok_or_else(|| format!("unknown partition '{s}' (expected train, valid or test)"))
+    }
+}
+
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -350,6 +358,8 @@ impl TextView {
         }
     }
 }
+
+pytorrent_io::serde_by_name!(TextView, name);
 
 impl std::str::FromStr for TextView {
     type Err = String;

@@ -333,8 +333,8 @@ impl StatsAccumulator {
 pub fn corpus_stats(
     files: &[InputFile],
     opts: &crate::read::ReadOptions,
-    progress: &dyn crate::read::Progress,
-    partitions: Option<&[crate::record::Partition]>,
+    progress: &dyn pytorrent_io::Reporter,
+    partitions: &crate::select::Partitions,
     top: usize,
     metadata: Option<&MetadataIndex>,
 ) -> crate::error::Result<CorpusStats> {
@@ -344,18 +344,106 @@ pub fn corpus_stats(
         opts,
         progress,
         |file, _, rec| {
-            let keep = partitions
-                .is_none_or(|ps| effective_partition(&rec, file).is_some_and(|p| ps.contains(&p)));
-            keep.then(|| facts(&rec, file))
+            partitions
+                .contains(effective_partition(&rec, file))
+                .then(|| facts(&rec, file))
         },
         |item| {
             if let crate::read::Item::Record { value: Some(f), .. } = item {
                 acc.add(f);
             }
-            Ok(())
+            Ok::<(), crate::Error>(())
         },
     )?;
     Ok(acc.finish(top, metadata, summary))
+}
+
+/// `corpus stats`: counts, length percentiles, docstring share, duplicates and licenses.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StatsConfig {
+    #[serde(flatten)]
+    pub input: crate::input::InputConfig,
+    /// Package metadata (a Package_Metadata folder, or PyPI / Anaconda JSON files) for
+    /// license statistics.
+    #[serde(default)]
+    pub metadata: Vec<std::path::PathBuf>,
+    /// Partitions to count.
+    #[serde(default)]
+    pub partition: crate::select::Partitions,
+    /// How many packages to list, most records first.
+    #[serde(default = "default_top")]
+    pub top: usize,
+    /// Also write a self-contained HTML report with plots here.
+    #[serde(default)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+fn default_top() -> usize {
+    20
+}
+
+impl StatsConfig {
+    pub fn new(input: crate::input::InputConfig) -> StatsConfig {
+        StatsConfig {
+            input,
+            metadata: Vec::new(),
+            partition: Default::default(),
+            top: default_top(),
+            report: None,
+        }
+    }
+
+    pub fn validate(&self) -> crate::error::Result<()> {
+        if self.report.is_some() && !cfg!(feature = "report") {
+            return Err(crate::Error::Usage(
+                "this build has no HTML report (the `report` feature of pytorrent-corpus)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Statistics of the inputs, and the HTML report when asked for.
+pub fn run(
+    cfg: &StatsConfig,
+    reporter: &dyn pytorrent_io::Reporter,
+) -> crate::error::Result<CorpusStats> {
+    cfg.validate()?;
+    let files = cfg.input.discover()?;
+    let metadata = MetadataIndex::load_logged(&cfg.metadata, reporter)?;
+    reporter.begin("stats", pytorrent_io::Unit::Bytes, None);
+    let stats = corpus_stats(
+        &files,
+        &cfg.input.options(None),
+        reporter,
+        &cfg.partition,
+        cfg.top,
+        metadata.as_ref(),
+    );
+    reporter.end();
+    let stats = stats?;
+    #[cfg(feature = "report")]
+    if let Some(path) = &cfg.report {
+        let inputs: Vec<String> = cfg
+            .input
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let title = format!("pytorrent corpus stats: {}", inputs.join(", "));
+        let html = crate::report::html_report(&stats, &title).map_err(|message| {
+            pytorrent_io::Error::format(path, format!("drawing the report: {message}"))
+        })?;
+        pytorrent_io::atomic::write_atomic(path, html.as_bytes())?;
+        reporter.log(&format!("report written to {}", path.display()));
+    }
+    Ok(stats)
+}
+
+impl std::fmt::Display for CorpusStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_table())
+    }
 }
 
 impl CorpusStats {

@@ -9,32 +9,20 @@ use pytorrent_io::{CompressedWriter, Compression};
 use crate::error::{Error, Result};
 use crate::record::Partition;
 
-/// Where records go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layout {
-    /// One file (`--out corpus.jsonl.gz`), or standard output for `-`.
-    Flat,
-    /// `<out>/<scenario>/<partition>/<partition>_scenario_<scenario>_chk_<n>.jsonl.gz`.
-    PyTorrent,
-    /// `<out>/python/final/jsonl/<partition>/python_<partition>_<n>.jsonl.gz`.
-    CodeSearchNet,
-    /// `<out>/<relative input path>`: each input file maps to the output file of the same
-    /// relative name and compression (what `filter` uses to keep the input layout).
-    Mirror,
-}
-
-impl std::str::FromStr for Layout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "flat" | "jsonl" => Ok(Layout::Flat),
-            "pytorrent" => Ok(Layout::PyTorrent),
-            "codesearchnet" | "csn" => Ok(Layout::CodeSearchNet),
-            "mirror" => Ok(Layout::Mirror),
-            o => Err(format!(
-                "unknown layout '{o}' (expected flat, pytorrent, codesearchnet or mirror)"
-            )),
-        }
+pytorrent_io::word_enum! {
+    "layout";
+    /// Where records go.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Layout {
+        /// One file (`--out corpus.jsonl.gz`), or standard output for `-`.
+        Flat = "flat" | "jsonl",
+        /// `<out>/<scenario>/<partition>/<partition>_scenario_<scenario>_chk_<n>.jsonl.gz`.
+        PyTorrent = "pytorrent",
+        /// `<out>/python/final/jsonl/<partition>/python_<partition>_<n>.jsonl.gz`.
+        CodeSearchNet = "codesearchnet" | "csn",
+        /// `<out>/<relative input path>`: each input file maps to the output file of the same
+        /// relative name and compression (what `filter` uses to keep the input layout).
+        Mirror = "mirror",
     }
 }
 

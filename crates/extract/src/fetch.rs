@@ -7,6 +7,7 @@
 //! mirrors included. Downloads are written to a temporary name and renamed once the digest
 //! matches; an archive already present with the right digest is not fetched again.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,18 +15,20 @@ use std::time::Duration;
 use pytorrent_corpus::metadata::normalize_name;
 use serde::Serialize;
 
-/// Why a package could not be fetched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailReason {
-    NotFound,
-    NoSuchVersion,
-    NoArchive,
-    BadMetadata,
-    Http,
-    Network,
-    DigestMismatch,
-    Io,
+pytorrent_io::word_enum! {
+    "failure reason";
+    /// Why a package could not be fetched.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum FailReason {
+        NotFound = "not_found",
+        NoSuchVersion = "no_such_version",
+        NoArchive = "no_archive",
+        BadMetadata = "bad_metadata",
+        Http = "http",
+        Network = "network",
+        DigestMismatch = "digest_mismatch",
+        Io = "io",
+    }
 }
 
 /// What happened to one package.
@@ -328,6 +331,229 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
         Err(GetError::Status(c)) => fail(FailReason::Http, format!("{file_url}: HTTP {c}")),
         Err(GetError::Network(m)) => fail(FailReason::Network, format!("{file_url}: {m}")),
+    }
+}
+
+/// `fetch`: package names → metadata documents and release archives from the index pip
+/// uses.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct FetchConfig {
+    /// Package names.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// A file of package names, one a line (`#` comments).
+    #[serde(default)]
+    pub from_file: Option<PathBuf>,
+    /// Output folder: `Package_Metadata/pypi_packages/<name>.json` and `packages/<archive>`.
+    pub out: PathBuf,
+    /// Release to fetch (default: the latest).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Simple-index URL (default: `PYTORRENT_INDEX_URL`, `PIP_INDEX_URL`, pip.conf, else
+    /// pip's own default).
+    #[serde(default)]
+    pub index_url: Option<String>,
+    /// JSON API base (default: the index URL with a trailing /simple made /pypi).
+    #[serde(default)]
+    pub json_api_url: Option<String>,
+    /// Downloads at once.
+    #[serde(default = "default_jobs")]
+    pub jobs: usize,
+    /// Retries of a failed request (network errors, 429, 5xx), with doubling back-off.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Seconds before a request is given up.
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+    /// Opt-out list: these packages are not fetched.
+    #[serde(default)]
+    pub opt_out: Option<PathBuf>,
+}
+
+fn default_jobs() -> usize {
+    4
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_timeout() -> u64 {
+    120
+}
+
+impl FetchConfig {
+    pub fn new(names: Vec<String>, out: PathBuf) -> FetchConfig {
+        FetchConfig {
+            names,
+            from_file: None,
+            out,
+            version: None,
+            index_url: None,
+            json_api_url: None,
+            jobs: default_jobs(),
+            retries: default_retries(),
+            timeout: default_timeout(),
+            opt_out: None,
+        }
+    }
+
+    /// The names of the arguments and of the list file.
+    pub fn all_names(&self) -> crate::error::Result<Vec<String>> {
+        let mut names = self.names.clone();
+        if let Some(f) = &self.from_file {
+            names.extend(
+                pytorrent_io::lists::read_list(f)?
+                    .into_iter()
+                    .map(|e| e.text),
+            );
+        }
+        if names.is_empty() {
+            return Err(crate::error::Error::Usage(
+                "no package names (give names, or --from-file)".into(),
+            ));
+        }
+        Ok(names)
+    }
+
+    /// The index and its JSON API: flags, environment, pip's configuration.
+    pub fn index(&self) -> crate::error::Result<(IndexChoice, String)> {
+        let choice = resolve_index(self.index_url.as_deref());
+        match (&self.json_api_url, choice) {
+            (Some(api), c) => Ok((
+                c.unwrap_or(IndexChoice {
+                    index_url: String::new(),
+                    source: String::new(),
+                }),
+                api.clone(),
+            )),
+            (None, Some(c)) => {
+                let api = json_api_from_index(&c.index_url);
+                Ok((c, api))
+            }
+            (None, None) => Err(crate::error::Error::Usage(
+                "no package index configured: give --index-url, set PYTORRENT_INDEX_URL or \
+                 PIP_INDEX_URL, or configure pip"
+                    .into(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FetchReport {
+    pub index_url: String,
+    pub index_source: String,
+    pub json_api: String,
+    pub downloaded: u64,
+    pub already_present: u64,
+    pub opted_out: Vec<String>,
+    /// `name: why` of each failed package, by reason.
+    pub failed: BTreeMap<String, Vec<String>>,
+    pub packages: Vec<(String, Outcome)>,
+    #[serde(skip)]
+    pub out: PathBuf,
+}
+
+impl FetchReport {
+    pub fn failures(&self) -> usize {
+        self.failed.values().map(Vec::len).sum()
+    }
+}
+
+pub fn run(
+    cfg: &FetchConfig,
+    reporter: &dyn pytorrent_io::Reporter,
+) -> crate::error::Result<FetchReport> {
+    use rayon::prelude::*;
+    let names = cfg.all_names()?;
+    let (index, json_api) = cfg.index()?;
+    let opt_out = cfg
+        .opt_out
+        .as_deref()
+        .map(pytorrent_corpus::optout::OptOut::load)
+        .transpose()?;
+    let opts = FetchOptions {
+        json_api: json_api.clone(),
+        out: cfg.out.clone(),
+        version: cfg.version.clone(),
+        retries: cfg.retries,
+        backoff: Duration::from_millis(500),
+        timeout: Duration::from_secs(cfg.timeout),
+    };
+    let http = agent(opts.timeout);
+    reporter.log(&format!(
+        "index {} (from {}); JSON API {json_api}",
+        index.index_url, index.source
+    ));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.jobs.max(1))
+        .build()
+        .map_err(|e| crate::error::Error::Usage(format!("--jobs {}: {e}", cfg.jobs)))?;
+    reporter.begin(
+        "fetch",
+        pytorrent_io::Unit::Items("packages"),
+        Some(names.len() as u64),
+    );
+    let results: Vec<(String, Outcome)> = pool.install(|| {
+        names
+            .par_iter()
+            .map(|n| {
+                let outcome = if opt_out.as_ref().is_some_and(|o| o.package(n)) {
+                    Outcome::OptedOut
+                } else {
+                    fetch(&http, n, &opts)
+                };
+                reporter.advance(1);
+                (n.clone(), outcome)
+            })
+            .collect()
+    });
+    reporter.end();
+    let mut report = FetchReport {
+        index_url: index.index_url,
+        index_source: index.source,
+        json_api,
+        downloaded: 0,
+        already_present: 0,
+        opted_out: Vec::new(),
+        failed: BTreeMap::new(),
+        packages: Vec::new(),
+        out: cfg.out.clone(),
+    };
+    for (name, outcome) in &results {
+        match outcome {
+            Outcome::Downloaded { .. } => report.downloaded += 1,
+            Outcome::AlreadyPresent { .. } => report.already_present += 1,
+            Outcome::OptedOut => report.opted_out.push(name.clone()),
+            Outcome::Failed { reason, message } => report
+                .failed
+                .entry(reason.name().to_string())
+                .or_default()
+                .push(format!("{name}: {message}")),
+        }
+    }
+    report.packages = results;
+    Ok(report)
+}
+
+impl std::fmt::Display for FetchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use pytorrent_io::reporter::plural;
+        writeln!(
+            f,
+            "fetched {} ({} already present, {} opted out, {} failed) into {}",
+            plural(self.downloaded, "package", "packages"),
+            self.already_present,
+            self.opted_out.len(),
+            self.failures(),
+            self.out.display()
+        )?;
+        for (reason, list) in &self.failed {
+            writeln!(f, "  failed ({reason}):")?;
+            for l in list {
+                writeln!(f, "    {l}")?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,13 +5,22 @@
 //! - [`python`]: functions and methods (qualified names, `def` ranges, docstrings cleaned as
 //!   `ast.get_docstring` does) from `ruff_python_parser`, which recovers from syntax errors.
 //!
-//! Records, scenarios, filters, dedup and the `pytorrent extract` / `pytorrent fetch`
-//! commands build on these.
+//! - [`package`]: one package → records of each scenario, with filters, opt-out and
+//!   scrubbing ([`scrub`]); [`units`]: what each scenario pairs; [`dedup`]: exact and near
+//!   duplicates.
+//!
+//! The stage's commands each have a typed config and a `run`: [`run`] (extract: packages →
+//! a PyTorrent corpus) and [`fetch`] (package index → metadata and archives).
 
 pub mod archive;
 pub mod dedup;
+pub mod error;
 pub mod fetch;
 pub mod package;
 pub mod python;
+pub mod run;
 pub mod scrub;
 pub mod units;
+
+pub use error::{Error, Result};
+pub use run::{ExtractConfig, ExtractReport};

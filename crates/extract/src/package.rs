@@ -30,6 +30,56 @@ impl Default for Split {
     }
 }
 
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Split, String> {
+        let parts: Vec<u64> = s
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("--split: not a percentage: '{}'", x.trim()))
+            })
+            .collect::<Result<_, _>>()?;
+        let [train, valid] = parts[..] else {
+            return Err("--split takes two percentages: train,valid (test is the rest)".into());
+        };
+        if train + valid > 100 {
+            return Err("--split: train + valid must be at most 100".into());
+        }
+        Ok(Split { train, valid })
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.train, self.valid)
+    }
+}
+
+impl serde::Serialize for Split {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Split {
+    /// `"80,10"`, or `[80, 10]`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Pair([u64; 2]),
+        }
+        let text = match Form::deserialize(d)? {
+            Form::Text(s) => s,
+            Form::Pair([t, v]) => format!("{t},{v}"),
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Split {
     pub fn partition(&self, package: &str) -> Partition {
         let digest = Sha256::digest(normalize_name(package).as_bytes());

@@ -9,33 +9,23 @@ use ruff_text_size::Ranged;
 
 use crate::python::{functions_in, LineIndex, PyFunction};
 
-/// Which natural language a record pairs with code (PyTorrent's three scenarios).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scenario {
-    /// NL = the docstring; code = the function without its docstring statement.
-    Docstrings,
-    /// NL = the comments inside the function; code = the function without its comments.
-    Comments,
-    /// NL = the docstring, then the comments; code = the function without either.
-    Both,
+pytorrent_io::word_enum! {
+    "scenario";
+    /// Which natural language a record pairs with code (PyTorrent's three scenarios).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Scenario {
+        /// NL = the docstring; code = the function without its docstring statement.
+        Docstrings = "docstrings" | "docstring",
+        /// NL = the comments inside the function; code = the function without its comments.
+        Comments = "comments" | "comment",
+        /// NL = the docstring, then the comments; code = the function without either.
+        Both = "both",
+    }
 }
 
 impl Scenario {
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Docstrings => "docstrings",
-            Scenario::Comments => "comments",
-            Scenario::Both => "both",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Scenario> {
-        match s {
-            "docstrings" | "docstring" => Some(Scenario::Docstrings),
-            "comments" | "comment" => Some(Scenario::Comments),
-            "both" => Some(Scenario::Both),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

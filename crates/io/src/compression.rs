@@ -11,11 +11,14 @@ use std::sync::Arc;
 
 use crate::{AtomicFile, Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
+crate::word_enum! {
+    "compression";
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Compression {
+        None = "none" | "plain",
+        Gzip = "gzip" | "gz",
+        Zstd = "zstd" | "zst",
+    }
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -52,28 +55,6 @@ impl Compression {
             Compression::None => "",
             Compression::Gzip => ".gz",
             Compression::Zstd => ".zst",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
-
-impl std::str::FromStr for Compression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" | "plain" => Ok(Compression::None),
-            "gzip" | "gz" => Ok(Compression::Gzip),
-            "zstd" | "zst" => Ok(Compression::Zstd),
-            other => Err(format!(
-                "unknown compression '{other}' (expected none, gzip or zstd)"
-            )),
         }
     }
 }

@@ -1,24 +1,41 @@
-//! Small, boring file plumbing shared by every pytorrent stage.
+//! Small, boring plumbing shared by every pytorrent stage.
 //!
 //! - [`atomic`]: output files that appear under their final name only once complete.
 //! - [`compression`]: gzip (multi-member) and zstd, detected by magic bytes, checked against
 //!   the file extension so a mislabelled file is an error rather than garbage.
 //! - [`fingerprint`]: sha256 of files and byte streams.
+//! - [`npy`]: the streaming `.npy` writer and header reader every stage uses.
+//! - [`reporter`]: how a stage reports progress, log lines and warnings to its caller.
+//! - [`kind`]: usage vs data errors, which the command line maps to exit codes 2 and 1.
+//! - [`tasks`]: one job split among tasks (flags, Slurm arrays, Kubernetes Indexed Jobs).
+//! - [`lists`]: files of names, one a line, `#` comments.
+//! - [`size`]: byte sizes such as `512M`; [`names`]: one spelling of a setting for flags, configs
+//!   and manifests.
 
 pub mod atomic;
 pub mod compression;
 pub mod fingerprint;
+pub mod kind;
+pub mod lists;
+pub mod names;
+pub mod npy;
+pub mod reporter;
+pub mod size;
+pub mod tasks;
 
 pub use atomic::AtomicFile;
 pub use compression::{open_input, CompressedWriter, Compression};
 pub use fingerprint::{sha256_file, Sha256Writer};
+pub use kind::{Classify, ErrorKind};
+pub use reporter::{Reporter, Silent, Unit};
+pub use tasks::Tasks;
 
 use std::path::PathBuf;
 
 /// Errors of this crate carry the path they concern.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -26,6 +43,18 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
+    /// A request that cannot be met as asked (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// An I/O error in words people use: `no such file or folder` rather than the OS's text.
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
 }
 
 impl Error {
@@ -36,9 +65,18 @@ impl Error {
         }
     }
 
-    pub fn path(&self) -> &std::path::Path {
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The path the error concerns, if any.
+    pub fn path(&self) -> Option<&std::path::Path> {
         match self {
-            Error::Io { path, .. } | Error::Format { path, .. } => path,
+            Error::Io { path, .. } | Error::Format { path, .. } => Some(path),
+            Error::Usage(_) => None,
         }
     }
 

@@ -158,6 +158,36 @@ pub fn usable_positions(
     }
 }
 
+/// The longest input (special tokens included) the checkpoint `spec` takes — a folder, its
+/// `config.json`, or a model id in the local Hugging Face cache — read from `config.json`
+/// alone, for any `model_type`. Returns the config file with it.
+pub fn positions_of(spec: &str) -> Result<(std::path::PathBuf, usize)> {
+    let p = std::path::Path::new(spec);
+    let config = if p.is_file() {
+        p.to_path_buf()
+    } else if p.is_dir() {
+        p.join("config.json")
+    } else {
+        pytorrent_tokenizer::hub::snapshot_folder(spec, &["config.json"])?.join("config.json")
+    };
+    let text = std::fs::read_to_string(&config).map_err(|e| pytorrent_io::Error::io(&config, e))?;
+    let bad = |message: String| Error::Config {
+        path: config.clone(),
+        message,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let max = v["max_position_embeddings"]
+        .as_u64()
+        .ok_or_else(|| bad("no max_position_embeddings".into()))? as usize;
+    let limit = usable_positions(
+        v["model_type"].as_str().unwrap_or(""),
+        max,
+        v["pad_token_id"].as_u64().map(|p| p as u32),
+    );
+    Ok((config, limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

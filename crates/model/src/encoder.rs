@@ -103,6 +103,209 @@ fn weights_path(w: &Weights) -> PathBuf {
     }
 }
 
+/// Reads tensors by name from a checkpoint's weight files, naming the file in every error.
+struct Loader<'a> {
+    config: &'a ModelConfig,
+    vb: VarBuilder<'static>,
+    names: HashSet<String>,
+    path: PathBuf,
+    /// `roberta.`, `bert.` or empty: where the encoder's tensors live.
+    prefix: &'static str,
+}
+
+impl Loader<'_> {
+    fn open<'c>(
+        files: &ModelFiles,
+        config: &'c ModelConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Loader<'c>> {
+        let names = tensor_names(&files.weights)?;
+        let path = weights_path(&files.weights);
+        let vb = match &files.weights {
+            // SAFETY: the files are mapped read-only and not modified while mapped.
+            Weights::Safetensors(p) => unsafe {
+                VarBuilder::from_mmaped_safetensors(p, dtype, device)
+            },
+            Weights::Pytorch(p) => VarBuilder::from_pth(p, dtype, device),
+        }
+        .map_err(|e| Error::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let prefix = ["roberta.", "bert.", ""]
+            .into_iter()
+            .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
+            .ok_or_else(|| Error::Weights {
+                path: path.clone(),
+                message:
+                    "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
+                        .into(),
+            })?;
+        Ok(Loader {
+            config,
+            vb,
+            names,
+            path,
+            prefix,
+        })
+    }
+
+    fn err(&self, e: candle_core::Error) -> Error {
+        Error::Weights {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    /// The encoder's own tensors (under the prefix).
+    fn base(&self) -> VarBuilder<'static> {
+        match self.prefix {
+            "" => self.vb.clone(),
+            p => self.vb.pp(p.trim_end_matches('.')),
+        }
+    }
+
+    fn get(
+        &self,
+        vb: &VarBuilder,
+        shape: impl Into<candle_core::Shape>,
+        name: &str,
+    ) -> Result<Tensor> {
+        vb.get(shape, name).map_err(|e| self.err(e))
+    }
+
+    fn linear(&self, vb: VarBuilder, i: usize, o: usize) -> Result<Linear> {
+        Ok(Linear::new(
+            self.get(&vb, (o, i), "weight")?,
+            Some(self.get(&vb, o, "bias")?),
+        ))
+    }
+
+    fn norm(&self, vb: VarBuilder, n: usize) -> Result<LayerNorm> {
+        Ok(LayerNorm::new(
+            self.get(&vb, n, "weight")?,
+            self.get(&vb, n, "bias")?,
+            self.config.layer_norm_eps,
+        ))
+    }
+
+    fn layer(&self, i: usize) -> Result<Layer> {
+        let (c, h) = (self.config, self.config.hidden_size);
+        let l = self.base().pp(format!("encoder.layer.{i}"));
+        let att = l.pp("attention");
+        let q = self.linear(att.pp("self.query"), h, h)?;
+        let k = self.linear(att.pp("self.key"), h, h)?;
+        let v = self.linear(att.pp("self.value"), h, h)?;
+        // Scaling the query projection instead of the scores saves a pass over the
+        // [batch, heads, seq, seq] scores in every layer.
+        let scale = 1.0 / (c.head_dim as f64).sqrt();
+        let bias = |l: &Linear| l.bias().expect("loaded with bias").clone();
+        let cat = |parts: &[Tensor]| Tensor::cat(parts, 0).map_err(|e| self.err(e));
+        let qkv = Dense {
+            w: cat(&[
+                (q.weight() * scale).map_err(|e| self.err(e))?,
+                k.weight().clone(),
+                v.weight().clone(),
+            ])?,
+            b: cat(&[
+                (bias(&q) * scale).map_err(|e| self.err(e))?,
+                bias(&k),
+                bias(&v),
+            ])?,
+        };
+        Ok(Layer {
+            qkv,
+            attn_out: Dense::new(self.linear(att.pp("output.dense"), h, h)?),
+            ln1: self.norm(att.pp("output.LayerNorm"), h)?,
+            inter: Dense::new(self.linear(l.pp("intermediate.dense"), h, c.intermediate_size)?),
+            out: Dense::new(self.linear(l.pp("output.dense"), c.intermediate_size, h)?),
+            ln2: self.norm(l.pp("output.LayerNorm"), h)?,
+        })
+    }
+
+    fn pooler(&self) -> Result<Option<Linear>> {
+        let h = self.config.hidden_size;
+        if !self.has(&format!("{}pooler.dense.weight", self.prefix)) {
+            return Ok(None);
+        }
+        Ok(Some(self.linear(self.base().pp("pooler.dense"), h, h)?))
+    }
+
+    /// The MLM head, or why there is none.
+    fn mlm_head(
+        &self,
+        word: &Tensor,
+        folder: &Path,
+    ) -> Result<std::result::Result<MlmHead, String>> {
+        let c = self.config;
+        let h = c.hidden_size;
+        let (head, dense_name, norm_name, activation) = match c.family {
+            Family::Roberta => (
+                "lm_head",
+                "lm_head.dense",
+                "lm_head.layer_norm",
+                Activation::GeluErf,
+            ),
+            Family::Bert => (
+                "cls.predictions",
+                "cls.predictions.transform.dense",
+                "cls.predictions.transform.LayerNorm",
+                c.activation,
+            ),
+        };
+        if !self.has(&format!("{dense_name}.weight")) {
+            return Ok(Err(format!(
+                "{} has no masked-language-model head ({head}.* weights): it was saved as a bare \
+                 encoder ({}), which gives embeddings but cannot fill masks",
+                folder.display(),
+                if c.architectures.is_empty() {
+                    "no architectures listed".to_string()
+                } else {
+                    c.architectures.join(", ")
+                }
+            )));
+        }
+        let decoder_name = format!("{head}.decoder.weight");
+        let decoder = if self.has(&decoder_name) {
+            self.get(&self.vb, (c.vocab_size, h), &decoder_name)?
+        } else if c.tie_word_embeddings {
+            word.clone()
+        } else {
+            return Err(Error::Weights {
+                path: self.path.clone(),
+                message: format!("{decoder_name} is missing and tie_word_embeddings is false"),
+            });
+        };
+        // The decoder's own bias is what the forward pass adds. transformers 4.x ties it to
+        // `lm_head.bias` (a checkpoint may hold either name, or both, equal); 5.x ties them
+        // only with tie_word_embeddings, so an untied 5.x head has two different tensors and
+        // `lm_head.bias` is unused.
+        let bias_names = [format!("{head}.decoder.bias"), format!("{head}.bias")];
+        let bias_name = bias_names
+            .iter()
+            .find(|n| self.has(n))
+            .ok_or_else(|| Error::Weights {
+                path: self.path.clone(),
+                message: format!(
+                    "{} (or {}) is missing: the MLM head's output bias",
+                    bias_names[1], bias_names[0]
+                ),
+            })?;
+        Ok(Ok(MlmHead {
+            dense: self.linear(self.vb.pp(dense_name), h, h)?,
+            norm: self.norm(self.vb.pp(norm_name), h)?,
+            activation,
+            decoder,
+            bias: self.get(&self.vb, c.vocab_size, bias_name)?,
+        }))
+    }
+}
+
 impl Model {
     /// Loads a model folder or a cached model id onto `device` in `dtype`.
     pub fn load(spec: &str, device: &Device, dtype: DType) -> Result<Model> {
@@ -110,173 +313,29 @@ impl Model {
         let text = std::fs::read_to_string(&files.config)
             .map_err(|e| pytorrent_io::Error::io(&files.config, e))?;
         let config = ModelConfig::parse(&text, &files.config)?;
-        let names = tensor_names(&files.weights)?;
-        let wpath = weights_path(&files.weights);
-        let werr = |e: candle_core::Error| Error::Weights {
-            path: wpath.clone(),
-            message: e.to_string(),
-        };
-        let vb = match &files.weights {
-            // SAFETY: as above.
-            Weights::Safetensors(p) => unsafe {
-                VarBuilder::from_mmaped_safetensors(p, dtype, device)
-            },
-            Weights::Pytorch(p) => VarBuilder::from_pth(p, dtype, device),
-        }
-        .map_err(werr)?;
-        let prefix = ["roberta.", "bert.", ""]
-            .into_iter()
-            .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
-            .ok_or_else(|| Error::Weights {
-                path: wpath.clone(),
-                message:
-                    "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
-                        .into(),
-            })?;
-        let base = if prefix.is_empty() {
-            vb.clone()
-        } else {
-            vb.pp(prefix.trim_end_matches('.'))
-        };
-        let c = &config;
-        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
-        let linear = |vb: VarBuilder, i: usize, o: usize| -> Result<Linear> {
-            Ok(Linear::new(
-                vb.get((o, i), "weight").map_err(werr)?,
-                Some(vb.get(o, "bias").map_err(werr)?),
-            ))
-        };
-        let norm = |vb: VarBuilder, n: usize| -> Result<LayerNorm> {
-            Ok(LayerNorm::new(
-                vb.get(n, "weight").map_err(werr)?,
-                vb.get(n, "bias").map_err(werr)?,
-                eps,
-            ))
-        };
-        let emb = base.pp("embeddings");
-        let word = emb
-            .get((c.vocab_size, h), "word_embeddings.weight")
-            .map_err(werr)?;
-        let position = emb
-            .get((c.max_position_embeddings, h), "position_embeddings.weight")
-            .map_err(werr)?;
-        let token_type = emb
-            .get((c.type_vocab_size, h), "token_type_embeddings.weight")
-            .map_err(werr)?
+        let loader = Loader::open(&files, &config, device, dtype)?;
+        let (c, h) = (&config, config.hidden_size);
+        let emb = loader.base().pp("embeddings");
+        let word = loader.get(&emb, (c.vocab_size, h), "word_embeddings.weight")?;
+        let position = loader.get(
+            &emb,
+            (c.max_position_embeddings, h),
+            "position_embeddings.weight",
+        )?;
+        let token_type = loader
+            .get(&emb, (c.type_vocab_size, h), "token_type_embeddings.weight")?
             .get(0)
-            .map_err(werr)?;
-        let emb_norm = norm(emb.pp("LayerNorm"), h)?;
-        let mut layers = Vec::with_capacity(c.num_layers);
-        for i in 0..c.num_layers {
-            let l = base.pp(format!("encoder.layer.{i}"));
-            let att = l.pp("attention");
-            let q = linear(att.pp("self.query"), h, h)?;
-            let k = linear(att.pp("self.key"), h, h)?;
-            let v = linear(att.pp("self.value"), h, h)?;
-            // Scaling the query projection instead of the scores saves a pass over the
-            // [batch, heads, seq, seq] scores in every layer.
-            let scale = 1.0 / (c.head_dim as f64).sqrt();
-            let qkv = Dense {
-                w: Tensor::cat(
-                    &[
-                        (q.weight() * scale).map_err(werr)?,
-                        k.weight().clone(),
-                        v.weight().clone(),
-                    ],
-                    0,
-                )
-                .map_err(werr)?,
-                b: Tensor::cat(
-                    &[
-                        (q.bias().expect("loaded with bias") * scale).map_err(werr)?,
-                        k.bias().expect("loaded with bias").clone(),
-                        v.bias().expect("loaded with bias").clone(),
-                    ],
-                    0,
-                )
-                .map_err(werr)?,
-            };
-            layers.push(Layer {
-                qkv,
-                attn_out: Dense::new(linear(att.pp("output.dense"), h, h)?),
-                ln1: norm(att.pp("output.LayerNorm"), h)?,
-                inter: Dense::new(linear(l.pp("intermediate.dense"), h, c.intermediate_size)?),
-                out: Dense::new(linear(l.pp("output.dense"), c.intermediate_size, h)?),
-                ln2: norm(l.pp("output.LayerNorm"), h)?,
-            });
-        }
-        let pooler = if names.contains(&format!("{prefix}pooler.dense.weight")) {
-            Some(linear(base.pp("pooler.dense"), h, h)?)
-        } else {
-            None
+            .map_err(|e| loader.err(e))?;
+        let emb_norm = loader.norm(emb.pp("LayerNorm"), h)?;
+        let layers = (0..c.num_layers)
+            .map(|i| loader.layer(i))
+            .collect::<Result<Vec<_>>>()?;
+        let pooler = loader.pooler()?;
+        let (mlm, mlm_missing) = match loader.mlm_head(&word, &files.folder)? {
+            Ok(head) => (Some(head), None),
+            Err(why) => (None, Some(why)),
         };
-        let (head, bias_names, decoder_name, activation) = match c.family {
-            Family::Roberta => (
-                "lm_head",
-                ["lm_head.decoder.bias", "lm_head.bias"],
-                "lm_head.decoder.weight",
-                Activation::GeluErf,
-            ),
-            Family::Bert => (
-                "cls.predictions",
-                ["cls.predictions.decoder.bias", "cls.predictions.bias"],
-                "cls.predictions.decoder.weight",
-                c.activation,
-            ),
-        };
-        let (dense_name, norm_name) = match c.family {
-            Family::Roberta => ("lm_head.dense", "lm_head.layer_norm"),
-            Family::Bert => (
-                "cls.predictions.transform.dense",
-                "cls.predictions.transform.LayerNorm",
-            ),
-        };
-        let mut mlm_missing = None;
-        let mlm = if names.contains(&format!("{dense_name}.weight")) {
-            let decoder = if names.contains(decoder_name) {
-                vb.get((c.vocab_size, h), decoder_name).map_err(werr)?
-            } else if c.tie_word_embeddings {
-                word.clone()
-            } else {
-                return Err(Error::Weights {
-                    path: wpath.clone(),
-                    message: format!("{decoder_name} is missing and tie_word_embeddings is false"),
-                });
-            };
-            // The decoder's own bias is what the forward pass adds. transformers 4.x ties it to
-            // `lm_head.bias` (a checkpoint may hold either name, or both, equal); 5.x ties
-            // them only with tie_word_embeddings, so an untied 5.x head has two different
-            // tensors and `lm_head.bias` is unused.
-            let bias_name = bias_names
-                .iter()
-                .find(|n| names.contains(**n))
-                .ok_or_else(|| Error::Weights {
-                    path: wpath.clone(),
-                    message: format!(
-                        "{} (or {}) is missing: the MLM head's output bias",
-                        bias_names[1], bias_names[0]
-                    ),
-                })?;
-            Some(MlmHead {
-                dense: linear(vb.pp(dense_name), h, h)?,
-                norm: norm(vb.pp(norm_name), h)?,
-                activation,
-                decoder,
-                bias: vb.get(c.vocab_size, bias_name).map_err(werr)?,
-            })
-        } else {
-            mlm_missing = Some(format!(
-                "{} has no masked-language-model head ({head}.* weights): it was saved as a bare \
-                 encoder ({}), which gives embeddings but cannot fill masks",
-                files.folder.display(),
-                if c.architectures.is_empty() {
-                    "no architectures listed".to_string()
-                } else {
-                    c.architectures.join(", ")
-                }
-            ));
-            None
-        };
+        drop(loader);
         Ok(Model {
             config,
             files,

@@ -4,8 +4,11 @@
 //! `sequence` with that mask filled. With several masks each is scored independently and the
 //! other masks stay in the sequence (special tokens are then kept, as the pipeline does).
 
+use std::path::PathBuf;
+
 use candle_core::DType;
-use serde::Serialize;
+use pytorrent_io::Reporter;
+use serde::{Deserialize, Serialize};
 
 use crate::encoder::Model;
 use crate::text::{encode_inputs, length_batches, ModelTokenizer};
@@ -143,4 +146,111 @@ pub fn fill_mask(
         .into_iter()
         .map(|r| r.expect("every input scored"))
         .collect())
+}
+
+/// `fill-mask`: the masks of texts given inline or in files, filled by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillMaskConfig {
+    #[serde(flatten)]
+    pub model: crate::options::ModelOptions,
+    /// Files of inputs, one a line (a JSON string, an object with "text", or plain text);
+    /// `-` for standard input.
+    #[serde(default)]
+    pub inputs: Vec<PathBuf>,
+    /// Inputs given inline.
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// Candidates per mask.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Only score these candidates, as the pipeline's `targets`.
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+}
+
+fn default_top_k() -> usize {
+    5
+}
+
+impl FillMaskConfig {
+    pub fn new(model: crate::options::ModelOptions) -> FillMaskConfig {
+        FillMaskConfig {
+            model,
+            inputs: Vec::new(),
+            text: Vec::new(),
+            top_k: default_top_k(),
+            targets: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.top_k == 0 {
+            return Err(Error::Usage("--top-k must be at least 1".into()));
+        }
+        if self.text.is_empty() && self.inputs.is_empty() {
+            return Err(Error::Usage("no inputs: give --text or input files".into()));
+        }
+        self.model.validate()
+    }
+}
+
+/// One input and, per mask, its candidates best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilledText {
+    pub text: String,
+    pub masks: Vec<Vec<Candidate>>,
+}
+
+/// What `--json` prints: one entry per input.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct FillMaskReport(pub Vec<FilledText>);
+
+pub fn run(cfg: &FillMaskConfig, reporter: &dyn Reporter) -> Result<FillMaskReport> {
+    cfg.validate()?;
+    let mut texts = cfg.text.clone();
+    for p in &cfg.inputs {
+        texts.extend(
+            crate::options::read_text_lines(p)?
+                .into_iter()
+                .map(|(_, t)| t),
+        );
+    }
+    let (model, tok) = cfg.model.load(reporter)?;
+    let opts = FillMaskOptions {
+        top_k: cfg.top_k,
+        targets: cfg.targets.clone(),
+        batch_size: cfg.model.batch_size,
+    };
+    let results = fill_mask(&model, &tok, &texts, &opts, &|w| reporter.warn(&w))?;
+    Ok(FillMaskReport(
+        texts
+            .into_iter()
+            .zip(results)
+            .map(|(text, masks)| FilledText { text, masks })
+            .collect(),
+    ))
+}
+
+impl std::fmt::Display for FillMaskReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for r in &self.0 {
+            writeln!(f, "{}", r.text)?;
+            for (m, cands) in r.masks.iter().enumerate() {
+                if r.masks.len() > 1 {
+                    writeln!(f, "  mask {}:", m + 1)?;
+                }
+                for c in cands {
+                    writeln!(
+                        f,
+                        "  {:.4}  {:<20} {}",
+                        c.score,
+                        format!("{:?}", c.token_str),
+                        c.sequence.replace('\n', "⏎")
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -5,7 +5,11 @@
 //! - [`encoder`] — the forward pass: embeddings (RoBERTa positions from the padding mask, in
 //!   integers), post-LayerNorm layers with erf GELU, the pooler and our MLM head (with
 //!   `lm_head.bias`).
-//! - [`fill_mask`] — the fill-mask pipeline's semantics; [`embed`] — pooled embeddings.
+//! - [`fill_mask`] — the fill-mask pipeline's semantics; [`embed`] — pooled embeddings of
+//!   text lines or a corpus view, written as npy. Both have a typed config and a `run`, and
+//!   share [`options::ModelOptions`] (model, tokenizer, device, dtype, batch size).
+//! - [`config::positions_of`] — how long an input a checkpoint takes, for stages (pack) that
+//!   must fit it without loading the weights.
 //!
 //! The encoder is our own code on candle-core/candle-nn rather than candle-transformers'
 //! `bert`/`xlm_roberta`: those number RoBERTa positions from 0 (or in a float dtype, wrong
@@ -20,6 +24,7 @@ pub mod embed;
 pub mod encoder;
 pub mod fill_mask;
 pub mod ops;
+pub mod options;
 pub mod source;
 pub mod text;
 
@@ -47,16 +52,26 @@ pub enum Error {
     Io(#[from] pytorrent_io::Error),
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Corpus(#[from] pytorrent_corpus::Error),
+}
+
+impl pytorrent_io::Classify for Error {
+    fn kind(&self) -> pytorrent_io::ErrorKind {
+        use pytorrent_io::ErrorKind;
+        match self {
+            Error::Usage(_) | Error::Unsupported(_) => ErrorKind::Usage,
+            Error::Tokenizer(e) => e.kind(),
+            Error::Io(e) => e.kind(),
+            Error::Corpus(e) => e.kind(),
+            Error::Config { .. } | Error::Weights { .. } | Error::Candle(_) => ErrorKind::Data,
+        }
+    }
 }
 
 impl Error {
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::Usage(_)
-                | Error::Unsupported(_)
-                | Error::Tokenizer(pytorrent_tokenizer::Error::NotCached { .. })
-        )
+        pytorrent_io::Classify::kind(self) == pytorrent_io::ErrorKind::Usage
     }
 }
 

@@ -14,18 +14,25 @@ pub enum Error {
     Corpus(#[from] pytorrent_corpus::Error),
     #[error(transparent)]
     Tokenizer(#[from] pytorrent_tokenizer::Error),
+    #[error(transparent)]
+    Model(#[from] pytorrent_model::Error),
+}
+
+impl pytorrent_io::Classify for Error {
+    fn kind(&self) -> pytorrent_io::ErrorKind {
+        use pytorrent_io::ErrorKind;
+        match self {
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Data { .. } => ErrorKind::Data,
+            Error::Io(e) => e.kind(),
+            Error::Corpus(e) => e.kind(),
+            Error::Tokenizer(e) => e.kind(),
+            Error::Model(e) => e.kind(),
+        }
+    }
 }
 
 impl Error {
-    pub fn is_usage(&self) -> bool {
-        match self {
-            Error::Usage(_) => true,
-            Error::Corpus(e) => e.is_usage(),
-            Error::Tokenizer(pytorrent_tokenizer::Error::NotCached { .. }) => true,
-            _ => false,
-        }
-    }
-
     pub(crate) fn data(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
         Error::Data {
             path: path.into(),
@@ -35,16 +42,3 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// JSON (de)serialisation of our own small files.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::data(path, format!("not valid: {e}")))
-}
-
-pub(crate) fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("serialisable");
-    bytes.push(b'\n');
-    pytorrent_io::atomic::write_atomic(path, &bytes)?;
-    Ok(())
-}

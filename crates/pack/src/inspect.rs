@@ -4,12 +4,15 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::error::{read_json, Error, Result};
+use std::path::PathBuf;
+
+use pytorrent_io::npy::{decode, read_header, Dtype};
+use pytorrent_io::Reporter;
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
 use crate::megatron::Index;
-use crate::npy::{decode, Dtype};
-use crate::pipeline::Manifest;
 use crate::shards::Format;
-use crate::verify::read_header;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoredRow {
@@ -53,7 +56,7 @@ fn npy_row(path: &Path, row: usize) -> Result<Vec<i64>> {
 
 /// Rows `start..start + count` (fewer at the end) of a partition folder.
 pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<StoredRow>)> {
-    let manifest: Manifest = read_json(&dir.join("manifest.json"))?;
+    let manifest = Manifest::read(&dir.join("manifest.json"))?;
     let mut out = Vec::new();
     let mut first = 0u64;
     for s in &manifest.shards {
@@ -82,12 +85,12 @@ pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<St
                 let i = (r - first) as usize;
                 let ids: Vec<u32> = match &index {
                     Some(idx) => {
-                        let width = manifest.settings.dtype.size();
+                        let width = manifest.dtype.size();
                         let mut f = io(&path, File::open(&path))?;
                         let mut buf = vec![0u8; idx.lengths[i] as usize * width];
                         io(&path, f.seek(SeekFrom::Start(idx.pointers[i] as u64)))?;
                         io(&path, f.read_exact(&mut buf))?;
-                        decode(manifest.settings.dtype, &buf)
+                        decode(manifest.dtype, &buf)
                             .into_iter()
                             .map(|v| v as u32)
                             .collect()
@@ -112,4 +115,106 @@ pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<St
         first = end;
     }
     Ok((manifest, out))
+}
+
+/// `shards inspect`: rows of a partition folder decoded back to text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InspectConfig {
+    /// One partition folder (holding manifest.json).
+    pub dir: PathBuf,
+    /// First row (over all shards of the folder).
+    #[serde(default)]
+    pub row: u64,
+    /// Number of rows.
+    #[serde(default = "default_count")]
+    pub count: u64,
+    /// Tokenizer to decode with (default: the one the manifest names).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+}
+
+fn default_count() -> u64 {
+    3
+}
+
+/// One row, its text and, with static masks, the original tokens at the masked positions.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DecodedRow {
+    pub row: u64,
+    pub shard: String,
+    pub ids: Vec<u32>,
+    pub attention_mask: Option<Vec<u8>>,
+    pub labels: Option<Vec<i32>>,
+    pub text: String,
+    pub targets: Option<Vec<(usize, String)>>,
+}
+
+/// What `--json` prints: the rows.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct InspectReport(pub Vec<DecodedRow>);
+
+pub fn run(cfg: &InspectConfig, reporter: &dyn Reporter) -> Result<InspectReport> {
+    if !cfg.dir.join("manifest.json").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: no manifest.json (give one partition folder, e.g. out/train)",
+            cfg.dir.display()
+        )));
+    }
+    let (manifest, rows) = read_rows(&cfg.dir, cfg.row, cfg.count)?;
+    let spec = cfg
+        .tokenizer
+        .clone()
+        .unwrap_or_else(|| manifest.tokenizer.spec());
+    let tok = pytorrent_tokenizer::load(&spec)?.tokenizer;
+    let decode = |ids: &[u32]| -> Result<String> {
+        tok.decode(ids, false).map_err(|e| {
+            Error::Tokenizer(pytorrent_tokenizer::Error::Tokenizers(format!(
+                "decoding with {spec}: {e}"
+            )))
+        })
+    };
+    let mut out = Vec::new();
+    for r in rows {
+        let targets = match &r.labels {
+            Some(l) => Some(
+                l.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v >= 0)
+                    .map(|(i, v)| Ok((i, decode(&[*v as u32])?)))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        out.push(DecodedRow {
+            text: decode(&r.ids)?,
+            row: r.row,
+            shard: r.shard,
+            ids: r.ids,
+            attention_mask: r.attention_mask,
+            labels: r.labels,
+            targets,
+        });
+    }
+    if out.is_empty() {
+        reporter.log(&format!(
+            "no rows from {} (the folder holds {})",
+            cfg.row, manifest.rows
+        ));
+    }
+    Ok(InspectReport(out))
+}
+
+impl std::fmt::Display for InspectReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for r in &self.0 {
+            writeln!(f, "── row {} ({}) ──", r.row, r.shard)?;
+            writeln!(f, "{}", r.text)?;
+            if let Some(t) = &r.targets {
+                let shown: Vec<String> = t.iter().map(|(i, s)| format!("{i}:{s:?}")).collect();
+                writeln!(f, "── labels: {}", shown.join(" "))?;
+            }
+        }
+        Ok(())
+    }
 }

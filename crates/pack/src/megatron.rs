@@ -16,17 +16,19 @@ use std::path::{Path, PathBuf};
 
 use pytorrent_io::Error;
 
-use crate::npy::Dtype;
+use pytorrent_io::npy::Dtype;
 
 pub const MAGIC: &[u8; 9] = b"MMIDIDX\x00\x00";
 
-/// Megatron's code for a dtype.
-pub fn dtype_code(d: Dtype) -> u8 {
+/// Megatron's code for a dtype (`None` for uint32, which it has no code for).
+pub fn dtype_code(d: Dtype) -> Option<u8> {
     match d {
-        Dtype::Uint8 => 1,
-        Dtype::Int32 => 4,
-        Dtype::Uint16 => 8,
-        Dtype::Float32 => 7,
+        Dtype::Uint8 => Some(1),
+        Dtype::Int32 => Some(4),
+        Dtype::Int64 => Some(5),
+        Dtype::Float32 => Some(7),
+        Dtype::Uint16 => Some(8),
+        Dtype::Uint32 => None,
     }
 }
 
@@ -36,6 +38,7 @@ pub struct MegatronWriter {
     prefix: PathBuf,
     out: Option<BufWriter<File>>,
     dtype: Dtype,
+    code: u8,
     lengths: Vec<i32>,
     bytes: u64,
 }
@@ -51,6 +54,8 @@ fn tmp_name(path: &Path) -> PathBuf {
 impl MegatronWriter {
     /// `prefix` is the path without `.bin`/`.idx`.
     pub fn create(prefix: &Path, dtype: Dtype) -> Result<MegatronWriter, Error> {
+        let code = dtype_code(dtype)
+            .ok_or_else(|| Error::Usage(format!("Megatron files have no code for {dtype:?}")))?;
         let dir = prefix.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let bin = prefix.with_extension("bin");
@@ -61,6 +66,7 @@ impl MegatronWriter {
             prefix: prefix.to_path_buf(),
             out: Some(BufWriter::with_capacity(1 << 20, file)),
             dtype,
+            code,
             lengths: Vec::new(),
             bytes: 0,
         })
@@ -68,7 +74,7 @@ impl MegatronWriter {
 
     pub fn push(&mut self, ids: &[u32]) -> Result<(), Error> {
         let out = self.out.as_mut().expect("open until finished");
-        let bytes = crate::npy::encode(self.dtype, ids);
+        let bytes = pytorrent_io::npy::encode(self.dtype, ids);
         out.write_all(&bytes)
             .map_err(|e| Error::io(&self.bin_tmp, e))?;
         self.bytes += bytes.len() as u64;
@@ -96,7 +102,10 @@ impl MegatronWriter {
         std::fs::rename(&self.bin_tmp, &bin).map_err(|e| Error::io(&bin, e))?;
         let idx = self.prefix.with_extension("idx");
         let docs: Vec<i64> = (0..=self.lengths.len() as i64).collect();
-        pytorrent_io::atomic::write_atomic(&idx, &index_bytes(self.dtype, &self.lengths, &docs))?;
+        pytorrent_io::atomic::write_atomic(
+            &idx,
+            &index_bytes(self.dtype, self.code, &self.lengths, &docs),
+        )?;
         Ok((bin, idx))
     }
 }
@@ -109,12 +118,12 @@ impl Drop for MegatronWriter {
     }
 }
 
-/// The `.idx` file for sequences of `lengths` stored back to back.
-pub fn index_bytes(dtype: Dtype, lengths: &[i32], documents: &[i64]) -> Vec<u8> {
+/// The `.idx` file for sequences of `lengths` stored back to back (`code`: the dtype's).
+fn index_bytes(dtype: Dtype, code: u8, lengths: &[i32], documents: &[i64]) -> Vec<u8> {
     let mut b = Vec::with_capacity(34 + lengths.len() * 12 + documents.len() * 8);
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&1u64.to_le_bytes());
-    b.push(dtype_code(dtype));
+    b.push(code);
     b.extend_from_slice(&(lengths.len() as u64).to_le_bytes());
     b.extend_from_slice(&(documents.len() as u64).to_le_bytes());
     for l in lengths {

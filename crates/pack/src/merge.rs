@@ -4,14 +4,42 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{read_json, write_json, Error, Result};
-use crate::pipeline::{Manifest, Settings, COMPLETE_FILE};
+use pytorrent_io::Reporter;
+
+use crate::error::{Error, Result};
+use crate::manifest::{write_json, Manifest, COMPLETE_FILE};
 use crate::shards::{FileRef, ShardInfo};
+
+/// `shards merge`: the task folders of a scaled-out `pack` become one output.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MergeConfig {
+    /// The output folder the tasks wrote into (holding `task-IIIII-of-NNNNN` folders).
+    pub dir: PathBuf,
+}
 
 #[derive(Debug, serde::Serialize)]
 pub struct MergeReport {
     pub tasks: usize,
     pub partitions: Vec<(String, usize)>,
+}
+
+pub fn run(cfg: &MergeConfig, _reporter: &dyn Reporter) -> Result<MergeReport> {
+    merge(&cfg.dir)
+}
+
+impl std::fmt::Display for MergeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use pytorrent_io::reporter::plural;
+        for (p, n) in &self.partitions {
+            writeln!(
+                f,
+                "{p}: {} from {}",
+                plural(*n as u64, "shard", "shards"),
+                plural(self.tasks as u64, "task", "tasks")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Task folders under `out`, by index; all of `0..count` must be present and complete.
@@ -113,7 +141,7 @@ pub fn merge(out: &Path) -> Result<MergeReport> {
                         "missing: every task writes every partition",
                     ));
                 }
-                Ok((path.clone(), read_json::<Manifest>(&path)?))
+                Ok((path.clone(), Manifest::read(&path)?))
             })
             .collect::<Result<_>>()?;
         let first = &manifests[0].1;
@@ -158,21 +186,15 @@ pub fn merge(out: &Path) -> Result<MergeReport> {
         }
         let sum = |f: fn(&Manifest) -> u64| manifests.iter().map(|(_, m)| f(m)).sum::<u64>();
         let merged = Manifest {
-            tool: first.tool.clone(),
             partition: p.clone(),
-            tokenizer: first.tokenizer.clone(),
-            settings: Settings {
-                ..first.settings.clone()
-            },
-            fingerprint: first.fingerprint.clone(),
             task: None,
-            inputs: first.inputs.clone(),
             records: sum(|m| m.records),
             missing_field: sum(|m| m.missing_field),
             dropped_tokens: sum(|m| m.dropped_tokens),
             rows: sum(|m| m.rows),
             tokens: sum(|m| m.tokens),
             shards,
+            ..first.clone()
         };
         report.partitions.push((p.clone(), merged.shards.len()));
         write_json(&dest.join("manifest.json"), &merged)?;

@@ -1,19 +1,27 @@
 //! From per-record token ids to blocks of exactly `seq_len` tokens.
 
-/// How records become rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Records (each `<s> … </s>`) concatenated in order and cut into blocks of `seq_len`.
-    Concat,
-    /// One record per row: `<s> … </s>` truncated to `seq_len`, padded with `<pad>`.
-    Record,
+pytorrent_io::word_enum! {
+    "mode";
+    /// How records become rows.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Mode {
+        /// Records (each `<s> … </s>`) concatenated in order and cut into blocks of `seq_len`.
+        #[default]
+        Concat = "concat",
+        /// One record per row: `<s> … </s>` truncated to `seq_len`, padded with `<pad>`.
+        Record = "record",
+    }
 }
 
-/// What happens to the tokens left after the last full block (concat mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Remainder {
-    Drop,
-    Pad,
+pytorrent_io::word_enum! {
+    "remainder";
+    /// What happens to the tokens left after the last full block (concat mode).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Remainder {
+        #[default]
+        Drop = "drop",
+        Pad = "pad",
+    }
 }
 
 #[derive(Debug, Clone)]

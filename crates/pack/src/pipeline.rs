@@ -11,105 +11,38 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use pytorrent_corpus::read::effective_partition;
-use pytorrent_corpus::{
-    read_corpus, InputFile, Item, Partition, Progress, ReadOptions, ReadSummary, TextView,
-};
-use pytorrent_tokenizer::Encoder;
+use pytorrent_corpus::{read_corpus, InputFile, Item, Partition, ReadSummary, TextView};
+use pytorrent_io::npy::Dtype;
+use pytorrent_io::{Reporter, Tasks, Unit};
+use pytorrent_tokenizer::{Encoder, SpecialIds, TokenizerInfo};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{read_json, write_json, Error, Result};
+use crate::config::{PackConfig, Settings};
+use crate::error::{Error, Result};
+use crate::manifest::{
+    read_json, write_json, InputRef, Manifest, COMPLETE_FILE, FORMAT_VERSION, STATE_FILE,
+};
 use crate::mask::{mask_row, row_rng, MaskSpec};
-use crate::npy::Dtype;
-use crate::plan::{derive, file_order, segment_of, Tasks};
+use crate::plan::{derive, file_order, owns, segment_of};
 use crate::shards::{is_ours, Format, Row, ShardInfo, ShardLayout, ShardWriter};
-use crate::{Block, Mode, PackOptions, Packer, Remainder};
+use crate::{Block, PackOptions, Packer};
 
-pub const STATE_FILE: &str = ".pack-state.json";
-/// Written into a task's folder when all its partitions are complete.
-pub const COMPLETE_FILE: &str = "COMPLETE.json";
-
-/// The tokenizer as the packer needs it.
+/// The tokenizer as packing needs it.
 pub struct TokenizerSpec<'a> {
     pub encoder: &'a dyn Encoder,
-    /// Recorded in the manifest (file, sha256, vocab_size).
-    pub info: serde_json::Value,
-    pub vocab_size: usize,
-    pub bos: u32,
-    pub eos: u32,
-    pub pad: u32,
-    /// Ids never masked (all special tokens).
-    pub special: Vec<u32>,
-}
-
-/// Everything that determines the output.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Settings {
-    pub field: String,
-    pub seq_len: usize,
-    pub mode: String,
-    pub remainder: String,
-    pub format: Format,
-    pub dtype: Dtype,
-    pub shard_rows: usize,
-    pub shard_bytes: Option<u64>,
-    pub seed: u64,
-    pub shuffle: bool,
-    pub segment_lines: u64,
+    /// Recorded in the manifest (files, sha256, vocab_size).
+    pub info: TokenizerInfo,
+    pub special: SpecialIds,
     pub masking: Option<MaskSpec>,
-    pub num_tasks: usize,
 }
 
-pub struct PackConfig {
-    pub out: PathBuf,
-    pub field: TextView,
-    pub partitions: Vec<Partition>,
-    pub seq_len: usize,
-    pub mode: Mode,
-    pub remainder: Remainder,
-    pub format: Format,
-    pub shard_rows: usize,
-    pub shard_bytes: Option<u64>,
-    pub seed: u64,
-    pub shuffle: bool,
-    pub segment_lines: u64,
-    pub masking: Option<MaskSpec>,
-    pub tasks: Tasks,
-    pub resume: bool,
-    pub read: ReadOptions,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InputRef {
-    pub path: String,
-    pub bytes: Option<u64>,
-    pub sha256: Option<String>,
-}
-
-/// `manifest.json` of one partition folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub tool: String,
-    pub partition: String,
-    pub tokenizer: serde_json::Value,
-    #[serde(flatten)]
-    pub settings: Settings,
-    /// sha256 of the settings, the tokenizer and the input list: equal for every task of a
-    /// run, checked by `--resume` and `shards merge`.
-    pub fingerprint: String,
-    /// This task (absent for a single-task run and after a merge).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<Tasks>,
-    pub inputs: Vec<InputRef>,
-    pub records: u64,
-    /// Records of this partition that lack the text view (not packed, counted).
-    pub missing_field: u64,
-    pub dropped_tokens: u64,
-    pub rows: u64,
-    pub tokens: u64,
-    pub shards: Vec<ShardInfo>,
+impl TokenizerSpec<'_> {
+    fn vocab_size(&self) -> usize {
+        self.info.vocab_size()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -159,6 +92,9 @@ pub struct PartitionReport {
 #[derive(Debug, Serialize)]
 pub struct PackReport {
     pub root: PathBuf,
+    pub out: PathBuf,
+    pub seq_len: usize,
+    pub tasks: Tasks,
     pub partitions: Vec<PartitionReport>,
     pub read: Option<ReadSummary>,
     pub resumed: bool,
@@ -170,12 +106,12 @@ enum Text {
     Pair(String, String),
 }
 
-/// The segment being collected: its key, texts and missing-field counts by partition.
-type Pending = (
-    SegKey,
-    BTreeMap<Partition, Vec<Text>>,
-    BTreeMap<Partition, u64>,
-);
+/// The records of the segment being collected, by partition.
+struct Pending {
+    key: SegKey,
+    texts: BTreeMap<Partition, Vec<Text>>,
+    missing: BTreeMap<Partition, u64>,
+}
 
 enum Mapped {
     Text(Partition, Text),
@@ -209,242 +145,264 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| pytorrent_io::Error::io(path, e).into())
 }
 
-/// Removes this tool's files from a folder (a fresh run must not leave stale shards).
-fn clean(dir: &Path) -> Result<()> {
+/// Removes this tool's files from a folder (`keep` decides which survive).
+fn remove_files(dir: &Path, remove: impl Fn(&str) -> bool) -> Result<()> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for e in rd.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        if is_ours(&n) && e.path().is_file() {
+        if remove(&n) && e.path().is_file() {
             io(&e.path(), std::fs::remove_file(e.path()))?;
         }
     }
     Ok(())
 }
 
+/// A fresh run must not leave stale shards behind.
+fn clean(dir: &Path) -> Result<()> {
+    remove_files(dir, is_ours)
+}
+
 fn remove_temporaries(dir: &Path) -> Result<()> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for e in rd.flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with('.') && n.ends_with(".tmp") {
-            io(&e.path(), std::fs::remove_file(e.path()))?;
-        }
-    }
-    Ok(())
+    remove_files(dir, |n| n.starts_with('.') && n.ends_with(".tmp"))
+}
+
+/// What the fingerprint covers: the format, the settings, the split, the tokenizer's content
+/// (not where its files are) and the input list.
+#[derive(Serialize)]
+struct Fingerprinted<'a> {
+    format_version: u32,
+    settings: &'a Settings,
+    dtype: Dtype,
+    num_tasks: usize,
+    tokenizer: (Vec<&'a str>, usize),
+    inputs: Vec<(String, Option<u64>)>,
 }
 
 pub fn fingerprint(
     settings: &Settings,
-    tokenizer: &serde_json::Value,
+    dtype: Dtype,
+    tasks: Tasks,
+    tokenizer: &TokenizerInfo,
     files: &[InputFile],
 ) -> String {
-    let inputs: Vec<(String, Option<u64>)> = files
-        .iter()
-        .map(|f| (f.rel.to_string_lossy().into_owned(), f.size))
-        .collect();
-    let canon = serde_json::to_vec(&(settings, tokenizer, inputs)).expect("serialisable");
+    let content = match tokenizer {
+        TokenizerInfo::TokenizerJson { sha256, .. } => vec![sha256.as_str()],
+        TokenizerInfo::VocabMerges {
+            vocab_sha256,
+            merges_sha256,
+            ..
+        } => vec![vocab_sha256.as_str(), merges_sha256.as_str()],
+    };
+    let canon = serde_json::to_vec(&Fingerprinted {
+        format_version: FORMAT_VERSION,
+        settings,
+        dtype,
+        num_tasks: tasks.count,
+        tokenizer: (content, tokenizer.vocab_size()),
+        inputs: files
+            .iter()
+            .map(|f| (f.rel.to_string_lossy().into_owned(), f.size))
+            .collect(),
+    })
+    .expect("serialisable");
     pytorrent_io::fingerprint::hex(&Sha256::digest(&canon))
 }
 
-/// Packs `files` into `cfg.out`.
+/// Packs the corpus the config names: loads the tokenizer, resolves the task split, and
+/// writes (or, with `resume`, completes) every partition folder.
+pub fn run(cfg: &PackConfig, reporter: &dyn Reporter) -> Result<PackReport> {
+    cfg.validate()?;
+    let tasks = Tasks::resolve(cfg.num_tasks, cfg.task_index)?;
+    let loaded = pytorrent_tokenizer::load(&cfg.tokenizer)?;
+    let tok = &loaded.tokenizer;
+    let special = SpecialIds::of(tok)?;
+    let s = &cfg.settings;
+    let masking = if s.static_mask {
+        Some(MaskSpec {
+            probability: s.mlm_probability,
+            whole_word: s.whole_word_mask,
+            dupe_factor: s.dupe_factor,
+            mask_id: special.require_mask()?,
+            vocab_size: tok.get_vocab_size(true) as u32,
+        })
+    } else {
+        None
+    };
+    let encoder = pytorrent_tokenizer::encoder(tok);
+    let spec = TokenizerSpec {
+        encoder: encoder.as_ref(),
+        info: loaded.info()?,
+        special,
+        masking,
+    };
+    let files = cfg.input.discover()?;
+    pack(&files, &spec, cfg, tasks, reporter)
+}
+
+/// One run over given files with a given tokenizer.
+struct Job<'a> {
+    cfg: &'a PackConfig,
+    tok: &'a TokenizerSpec<'a>,
+    tasks: Tasks,
+    dtype: Dtype,
+    fingerprint: String,
+    root: PathBuf,
+    /// Relative paths of the files, in sorted order.
+    rels: Vec<String>,
+    /// `order[k]`: the position in the sorted list (which decides the task split and names
+    /// the file's seed) of the k-th file processed.
+    order: Vec<usize>,
+}
+
+/// Packs `files` with the tokenizer `tok` as `cfg` says, as task `tasks`.
 pub fn pack(
     files: &[InputFile],
     tok: &TokenizerSpec<'_>,
     cfg: &PackConfig,
-    progress: &dyn Progress,
-    log: &dyn Fn(String),
+    tasks: Tasks,
+    reporter: &dyn Reporter,
 ) -> Result<PackReport> {
-    if cfg.seq_len < 2 {
-        return Err(Error::Usage("--seq-len must be at least 2".into()));
-    }
-    if cfg.tasks.count == 0 || cfg.tasks.index >= cfg.tasks.count {
-        return Err(Error::Usage(format!(
-            "task index {} is not below the task count {}",
-            cfg.tasks.index, cfg.tasks.count
-        )));
-    }
-    if cfg.format == Format::Megatron && cfg.masking.is_some() {
-        return Err(Error::Usage(
-            "--static-mask writes labels, which the Megatron format has no place for; Megatron \
-             masks at training time (use --format npy for static masks)"
-                .into(),
-        ));
-    }
-    let dtype = Dtype::for_vocab(tok.vocab_size);
-    let settings = Settings {
-        field: cfg.field.name().into(),
-        seq_len: cfg.seq_len,
-        mode: match cfg.mode {
-            Mode::Concat => "concat",
-            Mode::Record => "record",
-        }
-        .into(),
-        remainder: match cfg.remainder {
-            Remainder::Drop => "drop",
-            Remainder::Pad => "pad",
-        }
-        .into(),
-        format: cfg.format,
-        dtype,
-        shard_rows: cfg.shard_rows.max(1),
-        shard_bytes: cfg.shard_bytes,
-        seed: cfg.seed,
-        shuffle: cfg.shuffle,
-        segment_lines: cfg.segment_lines,
-        masking: cfg.masking.clone(),
-        num_tasks: cfg.tasks.count,
-    };
-    let fp = fingerprint(&settings, &tok.info, files);
-    let root = task_root(&cfg.out, cfg.tasks);
-    let attention_mask =
-        cfg.format == Format::Npy && (cfg.mode == Mode::Record || cfg.remainder == Remainder::Pad);
-    let layout = ShardLayout {
-        format: cfg.format,
-        dtype,
-        seq_len: cfg.seq_len,
-        attention_mask,
-        labels: cfg.masking.is_some(),
-        max_rows: settings.shard_rows,
-        max_bytes: cfg.shard_bytes,
-    };
-    if !cfg.resume {
-        clean(&root)?;
-        let _ = std::fs::remove_file(root.join(COMPLETE_FILE));
-    }
-    let mut parts = Vec::new();
-    let mut resumed = false;
-    for p in &cfg.partitions {
-        let dir = root.join(p.as_str());
-        let mut part = Part {
-            partition: *p,
-            dir: dir.clone(),
-            writer: ShardWriter::new(&dir, layout.clone(), Vec::new()),
-            done: false,
-            cursor: None,
-            counts: Counts::default(),
-        };
-        if cfg.resume {
-            remove_temporaries(&dir)?;
-            let manifest = dir.join("manifest.json");
-            let state = dir.join(STATE_FILE);
-            if manifest.is_file() {
-                let m: Manifest = read_json(&manifest)?;
-                check_same(&m.fingerprint, &fp, &manifest)?;
-                part.done = true;
-                resumed = true;
-            } else if state.is_file() {
-                let s: State = read_json(&state)?;
-                check_same(&s.fingerprint, &fp, &state)?;
-                part.writer = ShardWriter::new(&dir, layout.clone(), s.shards);
-                part.counts = s.counts;
-                part.cursor = Some(s.cursor);
-                resumed = true;
-            } else {
-                clean(&dir)?;
-            }
-        } else {
-            clean(&dir)?;
-        }
-        parts.push(part);
-    }
-
+    cfg.settings.validate()?;
+    let dtype = Dtype::for_vocab(tok.vocab_size());
     let rels: Vec<String> = files
         .iter()
         .map(|f| f.rel.to_string_lossy().into_owned())
         .collect();
-    // `order[k]`: the position in the sorted list (which decides the task split and names
-    // the file's seed) of the k-th file processed.
-    let order = file_order(&rels, cfg.seed, cfg.shuffle);
-    let ordered: Vec<InputFile> = order.iter().map(|&i| files[i].clone()).collect();
-    let by_path: HashMap<&Path, usize> = ordered
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.as_path(), i))
-        .collect();
-    let earliest = parts
-        .iter()
-        .filter(|p| !p.done)
-        .map(|p| {
-            p.cursor.as_ref().map(|c| c.key).unwrap_or(SegKey {
-                order: 0,
-                segment: 0,
-            })
-        })
-        .min();
+    let job = Job {
+        cfg,
+        tok,
+        tasks,
+        dtype,
+        fingerprint: fingerprint(&cfg.settings, dtype, tasks, &tok.info, files),
+        root: task_root(&cfg.out, tasks),
+        order: file_order(&rels, cfg.settings.seed, !cfg.settings.no_shuffle),
+        rels,
+    };
+    let (mut parts, resumed) = job.open_partitions()?;
+    let read = job.read(files, &mut parts, reporter)?;
+    let partitions = job.finish(files, parts)?;
+    Ok(PackReport {
+        root: job.root.clone(),
+        out: cfg.out.clone(),
+        seq_len: cfg.settings.seq_len,
+        tasks,
+        partitions,
+        read,
+        resumed,
+    })
+}
 
-    let mut read_summary = None;
-    if let Some(earliest) = earliest {
-        let wanted = &cfg.partitions;
-        let seg_lines = cfg.segment_lines;
-        let tasks = cfg.tasks;
-        let field = cfg.field;
-        let mut current: Option<Pending> = None;
-        let mut failure: Option<Error> = None;
-        let flush = |key: SegKey,
-                     texts: BTreeMap<Partition, Vec<Text>>,
-                     missing: BTreeMap<Partition, u64>,
-                     parts: &mut Vec<Part>|
-         -> Result<()> {
-            let rel = &rels[order[key.order]];
-            for part in parts.iter_mut().filter(|p| !p.done) {
-                let skip = match &part.cursor {
-                    Some(c) if key < c.key => continue,
-                    Some(c) if key == c.key => c.rows,
-                    _ => 0,
-                };
-                let recs = texts.get(&part.partition).map(Vec::as_slice).unwrap_or(&[]);
-                let records = recs.len() as u64;
-                let ctx = SegCtx {
-                    seed: cfg.seed,
-                    partition: part.partition,
-                    rel,
-                    segment: key.segment,
-                };
-                let order: Option<Vec<usize>> = (cfg.shuffle && recs.len() > 1).then(|| {
-                    let mut idx: Vec<usize> = (0..recs.len()).collect();
-                    idx.shuffle(&mut row_rng(ctx.seed_for(&[])));
-                    idx
-                });
-                let rows = segment_rows(tok, cfg, &ctx, recs, order.as_deref())?;
-                emit(part, key, skip, rows, &fp)?;
-                part.counts.records += records;
-                part.counts.missing_field += missing.get(&part.partition).copied().unwrap_or(0);
-                part.cursor = None;
+impl Job<'_> {
+    fn layout(&self) -> ShardLayout {
+        let s = &self.cfg.settings;
+        ShardLayout {
+            format: s.format,
+            dtype: self.dtype,
+            seq_len: s.seq_len,
+            attention_mask: s.format == Format::Npy && s.padded(),
+            labels: s.static_mask,
+            max_rows: s.shard_rows,
+            max_bytes: s.shard_bytes.map(|b| b.0),
+        }
+    }
+
+    /// Opens every partition folder: fresh, or where a previous run stopped.
+    fn open_partitions(&self) -> Result<(Vec<Part>, bool)> {
+        if !self.cfg.resume {
+            clean(&self.root)?;
+            let _ = std::fs::remove_file(self.root.join(COMPLETE_FILE));
+        }
+        let mut parts = Vec::new();
+        let mut resumed = false;
+        for p in self.cfg.partition.list() {
+            let dir = self.root.join(p.as_str());
+            let mut part = Part {
+                partition: p,
+                dir: dir.clone(),
+                writer: ShardWriter::new(&dir, self.layout(), Vec::new()),
+                done: false,
+                cursor: None,
+                counts: Counts::default(),
+            };
+            if self.cfg.resume {
+                resumed |= self.resume_part(&mut part)?;
+            } else {
+                clean(&dir)?;
             }
-            Ok(())
+            parts.push(part);
+        }
+        Ok((parts, resumed))
+    }
+
+    /// Picks a partition folder up where it was left; returns whether there was anything.
+    fn resume_part(&self, part: &mut Part) -> Result<bool> {
+        let dir = &part.dir;
+        remove_temporaries(dir)?;
+        let manifest = dir.join("manifest.json");
+        let state = dir.join(STATE_FILE);
+        if manifest.is_file() {
+            let m = Manifest::read(&manifest).map_err(|e| resume_refused(&manifest, e))?;
+            check_same(&m.fingerprint, &self.fingerprint, &manifest)?;
+            part.done = true;
+            Ok(true)
+        } else if state.is_file() {
+            let s: State = read_json(&state).map_err(|e| resume_refused(&state, e))?;
+            check_same(&s.fingerprint, &self.fingerprint, &state)?;
+            part.writer = ShardWriter::new(dir, self.layout(), s.shards);
+            part.counts = s.counts;
+            part.cursor = Some(s.cursor);
+            Ok(true)
+        } else {
+            clean(dir)?;
+            Ok(false)
+        }
+    }
+
+    /// Reads the corpus and writes the rows of every segment this task owns.
+    fn read(
+        &self,
+        files: &[InputFile],
+        parts: &mut [Part],
+        reporter: &dyn Reporter,
+    ) -> Result<Option<ReadSummary>> {
+        let start = SegKey {
+            order: 0,
+            segment: 0,
         };
+        let Some(earliest) = parts
+            .iter()
+            .filter(|p| !p.done)
+            .map(|p| p.cursor.as_ref().map_or(start, |c| c.key))
+            .min()
+        else {
+            return Ok(None);
+        };
+        let ordered: Vec<InputFile> = self.order.iter().map(|&i| files[i].clone()).collect();
+        let by_path: HashMap<&Path, usize> = ordered
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.as_path(), i))
+            .collect();
+        let mut current: Option<Pending> = None;
+        reporter.begin("pack", Unit::Bytes, None);
         let summary = read_corpus(
             &ordered,
-            &cfg.read,
-            progress,
+            &self.cfg.input.options(Some(&self.cfg.out)),
+            reporter,
             |file, line, rec| {
                 let Some(&o) = by_path.get(file.path.as_path()) else {
-                    return (
-                        SegKey {
-                            order: 0,
-                            segment: 0,
-                        },
-                        Mapped::Ignored,
-                    );
+                    return (start, Mapped::Ignored);
                 };
-                let segment = segment_of(line.line_no, seg_lines);
-                let key = SegKey { order: o, segment };
-                if !tasks.owns(order[o], segment) || key < earliest {
+                let key = SegKey {
+                    order: o,
+                    segment: segment_of(line.line_no, self.cfg.settings.segment_lines),
+                };
+                if !owns(self.tasks, self.order[o], key.segment) || key < earliest {
                     return (key, Mapped::Ignored);
                 }
-                let Some(p) = effective_partition(&rec, file).filter(|p| wanted.contains(p)) else {
-                    return (key, Mapped::Ignored);
-                };
-                let text = match field {
-                    TextView::NlPlusCode if !rec.docstring.is_empty() => {
-                        Some(Text::Pair(rec.docstring.to_string(), rec.code.to_string()))
-                    }
-                    _ => field.text(&rec).map(|t| Text::One(t.into_owned())),
-                };
-                (key, text.map_or(Mapped::Missing(p), |t| Mapped::Text(p, t)))
+                (key, self.map_record(&rec, file))
             },
             |item| {
                 let Item::Record {
@@ -453,96 +411,143 @@ pub fn pack(
                 else {
                     return Ok(());
                 };
-                if matches!(m, Mapped::Ignored) || failure.is_some() {
+                if matches!(m, Mapped::Ignored) {
                     return Ok(());
                 }
-                if current.as_ref().is_some_and(|c| c.0 != key) {
-                    let (k, t, mi) = current.take().expect("checked");
-                    if let Err(e) = flush(k, t, mi, &mut parts) {
-                        failure = Some(e);
-                        return Ok(());
-                    }
+                if current.as_ref().is_some_and(|c| c.key != key) {
+                    self.flush(current.take().expect("checked"), parts)?;
                 }
-                let c = current.get_or_insert_with(|| (key, BTreeMap::new(), BTreeMap::new()));
+                let c = current.get_or_insert_with(|| Pending {
+                    key,
+                    texts: BTreeMap::new(),
+                    missing: BTreeMap::new(),
+                });
                 match m {
-                    Mapped::Text(p, t) => c.1.entry(p).or_default().push(t),
-                    Mapped::Missing(p) => *c.2.entry(p).or_default() += 1,
+                    Mapped::Text(p, t) => c.texts.entry(p).or_default().push(t),
+                    Mapped::Missing(p) => *c.missing.entry(p).or_default() += 1,
                     Mapped::Ignored => {}
                 }
-                Ok(())
+                Ok::<(), Error>(())
             },
-        )?;
-        if let Some(e) = failure {
-            return Err(e);
+        );
+        reporter.end();
+        let summary = summary?;
+        if let Some(c) = current.take() {
+            self.flush(c, parts)?;
         }
-        if let Some((k, t, mi)) = current.take() {
-            flush(k, t, mi, &mut parts)?;
-        }
-        read_summary = Some(summary);
+        Ok(Some(summary))
     }
 
-    let inputs: Vec<InputRef> = files
-        .iter()
-        .map(|f| -> Result<InputRef> {
-            Ok(InputRef {
-                path: f.path.display().to_string(),
-                bytes: f.size,
-                sha256: if f.is_stdin() {
-                    None
-                } else {
-                    Some(pytorrent_io::sha256_file(&f.path)?)
-                },
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut reports = Vec::new();
-    for mut part in parts {
-        let mpath = part.dir.join("manifest.json");
-        if part.done {
-            let m: Manifest = read_json(&mpath)?;
-            reports.push(report_of(&m, &part.dir, true));
-            continue;
-        }
-        part.writer.close()?;
-        let shards = std::mem::take(&mut part.writer.shards);
-        let manifest = Manifest {
-            tool: format!("pytorrent {}", env!("CARGO_PKG_VERSION")),
-            partition: part.partition.as_str().into(),
-            tokenizer: tok.info.clone(),
-            settings: settings.clone(),
-            fingerprint: fp.clone(),
-            task: (cfg.tasks.count > 1).then_some(cfg.tasks),
-            inputs: inputs.clone(),
-            records: part.counts.records,
-            missing_field: part.counts.missing_field,
-            dropped_tokens: part.counts.dropped_tokens,
-            rows: shards.iter().map(|s| s.rows as u64).sum(),
-            tokens: shards.iter().map(|s| s.tokens).sum(),
-            shards,
+    /// A record of a wanted partition → its text (a pair for `nl+code` with a docstring).
+    fn map_record(&self, rec: &pytorrent_corpus::RecordRef<'_>, file: &InputFile) -> Mapped {
+        let Some(p) =
+            effective_partition(rec, file).filter(|p| self.cfg.partition.contains(Some(*p)))
+        else {
+            return Mapped::Ignored;
         };
-        io(&part.dir, std::fs::create_dir_all(&part.dir))?;
-        // Written last: a folder with a manifest is complete.
-        write_json(&mpath, &manifest)?;
-        let _ = std::fs::remove_file(part.dir.join(STATE_FILE));
-        let r = report_of(&manifest, &part.dir, false);
-        log(format!(
-            "{}: {} records → {} rows of {} in {} shards ({} tokens dropped, {} records without the field)",
-            r.partition, r.records, r.rows, cfg.seq_len, r.shards, r.dropped_tokens, r.missing_field
-        ));
-        reports.push(r);
+        let field = self.cfg.settings.field;
+        let text = match field {
+            TextView::NlPlusCode if !rec.docstring.is_empty() => {
+                Some(Text::Pair(rec.docstring.to_string(), rec.code.to_string()))
+            }
+            _ => field.text(rec).map(|t| Text::One(t.into_owned())),
+        };
+        text.map_or(Mapped::Missing(p), |t| Mapped::Text(p, t))
     }
-    if cfg.tasks.count > 1 {
-        write_json(
-            &root.join(COMPLETE_FILE),
-            &serde_json::json!({"task": cfg.tasks, "fingerprint": fp, "partitions": reports.iter().map(|r| &r.partition).collect::<Vec<_>>()}),
-        )?;
+
+    /// Packs one collected segment into every partition that still needs it.
+    fn flush(&self, seg: Pending, parts: &mut [Part]) -> Result<()> {
+        let rel = &self.rels[self.order[seg.key.order]];
+        for part in parts.iter_mut().filter(|p| !p.done) {
+            let skip = match &part.cursor {
+                Some(c) if seg.key < c.key => continue,
+                Some(c) if seg.key == c.key => c.rows,
+                _ => 0,
+            };
+            let recs = seg
+                .texts
+                .get(&part.partition)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let ctx = SegCtx {
+                seed: self.cfg.settings.seed,
+                partition: part.partition,
+                rel,
+                segment: seg.key.segment,
+            };
+            let order: Option<Vec<usize>> =
+                (!self.cfg.settings.no_shuffle && recs.len() > 1).then(|| {
+                    let mut idx: Vec<usize> = (0..recs.len()).collect();
+                    idx.shuffle(&mut row_rng(ctx.seed_for(&[])));
+                    idx
+                });
+            let rows = segment_rows(self.tok, &self.cfg.settings, &ctx, recs, order.as_deref())?;
+            emit(part, seg.key, skip, rows, &self.fingerprint)?;
+            part.counts.records += recs.len() as u64;
+            part.counts.missing_field += seg.missing.get(&part.partition).copied().unwrap_or(0);
+            part.cursor = None;
+        }
+        Ok(())
     }
-    Ok(PackReport {
-        root,
-        partitions: reports,
-        read: read_summary,
-        resumed,
-    })
+
+    /// Closes every partition: the last shard, the manifest (last), the task's marker.
+    fn finish(&self, files: &[InputFile], parts: Vec<Part>) -> Result<Vec<PartitionReport>> {
+        let inputs: Vec<InputRef> = files
+            .iter()
+            .map(|f| -> Result<InputRef> {
+                Ok(InputRef {
+                    path: f.path.display().to_string(),
+                    bytes: f.size,
+                    sha256: if f.is_stdin() {
+                        None
+                    } else {
+                        Some(pytorrent_io::sha256_file(&f.path)?)
+                    },
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut reports = Vec::new();
+        for mut part in parts {
+            let mpath = part.dir.join("manifest.json");
+            if part.done {
+                reports.push(report_of(&Manifest::read(&mpath)?, &part.dir, true));
+                continue;
+            }
+            part.writer.close()?;
+            let shards = std::mem::take(&mut part.writer.shards);
+            let manifest = Manifest {
+                tool: format!("pytorrent {}", env!("CARGO_PKG_VERSION")),
+                format_version: FORMAT_VERSION,
+                partition: part.partition.as_str().into(),
+                tokenizer: self.tok.info.clone(),
+                settings: self.cfg.settings.clone(),
+                dtype: self.dtype,
+                num_tasks: self.tasks.count,
+                fingerprint: self.fingerprint.clone(),
+                task: (self.tasks.count > 1).then_some(self.tasks),
+                inputs: inputs.clone(),
+                records: part.counts.records,
+                missing_field: part.counts.missing_field,
+                dropped_tokens: part.counts.dropped_tokens,
+                rows: shards.iter().map(|s| s.rows as u64).sum(),
+                tokens: shards.iter().map(|s| s.tokens).sum(),
+                shards,
+            };
+            io(&part.dir, std::fs::create_dir_all(&part.dir))?;
+            // Written last: a folder with a manifest is complete.
+            write_json(&mpath, &manifest)?;
+            let _ = std::fs::remove_file(part.dir.join(STATE_FILE));
+            reports.push(report_of(&manifest, &part.dir, false));
+        }
+        if self.tasks.count > 1 {
+            write_json(
+                &self.root.join(COMPLETE_FILE),
+                &serde_json::json!({"task": self.tasks, "fingerprint": self.fingerprint,
+                    "partitions": reports.iter().map(|r| &r.partition).collect::<Vec<_>>()}),
+            )?;
+        }
+        Ok(reports)
+    }
 }
 
 fn report_of(m: &Manifest, dir: &Path, already_complete: bool) -> PartitionReport {
@@ -557,6 +562,13 @@ fn report_of(m: &Manifest, dir: &Path, already_complete: bool) -> PartitionRepor
         dropped_tokens: m.dropped_tokens,
         already_complete,
     }
+}
+
+fn resume_refused(path: &Path, e: Error) -> Error {
+    Error::Usage(format!(
+        "{e}\n{}: --resume cannot continue this output (drop --resume to start over)",
+        path.display()
+    ))
 }
 
 fn check_same(found: &str, expected: &str, path: &Path) -> Result<()> {
@@ -591,60 +603,66 @@ impl SegCtx<'_> {
     }
 }
 
+/// Ids of `texts` (and word starts when whole-word masking needs them).
+fn encode(
+    tok: &TokenizerSpec<'_>,
+    texts: &[&str],
+    words: bool,
+) -> Result<Vec<(Vec<u32>, Vec<bool>)>> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(if words {
+        tok.encoder.encode_batch_words(texts)?
+    } else {
+        tok.encoder
+            .encode_batch(texts, false)?
+            .into_iter()
+            .map(|ids| (ids, Vec::new()))
+            .collect()
+    })
+}
+
 /// All rows of one segment of one partition, in order (with `dupe_factor` copies of each
-/// block, copy-minor).
+/// block, copy-minor), and the tokens dropped.
 fn segment_rows(
     tok: &TokenizerSpec<'_>,
-    cfg: &PackConfig,
+    s: &Settings,
     ctx: &SegCtx<'_>,
     recs: &[Text],
     order: Option<&[usize]>,
 ) -> Result<(Vec<Row>, u64)> {
-    let words = cfg.masking.as_ref().is_some_and(|m| m.whole_word);
-    let n = recs.len();
+    let words = tok.masking.as_ref().is_some_and(|m| m.whole_word);
     let at = |i: usize| &recs[order.map_or(i, |o| o[i])];
     // Firsts of every record, then seconds of the pairs: one batch each.
-    let firsts: Vec<&str> = (0..n)
+    let firsts: Vec<&str> = (0..recs.len())
         .map(|i| match at(i) {
             Text::One(t) | Text::Pair(t, _) => t.as_str(),
         })
         .collect();
-    let seconds: Vec<&str> = (0..n)
+    let seconds: Vec<&str> = (0..recs.len())
         .filter_map(|i| match at(i) {
             Text::Pair(_, c) => Some(c.as_str()),
             Text::One(_) => None,
         })
         .collect();
-    let encode = |texts: &[&str]| -> Result<Vec<(Vec<u32>, Vec<bool>)>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(if words {
-            tok.encoder.encode_batch_words(texts)?
-        } else {
-            tok.encoder
-                .encode_batch(texts, false)?
-                .into_iter()
-                .map(|ids| (ids, Vec::new()))
-                .collect()
-        })
-    };
-    let first = encode(&firsts)?;
-    let mut second = encode(&seconds)?.into_iter();
+    let first = encode(tok, &firsts, words)?;
+    let mut second = encode(tok, &seconds, words)?.into_iter();
+    let sp = &tok.special;
     let opts = PackOptions {
-        seq_len: cfg.seq_len,
-        mode: cfg.mode,
-        remainder: cfg.remainder,
-        bos: tok.bos,
-        eos: tok.eos,
-        pad: tok.pad,
+        seq_len: s.seq_len,
+        mode: s.mode,
+        remainder: s.remainder,
+        bos: sp.bos,
+        eos: sp.eos,
+        pad: sp.pad,
     };
     let mut packer = Packer::with_words(opts, words);
     let mut blocks: Vec<Block> = Vec::new();
     for (i, (mut ids, mut starts)) in first.into_iter().enumerate() {
         if let Text::Pair(..) = at(i) {
             let (code, code_starts) = second.next().expect("one encoding per pair");
-            ids.extend([tok.eos, tok.eos]);
+            ids.extend([sp.eos, sp.eos]);
             ids.extend(code);
             if words {
                 starts.extend([true, true]);
@@ -654,13 +672,18 @@ fn segment_rows(
         packer.push(&ids, &starts, &mut |b| blocks.push(b));
     }
     let dropped = packer.finish(&mut |b| blocks.push(b)) as u64;
-    let dupe = cfg.masking.as_ref().map_or(1, |m| m.dupe_factor.max(1));
-    let special = |id: u32| tok.special.contains(&id);
-    let rows: Vec<Row> = blocks
+    Ok((mask_blocks(tok, ctx, &blocks), dropped))
+}
+
+/// Rows of `blocks`: as they are, or `dupe_factor` statically masked copies of each.
+fn mask_blocks(tok: &TokenizerSpec<'_>, ctx: &SegCtx<'_>, blocks: &[Block]) -> Vec<Row> {
+    let dupe = tok.masking.as_ref().map_or(1, |m| m.dupe_factor.max(1));
+    let special = |id: u32| tok.special.all.contains(&id);
+    blocks
         .par_iter()
         .enumerate()
         .flat_map_iter(|(b, block)| {
-            (0..dupe).map(move |d| match &cfg.masking {
+            (0..dupe).map(move |d| match &tok.masking {
                 None => Row {
                     ids: block.ids.clone(),
                     attention: block.attention.clone(),
@@ -678,8 +701,7 @@ fn segment_rows(
                 }
             })
         })
-        .collect();
-    Ok((rows, dropped))
+        .collect()
 }
 
 fn emit(
@@ -708,4 +730,42 @@ fn emit(
     }
     part.counts.dropped_tokens += dropped;
     Ok(())
+}
+
+impl std::fmt::Display for PackReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use pytorrent_io::reporter::plural;
+        if let Some(r) = &self.read {
+            write!(f, "{}", pytorrent_corpus::read::skipped_lines(r))?;
+        }
+        for r in &self.partitions {
+            writeln!(
+                f,
+                "{}: {} → {} of {} in {}{} ({} dropped, {} without the field)",
+                r.partition,
+                plural(r.records, "record", "records"),
+                plural(r.rows, "row", "rows"),
+                self.seq_len,
+                plural(r.shards as u64, "shard", "shards"),
+                if r.already_complete {
+                    ", already complete"
+                } else {
+                    ""
+                },
+                plural(r.dropped_tokens, "token", "tokens"),
+                plural(r.missing_field, "record", "records"),
+            )?;
+        }
+        if self.tasks.count > 1 {
+            writeln!(
+                f,
+                "task {} of {} complete in {}; run `pytorrent shards merge {}` when all are",
+                self.tasks.index,
+                self.tasks.count,
+                self.root.display(),
+                self.out.display()
+            )?;
+        }
+        Ok(())
+    }
 }

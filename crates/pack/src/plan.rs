@@ -22,20 +22,11 @@
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// The split of the work among tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Tasks {
-    pub count: usize,
-    pub index: usize,
-}
+pub use pytorrent_io::Tasks;
 
-impl Tasks {
-    pub const ONE: Tasks = Tasks { count: 1, index: 0 };
-
-    /// Whether segment `k` of the file at sorted position `file_pos` is this task's.
-    pub fn owns(&self, file_pos: usize, segment: u64) -> bool {
-        ((file_pos as u64 + segment) % self.count as u64) as usize == self.index
-    }
+/// Whether segment `k` of the file at sorted position `file_pos` is this task's.
+pub fn owns(tasks: Tasks, file_pos: usize, segment: u64) -> bool {
+    tasks.owns_unit(file_pos as u64 + segment)
 }
 
 /// The processing order of `rels` (relative paths in sorted order): indices into it.
@@ -75,7 +66,7 @@ mod tests {
             for f in 0..4 {
                 for k in 0..10 {
                     let owners = (0..count)
-                        .filter(|&index| Tasks { count, index }.owns(f, k))
+                        .filter(|&index| owns(Tasks { count, index }, f, k))
                         .count();
                     assert_eq!(owners, 1);
                 }

@@ -7,17 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::megatron::MegatronWriter;
-use crate::npy::{Dtype, NpyWriter};
+use pytorrent_io::npy::{Dtype, NpyWriter};
 
-/// On-disk layout of the shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// `shard-NNNNN.npy` `[rows, seq_len]`, with sibling `attention_mask-NNNNN.npy` and
-    /// `labels-NNNNN.npy` when present.
-    Npy,
-    /// `shard-NNNNN.bin` + `shard-NNNNN.idx`, one sequence per row, padding left out.
-    Megatron,
+pytorrent_io::word_enum! {
+    "format";
+    /// On-disk layout of the shards.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum Format {
+        /// `shard-NNNNN.npy` `[rows, seq_len]`, with sibling `attention_mask-NNNNN.npy` and
+        /// `labels-NNNNN.npy` when present.
+        #[default]
+        Npy = "npy",
+        /// `shard-NNNNN.bin` + `shard-NNNNN.idx`, one sequence per row, padding left out.
+        Megatron = "megatron",
+    }
 }
 
 /// A companion file of a shard.
@@ -230,6 +233,6 @@ pub fn is_ours(file_name: &str) -> bool {
         .any(|e| file_name.ends_with(e));
     (stem_ok && ext_ok)
         || file_name == "manifest.json"
-        || file_name == crate::pipeline::STATE_FILE
+        || file_name == crate::manifest::STATE_FILE
         || (file_name.starts_with('.') && file_name.ends_with(".tmp"))
 }

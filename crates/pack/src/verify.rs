@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use pytorrent_io::npy::{decode, read_header, Dtype};
+use pytorrent_io::Reporter;
+
+use crate::manifest::Manifest;
 use crate::megatron::Index;
-use crate::npy::{decode, Dtype};
-use crate::pipeline::Manifest;
 use crate::shards::{Format, ShardInfo};
 
 /// One thing wrong with a shard folder.
@@ -16,47 +18,6 @@ use crate::shards::{Format, ShardInfo};
 pub struct Finding {
     pub file: PathBuf,
     pub problem: String,
-}
-
-/// What an `.npy` header says: dtype descriptor, shape, and where the data starts.
-pub fn read_header(bytes: &[u8]) -> Result<(String, Vec<usize>, usize), String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not an .npy file (bad magic)".into());
-    }
-    let (len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(format!("unsupported .npy version {v}")),
-    };
-    let header = bytes
-        .get(start..start + len)
-        .ok_or("truncated .npy header")?;
-    let header = String::from_utf8_lossy(header);
-    let descr = header
-        .split("'descr':")
-        .nth(1)
-        .and_then(|r| r.split('\'').nth(1))
-        .ok_or("no descr in header")?
-        .to_string();
-    let shape = header
-        .split("'shape':")
-        .nth(1)
-        .and_then(|r| r.split('(').nth(1))
-        .and_then(|r| r.split(')').next())
-        .ok_or("no shape in header")?;
-    let dims = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| format!("bad shape '{shape}'"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((descr, dims, start + len))
 }
 
 /// Checks one npy file: sha256, dtype, shape `[rows, cols]`, and every value with `ok`.
@@ -144,8 +105,8 @@ fn check_megatron(shard: &ShardInfo, dir: &Path, m: &Manifest, vocab: u64) -> Ve
         Ok(i) => i,
         Err(e) => return vec![finding(&idx, e)],
     };
-    let dtype = m.settings.dtype;
-    if index.dtype_code != crate::megatron::dtype_code(dtype) {
+    let dtype = m.dtype;
+    if Some(index.dtype_code) != crate::megatron::dtype_code(dtype) {
         return vec![finding(
             &idx,
             format!("dtype code {}, manifest says {dtype:?}", index.dtype_code),
@@ -197,15 +158,15 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
         file: file.to_path_buf(),
         problem,
     };
-    let m: Manifest = match std::fs::read(&mpath)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
+    let m = match Manifest::read(&mpath) {
         Ok(m) => m,
+        Err(crate::Error::Data { message, .. }) => {
+            return vec![finding(&mpath, format!("cannot read manifest: {message}"))]
+        }
         Err(e) => return vec![finding(&mpath, format!("cannot read manifest: {e}"))],
     };
     let seq_len = m.settings.seq_len;
-    let vocab = m.tokenizer["vocab_size"].as_u64().unwrap_or(u64::MAX);
+    let vocab = m.tokenizer.vocab_size() as u64;
     let mut out = Vec::new();
     for shard in &m.shards {
         if m.settings.format == Format::Megatron {
@@ -217,7 +178,7 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
         if let Some(p) = check_npy(
             &path,
             &shard.sha256,
-            m.settings.dtype,
+            m.dtype,
             shard.rows,
             seq_len,
             &in_vocab,
@@ -282,4 +243,59 @@ pub fn manifest_folders(root: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// `shards verify`: every shard every manifest under the given folders lists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyConfig {
+    /// Packed output folders, or partition folders of them.
+    pub dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub folders: Vec<PathBuf>,
+    pub problems: Vec<Finding>,
+}
+
+/// Checks every manifest folder under `dirs`; a broken shard is a finding (`ok: false`), each
+/// reported as it is found.
+pub fn run(cfg: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyReport> {
+    let mut folders = Vec::new();
+    for d in &cfg.dirs {
+        let found = manifest_folders(d);
+        if found.is_empty() {
+            return Err(crate::Error::Usage(format!(
+                "{}: no manifest.json here or below",
+                d.display()
+            )));
+        }
+        folders.extend(found);
+    }
+    let mut problems = Vec::new();
+    for f in &folders {
+        for finding in verify_folder(f) {
+            reporter.problem(&format!("{}: {}", finding.file.display(), finding.problem));
+            problems.push(finding);
+        }
+    }
+    Ok(VerifyReport {
+        ok: problems.is_empty(),
+        folders,
+        problems,
+    })
+}
+
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use pytorrent_io::reporter::plural;
+        writeln!(
+            f,
+            "{}: {} checked, {}",
+            if self.ok { "ok" } else { "BROKEN" },
+            plural(self.folders.len() as u64, "folder", "folders"),
+            plural(self.problems.len() as u64, "problem", "problems")
+        )
+    }
 }

@@ -6,14 +6,22 @@
 //!   `special_tokens_map.json`.
 //! - [`load`]: a `tokenizer.json`, a folder (also one with only `vocab.json` + `merges.txt`),
 //!   or a model id in the local Hugging Face cache.
-//! - [`Encoder`]: batch encoding with order preserved.
+//! - [`Encoder`]: batch encoding with order preserved; [`encoder`] picks the exact fast path
+//!   of [`fast`] where it applies, `tokenizers` itself elsewhere.
+//!
+//! The stage's commands each have a typed config and a `run`: [`train_corpus`] (train),
+//! [`encode`], [`decode`], [`inspect`] and [`eval`].
 
+pub mod decode;
+pub mod encode;
+pub mod eval;
 pub mod fast;
 pub mod hub;
+pub mod inspect;
 pub mod pretok;
 pub mod train_corpus;
 
-pub use train_corpus::{train_from_corpus, TrainCounts};
+pub use train_corpus::{train_from_corpus, TrainConfig, TrainCounts, TrainReport};
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +53,30 @@ pub enum Error {
     Io(#[from] pytorrent_io::Error),
     #[error(transparent)]
     Corpus(Box<pytorrent_corpus::Error>),
+    /// The request is wrong: no inputs, conflicting options (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<pytorrent_corpus::Error> for Error {
+    fn from(e: pytorrent_corpus::Error) -> Self {
+        Error::Corpus(Box::new(e))
+    }
+}
+
+impl pytorrent_io::Classify for Error {
+    fn kind(&self) -> pytorrent_io::ErrorKind {
+        use pytorrent_io::ErrorKind;
+        match self {
+            // A tokenizer that cannot be found is a bad argument; one that cannot be read is
+            // bad data.
+            Error::NotCached { .. } | Error::Usage(_) => ErrorKind::Usage,
+            Error::Load { path, .. } if !path.exists() => ErrorKind::Usage,
+            Error::Corpus(c) => c.kind(),
+            Error::Io(e) => e.kind(),
+            Error::Load { .. } | Error::Tokenizers(_) => ErrorKind::Data,
+        }
+    }
 }
 
 impl From<tokenizers::Error> for Error {
@@ -212,10 +244,118 @@ pub enum Source {
     VocabMerges { vocab: PathBuf, merges: PathBuf },
 }
 
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::TokenizerJson(p) => write!(f, "{}", p.display()),
+            Source::VocabMerges { vocab, merges } => {
+                write!(f, "{} + {}", vocab.display(), merges.display())
+            }
+        }
+    }
+}
+
 /// A loaded tokenizer and what it was loaded from.
 pub struct Loaded {
     pub tokenizer: Tokenizer,
     pub source: Source,
+}
+
+/// What a manifest records of the tokenizer that made its ids: its files with their sha256,
+/// and the vocabulary size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum TokenizerInfo {
+    TokenizerJson {
+        file: String,
+        sha256: String,
+        vocab_size: usize,
+    },
+    VocabMerges {
+        vocab: String,
+        vocab_sha256: String,
+        merges: String,
+        merges_sha256: String,
+        vocab_size: usize,
+    },
+}
+
+impl TokenizerInfo {
+    /// What [`load`] takes to load this tokenizer again: the `tokenizer.json`, or the folder
+    /// of `vocab.json` + `merges.txt`.
+    pub fn spec(&self) -> String {
+        match self {
+            TokenizerInfo::TokenizerJson { file, .. } => file.clone(),
+            TokenizerInfo::VocabMerges { vocab, .. } => Path::new(vocab)
+                .parent()
+                .map_or_else(|| ".".into(), |p| p.display().to_string()),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            TokenizerInfo::TokenizerJson { vocab_size, .. }
+            | TokenizerInfo::VocabMerges { vocab_size, .. } => *vocab_size,
+        }
+    }
+}
+
+impl Loaded {
+    /// The manifest's record of this tokenizer (hashes its files).
+    pub fn info(&self) -> Result<TokenizerInfo> {
+        let vocab_size = self.tokenizer.get_vocab_size(true);
+        Ok(match &self.source {
+            Source::TokenizerJson(p) => TokenizerInfo::TokenizerJson {
+                file: p.display().to_string(),
+                sha256: pytorrent_io::sha256_file(p)?,
+                vocab_size,
+            },
+            Source::VocabMerges { vocab, merges } => TokenizerInfo::VocabMerges {
+                vocab: vocab.display().to_string(),
+                vocab_sha256: pytorrent_io::sha256_file(vocab)?,
+                merges: merges.display().to_string(),
+                merges_sha256: pytorrent_io::sha256_file(merges)?,
+                vocab_size,
+            },
+        })
+    }
+}
+
+/// The ids of RoBERTa's special tokens in a tokenizer, as packing and masking need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialIds {
+    pub bos: u32,
+    pub eos: u32,
+    pub pad: u32,
+    pub mask: Option<u32>,
+    /// Every special token present (never masked).
+    pub all: Vec<u32>,
+}
+
+impl SpecialIds {
+    /// `<s>`, `</s>` and `<pad>` must be there; `<mask>` may be missing.
+    pub fn of(tok: &Tokenizer) -> Result<SpecialIds> {
+        let id = |t: &str| {
+            tok.token_to_id(t)
+                .ok_or_else(|| Error::Usage(format!("the tokenizer has no {t} token")))
+        };
+        Ok(SpecialIds {
+            bos: id("<s>")?,
+            eos: id("</s>")?,
+            pad: id("<pad>")?,
+            mask: tok.token_to_id("<mask>"),
+            all: SPECIAL_TOKENS
+                .iter()
+                .filter_map(|t| tok.token_to_id(t))
+                .collect(),
+        })
+    }
+
+    /// The mask id, or an error saying that masking needs one.
+    pub fn require_mask(&self) -> Result<u32> {
+        self.mask
+            .ok_or_else(|| Error::Usage("the tokenizer has no <mask> token".into()))
+    }
 }
 
 fn load_err(path: &Path, message: impl Into<String>) -> Error {
@@ -301,6 +441,15 @@ fn load_folder(dir: &Path) -> Result<Loaded> {
     })
 }
 
+/// The encoder for `tok`: the exact fast path of [`fast::FastEncoder`] for plain byte-level
+/// BPE, `tokenizers` itself for anything else. Both give the same ids.
+pub fn encoder(tok: &Tokenizer) -> Box<dyn Encoder + '_> {
+    match fast::FastEncoder::new(tok) {
+        Some(f) => Box::new(f),
+        None => Box::new(tok),
+    }
+}
+
 /// Batch encoding with the input order preserved.
 pub trait Encoder: Sync {
     fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>>;
@@ -308,6 +457,16 @@ pub trait Encoder: Sync {
     /// Ids without special tokens and, per id, whether it begins a pre-token (a "word" for
     /// whole-word masking).
     fn encode_batch_words(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<bool>)>>;
+}
+
+impl Encoder for &Tokenizer {
+    fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
+        <Tokenizer as Encoder>::encode_batch(self, texts, add_special_tokens)
+    }
+
+    fn encode_batch_words(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<bool>)>> {
+        <Tokenizer as Encoder>::encode_batch_words(self, texts)
+    }
 }
 
 impl Encoder for Tokenizer {
@@ -471,25 +630,25 @@ mod tests {
                 min_frequency: 2,
                 model_max_length: 512,
             };
-            let train_only = [pytorrent_corpus::Partition::Train];
+            let train_only = pytorrent_corpus::Partitions::only(pytorrent_corpus::Partition::Train);
             let (ours, _, counts) = train_from_corpus(
                 &files,
                 &read,
-                &pytorrent_corpus::read::NoProgress,
+                &pytorrent_io::Silent,
                 view,
-                Some(&train_only),
+                &train_only,
                 &opts,
             )
             .unwrap();
-            let mut stream = pytorrent_corpus::texts::TextStream::start(
-                files.clone(),
-                read.clone(),
+            let (reference, _, text_counts) = pytorrent_corpus::texts::with_texts(
+                &files,
+                &read,
                 view,
-                Some(train_only.to_vec()),
-                None,
-            );
-            let reference = train(stream.texts(), &opts).unwrap();
-            let (_, text_counts) = stream.finish().unwrap();
+                &train_only,
+                &pytorrent_io::Silent,
+                |texts| train(texts.map(|(_, t)| t), &opts).unwrap(),
+            )
+            .unwrap();
             assert_eq!(counts.texts.texts, text_counts.texts);
             assert_eq!(
                 ours.to_string(false).unwrap(),

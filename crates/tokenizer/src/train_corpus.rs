@@ -11,9 +11,13 @@ use std::cell::RefCell;
 
 use ahash::AHashMap;
 use compact_str::CompactString;
-use pytorrent_corpus::read::{effective_partition, read_corpus, Item, Progress, ReadOptions};
+use std::path::PathBuf;
+
+use pytorrent_corpus::read::{effective_partition, read_corpus, Item, ReadOptions};
 use pytorrent_corpus::texts::TextCounts;
-use pytorrent_corpus::{InputFile, Partition, ReadSummary, TextView};
+use pytorrent_corpus::{InputConfig, InputFile, Partition, Partitions, ReadSummary, TextView};
+use pytorrent_io::{Reporter, Unit};
+use serde::{Deserialize, Serialize};
 use thread_local::ThreadLocal;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -71,9 +75,9 @@ pub fn count_words(text: &str, pre: &ByteLevel, into: &mut Counts) -> Result<()>
 pub fn train_from_corpus(
     files: &[InputFile],
     read: &ReadOptions,
-    progress: &dyn Progress,
+    progress: &dyn Reporter,
     view: TextView,
-    partitions: Option<&[Partition]>,
+    partitions: &Partitions,
     opts: &TrainOptions,
 ) -> Result<(Tokenizer, ReadSummary, TrainCounts)> {
     let pre = ByteLevel::new(false, true, true);
@@ -84,9 +88,7 @@ pub fn train_from_corpus(
         read,
         progress,
         |file, _, rec| -> Result<Option<u64>, Option<String>> {
-            if partitions
-                .is_some_and(|ps| !effective_partition(&rec, file).is_some_and(|p| ps.contains(&p)))
-            {
+            if !partitions.contains(effective_partition(&rec, file)) {
                 return Err(None);
             }
             let Some(text) = view.text(&rec) else {
@@ -106,19 +108,20 @@ pub fn train_from_corpus(
                     Ok(None) => counts.texts.missing_view += 1,
                     Err(None) => counts.texts.other_partition += 1,
                     Err(Some(e)) => {
-                        return Err(pytorrent_corpus::Error::Data(pytorrent_corpus::Problem {
-                            path: file.display(),
-                            line: line.line_no,
-                            kind: pytorrent_corpus::ProblemKind::WrongType,
-                            message: format!("pre-tokenization failed: {e}"),
-                        }))
+                        return Err(Error::from(pytorrent_corpus::Error::Data(
+                            pytorrent_corpus::Problem {
+                                path: file.display(),
+                                line: line.line_no,
+                                kind: pytorrent_corpus::ProblemKind::WrongType,
+                                message: format!("pre-tokenization failed: {e}"),
+                            },
+                        )))
                     }
                 }
             }
-            Ok(())
+            Ok::<(), Error>(())
         },
-    )
-    .map_err(|e| Error::Corpus(Box::new(e)))?;
+    )?;
     // Per-thread maps are merged in any order: counts are sums, and the trainer orders its
     // work by counts and token ids only, never by map iteration order.
     let mut total: Counts = AHashMap::new();
@@ -145,4 +148,163 @@ pub fn train_from_corpus(
     let mut tok = roberta_pipeline(model)?;
     tok.add_special_tokens(special)?;
     Ok((into_tokenizer(tok)?, summary, counts))
+}
+
+/// `tokenizer train`: a RoBERTa-layout byte-level BPE learnt from one text view of a corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    #[serde(flatten)]
+    pub input: InputConfig,
+    /// Output folder: tokenizer.json, vocab.json, merges.txt, tokenizer_config.json,
+    /// special_tokens_map.json.
+    pub out: PathBuf,
+    /// Text view to learn from.
+    #[serde(default = "default_field")]
+    pub field: TextView,
+    /// Partitions to learn from (train by default: valid and test never leak into the
+    /// vocabulary).
+    #[serde(default = "default_partition")]
+    pub partition: Partitions,
+    /// Vocabulary size, special tokens included.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Fewest occurrences a merge needs.
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+    /// Longest input the target model takes, written to tokenizer_config.json.
+    #[serde(default = "default_model_max_length")]
+    pub model_max_length: usize,
+}
+
+fn default_field() -> TextView {
+    TextView::Code
+}
+fn default_partition() -> Partitions {
+    Partitions::only(Partition::Train)
+}
+fn default_vocab_size() -> usize {
+    TrainOptions::default().vocab_size
+}
+fn default_min_frequency() -> u64 {
+    TrainOptions::default().min_frequency
+}
+fn default_model_max_length() -> usize {
+    TrainOptions::default().model_max_length
+}
+
+impl TrainConfig {
+    pub fn new(input: InputConfig, out: PathBuf) -> TrainConfig {
+        TrainConfig {
+            input,
+            out,
+            field: default_field(),
+            partition: default_partition(),
+            vocab_size: default_vocab_size(),
+            min_frequency: default_min_frequency(),
+            model_max_length: default_model_max_length(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        // 5 special tokens and the 256 byte symbols come first.
+        if self.vocab_size < 261 {
+            return Err(Error::Usage(format!(
+                "--vocab-size {} is below 261 (5 special tokens and 256 byte symbols)",
+                self.vocab_size
+            )));
+        }
+        if self.model_max_length == 0 {
+            return Err(Error::Usage("--model-max-length must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> TrainOptions {
+        TrainOptions {
+            vocab_size: self.vocab_size,
+            min_frequency: self.min_frequency,
+            model_max_length: self.model_max_length,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub out: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub vocab_size: usize,
+    pub merges: usize,
+    pub texts: u64,
+    pub text_bytes: u64,
+    /// Distinct pre-tokens (words) the vocabulary was learnt from.
+    pub distinct_words: u64,
+    /// Tokens of the training texts (special tokens left out).
+    pub tokens: u64,
+    /// Bytes per token (special tokens left out) over the whole training set.
+    pub bytes_per_token: f64,
+    pub read: ReadSummary,
+    pub counts: TextCounts,
+}
+
+/// Learns the vocabulary and writes the tokenizer folder.
+pub fn run(cfg: &TrainConfig, reporter: &dyn Reporter) -> Result<TrainReport> {
+    cfg.validate()?;
+    let files = cfg.input.discover()?;
+    reporter.begin("train", Unit::Bytes, None);
+    let trained = train_from_corpus(
+        &files,
+        &cfg.input.options(Some(&cfg.out)),
+        reporter,
+        cfg.field,
+        &cfg.partition,
+        &cfg.options(),
+    );
+    reporter.end();
+    let (tok, read, counts) = trained?;
+    if counts.texts.texts == 0 {
+        return Err(Error::Usage(format!(
+            "no {} texts in partition(s) {} of the inputs: nothing to train on",
+            cfg.field.name(),
+            cfg.partition
+        )));
+    }
+    let written = crate::save(&tok, &cfg.out, cfg.model_max_length)?;
+    let vocab_size = tok.get_vocab_size(true);
+    if vocab_size < cfg.vocab_size {
+        reporter.warn(&format!(
+            "the vocabulary has {vocab_size} entries, fewer than the {} asked for: the texts \
+             hold no more merges that occur at least {} times",
+            cfg.vocab_size, cfg.min_frequency
+        ));
+    }
+    Ok(TrainReport {
+        out: cfg.out.clone(),
+        files: written,
+        vocab_size,
+        merges: crate::merges_count(&tok),
+        texts: counts.texts.texts,
+        text_bytes: counts.text_bytes,
+        distinct_words: counts.distinct_words,
+        tokens: counts.tokens,
+        bytes_per_token: (counts.text_bytes as f64 / counts.tokens.max(1) as f64 * 1000.0).round()
+            / 1000.0,
+        read,
+        counts: counts.texts,
+    })
+}
+
+impl std::fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "trained on {} ({:.1} MB, {} distinct pre-tokens): vocabulary {}, {} merges, {:.2} bytes/token; wrote {}",
+            pytorrent_io::reporter::plural(self.texts, "text", "texts"),
+            self.text_bytes as f64 / 1e6,
+            self.distinct_words,
+            self.vocab_size,
+            self.merges,
+            self.bytes_per_token,
+            self.out.display()
+        )
+    }
 }

@@ -1,12 +1,10 @@
 //! `pytorrent fill-mask` and `pytorrent embed` end to end, on the parity checkpoints (a model
 //! folder, and the same model as an id in a local Hugging Face cache layout).
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 
-use common::*;
+use crate::util::*;
 
 fn model(name: &str) -> PathBuf {
     root().join("tests/fixtures/models").join(name)
@@ -53,21 +51,18 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
             ],
         ),
     ] {
-        let o = run_in(
-            None,
-            &env,
-            &[
-                "fill-mask",
-                "--model",
-                spec,
-                "--text",
-                text0,
-                "--text",
-                text1,
-                "--json",
-            ],
-            None,
-        );
+        let o = pt!(
+            "fill-mask",
+            "--model",
+            spec,
+            "--text",
+            text0,
+            "--text",
+            text1,
+            "--json"
+        )
+        .envs(&env)
+        .run();
         assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
         let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(
@@ -96,15 +91,7 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
         format!("{}\n", serde_json::to_string(text0).unwrap()),
     )
     .unwrap();
-    let o = run(&[
-        "fill-mask",
-        "--model",
-        folder.to_str().unwrap(),
-        inputs.to_str().unwrap(),
-        "--top-k",
-        "2",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = pt!("fill-mask", "--model", folder, inputs, "--top-k", "2").ok();
     assert_eq!(
         stdout(&o).lines().filter(|l| l.starts_with("  0.")).count(),
         2,
@@ -112,18 +99,15 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
         stdout(&o)
     );
     // An id missing from the cache is a usage error that names the cache.
-    let o = run_in(
-        None,
-        &[("HF_HUB_CACHE", cache.to_str().unwrap())],
-        &[
-            "fill-mask",
-            "--model",
-            "pytorrent/absent",
-            "--text",
-            "a <mask>",
-        ],
-        None,
-    );
+    let o = pt!(
+        "fill-mask",
+        "--model",
+        "pytorrent/absent",
+        "--text",
+        "a <mask>"
+    )
+    .env("HF_HUB_CACHE", cache)
+    .run();
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("not in the local Hugging Face cache"),
@@ -134,26 +118,28 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
 
 #[test]
 fn a_checkpoint_without_mlm_head_is_refused_for_fill_mask() {
-    let o = run(&[
+    let o = pt!(
         "fill-mask",
         "--model",
-        model("roberta-bare").to_str().unwrap(),
+        model("roberta-bare"),
         "--text",
-        "x = <mask>",
-    ]);
+        "x = <mask>"
+    )
+    .run();
     assert_eq!(code(&o), 2);
     let err = stderr(&o);
     assert!(
         err.contains("no masked-language-model head") && err.contains("embeddings"),
         "{err}"
     );
-    let o = run(&[
+    let o = pt!(
         "fill-mask",
         "--model",
-        model("roberta-tied").to_str().unwrap(),
+        model("roberta-tied"),
         "--text",
-        "no mask here",
-    ]);
+        "no mask here"
+    )
+    .run();
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("input 1: no <mask>"), "{}", stderr(&o));
 }
@@ -173,22 +159,22 @@ fn embed_text_lines_and_a_corpus_view() {
         all.push(serde_json::to_string(&r["long"]).unwrap());
         fs::write(&lines, all.join("\n") + "\n").unwrap();
         let out = dir.path().join(format!("{name}.npy"));
-        let o = run(&[
+        let o = pt!(
             "embed",
             "--model",
-            model(name).to_str().unwrap(),
-            lines.to_str().unwrap(),
+            model(name),
+            lines,
             "--out",
-            out.to_str().unwrap(),
+            out,
             "--pooling",
             "mean",
             "--normalize",
             "--batch-size",
-            "3",
-        ]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+            "3"
+        )
+        .ok();
         assert!(
-            stderr(&o).contains("1 inputs were longer"),
+            stderr(&o).contains("1 input was longer"),
             "{}",
             stderr(&o)
         );
@@ -216,11 +202,11 @@ fn embed_text_lines_and_a_corpus_view() {
     }
     // A corpus view: one row per record, named in ids.jsonl.
     let out = dir.path().join("docstrings.npy");
-    let o = run(&[
+    pt!(
         "embed",
         "--model",
-        model("roberta-bare").to_str().unwrap(),
-        samples().to_str().unwrap(),
+        model("roberta-bare"),
+        samples(),
         "--field",
         "docstring",
         "--partition",
@@ -228,10 +214,10 @@ fn embed_text_lines_and_a_corpus_view() {
         "--pooling",
         "pooler",
         "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        out,
+        "-q"
+    )
+    .ok();
     let (rows, cols, _) = read_npy_f32(&out);
     assert_eq!((rows, cols), (65, 48), "40 valid + 25 test records");
     let ids = fs::read_to_string(format!("{}.ids.jsonl", out.display())).unwrap();
@@ -239,18 +225,19 @@ fn embed_text_lines_and_a_corpus_view() {
     assert_eq!(first["row"], 0);
     assert!(first["func_name"].is_string() && first["partition"].is_string());
     // Pooler pooling needs pooler weights.
-    let o = run(&[
+    let o = pt!(
         "embed",
         "--model",
-        model("bert").to_str().unwrap(),
-        samples().to_str().unwrap(),
+        model("bert"),
+        samples(),
         "--field",
         "code",
         "--pooling",
         "pooler",
         "--out",
-        out.to_str().unwrap(),
-    ]);
+        out
+    )
+    .run();
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no pooler"), "{}", stderr(&o));
 }

@@ -1,12 +1,10 @@
 //! `pytorrent fetch` end to end against a package index served on loopback, then `extract`
 //! over what it downloaded.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 
-use common::*;
+use crate::util::*;
 use sha2::{Digest, Sha256};
 
 fn sdist() -> Vec<u8> {
@@ -64,23 +62,19 @@ fn fetch_then_extract_gives_a_valid_corpus() {
         ("PYTORRENT_INDEX_URL", idx.as_str()),
         ("PIP_INDEX_URL", "http://index.invalid/simple"),
     ];
-    let o = run_in(
-        None,
-        &env,
-        &[
-            "fetch",
-            "Greeter",
-            "optedpkg",
-            "--out",
-            out.to_str().unwrap(),
-            "--opt-out",
-            optout.to_str().unwrap(),
-            "--json",
-            "-q",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = pt!(
+        "fetch",
+        "Greeter",
+        "optedpkg",
+        "--out",
+        out,
+        "--opt-out",
+        optout,
+        "--json",
+        "-q"
+    )
+    .envs(&env)
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v["index_source"], "PYTORRENT_INDEX_URL",
@@ -100,19 +94,9 @@ fn fetch_then_extract_gives_a_valid_corpus() {
         .is_file());
 
     // Resumed: nothing downloaded again.
-    let o = run_in(
-        None,
-        &env,
-        &[
-            "fetch",
-            "greeter",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-            "-q",
-        ],
-        None,
-    );
+    let o = pt!("fetch", "greeter", "--out", out, "--json", "-q")
+        .envs(&env)
+        .run();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         (v["downloaded"].as_u64(), v["already_present"].as_u64()),
@@ -120,21 +104,18 @@ fn fetch_then_extract_gives_a_valid_corpus() {
     );
 
     // A missing package: reported by reason, exit 1; the flag overrides the environment.
-    let o = run_in(
-        None,
-        &[("PYTORRENT_INDEX_URL", "http://index.invalid/simple")],
-        &[
-            "fetch",
-            "nope",
-            "--out",
-            out.to_str().unwrap(),
-            "--index-url",
-            &idx,
-            "--json",
-            "-q",
-        ],
-        None,
-    );
+    let o = pt!(
+        "fetch",
+        "nope",
+        "--out",
+        out,
+        "--index-url",
+        &idx,
+        "--json",
+        "-q"
+    )
+    .env("PYTORRENT_INDEX_URL", "http://index.invalid/simple")
+    .run();
     assert_eq!(code(&o), 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["index_source"], "--index-url");
@@ -144,24 +125,18 @@ fn fetch_then_extract_gives_a_valid_corpus() {
         .starts_with("nope:"));
 
     let corpus = dir.path().join("corpus");
-    let o = run(&[
+    let o = pt!(
         "extract",
-        out.join("packages").to_str().unwrap(),
+        out.join("packages"),
         "--out",
-        corpus.to_str().unwrap(),
+        corpus,
         "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["packages"], 1);
-    let o = run(&[
-        "corpus",
-        "validate",
-        corpus.to_str().unwrap(),
-        "--json",
-        "-q",
-    ]);
+    let o = pt!("corpus", "validate", corpus, "--json", "-q").run();
     assert_eq!(code(&o), 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["records"], 1);

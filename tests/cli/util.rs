@@ -1,6 +1,7 @@
-//! Helpers for end-to-end tests of the `pytorrent` binary.
-#![allow(dead_code)]
+//! Helpers for end-to-end tests of the `pytorrent` binary: the [`Cmd`] builder and fixtures
+//! built from data-samples.
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -17,36 +18,127 @@ pub fn metadata() -> PathBuf {
     root().join("data-samples/packages/Package_Metadata")
 }
 
-/// Runs the binary with `args` (and `stdin` when given), in `cwd` when given.
-pub fn run_in(
-    cwd: Option<&Path>,
-    env: &[(&str, &str)],
-    args: &[&str],
-    stdin: Option<&[u8]>,
-) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pytorrent"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(d) = cwd {
-        cmd.current_dir(d);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("binary runs");
-    {
-        let mut sin = child.stdin.take().unwrap();
-        if let Some(bytes) = stdin {
-            sin.write_all(bytes).unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
+/// A command line of the `pytorrent` binary being built up (after ripgrep's `TestCommand`):
+/// arguments, environment, working folder and standard input, then run with an expectation.
+pub struct Cmd {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
 }
 
-pub fn run(args: &[&str]) -> Output {
-    run_in(None, &[], args, None)
+/// `pt!("corpus", "stats", &dir)`: the binary with these arguments (anything `AsRef<OsStr>`:
+/// strings, paths, `&String`).
+#[macro_export]
+macro_rules! pt {
+    ($($a:expr),* $(,)?) => {
+        $crate::util::Cmd::new()$(.arg(&$a))*
+    };
+}
+
+impl Cmd {
+    pub fn new() -> Cmd {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pytorrent"));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Cmd { cmd, stdin: None }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Cmd {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Every variable of `vars`.
+    pub fn envs(mut self, vars: &[(&str, &str)]) -> Cmd {
+        self.cmd.envs(vars.iter().copied());
+        self
+    }
+
+    /// Runs in `dir` instead of the test's working folder.
+    pub fn current_dir(mut self, dir: &Path) -> Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// The command as a shell would show it, for failure messages.
+    fn shown(&self) -> String {
+        let args: Vec<String> = self
+            .cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("pytorrent {}", args.join(" "))
+    }
+
+    /// Starts it in the background, output discarded (for tests that kill it).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs")
+    }
+
+    /// Runs it, whatever the outcome.
+    pub fn run(mut self) -> Output {
+        let mut child = self.cmd.spawn().expect("the binary runs");
+        {
+            let mut sin = child.stdin.take().expect("piped");
+            if let Some(bytes) = &self.stdin {
+                // A command that stops reading early closes the pipe; that is its business.
+                let _ = sin.write_all(bytes);
+            }
+        }
+        child.wait_with_output().expect("the binary ends")
+    }
+
+    /// Runs it and expects success.
+    pub fn ok(self) -> Output {
+        self.fails_with(0)
+    }
+
+    /// Runs it and expects exit code `expected` (0 for success).
+    pub fn fails_with(self, expected: i32) -> Output {
+        let shown = self.shown();
+        let o = self.run();
+        assert_eq!(
+            code(&o),
+            expected,
+            "{shown}\nstdout:\n{}\nstderr:\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        o
+    }
+
+    /// Runs it with `--json`, expects success and returns the document it printed.
+    pub fn json(self) -> serde_json::Value {
+        let o = self.arg("--json").ok();
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(&o)))
+    }
+}
+
+impl Default for Cmd {
+    fn default() -> Self {
+        Cmd::new()
+    }
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -178,37 +270,24 @@ pub fn read_npy_f32(path: &Path) -> (usize, usize, Vec<f32>) {
     (dims[0], dims[1], values)
 }
 
-/// Arguments of `pytorrent pack` over the sample corpus, quiet, plus `extra`.
-pub fn pack_args(tok: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "pack",
-        samples().to_str().unwrap(),
-        "--tokenizer",
-        tok,
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+/// `pytorrent pack` over the sample corpus with tokenizer `tok` into `out`, quiet.
+pub fn pack(tok: &str, out: &Path) -> Cmd {
+    pt!("pack", samples(), "--tokenizer", tok, "--out", out, "-q")
 }
 
 /// Trains a small tokenizer on the samples into `dir/tok`; returns its folder.
 pub fn tokenizer(dir: &Path) -> String {
     let t = dir.join("tok");
-    let o = run(&[
+    pt!(
         "tokenizer",
         "train",
-        samples().to_str().unwrap(),
+        samples(),
         "--out",
-        t.to_str().unwrap(),
+        &t,
         "--vocab-size",
         "1200",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     t.to_str().unwrap().to_string()
 }

@@ -1,29 +1,21 @@
 //! End-to-end tests of `pytorrent tokenizer …` on data-samples/.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::util::*;
 
-fn train(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut args = vec![
+fn train(out: &Path) -> Cmd {
+    pt!(
         "tokenizer",
         "train",
-        samples_str(),
+        samples(),
         "--out",
-        out.to_str().unwrap(),
+        out,
         "--vocab-size",
         "1500",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    run_in(None, env, &args, None)
-}
-
-fn samples_str() -> &'static str {
-    Box::leak(samples().to_str().unwrap().to_string().into_boxed_str())
+        "--quiet"
+    )
 }
 
 #[test]
@@ -32,12 +24,10 @@ fn training_is_byte_identical_across_runs_and_thread_counts() {
     let mut outputs = Vec::new();
     for (i, threads) in ["1", "2", "2"].iter().enumerate() {
         let out = dir.path().join(format!("tok{i}"));
-        let o = train(
-            &out,
-            &["--read-chunk-bytes", "16384"],
-            &[("RAYON_NUM_THREADS", threads)],
-        );
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        train(&out)
+            .args(["--read-chunk-bytes", "16384"])
+            .env("RAYON_NUM_THREADS", threads)
+            .ok();
         let files: Vec<Vec<u8>> = pytorrent_tokenizer::OUTPUT_FILES
             .iter()
             .map(|f| fs::read(out.join(f)).unwrap())
@@ -52,9 +42,7 @@ fn training_is_byte_identical_across_runs_and_thread_counts() {
 fn train_uses_the_train_partition_and_records_as_sequences() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tok");
-    let o = train(&out, &["--json"], &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = train(&out).json();
     assert_eq!(v["texts"], 459, "train partition only");
     assert_eq!(v["counts"]["other_partition"], 65);
     assert_eq!(v["vocab_size"], 1500);
@@ -82,16 +70,15 @@ fn train_uses_the_train_partition_and_records_as_sequences() {
 fn encode_decode_inspect_and_eval() {
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("tok");
-    assert_eq!(code(&train(&tok, &[], &[])), 0);
+    train(&tok).ok();
     let t = tok.to_str().unwrap();
 
     let text = "def greet(name):\n    return 'hello ' + name\n";
-    let o = run(&["tokenizer", "encode", "--tokenizer", t, "--text", text]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = pt!("tokenizer", "encode", "--tokenizer", t, "--text", text).ok();
     let ids: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!((ids[0], *ids.last().unwrap()), (0, 2), "<s> … </s>");
     let joined: Vec<String> = ids.iter().map(u32::to_string).collect();
-    let o = run(&["tokenizer", "decode", "--tokenizer", t, &joined.join(",")]);
+    let o = pt!("tokenizer", "decode", "--tokenizer", t, &joined.join(",")).run();
     assert_eq!(
         stdout(&o).trim_end_matches('\n'),
         text.trim_end_matches('\n'),
@@ -99,45 +86,38 @@ fn encode_decode_inspect_and_eval() {
     );
 
     // stdin text, and a corpus view with a partition filter, to JSONL.
-    let o = run_in(
-        None,
-        &[],
-        &[
-            "tokenizer",
-            "encode",
-            "--tokenizer",
-            t,
-            "--text",
-            "-",
-            "--no-special-tokens",
-        ],
-        Some(text.as_bytes()),
-    );
-    let plain: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
-    assert_eq!(plain, ids[1..ids.len() - 1]);
-    let out = dir.path().join("test.jsonl");
-    let o = run(&[
+    let o = pt!(
         "tokenizer",
         "encode",
         "--tokenizer",
         t,
-        samples_str(),
+        "--text",
+        "-",
+        "--no-special-tokens"
+    )
+    .stdin(text.as_bytes())
+    .run();
+    let plain: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(plain, ids[1..ids.len() - 1]);
+    let out = dir.path().join("test.jsonl");
+    pt!(
+        "tokenizer",
+        "encode",
+        "--tokenizer",
+        t,
+        samples(),
         "--partition",
         "test",
         "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        out,
+        "-q"
+    )
+    .ok();
     let lines = fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 25);
-    let o = run_in(
-        None,
-        &[],
-        &["tokenizer", "decode", "--tokenizer", t],
-        Some(lines.as_bytes()),
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = pt!("tokenizer", "decode", "--tokenizer", t)
+        .stdin(lines.as_bytes())
+        .ok();
     let decoded: Vec<String> = stdout(&o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -157,11 +137,11 @@ fn encode_decode_inspect_and_eval() {
         "byte-level BPE round-trips every record"
     );
 
-    let o = run(&["tokenizer", "decode", "--tokenizer", t, "999999"]);
+    let o = pt!("tokenizer", "decode", "--tokenizer", t, "999999").run();
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("outside the vocabulary"));
 
-    let o = run(&["tokenizer", "inspect", "--tokenizer", t, "--json"]);
+    let o = pt!("tokenizer", "inspect", "--tokenizer", t, "--json").run();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["vocab_size"], 1500);
     assert_eq!(v["special_tokens"]["<mask>"], 4);
@@ -169,29 +149,30 @@ fn encode_decode_inspect_and_eval() {
 
     // A second, smaller tokenizer compresses worse on the test partition.
     let small = dir.path().join("small");
-    let o = run(&[
+    let o = pt!(
         "tokenizer",
         "train",
-        samples_str(),
+        samples(),
         "--out",
-        small.to_str().unwrap(),
+        small,
         "--vocab-size",
         "400",
-        "-q",
-    ]);
+        "-q"
+    )
+    .run();
     assert_eq!(code(&o), 0);
-    let o = run(&[
+    let o = pt!(
         "tokenizer",
         "eval",
-        samples_str(),
+        samples(),
         "--tokenizer",
         t,
         "--compare",
-        small.to_str().unwrap(),
+        small,
         "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let r = &v["results"];
     assert_eq!(r[0]["texts"], 25);
@@ -203,15 +184,12 @@ fn encode_decode_inspect_and_eval() {
 fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("tok");
-    assert_eq!(code(&train(&tok, &[], &[])), 0);
+    train(&tok).ok();
     let text = "import os\nprint(os.getcwd())";
     let encode = |spec: &str, env: &[(&str, &str)]| {
-        let o = run_in(
-            None,
-            env,
-            &["tokenizer", "encode", "--tokenizer", spec, "--text", text],
-            None,
-        );
+        let o = pt!("tokenizer", "encode", "--tokenizer", spec, "--text", text)
+            .envs(env)
+            .run();
         assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
         stdout(&o)
     };
@@ -248,12 +226,9 @@ fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
         want
     );
 
-    let o = run_in(
-        None,
-        &[("HF_HUB_CACHE", cache.to_str().unwrap())],
-        &["tokenizer", "inspect", "--tokenizer", "pytorrent/missing"],
-        None,
-    );
+    let o = pt!("tokenizer", "inspect", "--tokenizer", "pytorrent/missing")
+        .env("HF_HUB_CACHE", cache)
+        .run();
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("not in the local Hugging Face cache"),

@@ -1,11 +1,9 @@
 //! End-to-end tests of `pytorrent extract` on the sample sdists and on hostile inputs.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 
-use common::*;
+use crate::util::*;
 
 fn packages() -> String {
     root()
@@ -21,32 +19,27 @@ fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_co
     let mut trees = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("out{threads}"));
-        let o = run_in(
-            None,
-            &[("RAYON_NUM_THREADS", threads)],
-            &[
-                "extract",
-                &packages(),
-                "--out",
-                out.to_str().unwrap(),
-                "--scenario",
-                "docstrings,comments,both",
-                "--json",
-                "-q",
-                // Filters off: the counts are then those of the reference extractor.
-                "--keep-tests",
-                "--keep-dunder",
-                "--keep-trivial",
-                "--min-code-lines",
-                "0",
-                "--min-nl-words",
-                "0",
-                "--keep-duplicates",
-                "--keep-near-duplicates",
-            ],
-            None,
-        );
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o = pt!(
+            "extract",
+            &packages(),
+            "--out",
+            out,
+            "--scenario",
+            "docstrings,comments,both",
+            "--json",
+            "-q", // Filters off: the counts are then those of the reference extractor.
+            "--keep-tests",
+            "--keep-dunder",
+            "--keep-trivial",
+            "--min-code-lines",
+            "0",
+            "--min-nl-words",
+            "0",
+            "--keep-duplicates",
+            "--keep-near-duplicates"
+        )
+        .env("RAYON_NUM_THREADS", threads)
+        .ok();
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["packages"], 10);
         assert_eq!(
@@ -60,7 +53,7 @@ fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_co
             .map(|f| (f.clone(), fs::read(out.join(&f)).unwrap()))
             .collect();
         trees.push(files);
-        let o = run(&["corpus", "validate", out.to_str().unwrap(), "-q"]);
+        let o = pt!("corpus", "validate", out, "-q").run();
         assert_eq!(code(&o), 0, "the corpus validates: {}", stderr(&o));
     }
     assert_eq!(
@@ -77,15 +70,7 @@ fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_co
 fn filters_are_on_by_default_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "extract",
-        &packages(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = pt!("extract", &packages(), "--out", out, "--json", "-q").ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let kept: u64 = v["records"]["docstrings"]
         .as_object()
@@ -98,7 +83,7 @@ fn filters_are_on_by_default_and_counted() {
         assert!(f[reason].as_u64().unwrap_or(0) > 0, "{reason} counted: {f}");
     }
     assert!(kept < 524 && kept > 200, "{kept}");
-    let o = run(&["corpus", "stats", out.to_str().unwrap(), "--json", "-q"]);
+    let o = pt!("corpus", "stats", out, "--json", "-q").run();
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
         s["code_chars"]["min"].as_u64().unwrap() > 21,
@@ -133,16 +118,16 @@ fn a_hostile_package_is_reported_and_does_not_stop_the_others() {
     fs::write(inputs.join("evil-1.0.tar.gz"), e.finish().unwrap()).unwrap();
 
     let out = dir.path().join("out");
-    let o = run(&[
+    let o = pt!(
         "extract",
-        inputs.to_str().unwrap(),
+        inputs,
         "--out",
-        out.to_str().unwrap(),
+        out,
         "--json",
         "--min-code-lines",
-        "0",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "0"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["packages"], 3);
     let problems = v["packages_with_problems"].as_array().unwrap();
@@ -200,8 +185,7 @@ fn bad_arguments_are_usage_errors() {
             "90,20",
         ],
     ] {
-        let o = run(&args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
-        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        Cmd::new().args(&args).fails_with(2);
     }
 }
 
@@ -231,24 +215,18 @@ fn duplicates_across_packages_keep_the_first_occurrence() {
         fs::write(d.join("m.py"), format!("def f(w0):\n    \"\"\"Add many numbers together.\"\"\"\n{body}    {name} = v1\n    return {name}\n")).unwrap();
     }
     let out = dir.path().join("out");
-    let args = |extra: &[&str]| {
-        let mut v = vec![
-            "extract".to_string(),
-            inputs.to_str().unwrap().into(),
-            dir.path().join("alpha").to_str().unwrap().into(),
-            dir.path().join("beta").to_str().unwrap().into(),
-            "--out".into(),
-            out.to_str().unwrap().into(),
-            "--json".into(),
-            "-q".into(),
-        ];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+    let extract = || {
+        pt!(
+            "extract",
+            inputs,
+            dir.path().join("alpha"),
+            dir.path().join("beta"),
+            "--out",
+            out,
+            "-q"
+        )
     };
-    let a = args(&[]);
-    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = extract().json();
     let d = &v["duplicates"]["docstrings"];
     assert!(d["exact"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(
@@ -275,9 +253,9 @@ fn duplicates_across_packages_keep_the_first_occurrence() {
     );
     assert_eq!(repos["alpha"], 1);
 
-    let a = args(&["--keep-duplicates", "--keep-near-duplicates"]);
-    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = extract()
+        .args(["--keep-duplicates", "--keep-near-duplicates"])
+        .json();
     assert_eq!(v["duplicates"], serde_json::json!({}));
 }
 
@@ -291,17 +269,17 @@ fn opt_out_lists_remove_packages_and_files_in_extract_and_filter() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
+    let o = pt!(
         "extract",
         &packages(),
         "--out",
-        out.to_str().unwrap(),
+        out,
         "--opt-out",
-        list.to_str().unwrap(),
+        list,
         "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["opted_out_packages"], serde_json::json!(["six"]));
     assert_eq!(v["opted_out_files"], 1);
@@ -321,32 +299,25 @@ fn opt_out_lists_remove_packages_and_files_in_extract_and_filter() {
 
     // The same list applied to an existing corpus.
     let filtered = dir.path().join("filtered");
-    let o = run(&[
+    let o = pt!(
         "corpus",
         "filter",
-        samples().to_str().unwrap(),
+        samples(),
         "--out",
-        filtered.to_str().unwrap(),
+        filtered,
         "--opt-out",
-        list.to_str().unwrap(),
+        list,
         "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let dropped = v["filter"]["dropped"]["opt_out"].as_u64().unwrap();
     assert!(dropped > 24, "six's 24 records and recipes.py's: {dropped}");
     assert_eq!(v["filter"]["kept"].as_u64().unwrap() + dropped, 524);
 
     fs::write(&list, "pkg:[bad\n").unwrap();
-    let o = run(&[
-        "extract",
-        &packages(),
-        "--out",
-        out.to_str().unwrap(),
-        "--opt-out",
-        list.to_str().unwrap(),
-    ]);
+    let o = pt!("extract", &packages(), "--out", out, "--opt-out", list).run();
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("opt-out.txt:1: bad glob"),
@@ -363,17 +334,17 @@ fn secrets_and_emails_are_replaced_everywhere_and_counted() {
     let src = "def connect(host):\n    \"\"\"Connect to the database; ask ops@corp-mail.net for access.\n\n    Uses the service account.\n    \"\"\"\n    # key id AKIAZ7QW3ERT5YUI9OPA, see the wiki\n    url = 'postgres://svc:Hunter2-real@' + host + '/db'\n    checksum = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'\n    return open_db(url, checksum)\n";
     fs::write(pkg.join("db.py"), src).unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
+    let o = pt!(
         "extract",
-        pkg.to_str().unwrap(),
+        pkg,
         "--out",
-        out.to_str().unwrap(),
+        out,
         "--scenario",
         "docstrings,comments",
         "--json",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "-q"
+    )
+    .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // Counted once per record made from the function (two scenarios).
     assert_eq!(
@@ -403,14 +374,7 @@ fn secrets_and_emails_are_replaced_everywhere_and_counted() {
     }
     assert_eq!(records, 2);
     let raw = dir.path().join("raw");
-    let o = run(&[
-        "extract",
-        pkg.to_str().unwrap(),
-        "--out",
-        raw.to_str().unwrap(),
-        "--keep-secrets",
-        "-q",
-    ]);
+    let o = pt!("extract", pkg, "--out", raw, "--keep-secrets", "-q").run();
     assert_eq!(code(&o), 0);
     let text: String = tree(&raw).iter().map(|f| read_text(&raw.join(f))).collect();
     assert!(

@@ -1,11 +1,9 @@
 //! End-to-end tests of `pytorrent corpus …` on data-samples/ and on corpora built here.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::util::*;
 
 #[test]
 fn stats_matches_the_python_reference_on_the_samples() {
@@ -14,14 +12,7 @@ fn stats_matches_the_python_reference_on_the_samples() {
         &fs::read_to_string(root().join("tests/fixtures/data-samples-stats.json")).unwrap(),
     )
     .unwrap();
-    let out = run(&[
-        "corpus",
-        "stats",
-        samples().to_str().unwrap(),
-        "--json",
-        "--quiet",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = pt!("corpus", "stats", samples(), "--json", "--quiet").ok();
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in [
         "records",
@@ -52,18 +43,18 @@ fn stats_matches_the_python_reference_on_the_samples() {
 fn stats_joins_metadata_and_writes_a_self_contained_report() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.html");
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "stats",
-        samples().to_str().unwrap(),
+        samples(),
         "--metadata",
-        metadata().to_str().unwrap(),
+        metadata(),
         "--report",
-        report.to_str().unwrap(),
+        report,
         "--json",
-        "--quiet",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        "--quiet"
+    )
+    .ok();
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Every sample package is permissively licensed, by construction of data-samples/.
     assert_eq!(
@@ -92,7 +83,7 @@ fn stats_joins_metadata_and_writes_a_self_contained_report() {
 
 #[test]
 fn human_table_names_partitions_and_top_packages() {
-    let out = run(&["corpus", "stats", samples().to_str().unwrap()]);
+    let out = pt!("corpus", "stats", samples()).run();
     assert_eq!(code(&out), 0);
     let s = stdout(&out);
     assert!(s.contains("records             524"), "{s}");
@@ -205,7 +196,7 @@ fn every_bad_input_case_names_file_line_and_problem() {
         fs::write(&path, &case.bytes).unwrap();
         let p = path.to_str().unwrap();
         for cmd in ["validate", "stats"] {
-            let out = run(&["corpus", cmd, p, "--quiet"]);
+            let out = pt!("corpus", cmd, p, "--quiet").run();
             assert_eq!(
                 code(&out),
                 1,
@@ -231,7 +222,7 @@ fn every_bad_input_case_names_file_line_and_problem() {
                 case.phrase
             );
         }
-        let out = run(&["corpus", "validate", p, "--json", "--quiet"]);
+        let out = pt!("corpus", "validate", p, "--json", "--quiet").run();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["valid"], false, "{}", case.name);
         assert_eq!(v["problems"][0]["kind"], case.kind, "{}", case.name);
@@ -247,13 +238,7 @@ fn truncated_gzip_is_reported_at_the_line_after_the_last_complete_one() {
         .unwrap();
     let path = dir.path().join(case.file);
     fs::write(&path, &case.bytes).unwrap();
-    let out = run(&[
-        "corpus",
-        "validate",
-        path.to_str().unwrap(),
-        "--json",
-        "--quiet",
-    ]);
+    let out = pt!("corpus", "validate", path, "--json", "--quiet").run();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let records = v["summary"]["records"].as_u64().unwrap();
     assert!(
@@ -273,17 +258,17 @@ fn skip_policy_quarantines_rejected_lines_verbatim_and_counts_them() {
     let path = dir.path().join("in.jsonl");
     fs::write(&path, &input).unwrap();
     let out_path = dir.path().join("out.jsonl");
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "convert",
-        path.to_str().unwrap(),
+        path,
         "--out",
-        out_path.to_str().unwrap(),
+        out_path,
         "--on-error",
         "skip",
-        "--json",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        "--json"
+    )
+    .ok();
     assert_eq!(
         fs::read_to_string(&out_path).unwrap(),
         format!("{good}\n{good}\n")
@@ -317,8 +302,7 @@ fn blank_lines_crlf_and_bom_are_accepted() {
     let good = record("pkg", "def f(): pass");
     let path = dir.path().join("win.jsonl");
     fs::write(&path, format!("\u{feff}{good}\r\n\r\n   \r\n{good}\r\n")).unwrap();
-    let out = run(&["corpus", "validate", path.to_str().unwrap(), "--json"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = pt!("corpus", "validate", path, "--json").ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["records"], 2);
     assert_eq!(v["summary"]["blank_lines"], 2);
@@ -343,15 +327,15 @@ fn a_huge_line_and_deep_nesting_are_problems_not_crashes() {
         format!("{good}\n{huge}\n{deep_ok}\n{deep_bad}\n{good}\n"),
     )
     .unwrap();
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "validate",
-        path.to_str().unwrap(),
+        path,
         "--max-line-bytes",
         "1000000",
-        "--json",
-    ]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+        "--json"
+    )
+    .fails_with(1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["records"], 3);
     assert_eq!(v["problems"][0]["kind"], "line_too_long");
@@ -379,29 +363,29 @@ fn round_trip_through_flat_jsonl_and_back_is_lossless() {
         fs::copy(from, to_dir.join(name)).unwrap();
     }
     let flat = dir.path().join("all.jsonl.zst");
-    let out = run(&[
+    pt!(
         "corpus",
         "convert",
-        dir.path().join("src").to_str().unwrap(),
+        dir.path().join("src"),
         "--out",
-        flat.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        flat,
+        "-q"
+    )
+    .ok();
     let back = dir.path().join("back");
-    let out = run(&[
+    pt!(
         "corpus",
         "convert",
-        flat.to_str().unwrap(),
+        flat,
         "--out",
-        back.to_str().unwrap(),
+        back,
         "--layout",
         "pytorrent",
         "--scenario",
         "docstrings",
-        "-q",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        "-q"
+    )
+    .ok();
     assert_eq!(
         tree(&back),
         [
@@ -449,14 +433,14 @@ fn a_record_without_partition_gets_it_from_its_folder_when_flattened() {
     fs::create_dir_all(&d).unwrap();
     fs::write(d.join("x.jsonl"), format!("{line}\n")).unwrap();
     let flat = dir.path().join("flat.jsonl");
-    let out = run(&[
+    pt!(
         "corpus",
         "convert",
-        dir.path().join("corpus").to_str().unwrap(),
+        dir.path().join("corpus"),
         "--out",
-        flat.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        flat
+    )
+    .ok();
     let got = fs::read_to_string(&flat).unwrap();
     assert_eq!(
         got.trim_end(),
@@ -464,15 +448,16 @@ fn a_record_without_partition_gets_it_from_its_folder_when_flattened() {
     );
     // A chunked layout needs a partition: without folder or field, the error says so.
     fs::write(dir.path().join("loose.jsonl"), format!("{line}\n")).unwrap();
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "convert",
-        dir.path().join("loose.jsonl").to_str().unwrap(),
+        dir.path().join("loose.jsonl"),
         "--out",
-        dir.path().join("o").to_str().unwrap(),
+        dir.path().join("o"),
         "--layout",
-        "pytorrent",
-    ]);
+        "pytorrent"
+    )
+    .run();
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("loose.jsonl:1: record has no partition"),
@@ -518,40 +503,33 @@ fn output_is_identical_whatever_the_thread_count() {
         let out_dir = dir.path().join(format!("out{threads}"));
         let env = [("RAYON_NUM_THREADS", threads)];
         // Small work units so records really are spread over threads.
-        let conv = run_in(
-            None,
-            &env,
-            &[
-                "corpus",
-                "convert",
-                input.to_str().unwrap(),
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--layout",
-                "codesearchnet",
-                "--chunk-records",
-                "1000",
-                "--read-chunk-bytes",
-                "65536",
-                "-q",
-            ],
-            None,
-        );
-        assert_eq!(code(&conv), 0, "{}", stderr(&conv));
-        let stats = run_in(
-            None,
-            &env,
-            &[
-                "corpus",
-                "stats",
-                input.to_str().unwrap(),
-                "--json",
-                "-q",
-                "--read-chunk-bytes",
-                "65536",
-            ],
-            None,
-        );
+        pt!(
+            "corpus",
+            "convert",
+            input,
+            "--out",
+            out_dir,
+            "--layout",
+            "codesearchnet",
+            "--chunk-records",
+            "1000",
+            "--read-chunk-bytes",
+            "65536",
+            "-q"
+        )
+        .envs(&env)
+        .ok();
+        let stats = pt!(
+            "corpus",
+            "stats",
+            input,
+            "--json",
+            "-q",
+            "--read-chunk-bytes",
+            "65536"
+        )
+        .envs(&env)
+        .run();
         assert_eq!(code(&stats), 0);
         let files: Vec<(String, Vec<u8>)> = tree(&out_dir)
             .into_iter()
@@ -575,19 +553,9 @@ fn filter_keeps_the_layout_and_counts_what_it_drops() {
     let m = metadata();
     let filter = |name: &str, extra: &[&str]| {
         let out_dir = dir.path().join(name);
-        let mut args = vec![
-            "corpus",
-            "filter",
-            s.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--json",
-            "-q",
-        ];
-        args.extend_from_slice(extra);
-        let out = run(&args);
-        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = pt!("corpus", "filter", s, "--out", out_dir, "-q")
+            .args(extra)
+            .json();
         (out_dir, v)
     };
     let layout = tree(&s);
@@ -651,15 +619,16 @@ fn filter_keeps_the_layout_and_counts_what_it_drops() {
     let d = &v["filter"]["dropped"];
     assert!(d["code_too_short"].as_u64().unwrap() > 0 && d["code_too_long"].as_u64().unwrap() > 0);
 
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "filter",
-        s.to_str().unwrap(),
+        s,
         "--out",
-        dir.path().join("x").to_str().unwrap(),
+        dir.path().join("x"),
         "--license",
-        "permissive",
-    ]);
+        "permissive"
+    )
+    .run();
     assert_eq!(
         code(&out),
         2,
@@ -673,19 +642,19 @@ fn convert_rotates_chunks_and_writes_both_published_layouts() {
     let dir = tempfile::tempdir().unwrap();
     let s = samples();
     let py = dir.path().join("py");
-    let out = run(&[
+    pt!(
         "corpus",
         "convert",
-        s.to_str().unwrap(),
+        s,
         "--out",
-        py.to_str().unwrap(),
+        py,
         "--layout",
         "pytorrent",
         "--chunk-records",
         "100",
-        "-q",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        "-q"
+    )
+    .ok();
     let files = tree(&py);
     let train: Vec<_> = files
         .iter()
@@ -707,19 +676,19 @@ fn convert_rotates_chunks_and_writes_both_published_layouts() {
     );
 
     let csn = dir.path().join("csn");
-    let out = run(&[
+    pt!(
         "corpus",
         "convert",
-        py.to_str().unwrap(),
+        py,
         "--out",
-        csn.to_str().unwrap(),
+        csn,
         "--layout",
         "codesearchnet",
         "--compression",
         "zstd",
-        "-q",
-    ]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+        "-q"
+    )
+    .ok();
     assert_eq!(
         tree(&csn),
         [
@@ -729,7 +698,7 @@ fn convert_rotates_chunks_and_writes_both_published_layouts() {
         ]
     );
     // The CodeSearchNet layout reads back with partitions from its folders.
-    let out = run(&["corpus", "stats", csn.to_str().unwrap(), "--json", "-q"]);
+    let out = pt!("corpus", "stats", csn, "--json", "-q").run();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["records_per_partition"],
@@ -750,16 +719,17 @@ fn a_failed_run_leaves_no_output_under_a_final_name() {
     text.push_str("{broken\n");
     fs::write(&input, text).unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(&[
+    let out = pt!(
         "corpus",
         "convert",
-        input.to_str().unwrap(),
+        input,
         "--out",
-        out_dir.to_str().unwrap(),
+        out_dir,
         "--layout",
         "pytorrent",
-        "-q",
-    ]);
+        "-q"
+    )
+    .run();
     assert_eq!(code(&out), 1);
     let left = if out_dir.exists() {
         tree(&out_dir)
@@ -777,30 +747,20 @@ fn stdin_input_and_exit_codes() {
     let bytes =
         fs::read(samples().join("docstrings/valid/valid_scenario_docstrings_chk_0.jsonl.gz"))
             .unwrap();
-    let out = run_in(
-        None,
-        &[],
-        &["corpus", "stats", "-", "--json", "-q"],
-        Some(&bytes),
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = pt!("corpus", "stats", "-", "--json", "-q")
+        .stdin(bytes.clone())
+        .ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["records"], 40,
         "gzip on stdin is recognised by its magic bytes"
     );
 
-    let out = run(&["corpus", "stats", "/nonexistent/corpus.jsonl"]);
+    let out = pt!("corpus", "stats", "/nonexistent/corpus.jsonl").run();
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("/nonexistent/corpus.jsonl"));
-    let out = run(&["corpus", "stats", "--no-such-flag", "x"]);
+    let out = pt!("corpus", "stats", "--no-such-flag", "x").run();
     assert_eq!(code(&out), 2);
-    let out = run(&[
-        "corpus",
-        "stats",
-        samples().to_str().unwrap(),
-        "--partition",
-        "dev-set",
-    ]);
+    let out = pt!("corpus", "stats", samples(), "--partition", "dev-set").run();
     assert_eq!(code(&out), 2);
 }

@@ -1,28 +1,27 @@
 //! End-to-end tests of `pytorrent pack` on the samples: blocks equal `group_texts` over the
 //! tokenizer's own encodings, shards are numpy files with a manifest, output is deterministic.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
+use crate::util::*;
 
 #[test]
 fn concat_blocks_equal_group_texts_and_are_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let tok = tokenizer(dir.path());
     // The reference: every train record encoded with <s> … </s> by `tokenizer encode`.
-    let o = run(&[
+    let o = pt!(
         "tokenizer",
         "encode",
         "--tokenizer",
         &tok,
-        samples().to_str().unwrap(),
+        samples(),
         "--partition",
         "train",
-        "-q",
-    ]);
+        "-q"
+    )
+    .run();
     let mut all: Vec<u32> = Vec::new();
     for line in stdout(&o).lines() {
         all.extend(serde_json::from_str::<Vec<u32>>(line).unwrap());
@@ -32,16 +31,8 @@ fn concat_blocks_equal_group_texts_and_are_deterministic() {
     let mut shards = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("packed{threads}"));
-        let o = run_in(
-            None,
-            &[("RAYON_NUM_THREADS", threads)],
-            &[
-                "pack",
-                samples().to_str().unwrap(),
-                "--tokenizer",
-                &tok,
-                "--out",
-                out.to_str().unwrap(),
+        pack(&tok, &out)
+            .args([
                 "--seq-len",
                 "64",
                 "--shard-rows",
@@ -49,11 +40,9 @@ fn concat_blocks_equal_group_texts_and_are_deterministic() {
                 "--no-shuffle",
                 "--read-chunk-bytes",
                 "16384",
-                "-q",
-            ],
-            None,
-        );
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .ok();
         let files: Vec<(String, Vec<u8>)> = tree(&out)
             .into_iter()
             .map(|f| (f.clone(), fs::read(out.join(&f)).unwrap()))
@@ -98,22 +87,9 @@ fn record_mode_writes_attention_masks() {
     let dir = tempfile::tempdir().unwrap();
     let tok = tokenizer(dir.path());
     let out = dir.path().join("rec");
-    let o = run(&[
-        "pack",
-        samples().to_str().unwrap(),
-        "--tokenizer",
-        &tok,
-        "--out",
-        out.to_str().unwrap(),
-        "--seq-len",
-        "32",
-        "--mode",
-        "record",
-        "--partition",
-        "test",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    pack(&tok, &out)
+        .args(["--seq-len", "32", "--mode", "record", "--partition", "test"])
+        .ok();
     assert_eq!(
         tree(&out),
         [
@@ -140,22 +116,10 @@ fn verify_names_the_shard_with_a_flipped_byte() {
     let dir = tempfile::tempdir().unwrap();
     let tok = tokenizer(dir.path());
     let out = dir.path().join("packed");
-    let o = run(&[
-        "pack",
-        samples().to_str().unwrap(),
-        "--tokenizer",
-        &tok,
-        "--out",
-        out.to_str().unwrap(),
-        "--seq-len",
-        "64",
-        "--shard-rows",
-        "200",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = run(&["shards", "verify", out.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    pack(&tok, &out)
+        .args(["--seq-len", "64", "--shard-rows", "200"])
+        .ok();
+    let o = pt!("shards", "verify", out).ok();
     assert!(
         stderr(&o).contains("ok: 3 folders checked, 0 problems"),
         "{}",
@@ -167,7 +131,7 @@ fn verify_names_the_shard_with_a_flipped_byte() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     fs::write(&shard, &bytes).unwrap();
-    let o = run(&["shards", "verify", out.to_str().unwrap(), "--json"]);
+    let o = pt!("shards", "verify", out, "--json").run();
     assert_eq!(code(&o), 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let problems = v["problems"].as_array().unwrap();
@@ -186,20 +150,13 @@ fn verify_names_the_shard_with_a_flipped_byte() {
     let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
     manifest["shards"][1]["sha256"] = pytorrent_io::sha256_file(&shard).unwrap().into();
     fs::write(&m, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let o = run(&["shards", "verify", out.join("train").to_str().unwrap()]);
+    let o = pt!("shards", "verify", out.join("train")).run();
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("id outside the vocabulary"),
         "{}",
         stderr(&o)
     );
-}
-
-fn pack(tok: &str, out: &Path, extra: &[&str]) {
-    let args = pack_args(tok, out, extra);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
@@ -281,7 +238,7 @@ fn shuffle_is_seeded_and_only_reorders_records() {
         let out = dir.path().join(format!("o{i}"));
         let mut args = base.to_vec();
         args.extend_from_slice(v);
-        pack(&tok, &out, &args);
+        pack(&tok, &out).args(args).ok();
         outs.push(npy_rows(&out.join("train"), None));
     }
     assert_eq!(outs[1], outs[2], "same seed, same order");
@@ -306,15 +263,15 @@ fn static_masks_follow_the_mlm_rules_and_keep_the_text() {
     let plain = dir.path().join("plain");
     let masked = dir.path().join("masked");
     let base = ["--seq-len", "64", "--partition", "train", "--seed", "5"];
-    pack(&tok, &plain, &base);
+    pack(&tok, &plain).args(base).ok();
     let mut args = base.to_vec();
     args.extend(["--static-mask", "--dupe-factor", "2", "--shard-rows", "100"]);
     let mut twice = Vec::new();
     for threads in ["1", "2"] {
-        let full = pack_args(&tok, &masked, &args);
-        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let o = run_in(None, &[("RAYON_NUM_THREADS", threads)], &refs, None);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        pack(&tok, &masked)
+            .args(&args)
+            .env("RAYON_NUM_THREADS", threads)
+            .ok();
         twice.push(
             tree(&masked)
                 .into_iter()
@@ -331,8 +288,9 @@ fn static_masks_follow_the_mlm_rules_and_keep_the_text() {
     let labels = npy_rows(&masked.join("train"), Some("labels"));
     assert_eq!(inputs.len(), 2 * originals.len(), "two copies of each row");
     let m = manifest(&masked.join("train"));
-    assert_eq!(m["masking"]["probability"], 0.15);
-    assert_eq!(m["masking"]["dupe_factor"], 2);
+    assert_eq!(m["static_mask"], true);
+    assert_eq!(m["mlm_probability"], 0.15);
+    assert_eq!(m["dupe_factor"], 2);
     let (mut selected, mut total, mut as_mask) = (0usize, 0usize, 0usize);
     for (i, orig) in originals.iter().enumerate() {
         let copies = [2 * i, 2 * i + 1];
@@ -360,8 +318,7 @@ fn static_masks_follow_the_mlm_rules_and_keep_the_text() {
     assert!((rate - 0.15).abs() < 0.02, "selection rate {rate}");
     let share = as_mask as f64 / selected as f64;
     assert!((share - 0.8).abs() < 0.04, "<mask> share {share}");
-    let o = run(&["shards", "verify", masked.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    pt!("shards", "verify", masked).ok();
 }
 
 #[test]
@@ -372,10 +329,10 @@ fn megatron_shards_hold_the_same_sequences_as_npy() {
         let npy = dir.path().join(format!("npy-{mode}"));
         let meg = dir.path().join(format!("meg-{mode}"));
         let base = ["--seq-len", "40", "--mode", mode, "--shard-rows", "70"];
-        pack(&tok, &npy, &base);
+        pack(&tok, &npy).args(base).ok();
         let mut args = base.to_vec();
         args.extend(["--format", "megatron"]);
-        pack(&tok, &meg, &args);
+        pack(&tok, &meg).args(args).ok();
         for part in ["train", "valid", "test"] {
             let want: Vec<Vec<i64>> = match mode {
                 "concat" => npy_rows(&npy.join(part), None),
@@ -388,17 +345,12 @@ fn megatron_shards_hold_the_same_sequences_as_npy() {
             };
             assert_eq!(megatron_rows(&meg.join(part)), want, "{mode} {part}");
         }
-        let o = run(&["shards", "verify", meg.to_str().unwrap()]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        pt!("shards", "verify", meg).ok();
     }
-    let args = pack_args(
-        &tok,
-        &dir.path().join("x"),
-        &["--format", "megatron", "--static-mask"],
-    );
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    assert_eq!(code(&o), 2, "static masks have no place in Megatron files");
+    // Static masks have no place in Megatron files.
+    let o = pack(&tok, &dir.path().join("x"))
+        .args(["--format", "megatron", "--static-mask"])
+        .fails_with(2);
     assert!(stderr(&o).contains("Megatron"), "{}", stderr(&o));
 }
 
@@ -413,21 +365,16 @@ fn seq_len_beyond_the_model_position_table_is_refused() {
         r#"{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}"#,
     )
     .unwrap();
-    let m = model.to_str().unwrap();
-    let args = pack_args(
-        &tok,
-        &dir.path().join("o"),
-        &["--seq-len", "513", "--model", m],
-    );
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    assert_eq!(code(&o), 2);
+    let out = dir.path().join("o");
+    let o = pack(&tok, &out)
+        .args(["--seq-len", "513", "--model"])
+        .arg(&model)
+        .fails_with(2);
     assert!(stderr(&o).contains("holds 512 tokens"), "{}", stderr(&o));
-    pack(
-        &tok,
-        &dir.path().join("o"),
-        &["--seq-len", "512", "--model", m, "--partition", "test"],
-    );
+    pack(&tok, &out)
+        .args(["--seq-len", "512", "--partition", "test", "--model"])
+        .arg(&model)
+        .ok();
 }
 
 #[test]
@@ -435,32 +382,21 @@ fn inspect_decodes_rows_back_to_the_records() {
     let dir = tempfile::tempdir().unwrap();
     let tok = tokenizer(dir.path());
     let out = dir.path().join("o");
-    pack(
-        &tok,
-        &out,
-        &[
-            "--mode",
-            "record",
-            "--seq-len",
-            "512",
-            "--no-shuffle",
-            "--partition",
-            "test",
-            "--shard-rows",
-            "10",
-        ],
-    );
-    let o = run(&[
+    pack(&tok, &out)
+        .args(["--mode", "record", "--seq-len", "512", "--no-shuffle"])
+        .args(["--partition", "test", "--shard-rows", "10"])
+        .ok();
+    let o = pt!(
         "shards",
         "inspect",
-        out.join("test").to_str().unwrap(),
+        out.join("test"),
         "--row",
         "9",
         "--count",
         "2",
-        "--json",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        "--json"
+    )
+    .ok();
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(
@@ -491,18 +427,16 @@ fn shards_roll_over_by_bytes() {
     let tok = tokenizer(dir.path());
     let out = dir.path().join("o");
     // 64 uint16 ids = 128 bytes a row: 4 KiB holds 32 rows.
-    pack(
-        &tok,
-        &out,
-        &[
+    pack(&tok, &out)
+        .args([
             "--seq-len",
             "64",
             "--partition",
             "train",
             "--shard-bytes",
             "4K",
-        ],
-    );
+        ])
+        .ok();
     let m = manifest(&out.join("train"));
     let rows: Vec<u64> = m["shards"]
         .as_array()
@@ -513,7 +447,5 @@ fn shards_roll_over_by_bytes() {
     assert!(rows.len() > 2, "{rows:?}");
     assert!(rows[..rows.len() - 1].iter().all(|r| *r == 32), "{rows:?}");
     assert_eq!(m["shard_bytes"], 4096);
-    let args = pack_args(&tok, &out, &["--shard-bytes", "4X"]);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert_eq!(code(&run(&refs)), 2);
+    pack(&tok, &out).args(["--shard-bytes", "4X"]).fails_with(2);
 }

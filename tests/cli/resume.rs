@@ -2,20 +2,11 @@
 //! gives the same bytes as one that was never stopped; three tasks and a merge give the same
 //! rows as one task.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
-use common::*;
-
-fn run_ok(a: &[String]) {
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-}
+use crate::util::*;
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     tree(dir)
@@ -50,31 +41,37 @@ fn resume_after_sigkill_is_byte_identical() {
     ];
     let reference = dir.path().join("reference");
     let start = Instant::now();
-    run_ok(&pack_args(&tok, &reference, &extra));
-    let full = start.elapsed();
+    pack(&tok, &reference).args(extra).ok();
+    let mut full = start.elapsed();
     let out = dir.path().join("interrupted");
+    let complete = || {
+        ["train", "valid", "test"]
+            .iter()
+            .all(|p| out.join(p).join("manifest.json").is_file())
+    };
     let mut killed_mid_run = 0;
-    for attempt in 0..12 {
-        let mut a = pack_args(&tok, &out, &extra);
-        if attempt > 0 {
-            a.push("--resume".into());
+    for attempt in 0..20 {
+        // A run that got to the end before its kill starts the output over, and its time
+        // (the machine may be busier than when the reference ran) sets the next kill.
+        let fresh = attempt == 0 || complete();
+        if fresh {
+            let _ = fs::remove_dir_all(&out);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pytorrent"))
-            .args(&a)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let cmd = pack(&tok, &out).args(extra);
+        let started = Instant::now();
+        let mut child = if fresh { cmd } else { cmd.arg("--resume") }.spawn();
         let f = random_fraction();
         std::thread::sleep(full.mul_f64(f));
         let finished = child.try_wait().unwrap().is_some();
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let complete = ["train", "valid", "test"]
-            .iter()
-            .all(|p| out.join(p).join("manifest.json").is_file());
-        eprintln!("attempt {attempt}: killed at {f:.3} of {full:?}, finished before: {finished}, complete: {complete}");
-        if !finished && !complete && out.join("train").is_dir() {
+        eprintln!(
+            "attempt {attempt}: killed at {f:.3} of {full:?}, fresh: {fresh}, finished before: {finished}, complete: {}",
+            complete()
+        );
+        if finished {
+            full = started.elapsed();
+        } else if !complete() && out.join("train").is_dir() {
             killed_mid_run += 1;
         }
         if killed_mid_run >= 2 {
@@ -85,23 +82,20 @@ fn resume_after_sigkill_is_byte_identical() {
         killed_mid_run >= 1,
         "no kill landed while the run was writing"
     );
-    let mut a = pack_args(&tok, &out, &extra);
-    a.push("--resume".into());
-    run_ok(&a);
+    let resume = || pack(&tok, &out).args(extra).arg("--resume");
+    resume().ok();
     assert_eq!(
         files(&out),
         files(&reference),
         "resumed output equals the uninterrupted one"
     );
     // Resuming a complete output changes nothing.
-    run_ok(&a);
+    resume().ok();
     assert_eq!(files(&out), files(&reference));
     // Resuming with other settings is refused rather than mixed.
-    let mut other = pack_args(&tok, &out, &["--seq-len", "32", "--shard-rows", "1"]);
-    other.push("--resume".into());
-    let refs: Vec<&str> = other.iter().map(String::as_str).collect();
-    let o = run(&refs);
-    assert_eq!(code(&o), 2);
+    let o = pack(&tok, &out)
+        .args(["--seq-len", "32", "--shard-rows", "1", "--resume"])
+        .fails_with(2);
     assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
 }
 
@@ -120,48 +114,32 @@ fn three_tasks_and_a_merge_give_the_rows_of_one_task() {
     ];
     let single = dir.path().join("single");
     // The one-task reference: same segments, same seed.
-    run_ok(&pack_args(&tok, &single, &extra));
+    pack(&tok, &single).args(extra).ok();
     let multi = dir.path().join("multi");
-    let mut a = pack_args(&tok, &multi, &extra);
-    a.extend([
-        "--num-tasks".into(),
-        "3".into(),
-        "--task-index".into(),
-        "0".into(),
-    ]);
-    run_ok(&a);
+    let task = || pack(&tok, &multi).args(extra);
+    task().args(["--num-tasks", "3", "--task-index", "0"]).ok();
     // Task 1 as a Slurm array task (ids 5..7), task 2 as a Kubernetes Indexed Job pod.
-    let refs: Vec<String> = pack_args(&tok, &multi, &extra);
-    let r: Vec<&str> = refs.iter().map(String::as_str).collect();
-    let o = run_in(
-        None,
-        &[
+    task()
+        .envs(&[
             ("SLURM_ARRAY_TASK_COUNT", "3"),
             ("SLURM_ARRAY_TASK_ID", "6"),
             ("SLURM_ARRAY_TASK_MIN", "5"),
-        ],
-        &r,
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+        ])
+        .ok();
     // Merging before every task is done is refused, naming the missing task.
-    let o = run(&["shards", "merge", multi.to_str().unwrap()]);
-    assert_eq!(code(&o), 1);
+    let o = pt!("shards", "merge", multi).fails_with(1);
     assert!(stderr(&o).contains("task index 2"), "{}", stderr(&o));
-    let mut k8s = refs.clone();
-    k8s.extend(["--num-tasks".into(), "3".into()]);
-    let r: Vec<&str> = k8s.iter().map(String::as_str).collect();
-    let o = run_in(None, &[("JOB_COMPLETION_INDEX", "2")], &r, None);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    task()
+        .args(["--num-tasks", "3"])
+        .env("JOB_COMPLETION_INDEX", "2")
+        .ok();
     for i in 0..3 {
         assert!(multi
             .join(format!("task-{i:05}-of-00003/COMPLETE.json"))
             .is_file());
     }
-    let o = run(&["shards", "merge", multi.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = run(&["shards", "verify", multi.join("train").to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    pt!("shards", "merge", multi).ok();
+    pt!("shards", "verify", multi.join("train")).ok();
 
     let rows = |dir: &Path, what: &str| -> Vec<Vec<i64>> {
         let m: serde_json::Value =

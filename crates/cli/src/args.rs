@@ -1,0 +1,88 @@
+//! Argument groups several subcommands share, and their conversion into the stage configs.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pytorrent_corpus::{InputConfig, OnError};
+use pytorrent_model::device::{DeviceSpec, Precision};
+use pytorrent_model::options::ModelOptions;
+
+/// What to do with bad lines of a corpus.
+#[derive(Args, Debug, Clone)]
+pub struct BadLineArgs {
+    /// What to do with a bad line: stop (exit 1) or skip it into the quarantine file.
+    #[arg(long, default_value = "fail")]
+    pub on_error: OnError,
+    /// Where skipped lines go, verbatim, with file, line and reason (TSV). Default:
+    /// `<out>.rejected.tsv`; commands without --out write none unless given this.
+    #[arg(long)]
+    pub quarantine: Option<PathBuf>,
+    /// Lines longer than this many bytes are rejected without being held in memory.
+    #[arg(long, default_value_t = InputConfig::default().max_line_bytes)]
+    pub max_line_bytes: usize,
+    /// Bytes of input per parallel work unit (memory ≈ a few times this).
+    #[arg(long, default_value_t = InputConfig::default().read_chunk_bytes, hide = true)]
+    pub read_chunk_bytes: usize,
+}
+
+impl BadLineArgs {
+    pub fn config(&self, inputs: Vec<PathBuf>) -> InputConfig {
+        InputConfig {
+            inputs,
+            on_error: self.on_error,
+            quarantine: self.quarantine.clone(),
+            max_line_bytes: self.max_line_bytes,
+            read_chunk_bytes: self.read_chunk_bytes,
+        }
+    }
+}
+
+/// Corpus inputs and the bad-line policy.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Corpus files (.jsonl, .jsonl.gz, .jsonl.zst), folders (PyTorrent or CodeSearchNet
+    /// layout), or - for standard input.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy: BadLineArgs,
+}
+
+impl InputArgs {
+    pub fn config(&self) -> InputConfig {
+        self.policy.config(self.inputs.clone())
+    }
+}
+
+/// Which model runs, and how.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files),
+    /// or a model id in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: String,
+    /// Tokenizer (default: the one in the model folder).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// f32, or f16 / bf16 on a GPU.
+    #[arg(long, default_value = "f32")]
+    pub dtype: Precision,
+    /// Inputs per forward pass (inputs are sorted by length to pad little).
+    #[arg(long, default_value_t = ModelOptions::new("").batch_size)]
+    pub batch_size: usize,
+}
+
+impl ModelArgs {
+    pub fn options(&self) -> ModelOptions {
+        ModelOptions {
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+            device: self.device,
+            dtype: self.dtype,
+            batch_size: self.batch_size,
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `corpus convert`: layout and compression changes (one big JSONL ⇄ PyTorrent's or
+//! CodeSearchNet's chunked layouts).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pytorrent_io::{Compression, Reporter, Unit};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Problem, ProblemKind, Result};
+use crate::input::InputConfig;
+use crate::read::{effective_partition, read_corpus, Item, ReadSummary};
+use crate::record::Partition;
+use crate::select::Partitions;
+use crate::writer::{with_partition, CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvertConfig {
+    #[serde(flatten)]
+    pub input: InputConfig,
+    /// Output file (flat layout; `-` for standard output) or folder (chunked layouts).
+    pub out: PathBuf,
+    /// flat (one file), pytorrent (`<scenario>/<partition>/…_chk_N.jsonl.gz`) or
+    /// codesearchnet (`python/final/jsonl/<partition>/python_<partition>_N.jsonl.gz`).
+    #[serde(default = "default_layout")]
+    pub layout: Layout,
+    /// none, gzip or zstd (default: from the output name; gzip for chunked layouts).
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// Records per chunk file (chunked layouts; 30000 unless `chunk_bytes` is given).
+    #[serde(default)]
+    pub chunk_records: Option<u64>,
+    /// Uncompressed bytes per chunk file (chunked layouts).
+    #[serde(default)]
+    pub chunk_bytes: Option<u64>,
+    /// Scenario folder name for the pytorrent layout (default: the input's, else docstrings).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Partition for records that have none, in a folder that names none.
+    #[serde(default)]
+    pub default_partition: Option<Partition>,
+    /// Partitions to keep.
+    #[serde(default)]
+    pub partition: Partitions,
+}
+
+fn default_layout() -> Layout {
+    Layout::Flat
+}
+
+impl ConvertConfig {
+    pub fn new(input: InputConfig, out: PathBuf) -> ConvertConfig {
+        ConvertConfig {
+            input,
+            out,
+            layout: default_layout(),
+            compression: None,
+            chunk_records: None,
+            chunk_bytes: None,
+            scenario: None,
+            default_partition: None,
+            partition: Partitions::All,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.layout == Layout::Mirror {
+            return Err(Error::Usage(
+                "convert writes flat, pytorrent or codesearchnet layouts".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn chunked(&self) -> bool {
+        self.layout != Layout::Flat
+    }
+
+    fn writer_options(&self) -> WriterOptions {
+        let chunk_records = match (self.chunked(), self.chunk_records, self.chunk_bytes) {
+            (true, None, None) => Some(30_000),
+            (_, r, _) => r,
+        };
+        WriterOptions {
+            layout: self.layout.clone(),
+            compression: self.compression,
+            chunk_records,
+            chunk_bytes: self.chunk_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConvertReport {
+    pub read: ReadSummary,
+    pub records_per_partition: BTreeMap<String, u64>,
+    /// Records of partitions not asked for.
+    pub left_out: u64,
+    pub written: Vec<WrittenFile>,
+}
+
+/// Where one record goes, decided in the parallel map.
+struct Placement {
+    /// The record carries its own `partition` field.
+    has_field: bool,
+    partition: Option<Partition>,
+}
+
+pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport> {
+    cfg.validate()?;
+    let files = cfg.input.discover()?;
+    let mut writer = CorpusWriter::new(&cfg.out, cfg.writer_options())?;
+    let mut per_partition: BTreeMap<String, u64> = BTreeMap::new();
+    let mut left_out = 0u64;
+    reporter.begin("convert", Unit::Bytes, None);
+    let read = read_corpus(
+        &files,
+        &cfg.input.options(Some(&cfg.out)),
+        reporter,
+        |file, _, rec| Placement {
+            has_field: rec.partition.is_some(),
+            partition: effective_partition(&rec, file).or(cfg.default_partition),
+        },
+        |item| {
+            let Item::Record { file, line, value } = item else {
+                return Ok(());
+            };
+            if value.partition.is_some() && !cfg.partition.contains(value.partition) {
+                left_out += 1;
+                return Ok(());
+            }
+            let target = match (cfg.chunked(), value.partition) {
+                (false, _) => Target::Flat,
+                (true, Some(partition)) => Target::Partitioned {
+                    scenario: cfg
+                        .scenario
+                        .clone()
+                        .or_else(|| file.scenario.clone())
+                        .unwrap_or_else(|| "docstrings".into()),
+                    partition,
+                },
+                (true, None) => {
+                    return Err(Error::Data(Problem {
+                        path: file.display(),
+                        line: line.line_no,
+                        kind: ProblemKind::MissingField,
+                        message: "record has no partition and its folder names none (give \
+                                  --default-partition)"
+                            .into(),
+                    }))
+                }
+            };
+            *per_partition
+                .entry(value.partition.map_or("none", |p| p.as_str()).into())
+                .or_default() += 1;
+            // A flat file cannot say which folder a record came from: write the partition in.
+            match (cfg.chunked(), value.has_field, value.partition) {
+                (false, false, Some(p)) => {
+                    let bytes = with_partition(line.bytes, p).expect("the line parsed as a record");
+                    writer.write(&target, &bytes)
+                }
+                _ => writer.write(&target, line.bytes),
+            }
+        },
+    );
+    reporter.end();
+    let read = read?;
+    Ok(ConvertReport {
+        read,
+        records_per_partition: per_partition,
+        left_out,
+        written: writer.finish()?,
+    })
+}
+
+impl std::fmt::Display for ConvertReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", crate::read::skipped_lines(&self.read))?;
+        let total: u64 = self.records_per_partition.values().sum();
+        writeln!(
+            f,
+            "wrote {} into {}",
+            pytorrent_io::reporter::plural(total, "record", "records"),
+            pytorrent_io::reporter::plural(self.written.len() as u64, "file", "files"),
+        )?;
+        if self.left_out > 0 {
+            writeln!(f, "  left out (other partitions): {}", self.left_out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! `--partition train|valid|test|all` (comma-separated for several): which partitions a stage
+//! works on. In a TOML config: the same string, or a list of names.
+
+use std::fmt;
+
+use crate::record::Partition;
+
+/// A choice of partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Partitions {
+    #[default]
+    All,
+    Only(Vec<Partition>),
+}
+
+impl Partitions {
+    pub fn only(p: Partition) -> Partitions {
+        Partitions::Only(vec![p])
+    }
+
+    /// Whether a record of partition `p` (or of none, for `None`) is chosen: `all` takes
+    /// records without a partition too, a list takes only its own.
+    pub fn contains(&self, p: Option<Partition>) -> bool {
+        match self {
+            Partitions::All => true,
+            Partitions::Only(list) => p.is_some_and(|p| list.contains(&p)),
+        }
+    }
+
+    /// The list, or `None` for all.
+    pub fn as_slice(&self) -> Option<&[Partition]> {
+        match self {
+            Partitions::All => None,
+            Partitions::Only(list) => Some(list),
+        }
+    }
+
+    /// The partitions chosen, `all` being the three.
+    pub fn list(&self) -> Vec<Partition> {
+        self.as_slice()
+            .map_or_else(|| Partition::ALL.to_vec(), <[Partition]>::to_vec)
+    }
+}
+
+impl std::str::FromStr for Partitions {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Partitions, String> {
+        if s.trim() == "all" {
+            return Ok(Partitions::All);
+        }
+        let mut list = Vec::new();
+        for p in s.split(',').map(str::trim) {
+            let p = Partition::parse(p).ok_or_else(|| {
+                format!("unknown partition '{p}' (expected train, valid, test or all)")
+            })?;
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+        Ok(Partitions::Only(list))
+    }
+}
+
+impl fmt::Display for Partitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Partitions::All => f.write_str("all"),
+            Partitions::Only(list) => {
+                let names: Vec<&str> = list.iter().map(|p| p.as_str()).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Partitions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Partitions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Partitions, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        let text = match Form::deserialize(d)? {
+            Form::One(s) => s,
+            Form::Many(v) => v.join(","),
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_aliases_and_refusals() {
+        assert_eq!("all".parse::<Partitions>().unwrap(), Partitions::All);
+        let p: Partitions = "train, validation,train".parse().unwrap();
+        assert_eq!(
+            p,
+            Partitions::Only(vec![Partition::Train, Partition::Valid])
+        );
+        assert_eq!(p.to_string(), "train,valid");
+        assert!(p.contains(Some(Partition::Valid)) && !p.contains(None));
+        assert!(Partitions::All.contains(None));
+        assert!("trian".parse::<Partitions>().unwrap_err().contains("trian"));
+    }
+}

@@ -1,0 +1,416 @@
+//! `extract`: packages (archives, folders, folders of archives) → a PyTorrent corpus, with
+//! filters, de-duplication, opt-out and scrubbing, and a summary of everything that happened.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pytorrent_corpus::stats::CorpusStats;
+use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
+use pytorrent_io::{Reporter, Unit};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::{DedupOptions, Deduper, Duplicate};
+use crate::error::{Error, Result};
+use crate::package::{extract_package, ExtractOptions, Filters, Output, PackageReport, Split};
+use crate::units::Scenario;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractConfig {
+    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl, .conda), package folders, or
+    /// folders of archives (one package per archive).
+    pub inputs: Vec<PathBuf>,
+    /// Output folder, in PyTorrent's layout: `<out>/<scenario>/<partition>/…_chk_N.jsonl.gz`.
+    pub out: PathBuf,
+    /// Scenarios: docstrings, comments, both.
+    #[serde(
+        default = "default_scenario",
+        deserialize_with = "pytorrent_io::names::list"
+    )]
+    pub scenario: Vec<Scenario>,
+    /// Percent of packages in train and valid (the rest is test), by a hash of the name.
+    #[serde(default)]
+    pub split: Split,
+    /// Records per output chunk file.
+    #[serde(default = "default_chunk_records")]
+    pub chunk_records: u64,
+    /// Keep test files (test folders, test_*.py, *_test.py, conftest.py).
+    #[serde(default)]
+    pub keep_tests: bool,
+    /// Keep __dunder__ methods.
+    #[serde(default)]
+    pub keep_dunder: bool,
+    /// Keep functions whose body is only pass, ... and raise.
+    #[serde(default)]
+    pub keep_trivial: bool,
+    /// Fewest non-blank lines of code a record needs.
+    #[serde(default = "default_min_lines")]
+    pub min_code_lines: usize,
+    /// Fewest words of natural language a record needs.
+    #[serde(default = "default_min_words")]
+    pub min_nl_words: usize,
+    /// Opt-out list: package names, or `package:glob` for files.
+    #[serde(default)]
+    pub opt_out: Option<PathBuf>,
+    /// Keep secrets and e-mail addresses (by default replaced by <SECRET> and <EMAIL>).
+    #[serde(default)]
+    pub keep_secrets: bool,
+    /// Keep exact duplicates (same code tokens) across packages.
+    #[serde(default)]
+    pub keep_duplicates: bool,
+    /// Jaccard similarity of code-token 3-shingles (MinHash estimate) at or above which a
+    /// record is a near duplicate of an earlier one and dropped.
+    #[serde(default = "default_near_dup")]
+    pub near_dup_threshold: f64,
+    /// Keep near duplicates.
+    #[serde(default)]
+    pub keep_near_duplicates: bool,
+    /// Also compute corpus statistics of the output (with `metadata`, licenses too).
+    #[serde(default)]
+    pub stats: bool,
+    /// Package metadata for the statistics.
+    #[serde(default)]
+    pub metadata: Vec<PathBuf>,
+}
+
+fn default_scenario() -> Vec<Scenario> {
+    vec![Scenario::Docstrings]
+}
+fn default_chunk_records() -> u64 {
+    30_000
+}
+fn default_min_lines() -> usize {
+    Filters::default().min_code_lines
+}
+fn default_min_words() -> usize {
+    Filters::default().min_nl_words
+}
+fn default_near_dup() -> f64 {
+    0.85
+}
+
+impl ExtractConfig {
+    pub fn new(inputs: Vec<PathBuf>, out: PathBuf) -> ExtractConfig {
+        ExtractConfig {
+            inputs,
+            out,
+            scenario: default_scenario(),
+            split: Split::default(),
+            chunk_records: default_chunk_records(),
+            keep_tests: false,
+            keep_dunder: false,
+            keep_trivial: false,
+            min_code_lines: default_min_lines(),
+            min_nl_words: default_min_words(),
+            opt_out: None,
+            keep_secrets: false,
+            keep_duplicates: false,
+            near_dup_threshold: default_near_dup(),
+            keep_near_duplicates: false,
+            stats: false,
+            metadata: Vec::new(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.scenario.is_empty() {
+            return Err(Error::Usage("give at least one scenario".into()));
+        }
+        if !(0.0..=1.0).contains(&self.near_dup_threshold) {
+            return Err(Error::Usage(
+                "--near-dup-threshold must be between 0 and 1".into(),
+            ));
+        }
+        if self.chunk_records == 0 {
+            return Err(Error::Usage("--chunk-records must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> Result<ExtractOptions> {
+        Ok(ExtractOptions {
+            scenarios: self.scenario.clone(),
+            split: self.split,
+            limits: Default::default(),
+            filters: Filters {
+                test_paths: !self.keep_tests,
+                dunder: !self.keep_dunder,
+                trivial_bodies: !self.keep_trivial,
+                min_code_lines: self.min_code_lines,
+                min_nl_words: self.min_nl_words,
+            },
+            opt_out: self
+                .opt_out
+                .as_deref()
+                .map(pytorrent_corpus::optout::OptOut::load)
+                .transpose()?
+                .map(std::sync::Arc::new),
+            scrub: !self.keep_secrets,
+        })
+    }
+
+    fn dedup(&self) -> DedupOptions {
+        DedupOptions {
+            exact: !self.keep_duplicates,
+            near_threshold: (!self.keep_near_duplicates).then_some(self.near_dup_threshold),
+            shingle: 3,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ExtractReport {
+    pub packages: u64,
+    pub python_files: u64,
+    pub files_with_syntax_errors: u64,
+    pub files_decoded_with_replacement: u64,
+    pub functions: u64,
+    /// Records written, by scenario and partition.
+    pub records: BTreeMap<String, BTreeMap<String, u64>>,
+    pub refused_members: BTreeMap<String, u64>,
+    pub filtered: BTreeMap<String, u64>,
+    pub opted_out_packages: Vec<String>,
+    pub opted_out_files: u64,
+    /// Secrets and e-mail addresses replaced, by kind.
+    pub scrubbed: BTreeMap<String, u64>,
+    /// Records dropped as duplicates of an earlier one, by scenario and kind.
+    pub duplicates: BTreeMap<String, BTreeMap<String, u64>>,
+    pub packages_with_problems: Vec<PackageReport>,
+    pub written: Vec<WrittenFile>,
+    #[serde(skip)]
+    pub out: PathBuf,
+    /// Statistics of the output, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<CorpusStats>,
+}
+
+const ARCHIVE_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".zip", ".whl", ".conda"];
+
+fn is_archive(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    p.is_file() && ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Inputs → packages, in a stable order: an archive or a package folder is one package; a
+/// folder holding archives is one package per archive.
+pub fn packages(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if !input.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no such file or folder",
+                input.display()
+            )));
+        }
+        if !input.is_dir() {
+            out.push(input.clone());
+            continue;
+        }
+        let mut archives: Vec<PathBuf> = std::fs::read_dir(input)
+            .map_err(|e| pytorrent_io::Error::io(input, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_archive(p))
+            .collect();
+        if archives.is_empty() {
+            out.push(input.clone());
+        } else {
+            archives.sort();
+            out.extend(archives);
+        }
+    }
+    Ok(out)
+}
+
+impl ExtractReport {
+    /// Counts one package's report in.
+    fn add_package(&mut self, report: &PackageReport) {
+        self.packages += 1;
+        self.python_files += report.python_files;
+        self.files_with_syntax_errors += report.files_with_syntax_errors;
+        self.files_decoded_with_replacement += report.files_decoded_with_replacement;
+        self.functions += report.functions;
+        if report.opted_out {
+            self.opted_out_packages.push(report.package.clone());
+        }
+        self.opted_out_files += report.opted_out_files;
+        for (kind, n) in &report.scrubbed {
+            *self.scrubbed.entry(kind.clone()).or_default() += n;
+        }
+        for (reason, n) in &report.filtered {
+            *self.filtered.entry(reason.clone()).or_default() += n;
+        }
+        for (kind, members) in &report.refused {
+            *self.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
+        }
+    }
+
+    fn count(map: &mut BTreeMap<String, BTreeMap<String, u64>>, outer: &str, inner: &str) {
+        *map.entry(outer.into())
+            .or_default()
+            .entry(inner.into())
+            .or_default() += 1;
+    }
+}
+
+/// The records of the packages, de-duplicated within each scenario (the same function is
+/// expected once in each), written in input order.
+struct Sink {
+    writer: CorpusWriter,
+    dedupers: BTreeMap<&'static str, Deduper>,
+    dedup: DedupOptions,
+}
+
+impl Sink {
+    fn write(&mut self, outputs: Vec<Output>, report: &mut ExtractReport) -> Result<()> {
+        for o in outputs {
+            let scenario = o.scenario.name();
+            let deduper = self
+                .dedupers
+                .entry(scenario)
+                .or_insert_with(|| Deduper::new(self.dedup.clone()));
+            if let Some(kind) = deduper.check(&o.record.code_tokens) {
+                let kind = match kind {
+                    Duplicate::Exact => "exact",
+                    Duplicate::Near => "near",
+                };
+                ExtractReport::count(&mut report.duplicates, scenario, kind);
+                continue;
+            }
+            let target = Target::Partitioned {
+                scenario: scenario.into(),
+                partition: o.partition,
+            };
+            let line = serde_json::to_vec(&o.record).expect("records serialise");
+            self.writer.write(&target, &line)?;
+            ExtractReport::count(&mut report.records, scenario, o.partition.as_str());
+        }
+        Ok(())
+    }
+}
+
+pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
+    cfg.validate()?;
+    let opts = cfg.options()?;
+    let pkgs = packages(&cfg.inputs)?;
+    let mut sink = Sink {
+        writer: CorpusWriter::new(
+            &cfg.out,
+            WriterOptions {
+                layout: Layout::PyTorrent,
+                compression: None,
+                chunk_records: Some(cfg.chunk_records),
+                chunk_bytes: None,
+            },
+        )?,
+        dedupers: BTreeMap::new(),
+        dedup: cfg.dedup(),
+    };
+    let mut report = ExtractReport {
+        out: cfg.out.clone(),
+        ..Default::default()
+    };
+    reporter.begin("extract", Unit::Items("packages"), Some(pkgs.len() as u64));
+    // Packages in parallel, a batch at a time (bounded memory), written in input order.
+    for batch in pkgs.chunks(rayon::current_num_threads() * 4) {
+        let results: Vec<_> = batch
+            .par_iter()
+            .map(|p| extract_package(p, &opts))
+            .collect();
+        for (outputs, package) in results {
+            report.add_package(&package);
+            sink.write(outputs, &mut report)?;
+            if package.has_problems() {
+                report.packages_with_problems.push(package);
+            }
+            reporter.advance(1);
+        }
+    }
+    reporter.end();
+    report.written = sink.writer.finish()?;
+    if cfg.stats {
+        report.stats = Some(output_stats(cfg, reporter)?);
+    }
+    Ok(report)
+}
+
+/// Statistics of what was just written.
+fn output_stats(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<CorpusStats> {
+    let files = pytorrent_corpus::discover(std::slice::from_ref(&cfg.out))?;
+    let metadata = pytorrent_corpus::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
+    Ok(pytorrent_corpus::stats::corpus_stats(
+        &files,
+        &pytorrent_corpus::ReadOptions::default(),
+        &pytorrent_io::Silent,
+        &pytorrent_corpus::Partitions::All,
+        20,
+        metadata.as_ref(),
+    )?)
+}
+
+fn joined(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ExtractReport {
+    /// The summary for people (the statistics table, when computed, comes separately).
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "extracted {}: {} ({} with syntax errors, {} decoded with replacement), {}",
+            pytorrent_io::reporter::plural(self.packages, "package", "packages"),
+            pytorrent_io::reporter::plural(self.python_files, "Python file", "Python files"),
+            self.files_with_syntax_errors,
+            self.files_decoded_with_replacement,
+            pytorrent_io::reporter::plural(self.functions, "function", "functions"),
+        );
+        for (scenario, parts) in &self.records {
+            let _ = writeln!(s, "  {scenario}: {}", joined(parts));
+        }
+        if !self.filtered.is_empty() {
+            let _ = writeln!(s, "  left out by filters: {}", joined(&self.filtered));
+        }
+        if !self.opted_out_packages.is_empty() || self.opted_out_files > 0 {
+            let _ = writeln!(
+                s,
+                "  opted out: {} ({}), {}",
+                pytorrent_io::reporter::plural(
+                    self.opted_out_packages.len() as u64,
+                    "package",
+                    "packages"
+                ),
+                self.opted_out_packages.join(", "),
+                pytorrent_io::reporter::plural(self.opted_out_files, "file", "files")
+            );
+        }
+        if !self.scrubbed.is_empty() {
+            let _ = writeln!(s, "  replaced: {}", joined(&self.scrubbed));
+        }
+        for (scenario, kinds) in &self.duplicates {
+            let _ = writeln!(s, "  duplicates dropped ({scenario}): {}", joined(kinds));
+        }
+        for r in &self.packages_with_problems {
+            let _ = writeln!(s, "  problems in {} ({}):", r.package, r.path);
+            if let Some(e) = &r.error {
+                let _ = writeln!(s, "    stopped: {e}");
+            }
+            for (kind, members) in &r.refused {
+                let _ = writeln!(s, "    {kind}: {}", members.join(", "));
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  wrote {} under {}",
+            pytorrent_io::reporter::plural(self.written.len() as u64, "file", "files"),
+            self.out.display()
+        );
+        s
+    }
+}

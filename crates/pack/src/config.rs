@@ -1,0 +1,193 @@
+//! What `pack` is asked to do: the [`Settings`] that determine the shards' bytes (recorded in
+//! every manifest and fingerprinted), and the [`PackConfig`] around them (inputs, tokenizer,
+//! output, partitions, task split, resume).
+
+use std::path::PathBuf;
+
+use pytorrent_corpus::{InputConfig, Partitions, TextView};
+use pytorrent_io::size::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::shards::Format;
+use crate::{Mode, Remainder};
+
+/// Everything that determines the rows and shards, given the inputs and the tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Text view to pack.
+    #[serde(default = "default_field")]
+    pub field: TextView,
+    /// Tokens per row.
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// concat (records joined and cut into blocks) or record (one record per row).
+    #[serde(default)]
+    pub mode: Mode,
+    /// The last partial block of each segment in concat mode: drop or pad.
+    #[serde(default)]
+    pub remainder: Remainder,
+    /// npy (`[rows, seq_len]` arrays) or megatron (`.bin` + `.idx` indexed dataset).
+    #[serde(default)]
+    pub format: Format,
+    /// Rows per shard.
+    #[serde(default = "default_shard_rows")]
+    pub shard_rows: usize,
+    /// Bytes of ids per shard (e.g. 512M); a shard closes at whichever limit comes first.
+    #[serde(default)]
+    pub shard_bytes: Option<ByteSize>,
+    /// Seed of the shuffle and of static masks.
+    #[serde(default)]
+    pub seed: u64,
+    /// Keep records in input order.
+    #[serde(default)]
+    pub no_shuffle: bool,
+    /// Lines per segment: the unit of shuffling, packing, resumption and task split (0: a
+    /// whole file, held in memory).
+    #[serde(default = "default_segment_lines")]
+    pub segment_lines: u64,
+    /// Write input_ids + labels with masks drawn once (default: ids only, masked at training).
+    #[serde(default)]
+    pub static_mask: bool,
+    /// Share of tokens selected for masking (static masks).
+    #[serde(default = "default_mlm_probability")]
+    pub mlm_probability: f64,
+    /// Copies of each row, each with its own mask (static masks).
+    #[serde(default = "default_dupe_factor")]
+    pub dupe_factor: usize,
+    /// Mask whole words (pre-tokens) rather than single tokens (static masks).
+    #[serde(default)]
+    pub whole_word_mask: bool,
+}
+
+fn default_field() -> TextView {
+    TextView::Code
+}
+fn default_seq_len() -> usize {
+    512
+}
+fn default_shard_rows() -> usize {
+    100_000
+}
+fn default_segment_lines() -> u64 {
+    10_000
+}
+fn default_mlm_probability() -> f64 {
+    0.15
+}
+fn default_dupe_factor() -> usize {
+    1
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            field: default_field(),
+            seq_len: default_seq_len(),
+            mode: Mode::Concat,
+            remainder: Remainder::Drop,
+            format: Format::Npy,
+            shard_rows: default_shard_rows(),
+            shard_bytes: None,
+            seed: 0,
+            no_shuffle: false,
+            segment_lines: default_segment_lines(),
+            static_mask: false,
+            mlm_probability: default_mlm_probability(),
+            dupe_factor: default_dupe_factor(),
+            whole_word_mask: false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<()> {
+        let usage = |m: &str| Err(Error::Usage(m.into()));
+        if self.seq_len < 2 {
+            return usage("--seq-len must be at least 2 (<s> and </s>)");
+        }
+        if self.shard_rows == 0 {
+            return usage("--shard-rows must be at least 1");
+        }
+        if !(self.mlm_probability > 0.0 && self.mlm_probability < 1.0) {
+            return usage("--mlm-probability must be between 0 and 1");
+        }
+        if self.dupe_factor == 0 {
+            return usage("--dupe-factor must be at least 1");
+        }
+        if self.format == Format::Megatron && self.static_mask {
+            return usage(
+                "--static-mask writes labels, which the Megatron format has no place for; \
+                 Megatron masks at training time (use --format npy for static masks)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Rows carry padding (and so an attention mask).
+    pub fn padded(&self) -> bool {
+        self.mode == Mode::Record || self.remainder == Remainder::Pad
+    }
+}
+
+/// `pack`: corpus + tokenizer → fixed-length MLM shards and a manifest per partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackConfig {
+    #[serde(flatten)]
+    pub input: InputConfig,
+    /// tokenizer.json, a folder with it (or vocab.json + merges.txt), or a model id in the
+    /// local Hugging Face cache.
+    pub tokenizer: String,
+    /// Output folder: `<out>/<partition>/shard-NNNNN.npy` and `manifest.json`.
+    pub out: PathBuf,
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// Partitions to pack.
+    #[serde(default)]
+    pub partition: Partitions,
+    /// A model (folder, config.json, or id in the local Hugging Face cache) whose position
+    /// table must hold `seq_len` tokens.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Number of tasks the input is split among (default: `SLURM_ARRAY_TASK_COUNT`, else 1).
+    #[serde(default)]
+    pub num_tasks: Option<usize>,
+    /// This task's index (default: from Slurm's or Kubernetes' variables).
+    #[serde(default)]
+    pub task_index: Option<usize>,
+    /// Continue an interrupted run of the same command; the result is byte-identical to an
+    /// uninterrupted one.
+    #[serde(default)]
+    pub resume: bool,
+}
+
+impl PackConfig {
+    pub fn new(inputs: Vec<PathBuf>, tokenizer: impl Into<String>, out: PathBuf) -> PackConfig {
+        PackConfig {
+            input: InputConfig::new(inputs),
+            tokenizer: tokenizer.into(),
+            out,
+            settings: Settings::default(),
+            partition: Partitions::All,
+            model: None,
+            num_tasks: None,
+            task_index: None,
+            resume: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.settings.validate()?;
+        if let Some(m) = &self.model {
+            let (config, limit) = pytorrent_model::config::positions_of(m)?;
+            if self.settings.seq_len > limit {
+                return Err(Error::Usage(format!(
+                    "--seq-len {} does not fit {}: its position table holds {limit} tokens",
+                    self.settings.seq_len,
+                    config.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of the `pytorrent` binary, one module per stage, in one test binary (one
+//! link of the whole program instead of one per file).
+
+#[macro_use]
+pub mod util;
+
+mod corpus;
+mod extract;
+mod fetch;
+mod model;
+mod pack;
+mod resume;
+mod tokenizer;
