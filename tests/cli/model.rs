@@ -173,11 +173,7 @@ fn embed_text_lines_and_a_corpus_view() {
             "3"
         )
         .ok();
-        assert!(
-            stderr(&o).contains("1 input was longer"),
-            "{}",
-            stderr(&o)
-        );
+        assert!(stderr(&o).contains("1 input was longer"), "{}", stderr(&o));
         let (rows, cols, v) = read_npy_f32(&out);
         assert_eq!((rows, cols), (4, 48));
         let want: Vec<f32> = r["embeddings"]["mean+normalize"]

@@ -6,6 +6,8 @@
 //! (bad flags, missing inputs).
 
 mod args;
+#[cfg(test)]
+mod config_schema;
 mod console;
 mod corpus_cmd;
 mod error;

@@ -14,6 +14,7 @@ use crate::source::{discover, InputFile};
 pub struct InputConfig {
     /// Corpus files (.jsonl, .jsonl.gz, .jsonl.zst), folders (PyTorrent or CodeSearchNet
     /// layout), or `-` for standard input.
+    #[serde(default)]
     pub inputs: Vec<PathBuf>,
     /// What to do with a bad line: stop (`fail`) or count it and go on (`skip`).
     #[serde(default)]

@@ -244,3 +244,32 @@ fn an_unreachable_index_is_a_network_failure_after_retries() {
         }
     ));
 }
+
+#[test]
+fn the_fetch_stage_reads_its_list_and_sorts_outcomes_by_reason() {
+    let server = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("names.txt");
+    std::fs::write(&list, "good  # the sdist\nwheelonly\n\nmissing\n").unwrap();
+    let opt_out = dir.path().join("opt-out.txt");
+    std::fs::write(&opt_out, "flaky\n").unwrap();
+    let mut cfg =
+        pytorrent_extract::fetch::FetchConfig::new(vec!["flaky".into()], dir.path().join("out"));
+    cfg.from_file = Some(list);
+    cfg.opt_out = Some(opt_out);
+    cfg.json_api_url = Some(format!("{}/pypi", server.base));
+    cfg.retries = 0;
+    let rec = pytorrent_io::reporter::Recorder::default();
+    let report = pytorrent_extract::fetch::run(&cfg, &rec).unwrap();
+    assert_eq!(report.downloaded, 2);
+    assert_eq!(report.opted_out, ["flaky"]);
+    assert_eq!(report.failures(), 1);
+    assert_eq!(report.failed["not_found"].len(), 1);
+    assert!(
+        report.failed["not_found"][0].starts_with("missing"),
+        "{:?}",
+        report.failed
+    );
+    assert!(rec.logs()[0].contains("JSON API"), "{:?}", rec.logs());
+    assert_eq!(report.packages.len(), 4, "every name has an outcome");
+}

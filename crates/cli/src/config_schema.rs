@@ -1,0 +1,190 @@
+//! `configs/README.md` is the schema of every stage's config. These tests hold it to the code:
+//! each example section deserialises into its stage's config with no key left unread, each
+//! documented key is a key of the config and the other way round, and every flag of the
+//! subcommand is a key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clap::CommandFactory;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The stage sections and how to read one: deserialise, then serialise again (keys in).
+type Reader = fn(toml::Value) -> Result<BTreeSet<String>, String>;
+
+fn read<T: DeserializeOwned + Serialize>(v: toml::Value) -> Result<BTreeSet<String>, String> {
+    let config: T = v.try_into().map_err(|e: toml::de::Error| e.to_string())?;
+    let json = serde_json::to_value(&config).map_err(|e| e.to_string())?;
+    Ok(json
+        .as_object()
+        .ok_or("a config serialises to a table")?
+        .keys()
+        .cloned()
+        .collect())
+}
+
+fn stages() -> Vec<(&'static str, Reader)> {
+    use pytorrent_corpus as corpus;
+    use pytorrent_tokenizer as tok;
+    vec![
+        ("corpus.validate", read::<corpus::validate::ValidateConfig>),
+        ("corpus.stats", read::<corpus::stats::StatsConfig>),
+        ("corpus.filter", read::<corpus::filter::FilterConfig>),
+        ("corpus.convert", read::<corpus::convert::ConvertConfig>),
+        ("fetch", read::<pytorrent_extract::fetch::FetchConfig>),
+        ("extract", read::<pytorrent_extract::ExtractConfig>),
+        ("tokenizer.train", read::<tok::TrainConfig>),
+        ("tokenizer.encode", read::<tok::encode::EncodeConfig>),
+        ("tokenizer.decode", read::<tok::decode::DecodeConfig>),
+        ("tokenizer.inspect", read::<tok::inspect::InspectConfig>),
+        ("tokenizer.eval", read::<tok::eval::EvalConfig>),
+        ("pack", read::<pytorrent_pack::PackConfig>),
+        (
+            "shards.verify",
+            read::<pytorrent_pack::verify::VerifyConfig>,
+        ),
+        (
+            "shards.inspect",
+            read::<pytorrent_pack::inspect::InspectConfig>,
+        ),
+        ("shards.merge", read::<pytorrent_pack::merge::MergeConfig>),
+        (
+            "fill_mask",
+            read::<pytorrent_model::fill_mask::FillMaskConfig>,
+        ),
+        ("embed", read::<pytorrent_model::embed::EmbedConfig>),
+    ]
+}
+
+fn readme() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/README.md");
+    std::fs::read_to_string(path).expect("configs/README.md")
+}
+
+/// Every ```toml block of the page, merged into one table of sections.
+fn examples(text: &str) -> toml::Table {
+    let mut all = toml::Table::new();
+    for block in text.split("```toml\n").skip(1) {
+        let body = block.split("```").next().expect("a closed block");
+        let table: toml::Table = body.parse().unwrap_or_else(|e| panic!("{e}\n{body}"));
+        for (k, v) in table {
+            match (all.get_mut(&k), v) {
+                (Some(toml::Value::Table(have)), toml::Value::Table(more)) => have.extend(more),
+                (_, v) => {
+                    all.insert(k, v);
+                }
+            }
+        }
+    }
+    all
+}
+
+/// The section of a dotted name (`corpus.stats` → `examples["corpus"]["stats"]`).
+fn section<'a>(all: &'a toml::Table, name: &str) -> Option<&'a toml::Value> {
+    let mut parts = name.split('.');
+    let mut v = all.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// Keys in the first column of a table: `| `key` | …`.
+fn table_keys(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The keys the page documents for a section: its own table, and the shared groups it names.
+fn documented(text: &str, name: &str) -> BTreeSet<String> {
+    let heading = format!("## `[{name}]`");
+    let start = text
+        .find(&heading)
+        .unwrap_or_else(|| panic!("no {heading}"));
+    let body = &text[start..];
+    let body = &body[..body[3..].find("\n## ").map_or(body.len(), |i| i + 3)];
+    let mut keys = table_keys(body);
+    let group = |title: &str| {
+        let g = &text[text.find(title).expect("shared group")..];
+        table_keys(
+            &g[..g
+                .find("\n\n**")
+                .or_else(|| g.find("\n## "))
+                .unwrap_or(g.len())],
+        )
+    };
+    if body.contains("Corpus inputs") {
+        keys.extend(group("**Corpus inputs**"));
+    }
+    if body.contains("Model keys") {
+        keys.extend(group("**Model**"));
+    }
+    keys
+}
+
+#[test]
+fn every_example_deserialises_and_every_key_is_documented() {
+    let text = readme();
+    let all = examples(&text);
+    for (name, read) in stages() {
+        let example = section(&all, name).unwrap_or_else(|| panic!("no example of [{name}]"));
+        let given: BTreeSet<String> = example
+            .as_table()
+            .expect("a section is a table")
+            .keys()
+            .cloned()
+            .collect();
+        let keys = read(example.clone()).unwrap_or_else(|e| panic!("[{name}]: {e}"));
+        let unread: Vec<_> = given.difference(&keys).collect();
+        assert!(
+            unread.is_empty(),
+            "[{name}]: keys the config does not have: {unread:?}"
+        );
+        assert_eq!(documented(&text, name), keys, "[{name}]: documented keys");
+    }
+}
+
+#[test]
+fn every_flag_of_a_subcommand_is_a_key_of_its_config() {
+    let text = readme();
+    let all = examples(&text);
+    let keys: BTreeMap<&str, BTreeSet<String>> = stages()
+        .into_iter()
+        .map(|(name, read)| {
+            let example = section(&all, name).expect("checked above").clone();
+            (name, read(example).expect("checked above"))
+        })
+        .collect();
+    let cli = crate::Cli::command();
+    let mut checked = 0;
+    let mut visit = vec![(String::new(), &cli)];
+    while let Some((path, cmd)) = visit.pop() {
+        for sub in cmd.get_subcommands() {
+            let name = sub.get_name().replace('-', "_");
+            let full = if path.is_empty() {
+                name
+            } else {
+                format!("{path}.{name}")
+            };
+            visit.push((full, sub));
+        }
+        let Some(config) = keys.get(path.as_str()) else {
+            continue;
+        };
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "json" | "quiet" | "help" | "version") {
+                continue;
+            }
+            assert!(
+                config.contains(id),
+                "`{path}` flag {id} is not a key of its config"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, keys.len(), "every stage is a subcommand");
+}
