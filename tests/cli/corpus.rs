@@ -83,8 +83,7 @@ fn stats_joins_metadata_and_writes_a_self_contained_report() {
 
 #[test]
 fn human_table_names_partitions_and_top_packages() {
-    let out = pt!("corpus", "stats", samples()).run();
-    assert_eq!(code(&out), 0);
+    let out = pt!("corpus", "stats", samples()).ok();
     let s = stdout(&out);
     assert!(s.contains("records             524"), "{s}");
     assert!(s.contains("partition valid"), "{s}");
@@ -276,11 +275,7 @@ fn skip_policy_quarantines_rejected_lines_verbatim_and_counts_them() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["read"]["rejected"]["invalid_json"], 1);
     assert_eq!(v["read"]["rejected"]["wrong_type"], 1);
-    assert!(
-        stderr(&out).contains("skipped 2 bad lines"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "skipped 2 bad lines");
     let q = dir.path().join("out.jsonl.rejected.tsv");
     let quarantine = fs::read_to_string(&q).unwrap();
     let rows: Vec<&str> = quarantine.lines().collect();
@@ -457,13 +452,8 @@ fn a_record_without_partition_gets_it_from_its_folder_when_flattened() {
         "--layout",
         "pytorrent"
     )
-    .run();
-    assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("loose.jsonl:1: record has no partition"),
-        "{}",
-        stderr(&out)
-    );
+    .fails_with(1);
+    assert_stderr_has(&out, "loose.jsonl:1: record has no partition");
 }
 
 fn big_corpus(dir: &Path) -> std::path::PathBuf {
@@ -529,8 +519,7 @@ fn output_is_identical_whatever_the_thread_count() {
             "65536"
         )
         .envs(&env)
-        .run();
-        assert_eq!(code(&stats), 0);
+        .ok();
         let files: Vec<(String, Vec<u8>)> = tree(&out_dir)
             .into_iter()
             .map(|f| (f.clone(), fs::read(out_dir.join(&f)).unwrap()))
@@ -719,7 +708,7 @@ fn a_failed_run_leaves_no_output_under_a_final_name() {
     text.push_str("{broken\n");
     fs::write(&input, text).unwrap();
     let out_dir = dir.path().join("out");
-    let out = pt!(
+    pt!(
         "corpus",
         "convert",
         input,
@@ -729,8 +718,7 @@ fn a_failed_run_leaves_no_output_under_a_final_name() {
         "pytorrent",
         "-q"
     )
-    .run();
-    assert_eq!(code(&out), 1);
+    .fails_with(1);
     let left = if out_dir.exists() {
         tree(&out_dir)
     } else {
@@ -756,11 +744,8 @@ fn stdin_input_and_exit_codes() {
         "gzip on stdin is recognised by its magic bytes"
     );
 
-    let out = pt!("corpus", "stats", "/nonexistent/corpus.jsonl").run();
-    assert_eq!(code(&out), 2);
+    let out = pt!("corpus", "stats", "/nonexistent/corpus.jsonl").fails_with(2);
     assert!(stderr(&out).contains("/nonexistent/corpus.jsonl"));
-    let out = pt!("corpus", "stats", "--no-such-flag", "x").run();
-    assert_eq!(code(&out), 2);
-    let out = pt!("corpus", "stats", samples(), "--partition", "dev-set").run();
-    assert_eq!(code(&out), 2);
+    pt!("corpus", "stats", "--no-such-flag", "x").fails_with(2);
+    pt!("corpus", "stats", samples(), "--partition", "dev-set").fails_with(2);
 }

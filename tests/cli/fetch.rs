@@ -4,7 +4,6 @@
 use std::fs;
 use std::io::Write;
 
-use crate::util::*;
 use sha2::{Digest, Sha256};
 
 fn sdist() -> Vec<u8> {
@@ -115,8 +114,7 @@ fn fetch_then_extract_gives_a_valid_corpus() {
         "-q"
     )
     .env("PYTORRENT_INDEX_URL", "http://index.invalid/simple")
-    .run();
-    assert_eq!(code(&o), 1);
+    .fails_with(1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["index_source"], "--index-url");
     assert!(v["failed"]["not_found"][0]
@@ -136,8 +134,7 @@ fn fetch_then_extract_gives_a_valid_corpus() {
     .ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["packages"], 1);
-    let o = pt!("corpus", "validate", corpus, "--json", "-q").run();
-    assert_eq!(code(&o), 0);
+    let o = pt!("corpus", "validate", corpus, "--json", "-q").ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["records"], 1);
 }

@@ -107,13 +107,8 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
         "a <mask>"
     )
     .env("HF_HUB_CACHE", cache)
-    .run();
-    assert_eq!(code(&o), 2);
-    assert!(
-        stderr(&o).contains("not in the local Hugging Face cache"),
-        "{}",
-        stderr(&o)
-    );
+    .fails_with(2);
+    assert_stderr_has(&o, "not in the local Hugging Face cache");
 }
 
 #[test]
@@ -125,8 +120,7 @@ fn a_checkpoint_without_mlm_head_is_refused_for_fill_mask() {
         "--text",
         "x = <mask>"
     )
-    .run();
-    assert_eq!(code(&o), 2);
+    .fails_with(2);
     let err = stderr(&o);
     assert!(
         err.contains("no masked-language-model head") && err.contains("embeddings"),
@@ -139,9 +133,8 @@ fn a_checkpoint_without_mlm_head_is_refused_for_fill_mask() {
         "--text",
         "no mask here"
     )
-    .run();
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("input 1: no <mask>"), "{}", stderr(&o));
+    .fails_with(2);
+    assert_stderr_has(&o, "input 1: no <mask>");
 }
 
 #[test]
@@ -173,7 +166,7 @@ fn embed_text_lines_and_a_corpus_view() {
             "3"
         )
         .ok();
-        assert!(stderr(&o).contains("1 input was longer"), "{}", stderr(&o));
+        assert_stderr_has(&o, "1 input was longer");
         let (rows, cols, v) = read_npy_f32(&out);
         assert_eq!((rows, cols), (4, 48));
         let want: Vec<f32> = r["embeddings"]["mean+normalize"]
@@ -233,7 +226,6 @@ fn embed_text_lines_and_a_corpus_view() {
         "--out",
         out
     )
-    .run();
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("no pooler"), "{}", stderr(&o));
+    .fails_with(2);
+    assert_stderr_has(&o, "no pooler");
 }

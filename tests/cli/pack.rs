@@ -120,19 +120,14 @@ fn verify_names_the_shard_with_a_flipped_byte() {
         .args(["--seq-len", "64", "--shard-rows", "200"])
         .ok();
     let o = pt!("shards", "verify", out).ok();
-    assert!(
-        stderr(&o).contains("ok: 3 folders checked, 0 problems"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "ok: 3 folders checked, 0 problems");
 
     let shard = out.join("train/shard-00001.npy");
     let mut bytes = fs::read(&shard).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     fs::write(&shard, &bytes).unwrap();
-    let o = pt!("shards", "verify", out, "--json").run();
-    assert_eq!(code(&o), 1);
+    let o = pt!("shards", "verify", out, "--json").fails_with(1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let problems = v["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -150,13 +145,8 @@ fn verify_names_the_shard_with_a_flipped_byte() {
     let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
     manifest["shards"][1]["sha256"] = pytorrent_io::sha256_file(&shard).unwrap().into();
     fs::write(&m, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let o = pt!("shards", "verify", out.join("train")).run();
-    assert_eq!(code(&o), 1);
-    assert!(
-        stderr(&o).contains("id outside the vocabulary"),
-        "{}",
-        stderr(&o)
-    );
+    let o = pt!("shards", "verify", out.join("train")).fails_with(1);
+    assert_stderr_has(&o, "id outside the vocabulary");
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
@@ -351,7 +341,7 @@ fn megatron_shards_hold_the_same_sequences_as_npy() {
     let o = pack(&tok, &dir.path().join("x"))
         .args(["--format", "megatron", "--static-mask"])
         .fails_with(2);
-    assert!(stderr(&o).contains("Megatron"), "{}", stderr(&o));
+    assert_stderr_has(&o, "Megatron");
 }
 
 #[test]
@@ -370,7 +360,7 @@ fn seq_len_beyond_the_model_position_table_is_refused() {
         .args(["--seq-len", "513", "--model"])
         .arg(&model)
         .fails_with(2);
-    assert!(stderr(&o).contains("holds 512 tokens"), "{}", stderr(&o));
+    assert_stderr_has(&o, "holds 512 tokens");
     pack(&tok, &out)
         .args(["--seq-len", "512", "--partition", "test", "--model"])
         .arg(&model)

@@ -96,7 +96,7 @@ fn resume_after_sigkill_is_byte_identical() {
     let o = pack(&tok, &out)
         .args(["--seq-len", "32", "--shard-rows", "1", "--resume"])
         .fails_with(2);
-    assert!(stderr(&o).contains("other settings"), "{}", stderr(&o));
+    assert_stderr_has(&o, "other settings");
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn three_tasks_and_a_merge_give_the_rows_of_one_task() {
         .ok();
     // Merging before every task is done is refused, naming the missing task.
     let o = pt!("shards", "merge", multi).fails_with(1);
-    assert!(stderr(&o).contains("task index 2"), "{}", stderr(&o));
+    assert_stderr_has(&o, "task index 2");
     task()
         .args(["--num-tasks", "3"])
         .env("JOB_COMPLETION_INDEX", "2")

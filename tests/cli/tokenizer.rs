@@ -137,8 +137,7 @@ fn encode_decode_inspect_and_eval() {
         "byte-level BPE round-trips every record"
     );
 
-    let o = pt!("tokenizer", "decode", "--tokenizer", t, "999999").run();
-    assert_eq!(code(&o), 1);
+    let o = pt!("tokenizer", "decode", "--tokenizer", t, "999999").fails_with(1);
     assert!(stderr(&o).contains("outside the vocabulary"));
 
     let o = pt!("tokenizer", "inspect", "--tokenizer", t, "--json").run();
@@ -149,7 +148,7 @@ fn encode_decode_inspect_and_eval() {
 
     // A second, smaller tokenizer compresses worse on the test partition.
     let small = dir.path().join("small");
-    let o = pt!(
+    pt!(
         "tokenizer",
         "train",
         samples(),
@@ -159,8 +158,7 @@ fn encode_decode_inspect_and_eval() {
         "400",
         "-q"
     )
-    .run();
-    assert_eq!(code(&o), 0);
+    .ok();
     let o = pt!(
         "tokenizer",
         "eval",
@@ -228,11 +226,6 @@ fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
 
     let o = pt!("tokenizer", "inspect", "--tokenizer", "pytorrent/missing")
         .env("HF_HUB_CACHE", cache)
-        .run();
-    assert_eq!(code(&o), 2);
-    assert!(
-        stderr(&o).contains("not in the local Hugging Face cache"),
-        "{}",
-        stderr(&o)
-    );
+        .fails_with(2);
+    assert_stderr_has(&o, "not in the local Hugging Face cache");
 }

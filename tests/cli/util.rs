@@ -291,3 +291,19 @@ pub fn tokenizer(dir: &Path) -> String {
     .ok();
     t.to_str().unwrap().to_string()
 }
+
+/// Asserts that the command's stderr holds `needle`, showing it when not.
+#[track_caller]
+pub fn assert_stderr_has(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(err.contains(needle), "no {needle:?} in stderr:\n{err}");
+}
+
+/// Copies the sample package archive `name` into `dir`.
+pub fn copy_sample(name: &str, dir: &Path) {
+    std::fs::copy(
+        root().join("data-samples/packages").join(name),
+        dir.join(name),
+    )
+    .unwrap();
+}
