@@ -67,6 +67,50 @@ fn extracts_the_sample_packages_into_a_valid_corpus_identically_on_any_thread_co
 }
 
 #[test]
+fn every_function_is_accounted_for_in_each_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = pt!(
+        "extract",
+        &packages(),
+        "--out",
+        dir.path().join("out"),
+        "--scenario",
+        "docstrings,comments,both",
+        "-q"
+    )
+    .json();
+    let functions = v["functions"].as_u64().unwrap();
+    for scenario in ["docstrings", "comments", "both"] {
+        let outcomes = v["functions_by_scenario"][scenario].as_object().unwrap();
+        let sum: u64 = outcomes.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(sum, functions, "{scenario}: {outcomes:?}");
+        let written: u64 = v["records"][scenario]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(outcomes["record"].as_u64().unwrap(), written, "{scenario}");
+        assert!(outcomes["no_nl"].as_u64().unwrap() > 0, "{scenario}");
+    }
+}
+
+#[test]
+fn stats_find_the_metadata_fetch_wrote_beside_the_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    // fetch's layout: DIR/packages/<archives> and DIR/Package_Metadata/pypi_packages/.
+    let packages = dir.path().join("fetched/packages");
+    fs::create_dir_all(&packages).unwrap();
+    copy_sample("six-1.17.0.tar.gz", &packages);
+    let meta = dir.path().join("fetched/Package_Metadata/pypi_packages");
+    fs::create_dir_all(&meta).unwrap();
+    fs::copy(metadata().join("pypi_packages/six.json"), meta.join("six.json")).unwrap();
+    let o = pt!("extract", packages, "--out", dir.path().join("out"), "--stats").ok();
+    assert_stderr_has(&o, "metadata: 1 package");
+    assert!(stdout(&o).contains("permissive"), "{}", stdout(&o));
+}
+
+#[test]
 fn filters_are_on_by_default_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -114,18 +158,15 @@ fn a_hostile_package_is_reported_and_does_not_stop_the_others() {
     fs::write(inputs.join("evil-1.0.tar.gz"), e.finish().unwrap()).unwrap();
 
     let out = dir.path().join("out");
-    let o = pt!(
-        "extract",
-        inputs,
-        "--out",
-        out,
-        "--json",
-        "--min-code-lines",
-        "0"
-    )
-    .ok();
+    let extract = || pt!("extract", inputs, "--out", out, "--json", "--min-code-lines", "0");
+    // The truncated archive failed as a whole: exit 1 after every package, unless skipped.
+    let o = extract().fails_with(1);
+    assert_stderr_has(&o, "1 package could not be read (idna)");
+    let o = extract().args(["--on-error", "skip"]).ok();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["packages"], 3);
+    assert_eq!(v["failed_packages"], serde_json::json!(["idna"]));
+    assert_eq!(v["ok"], true);
     let problems = v["packages_with_problems"].as_array().unwrap();
     let by_name = |n: &str| {
         problems

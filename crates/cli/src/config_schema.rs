@@ -188,3 +188,24 @@ fn every_flag_of_a_subcommand_is_a_key_of_its_config() {
     }
     assert_eq!(checked, keys.len(), "every stage is a subcommand");
 }
+
+#[test]
+fn every_flag_has_a_help_line() {
+    let cli = crate::Cli::command();
+    let mut visit = vec![(String::from("pytorrent"), &cli)];
+    let mut missing = Vec::new();
+    while let Some((path, cmd)) = visit.pop() {
+        for sub in cmd.get_subcommands() {
+            visit.push((format!("{path} {}", sub.get_name()), sub));
+        }
+        for arg in cmd.get_arguments() {
+            let empty = arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty());
+            if empty && !matches!(arg.get_id().as_str(), "help" | "version") {
+                missing.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "flags without help: {missing:?}");
+}

@@ -10,10 +10,17 @@ pub struct CliError {
 }
 
 impl CliError {
-    /// Writing to standard output failed.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            kind: ErrorKind::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// Writing to standard output failed (a closed pipe is not a failure).
     pub fn stdout(e: std::io::Error) -> CliError {
         CliError {
-            kind: ErrorKind::Data,
+            kind: Classify::kind(&e),
             message: format!("writing to standard output: {e}"),
         }
     }

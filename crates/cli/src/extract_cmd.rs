@@ -67,9 +67,13 @@ pub struct ExtractArgs {
     /// Also print corpus statistics of the output (with --metadata, licenses too).
     #[arg(long)]
     stats: bool,
-    /// Package metadata for --stats.
+    /// Package metadata for --stats (default: a Package_Metadata folder in or beside an input
+    /// folder, as `fetch` writes it).
     #[arg(long)]
     metadata: Vec<PathBuf>,
+    /// A package that cannot be read as a whole: fail (exit 1 once all are done) or skip.
+    #[arg(long, default_value = "fail")]
+    on_error: pytorrent_corpus::OnError,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -94,6 +98,7 @@ impl From<&ExtractArgs> for ExtractConfig {
             keep_near_duplicates: a.keep_near_duplicates,
             stats: a.stats,
             metadata: a.metadata.clone(),
+            on_error: a.on_error,
         }
     }
 }
@@ -108,6 +113,14 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode, CliError> {
         print_json(&report)?;
     } else if let Some(stats) = &report.stats {
         write_stdout(&stats.to_table())?;
+    }
+    if !report.ok {
+        eprintln!(
+            "error: {} could not be read ({}); --on-error skip accepts that",
+            pytorrent_io::reporter::plural(report.failed_packages.len() as u64, "package", "packages"),
+            report.failed_packages.join(", ")
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -60,7 +60,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // With --json a failure is a JSON document on stdout too, so scripts never parse nothing.
+    let json = std::env::args().skip(1).any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            let message = e
+                .kind()
+                .as_str()
+                .map_or_else(|| e.to_string(), str::to_string);
+            return fail(&error::CliError::usage(message), true);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Corpus(c) => corpus_cmd::run(c),
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
@@ -73,9 +85,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::from(err.kind.exit_code())
-        }
+        // `… | head` closed our output: the reader has what it wanted.
+        Err(err) if err.kind == pytorrent_io::ErrorKind::Closed => ExitCode::SUCCESS,
+        Err(err) => fail(&err, json),
     }
+}
+
+/// Prints a failure (on stderr; with --json also as `{"error": {"kind", "message"}}` on
+/// stdout) and gives its exit code.
+fn fail(err: &error::CliError, json: bool) -> ExitCode {
+    eprintln!("error: {err}");
+    if json {
+        let doc = serde_json::json!({"error": {"kind": err.kind, "message": err.message}});
+        let _ = console::print_json(&doc);
+    }
+    ExitCode::from(err.kind.exit_code())
 }

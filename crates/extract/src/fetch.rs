@@ -251,12 +251,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     let files = match doc["releases"].get(&version).and_then(|v| v.as_array()) {
         Some(f) => f.clone(),
         None if opts.version.is_none() => doc["urls"].as_array().cloned().unwrap_or_default(),
-        None => {
-            return fail(
-                FailReason::NoSuchVersion,
-                format!("{name}: no release {version}"),
-            )
-        }
+        None => return fail(FailReason::NoSuchVersion, format!("no release {version}")),
     };
     // An sdist first; else a pure-Python wheel; else any wheel.
     let rank = |f: &serde_json::Value| {
@@ -272,7 +267,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     let Some(chosen) = files.iter().filter(|f| rank(f) < 3).min_by_key(|f| rank(f)) else {
         return fail(
             FailReason::NoArchive,
-            format!("{name} {version}: no sdist or wheel"),
+            format!("{version}: no sdist or wheel"),
         );
     };
     let (Some(filename), Some(href), Some(sha)) = (
@@ -282,7 +277,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     ) else {
         return fail(
             FailReason::BadMetadata,
-            format!("{name} {version}: file entry without filename, url or sha256"),
+            format!("{version}: file entry without filename, url or sha256"),
         );
     };
     if filename.contains(['/', '\\']) || filename.starts_with('.') {
@@ -332,6 +327,29 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Err(GetError::Status(c)) => fail(FailReason::Http, format!("{file_url}: HTTP {c}")),
         Err(GetError::Network(m)) => fail(FailReason::Network, format!("{file_url}: {m}")),
     }
+}
+
+/// A package as pip names it on a command line: `name`, or `name==version` (an exact pin).
+/// Other specifiers (`>=`, `~=`, `!=`, extras, markers, URLs) are refused: fetch gets one
+/// release, the newest or a given one.
+pub fn parse_requirement(spec: &str) -> Result<(String, Option<String>), String> {
+    let spec = spec.trim();
+    let (name, version) = match spec.split_once("==") {
+        Some((n, v)) if !v.starts_with('=') => (n.trim(), Some(v.trim())),
+        _ => (spec, None),
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '!'))
+    };
+    if !plain(name) || version.is_some_and(|v| !plain(v) || v.contains('*')) {
+        return Err(format!(
+            "{spec}: give a package name, or name==version for one exact release \
+             (other version specifiers, extras and markers are not understood)"
+        ));
+    }
+    Ok((name.to_string(), version.map(str::to_string)))
 }
 
 /// `fetch`: package names → metadata documents and release archives from the index pip
@@ -396,22 +414,27 @@ impl FetchConfig {
         }
     }
 
-    /// The names of the arguments and of the list file.
-    pub fn all_names(&self) -> crate::error::Result<Vec<String>> {
-        let mut names = self.names.clone();
+    /// The packages of the arguments and of the list file, each with its pinned version
+    /// (`name==version`) if any.
+    pub fn requirements(&self) -> crate::error::Result<Vec<(String, Option<String>)>> {
+        let usage = crate::error::Error::Usage;
+        let mut specs: Vec<String> = self.names.clone();
         if let Some(f) = &self.from_file {
-            names.extend(
-                pytorrent_io::lists::read_list(f)?
-                    .into_iter()
-                    .map(|e| e.text),
-            );
+            for e in pytorrent_io::lists::read_list(f)? {
+                let at = format!("{}:{}", f.display(), e.line);
+                parse_requirement(&e.text).map_err(|m| usage(format!("{at}: {m}")))?;
+                specs.push(e.text);
+            }
         }
-        if names.is_empty() {
-            return Err(crate::error::Error::Usage(
+        if specs.is_empty() {
+            return Err(usage(
                 "no package names (give names, or --from-file)".into(),
             ));
         }
-        Ok(names)
+        specs
+            .iter()
+            .map(|s| parse_requirement(s).map_err(usage))
+            .collect()
     }
 
     /// The index and its JSON API: flags, environment, pip's configuration.
@@ -464,7 +487,7 @@ pub fn run(
     reporter: &dyn pytorrent_io::Reporter,
 ) -> crate::error::Result<FetchReport> {
     use rayon::prelude::*;
-    let names = cfg.all_names()?;
+    let names = cfg.requirements()?;
     let (index, json_api) = cfg.index()?;
     let opt_out = cfg
         .opt_out
@@ -496,9 +519,15 @@ pub fn run(
     let results: Vec<(String, Outcome)> = pool.install(|| {
         names
             .par_iter()
-            .map(|n| {
+            .map(|(n, pinned)| {
                 let outcome = if opt_out.as_ref().is_some_and(|o| o.package(n)) {
                     Outcome::OptedOut
+                } else if pinned.is_some() {
+                    let pinned = FetchOptions {
+                        version: pinned.clone(),
+                        ..opts.clone()
+                    };
+                    fetch(&http, n, &pinned)
                 } else {
                     fetch(&http, n, &opts)
                 };
@@ -559,6 +588,30 @@ impl std::fmt::Display for FetchReport {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn requirements_are_names_or_exact_pins() {
+        assert_eq!(
+            super::parse_requirement("six").unwrap(),
+            ("six".into(), None)
+        );
+        assert_eq!(
+            super::parse_requirement("six==1.16.0").unwrap(),
+            ("six".into(), Some("1.16.0".into()))
+        );
+        for bad in [
+            "six>=1.0",
+            "six~=1.0",
+            "six[extra]",
+            "six==1.*",
+            "six===1.0",
+            "six; python_version>'3'",
+            "",
+        ] {
+            let e = super::parse_requirement(bad).unwrap_err();
+            assert!(e.contains("name==version"), "{bad}: {e}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -193,6 +193,9 @@ pub struct PackageReport {
     pub opted_out_files: u64,
     /// Files and functions (per scenario) left out by a filter, by reason.
     pub filtered: BTreeMap<String, u64>,
+    /// What became of every function, by scenario: `record`, or why not (`no_nl`, `short_code`,
+    /// `short_nl`, `dunder`, `trivial_body`). Each scenario's counts add up to `functions`.
+    pub outcomes: BTreeMap<String, BTreeMap<String, u64>>,
     /// Members not read, by reason.
     pub refused: BTreeMap<String, Vec<String>>,
     /// Why reading stopped early, if it did.
@@ -202,6 +205,20 @@ pub struct PackageReport {
 impl PackageReport {
     pub fn has_problems(&self) -> bool {
         self.error.is_some() || !self.refused.is_empty()
+    }
+
+    /// Reading the package stopped: it is corrupt, truncated, unreadable or too large.
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    fn outcome(&mut self, scenario: Scenario, what: &str) {
+        *self
+            .outcomes
+            .entry(scenario.name().to_string())
+            .or_default()
+            .entry(what.to_string())
+            .or_default() += 1;
     }
 }
 
@@ -381,19 +398,28 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
             };
             if let Some(reason) = reason {
                 *report.filtered.entry(reason.into()).or_default() += 1;
+                for &scenario in &opts.scenarios {
+                    report.outcome(scenario, reason);
+                }
                 continue;
             }
             for &scenario in &opts.scenarios {
-                let Some(nl) = u.nl(scenario) else { continue };
+                let Some(nl) = u.nl(scenario) else {
+                    report.outcome(scenario, "no_nl");
+                    continue;
+                };
                 let code = u.code(scenario, &lines);
                 if code.lines().filter(|l| !l.trim().is_empty()).count() < filters.min_code_lines {
                     *report.filtered.entry("short_code".into()).or_default() += 1;
+                    report.outcome(scenario, "short_code");
                     continue;
                 }
                 if nl.split_whitespace().count() < filters.min_nl_words {
                     *report.filtered.entry("short_nl".into()).or_default() += 1;
+                    report.outcome(scenario, "short_nl");
                     continue;
                 }
+                report.outcome(scenario, "record");
                 let summary = summary_of(&nl);
                 let code_tokens = match scenario {
                     Scenario::Comments => u.tokens.clone(),

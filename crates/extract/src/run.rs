@@ -68,9 +68,14 @@ pub struct ExtractConfig {
     /// Also compute corpus statistics of the output (with `metadata`, licenses too).
     #[serde(default)]
     pub stats: bool,
-    /// Package metadata for the statistics.
+    /// Package metadata for the statistics (default: a `Package_Metadata` folder in or beside
+    /// an input folder, as `fetch` writes it).
     #[serde(default)]
     pub metadata: Vec<PathBuf>,
+    /// A package that cannot be read as a whole (corrupt, truncated, too large): `fail` makes
+    /// the run a failure (exit 1) once every package is done; `skip` reports it and succeeds.
+    #[serde(default)]
+    pub on_error: pytorrent_corpus::OnError,
 }
 
 fn default_scenario() -> Vec<Scenario> {
@@ -109,6 +114,7 @@ impl ExtractConfig {
             keep_near_duplicates: false,
             stats: false,
             metadata: Vec::new(),
+            on_error: pytorrent_corpus::OnError::Fail,
         }
     }
 
@@ -176,6 +182,15 @@ pub struct ExtractReport {
     /// Records dropped as duplicates of an earlier one, by scenario and kind.
     pub duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     pub packages_with_problems: Vec<PackageReport>,
+    /// Packages that could not be read as a whole.
+    pub failed_packages: Vec<String>,
+    /// What became of every function, by scenario: `record` (written), `duplicate_exact`,
+    /// `duplicate_near`, or why it was left out (`no_nl`: no docstring or comments,
+    /// `short_code`, `short_nl`, `dunder`, `trivial_body`). Each scenario adds up to
+    /// `functions`.
+    pub functions_by_scenario: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The run succeeded: no package failed as a whole, or the policy was `skip`.
+    pub ok: bool,
     pub written: Vec<WrittenFile>,
     #[serde(skip)]
     pub out: PathBuf,
@@ -245,6 +260,15 @@ impl ExtractReport {
         for (kind, members) in &report.refused {
             *self.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
         }
+        for (scenario, outcomes) in &report.outcomes {
+            let mine = self.functions_by_scenario.entry(scenario.clone()).or_default();
+            for (what, n) in outcomes {
+                *mine.entry(what.clone()).or_default() += n;
+            }
+        }
+        if report.failed() {
+            self.failed_packages.push(report.package.clone());
+        }
     }
 
     fn count(map: &mut BTreeMap<String, BTreeMap<String, u64>>, outer: &str, inner: &str) {
@@ -277,6 +301,10 @@ impl Sink {
                     Duplicate::Near => "near",
                 };
                 ExtractReport::count(&mut report.duplicates, scenario, kind);
+                // Written records are counted from what the writer got, below.
+                let outcomes = report.functions_by_scenario.entry(scenario.into()).or_default();
+                *outcomes.entry("record".into()).or_default() -= 1;
+                *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
                 continue;
             }
             let target = Target::Partitioned {
@@ -330,16 +358,37 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     }
     reporter.end();
     report.written = sink.writer.finish()?;
+    report.ok = report.failed_packages.is_empty() || cfg.on_error == pytorrent_corpus::OnError::Skip;
     if cfg.stats {
         report.stats = Some(output_stats(cfg, reporter)?);
     }
     Ok(report)
 }
 
+/// `Package_Metadata` folders in or beside the input folders (where `fetch` writes them:
+/// `DIR/packages/` and `DIR/Package_Metadata/`).
+pub fn metadata_beside(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for input in inputs.iter().filter(|p| p.is_dir()) {
+        for candidate in [Some(input.as_path()), input.parent()].into_iter().flatten() {
+            let m = candidate.join("Package_Metadata");
+            if m.is_dir() && !found.contains(&m) {
+                found.push(m);
+            }
+        }
+    }
+    found
+}
+
 /// Statistics of what was just written.
 fn output_stats(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<CorpusStats> {
     let files = pytorrent_corpus::discover(std::slice::from_ref(&cfg.out))?;
-    let metadata = pytorrent_corpus::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
+    let paths = if cfg.metadata.is_empty() {
+        metadata_beside(&cfg.inputs)
+    } else {
+        cfg.metadata.clone()
+    };
+    let metadata = pytorrent_corpus::metadata::MetadataIndex::load_logged(&paths, reporter)?;
     Ok(pytorrent_corpus::stats::corpus_stats(
         &files,
         &pytorrent_corpus::ReadOptions::default(),
@@ -393,8 +442,8 @@ impl ExtractReport {
         if !self.scrubbed.is_empty() {
             let _ = writeln!(s, "  replaced: {}", joined(&self.scrubbed));
         }
-        for (scenario, kinds) in &self.duplicates {
-            let _ = writeln!(s, "  duplicates dropped ({scenario}): {}", joined(kinds));
+        for (scenario, outcomes) in &self.functions_by_scenario {
+            let _ = writeln!(s, "  functions ({scenario}): {}", joined(outcomes));
         }
         for r in &self.packages_with_problems {
             let _ = writeln!(s, "  problems in {} ({}):", r.package, r.path);
@@ -404,6 +453,14 @@ impl ExtractReport {
             for (kind, members) in &r.refused {
                 let _ = writeln!(s, "    {kind}: {}", members.join(", "));
             }
+        }
+        if !self.failed_packages.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {} could not be read: {}",
+                pytorrent_io::reporter::plural(self.failed_packages.len() as u64, "package", "packages"),
+                self.failed_packages.join(", ")
+            );
         }
         let _ = writeln!(
             s,

@@ -10,6 +10,8 @@ pub enum ErrorKind {
     Usage,
     /// Bad records, unreadable or corrupt files, a failed download: exit code 1.
     Data,
+    /// The reader of our standard output went away (`… | head`): nothing to report, exit 0.
+    Closed,
 }
 
 impl ErrorKind {
@@ -17,6 +19,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Usage => 2,
             ErrorKind::Data => 1,
+            ErrorKind::Closed => 0,
         }
     }
 }
@@ -30,14 +33,19 @@ impl Classify for crate::Error {
     fn kind(&self) -> ErrorKind {
         match self {
             crate::Error::Usage(_) => ErrorKind::Usage,
-            e if e.is_not_found() => ErrorKind::Usage,
-            _ => ErrorKind::Data,
+            crate::Error::Io { source, .. } => Classify::kind(source),
+            crate::Error::Format { .. } => ErrorKind::Data,
         }
     }
 }
 
 impl Classify for std::io::Error {
+    /// A missing input is a usage error; a closed pipe is the reader's choice.
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Data
+        match std::io::Error::kind(self) {
+            std::io::ErrorKind::NotFound => ErrorKind::Usage,
+            std::io::ErrorKind::BrokenPipe => ErrorKind::Closed,
+            _ => ErrorKind::Data,
+        }
     }
 }
