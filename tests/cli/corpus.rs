@@ -557,7 +557,12 @@ fn filter_keeps_the_layout_and_counts_what_it_drops() {
     assert_eq!(v["filter"]["kept"], 524);
 
     let (d, v) = filter("mit", &["--metadata", m.to_str().unwrap(), "--spdx", "MIT"]);
-    assert_eq!(tree(&d), layout);
+    // Files that keep no record are not written (no MIT package is in the test partition).
+    let written = tree(&d);
+    assert!(written
+        .iter()
+        .all(|f| layout.contains(f) && !read_text(&d.join(f)).is_empty()));
+    assert_eq!(written.len(), 2, "{written:?}");
     let kept = v["filter"]["kept"].as_u64().unwrap();
     assert_eq!(
         kept + v["filter"]["dropped"]["license"].as_u64().unwrap(),
@@ -583,9 +588,55 @@ fn filter_keeps_the_layout_and_counts_what_it_drops() {
         &["--metadata", m.to_str().unwrap(), "--license", "copyleft"],
     );
     assert_eq!(v["filter"]["kept"], 0);
-    assert!(tree(&d).iter().all(|f| read_text(&d.join(f)).is_empty()));
+    assert!(
+        !d.exists() || tree(&d).is_empty(),
+        "no empty files: {:?}",
+        tree(&d)
+    );
 
-    let (_, v) = filter("valid", &["--partition", "valid"]);
+    // A family name matches the family's ids (the metadata says `LicenseRef-BSD`,
+    // `BSD-3-Clause`); an id nobody has is said so.
+    let (_, v) = filter("bsd", &["--metadata", m.to_str().unwrap(), "--spdx", "BSD"]);
+    assert!(v["filter"]["kept"].as_u64().unwrap() > 0, "{v}");
+    let o = pt!(
+        "corpus",
+        "filter",
+        s,
+        "--out",
+        dir.path().join("gpl"),
+        "--metadata",
+        m
+    )
+    .args(["--spdx", "GPL-9.9"])
+    .ok();
+    assert_stderr_has(
+        &o,
+        "--spdx GPL-9.9 matches no package's license in the metadata",
+    );
+    // Packages without metadata are their own class, as statistics show them.
+    let some_meta = dir.path().join("some-meta");
+    fs::create_dir_all(&some_meta).unwrap();
+    fs::copy(m.join("pypi_packages/six.json"), some_meta.join("six.json")).unwrap();
+    let (_, v) = filter(
+        "no-meta",
+        &[
+            "--metadata",
+            some_meta.to_str().unwrap(),
+            "--license",
+            "no_metadata",
+        ],
+    );
+    assert_eq!(
+        v["filter"]["kept"].as_u64().unwrap(),
+        524 - 24,
+        "all but six's"
+    );
+
+    let (d, v) = filter("valid", &["--partition", "valid"]);
+    assert_eq!(
+        tree(&d),
+        ["docstrings/valid/valid_scenario_docstrings_chk_0.jsonl.gz"]
+    );
     assert_eq!(
         (
             v["filter"]["kept"].as_u64(),

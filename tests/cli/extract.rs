@@ -104,8 +104,19 @@ fn stats_find_the_metadata_fetch_wrote_beside_the_archives() {
     copy_sample("six-1.17.0.tar.gz", &packages);
     let meta = dir.path().join("fetched/Package_Metadata/pypi_packages");
     fs::create_dir_all(&meta).unwrap();
-    fs::copy(metadata().join("pypi_packages/six.json"), meta.join("six.json")).unwrap();
-    let o = pt!("extract", packages, "--out", dir.path().join("out"), "--stats").ok();
+    fs::copy(
+        metadata().join("pypi_packages/six.json"),
+        meta.join("six.json"),
+    )
+    .unwrap();
+    let o = pt!(
+        "extract",
+        packages,
+        "--out",
+        dir.path().join("out"),
+        "--stats"
+    )
+    .ok();
     assert_stderr_has(&o, "metadata: 1 package");
     assert!(stdout(&o).contains("permissive"), "{}", stdout(&o));
 }
@@ -158,7 +169,17 @@ fn a_hostile_package_is_reported_and_does_not_stop_the_others() {
     fs::write(inputs.join("evil-1.0.tar.gz"), e.finish().unwrap()).unwrap();
 
     let out = dir.path().join("out");
-    let extract = || pt!("extract", inputs, "--out", out, "--json", "--min-code-lines", "0");
+    let extract = || {
+        pt!(
+            "extract",
+            inputs,
+            "--out",
+            out,
+            "--json",
+            "--min-code-lines",
+            "0"
+        )
+    };
     // The truncated archive failed as a whole: exit 1 after every package, unless skipped.
     let o = extract().fails_with(1);
     assert_stderr_has(&o, "1 package could not be read (idna)");

@@ -108,7 +108,7 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
     )
     .env("HF_HUB_CACHE", cache)
     .fails_with(2);
-    assert_stderr_has(&o, "not in the local Hugging Face cache");
+    assert_stderr_has(&o, "is in the local Hugging Face cache");
 }
 
 #[test]

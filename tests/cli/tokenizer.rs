@@ -115,7 +115,7 @@ fn encode_decode_inspect_and_eval() {
     .ok();
     let lines = fs::read_to_string(&out).unwrap();
     assert_eq!(lines.lines().count(), 25);
-    let o = pt!("tokenizer", "decode", "--tokenizer", t)
+    let o = pt!("tokenizer", "decode", "--tokenizer", t, "--json")
         .stdin(lines.as_bytes())
         .ok();
     let decoded: Vec<String> = stdout(&o)
@@ -136,6 +136,17 @@ fn encode_decode_inspect_and_eval() {
         decoded, test_codes,
         "byte-level BPE round-trips every record"
     );
+
+    // Without --json, texts come as they are, from arguments and from stdin alike.
+    let first = lines.lines().next().unwrap();
+    let raw = pt!("tokenizer", "decode", "--tokenizer", t)
+        .stdin(first)
+        .ok();
+    assert_eq!(stdout(&raw), format!("{}\n", test_codes[0]));
+    let ids: Vec<u32> = serde_json::from_str(first).unwrap();
+    let joined: Vec<String> = ids.iter().map(u32::to_string).collect();
+    let args = pt!("tokenizer", "decode", "--tokenizer", t, joined.join(" ")).ok();
+    assert_eq!(stdout(&args), stdout(&raw));
 
     let o = pt!("tokenizer", "decode", "--tokenizer", t, "999999").fails_with(1);
     assert!(stderr(&o).contains("outside the vocabulary"));
@@ -227,5 +238,6 @@ fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
     let o = pt!("tokenizer", "inspect", "--tokenizer", "pytorrent/missing")
         .env("HF_HUB_CACHE", cache)
         .fails_with(2);
-    assert_stderr_has(&o, "not in the local Hugging Face cache");
+    assert_stderr_has(&o, "no such file or folder, and no model 'pytorrent/missing' is in the local Hugging Face cache");
+    assert_stderr_has(&o, "hf download pytorrent/missing");
 }

@@ -117,7 +117,11 @@ pub fn run(a: ExtractArgs) -> Result<ExitCode, CliError> {
     if !report.ok {
         eprintln!(
             "error: {} could not be read ({}); --on-error skip accepts that",
-            pytorrent_io::reporter::plural(report.failed_packages.len() as u64, "package", "packages"),
+            pytorrent_io::reporter::plural(
+                report.failed_packages.len() as u64,
+                "package",
+                "packages"
+            ),
             report.failed_packages.join(", ")
         );
         return Ok(ExitCode::from(1));

@@ -101,6 +101,9 @@ pub struct DecodeArgs {
     /// Keep special tokens (<s>, </s>, <pad>, …) in the text.
     #[arg(long)]
     keep_special_tokens: bool,
+    /// Each text as a JSON string on its own line (texts may hold newlines).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -197,7 +200,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<ExitCode, CliError> {
                 ids: a.ids,
                 keep_special_tokens: a.keep_special_tokens,
             };
-            tk::decode::run(&cfg, &pytorrent_io::Silent)?;
+            tk::decode::run(&cfg, a.json, &pytorrent_io::Silent)?;
             Ok(ExitCode::SUCCESS)
         }
         TokenizerCommand::Inspect(a) => {

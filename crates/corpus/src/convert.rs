@@ -12,7 +12,11 @@ use crate::input::InputConfig;
 use crate::read::{effective_partition, read_corpus, Item, ReadSummary};
 use crate::record::Partition;
 use crate::select::Partitions;
-use crate::writer::{with_partition, CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
+use crate::source::InputFile;
+use crate::writer::{
+    with_field, with_partition, without_last_field, CorpusWriter, Layout, Target, WriterOptions,
+    WrittenFile,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConvertConfig {
@@ -102,13 +106,58 @@ pub struct ConvertReport {
 /// Where one record goes, decided in the parallel map.
 struct Placement {
     /// The record carries its own `partition` field.
-    has_field: bool,
+    has_partition: bool,
     partition: Option<Partition>,
+    /// The record's own `scenario` field (a flattened multi-scenario corpus).
+    scenario: Option<String>,
+}
+
+/// The scenario folder of a record in the pytorrent layout: the one asked for, else the
+/// record's field, else its input folder's, else `docstrings`.
+fn scenario_of(cfg: &ConvertConfig, file: &InputFile, p: &Placement) -> String {
+    cfg.scenario
+        .clone()
+        .or_else(|| p.scenario.clone())
+        .or_else(|| file.scenario.clone())
+        .unwrap_or_else(|| "docstrings".into())
+}
+
+/// The bytes a record is written as. A flat file cannot say which folder a record came
+/// from: the partition is written in, and the scenario when the inputs hold several. Back in
+/// the pytorrent layout the folder says the scenario again, and a field added that way goes.
+fn line_for(
+    cfg: &ConvertConfig,
+    multi: bool,
+    file: &InputFile,
+    p: &Placement,
+    line: &[u8],
+) -> Vec<u8> {
+    if cfg.chunked() {
+        if let Some(s) = &p.scenario {
+            if *s == scenario_of(cfg, file, p) {
+                if let Some(bytes) = without_last_field(line, "scenario", s) {
+                    return bytes;
+                }
+            }
+        }
+        return line.to_vec();
+    }
+    let mut bytes = match (p.has_partition, p.partition) {
+        (false, Some(part)) => with_partition(line, part),
+        _ => line.to_vec(),
+    };
+    if let (true, None, Some(s)) = (multi, &p.scenario, &file.scenario) {
+        bytes = with_field(&bytes, "scenario", s);
+    }
+    bytes
 }
 
 pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport> {
     cfg.validate()?;
     let files = cfg.input.discover()?;
+    let scenarios: std::collections::BTreeSet<&str> =
+        files.iter().filter_map(|f| f.scenario.as_deref()).collect();
+    let multi = scenarios.len() > 1;
     let mut writer = CorpusWriter::new(&cfg.out, cfg.writer_options())?;
     let mut per_partition: BTreeMap<String, u64> = BTreeMap::new();
     let mut left_out = 0u64;
@@ -118,8 +167,9 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
         &cfg.input.options(Some(&cfg.out)),
         reporter,
         |file, _, rec| Placement {
-            has_field: rec.partition.is_some(),
+            has_partition: rec.partition.is_some(),
             partition: effective_partition(&rec, file).or(cfg.default_partition),
+            scenario: rec.scenario.as_deref().map(str::to_string),
         },
         |item| {
             let Item::Record { file, line, value } = item else {
@@ -132,11 +182,7 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
             let target = match (cfg.chunked(), value.partition) {
                 (false, _) => Target::Flat,
                 (true, Some(partition)) => Target::Partitioned {
-                    scenario: cfg
-                        .scenario
-                        .clone()
-                        .or_else(|| file.scenario.clone())
-                        .unwrap_or_else(|| "docstrings".into()),
+                    scenario: scenario_of(cfg, file, &value),
                     partition,
                 },
                 (true, None) => {
@@ -153,14 +199,7 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
             *per_partition
                 .entry(value.partition.map_or("none", |p| p.as_str()).into())
                 .or_default() += 1;
-            // A flat file cannot say which folder a record came from: write the partition in.
-            match (cfg.chunked(), value.has_field, value.partition) {
-                (false, false, Some(p)) => {
-                    let bytes = with_partition(line.bytes, p).expect("the line parsed as a record");
-                    writer.write(&target, &bytes)
-                }
-                _ => writer.write(&target, line.bytes),
-            }
+            writer.write(&target, &line_for(cfg, multi, file, &value, line.bytes))
         },
     );
     reporter.end();

@@ -102,11 +102,11 @@ impl FilterSpec {
         }
         if self.needs_metadata() {
             let Some(meta) = metadata.and_then(|m| m.get(&rec.repo)) else {
-                // A package we know nothing about can only pass a filter asking for unknowns.
+                // A package we know nothing about passes only a filter asking for that.
                 return if self
                     .license_classes
                     .as_ref()
-                    .is_some_and(|c| c.contains(&LicenseClass::Unknown))
+                    .is_some_and(|c| c.contains(&LicenseClass::NoMetadata))
                 {
                     Ok(())
                 } else {
@@ -123,7 +123,7 @@ impl FilterSpec {
                     .license
                     .ids
                     .iter()
-                    .any(|id| ids.iter().any(|w| w.eq_ignore_ascii_case(id)))
+                    .any(|id| ids.iter().any(|w| crate::license::id_matches(w, id)))
                 {
                     return Err(DropReason::License);
                 }
@@ -268,6 +268,28 @@ pub struct FilterReport {
     pub out: std::path::PathBuf,
 }
 
+/// Says which `--spdx` ids match no package of the metadata (a typo, or a family spelt
+/// otherwise), with the ids the metadata does have.
+fn warn_unmatched_ids(
+    wanted: &[String],
+    index: &MetadataIndex,
+    reporter: &dyn pytorrent_io::Reporter,
+) {
+    let present: std::collections::BTreeSet<&str> = index
+        .iter()
+        .flat_map(|m| m.license.ids.iter().map(String::as_str))
+        .collect();
+    for w in wanted {
+        if !present.iter().any(|id| crate::license::id_matches(w, id)) {
+            let shown: Vec<&str> = present.iter().take(20).copied().collect();
+            reporter.warn(&format!(
+                "--spdx {w} matches no package's license in the metadata (ids there: {})",
+                shown.join(", ")
+            ));
+        }
+    }
+}
+
 /// Reads the inputs and writes the records the config keeps, in the input's layout.
 pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<FilterReport> {
     use crate::writer::{CorpusWriter, Layout, Target, WriterOptions};
@@ -276,6 +298,9 @@ pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<
     let spec = cfg.spec()?;
     let metadata = crate::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
     spec.check(metadata.as_ref())?;
+    if let (Some(wanted), Some(index)) = (&cfg.spdx, &metadata) {
+        warn_unmatched_ids(wanted, index, reporter);
+    }
     // One input file → one output file; a folder or several inputs → a folder mirroring them.
     let single_file = cfg.input.inputs.len() == 1 && !cfg.input.inputs[0].is_dir();
     let mut writer = CorpusWriter::new(
@@ -288,7 +313,6 @@ pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<
         },
     )?;
     let mut counts = FilterCounts::default();
-    let mut current: Option<Target> = None;
     reporter.begin("filter", pytorrent_io::Unit::Bytes, None);
     let read = crate::read::read_corpus(
         &files,
@@ -297,18 +321,15 @@ pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<
         |file, _, rec| spec.decide(&rec, file, metadata.as_ref()),
         |item| {
             if let crate::read::Item::Record { file, line, value } = item {
-                let rel = if single_file {
-                    Default::default()
-                } else {
-                    file.rel.clone()
-                };
-                let target = Target::Mirror { rel };
-                if current.as_ref() != Some(&target) {
-                    writer.touch(&target)?;
-                    current = Some(target.clone());
-                }
+                // Only files that keep a record are written: a filtered-out partition leaves
+                // no empty chunk files behind.
                 if value.is_ok() {
-                    writer.write(&target, line.bytes)?;
+                    let rel = if single_file {
+                        Default::default()
+                    } else {
+                        file.rel.clone()
+                    };
+                    writer.write(&Target::Mirror { rel }, line.bytes)?;
                 }
                 counts.add(value);
             }
@@ -331,9 +352,9 @@ impl std::fmt::Display for FilterReport {
         write!(f, "{}", crate::read::skipped_lines(&self.read))?;
         writeln!(
             f,
-            "kept {} of {} records into {} under {}",
+            "kept {} of {} into {} under {}",
             self.filter.kept,
-            self.filter.kept + dropped,
+            pytorrent_io::reporter::plural(self.filter.kept + dropped, "record", "records"),
             pytorrent_io::reporter::plural(self.written.len() as u64, "file", "files"),
             self.out.display()
         )?;

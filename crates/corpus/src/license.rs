@@ -15,7 +15,11 @@ pytorrent_io::word_enum! {
     pub enum LicenseClass {
         Permissive = "permissive",
         Copyleft = "copyleft",
+        /// Metadata exists but names no license we recognise.
         Unknown = "unknown",
+        /// No metadata document for the package at all (never the class of a license;
+        /// what statistics and filters call records of such packages).
+        NoMetadata = "no_metadata",
     }
 }
 
@@ -26,6 +30,18 @@ impl LicenseClass {
     pub fn parse(s: &str) -> Option<LicenseClass> {
         s.parse().ok()
     }
+}
+
+/// Whether the license id `have` is what a user asking for `want` means: the same id (any
+/// case), the family id of a bare family name (`BSD` → `LicenseRef-BSD`), or a versioned
+/// member of a family (`BSD` → `BSD-3-Clause`, `GPL` → `GPL-3.0-only`).
+pub fn id_matches(want: &str, have: &str) -> bool {
+    let (want, have) = (want.to_ascii_lowercase(), have.to_ascii_lowercase());
+    want == have
+        || have == format!("licenseref-{want}")
+        || have
+            .strip_prefix(&want)
+            .is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// Ids outside the SPDX list for license families that metadata names without a version or

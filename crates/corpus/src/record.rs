@@ -291,6 +291,9 @@ pub struct RecordRef<'a> {
     pub code_with_docstrings: Option<RawStr<'a>>,
     #[serde(default, borrow, deserialize_with = "opt_borrowed_str")]
     pub summary: Option<Cow<'a, str>>,
+    /// The scenario a flattened multi-scenario corpus records (see `corpus convert`).
+    #[serde(default, borrow, deserialize_with = "opt_borrowed_str")]
+    pub scenario: Option<Cow<'a, str>>,
 }
 
 /// A text view of a record: what a downstream stage (tokenizer, packer, embedder) reads.

@@ -19,6 +19,8 @@ use crate::source::InputFile;
 pub struct RecordFacts {
     pub repo: String,
     pub partition: Option<&'static str>,
+    /// The record's scenario: its own field, else its input folder's.
+    pub scenario: Option<String>,
     pub code_chars: u64,
     pub code_tokens: u64,
     pub doc_chars: u64,
@@ -94,6 +96,11 @@ pub fn facts(rec: &RecordRef<'_>, file: &InputFile) -> RecordFacts {
     RecordFacts {
         repo: rec.repo.to_string(),
         partition: effective_partition(rec, file).map(|p| p.as_str()),
+        scenario: rec
+            .scenario
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| file.scenario.clone()),
         code_chars: char_count(&rec.code),
         code_tokens,
         doc_chars: char_count(doc),
@@ -117,7 +124,10 @@ pub struct StatsAccumulator {
     doc_tokens: Histogram<u64>,
     with_docstring: u64,
     with_summary: u64,
-    seen_code: HashSet<u128>,
+    /// Code hashes seen, per scenario: the same function is expected once in each scenario
+    /// of a multi-scenario corpus, so only a repeat within one is a duplicate.
+    seen_code: HashMap<Option<String>, HashSet<u128>>,
+    scenarios: BTreeMap<String, ScenarioStats>,
     duplicates: u64,
 }
 
@@ -133,7 +143,8 @@ impl Default for StatsAccumulator {
             doc_tokens: histogram(),
             with_docstring: 0,
             with_summary: 0,
-            seen_code: HashSet::new(),
+            seen_code: HashMap::new(),
+            scenarios: BTreeMap::new(),
             duplicates: 0,
         }
     }
@@ -219,8 +230,22 @@ pub struct LicenseStats {
     pub records_by_class: BTreeMap<String, u64>,
     /// Packages per class.
     pub packages_by_class: BTreeMap<String, u64>,
-    /// Records per normalised license id.
+    /// The packages of every class but `permissive` (copyleft, unknown, no_metadata), by name.
+    pub packages: BTreeMap<String, Vec<String>>,
+    /// Records per normalised license id. A package with several licenses counts its records
+    /// under each, so these add up to more than the records when there are such packages.
     pub records_by_license: BTreeMap<String, u64>,
+    /// Packages whose metadata names more than one license.
+    pub multi_licensed_packages: Vec<String>,
+}
+
+/// The records of one scenario (`none` for records of no scenario folder).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ScenarioStats {
+    pub records: u64,
+    pub records_per_partition: BTreeMap<String, u64>,
+    /// Records whose code already appeared earlier in the same scenario.
+    pub exact_duplicates: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -237,8 +262,11 @@ pub struct CorpusStats {
     pub docstring_whitespace_tokens: Distribution,
     pub with_docstring: Share,
     pub with_summary: Share,
-    /// Records whose whitespace-normalised code already appeared earlier in the corpus.
+    /// Records whose whitespace-normalised code already appeared earlier in the corpus, in
+    /// the same scenario.
     pub exact_duplicates: Share,
+    /// Records, partitions and duplicates of each scenario.
+    pub scenarios: BTreeMap<String, ScenarioStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub licenses: Option<LicenseStats>,
     pub read: ReadSummary,
@@ -264,9 +292,21 @@ impl StatsAccumulator {
         if f.has_summary {
             self.with_summary += 1;
         }
-        if !self.seen_code.insert(f.code_hash) {
-            self.duplicates += 1;
-        }
+        let dup = !self
+            .seen_code
+            .entry(f.scenario.clone())
+            .or_default()
+            .insert(f.code_hash);
+        self.duplicates += dup as u64;
+        let s = self
+            .scenarios
+            .entry(f.scenario.unwrap_or_else(|| "none".into()))
+            .or_default();
+        s.records += 1;
+        s.exact_duplicates += dup as u64;
+        *s.records_per_partition
+            .entry(f.partition.unwrap_or("none").into())
+            .or_default() += 1;
     }
 
     pub fn finish(
@@ -293,13 +333,22 @@ impl StatsAccumulator {
                 let first = seen.insert(norm.clone());
                 let (class, ids): (&str, Vec<String>) = match index.get(&norm) {
                     Some(m) => (m.license.class.as_str(), m.license.ids.clone()),
-                    None => ("no_metadata", Vec::new()),
+                    None => (LicenseClass::NoMetadata.as_str(), Vec::new()),
                 };
                 *l.records_by_class.entry(class.into()).or_default() += p.records;
                 if first {
                     *l.packages_by_class.entry(class.into()).or_default() += 1;
+                    if class != LicenseClass::Permissive.as_str() {
+                        l.packages
+                            .entry(class.into())
+                            .or_default()
+                            .push(norm.clone());
+                    }
+                    if ids.len() > 1 {
+                        l.multi_licensed_packages.push(norm.clone());
+                    }
                 }
-                if ids.is_empty() && class != "no_metadata" {
+                if ids.is_empty() && class != LicenseClass::NoMetadata.as_str() {
                     *l.records_by_license
                         .entry(LicenseClass::Unknown.as_str().into())
                         .or_default() += p.records;
@@ -308,6 +357,10 @@ impl StatsAccumulator {
                     *l.records_by_license.entry(id).or_default() += p.records;
                 }
             }
+            for names in l.packages.values_mut() {
+                names.sort();
+            }
+            l.multi_licensed_packages.sort();
             l
         });
         packages.truncate(top);
@@ -323,6 +376,7 @@ impl StatsAccumulator {
             with_docstring: share(self.with_docstring, self.records),
             with_summary: share(self.with_summary, self.records),
             exact_duplicates: share(self.duplicates, self.records),
+            scenarios: self.scenarios,
             licenses,
             read,
         }
@@ -461,6 +515,23 @@ impl CorpusStats {
         let _ = writeln!(s, "with docstring      {}", pct(&self.with_docstring));
         let _ = writeln!(s, "with summary        {}", pct(&self.with_summary));
         let _ = writeln!(s, "exact duplicates    {}", pct(&self.exact_duplicates));
+        if self.scenarios.len() > 1 {
+            let _ = writeln!(s, "scenario            records  duplicates  partitions");
+            for (name, sc) in &self.scenarios {
+                let parts: Vec<String> = sc
+                    .records_per_partition
+                    .iter()
+                    .map(|(p, n)| format!("{p} {n}"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "  {name:<16}{:>9}{:>12}  {}",
+                    sc.records,
+                    sc.exact_duplicates,
+                    parts.join(", ")
+                );
+            }
+        }
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -493,9 +564,34 @@ impl CorpusStats {
                 let pk = l.packages_by_class.get(class).copied().unwrap_or(0);
                 let _ = writeln!(s, "  {class:<16}{n:>9}{pk:>10}");
             }
+            for (class, names) in &l.packages {
+                let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+                let more = names.len().saturating_sub(shown.len());
+                let _ = writeln!(
+                    s,
+                    "  {class} packages: {}{}",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" … and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let _ = writeln!(s, "license id                   records");
             for (id, n) in &l.records_by_license {
                 let _ = writeln!(s, "  {id:<28} {n}");
+            }
+            if !l.multi_licensed_packages.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  ({} name several licenses: their records count under each)",
+                    pytorrent_io::reporter::plural(
+                        l.multi_licensed_packages.len() as u64,
+                        "package",
+                        "packages"
+                    )
+                );
             }
         }
         if self.read.rejected_total() > 0 {

@@ -263,17 +263,64 @@ impl CorpusWriter {
 
 /// Returns `line` with `"partition": p` added when the record has no partition field, keeping
 /// every other key where it was.
-pub fn with_partition(line: &[u8], partition: Partition) -> Result<Vec<u8>, serde_json::Error> {
-    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)?;
-    map.insert(
-        "partition".into(),
-        serde_json::Value::String(partition.as_str().into()),
-    );
-    serde_json::to_vec(&map)
+pub fn with_partition(line: &[u8], partition: Partition) -> Vec<u8> {
+    with_field(line, "partition", partition.as_str())
+}
+
+/// The record line with `"key":"value"` added as its last field. The rest of the line is
+/// kept byte for byte (no re-serialisation: numbers, escapes and key order stay as they were).
+/// `line` is a JSON object the reader parsed.
+pub fn with_field(line: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let end = line
+        .iter()
+        .rposition(|b| *b == b'}')
+        .expect("a parsed record is an object");
+    let body = &line[..end];
+    let empty = body
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let mut out = body.to_vec();
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&serde_json::to_vec(key).expect("a string serialises"));
+    out.push(b':');
+    out.extend_from_slice(&serde_json::to_vec(value).expect("a string serialises"));
+    out.push(b'}');
+    out
+}
+
+/// The record line without a last field `"key":"value"` that [`with_field`] added; `None`
+/// when the line does not end with exactly that.
+pub fn without_last_field(line: &[u8], key: &str, value: &str) -> Option<Vec<u8>> {
+    let mut tail = vec![b','];
+    tail.extend_from_slice(&serde_json::to_vec(key).expect("a string serialises"));
+    tail.push(b':');
+    tail.extend_from_slice(&serde_json::to_vec(value).expect("a string serialises"));
+    tail.push(b'}');
+    let trimmed = line.trim_ascii_end();
+    trimmed.strip_suffix(tail.as_slice()).map(|head| {
+        let mut out = head.to_vec();
+        out.push(b'}');
+        out
+    })
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fields_are_added_and_removed_as_text() {
+        let line = br#"{"a":2.5e-3,"b":"\u00e9"}"#;
+        let with = with_field(line, "scenario", "both");
+        assert_eq!(with, br#"{"a":2.5e-3,"b":"\u00e9","scenario":"both"}"#);
+        assert_eq!(without_last_field(&with, "scenario", "both").unwrap(), line);
+        assert_eq!(without_last_field(line, "scenario", "both"), None);
+        assert_eq!(with_field(b"{ }", "k", "v"), br#"{ "k":"v"}"#);
+    }
+
     use super::*;
 
     fn read(path: &Path) -> String {
@@ -371,7 +418,7 @@ mod tests {
 
     #[test]
     fn partition_is_appended_in_place() {
-        let out = with_partition(br#"{"b":1,"a":[2]}"#, Partition::Valid).unwrap();
+        let out = with_partition(br#"{"b":1,"a":[2]}"#, Partition::Valid);
         assert_eq!(out, br#"{"b":1,"a":[2],"partition":"valid"}"#);
     }
 }

@@ -261,7 +261,10 @@ impl ExtractReport {
             *self.refused_members.entry(kind.clone()).or_default() += members.len() as u64;
         }
         for (scenario, outcomes) in &report.outcomes {
-            let mine = self.functions_by_scenario.entry(scenario.clone()).or_default();
+            let mine = self
+                .functions_by_scenario
+                .entry(scenario.clone())
+                .or_default();
             for (what, n) in outcomes {
                 *mine.entry(what.clone()).or_default() += n;
             }
@@ -302,7 +305,10 @@ impl Sink {
                 };
                 ExtractReport::count(&mut report.duplicates, scenario, kind);
                 // Written records are counted from what the writer got, below.
-                let outcomes = report.functions_by_scenario.entry(scenario.into()).or_default();
+                let outcomes = report
+                    .functions_by_scenario
+                    .entry(scenario.into())
+                    .or_default();
                 *outcomes.entry("record".into()).or_default() -= 1;
                 *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
                 continue;
@@ -358,7 +364,8 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     }
     reporter.end();
     report.written = sink.writer.finish()?;
-    report.ok = report.failed_packages.is_empty() || cfg.on_error == pytorrent_corpus::OnError::Skip;
+    report.ok =
+        report.failed_packages.is_empty() || cfg.on_error == pytorrent_corpus::OnError::Skip;
     if cfg.stats {
         report.stats = Some(output_stats(cfg, reporter)?);
     }
@@ -370,7 +377,10 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
 pub fn metadata_beside(inputs: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for input in inputs.iter().filter(|p| p.is_dir()) {
-        for candidate in [Some(input.as_path()), input.parent()].into_iter().flatten() {
+        for candidate in [Some(input.as_path()), input.parent()]
+            .into_iter()
+            .flatten()
+        {
             let m = candidate.join("Package_Metadata");
             if m.is_dir() && !found.contains(&m) {
                 found.push(m);
@@ -458,7 +468,11 @@ impl ExtractReport {
             let _ = writeln!(
                 s,
                 "  {} could not be read: {}",
-                pytorrent_io::reporter::plural(self.failed_packages.len() as u64, "package", "packages"),
+                pytorrent_io::reporter::plural(
+                    self.failed_packages.len() as u64,
+                    "package",
+                    "packages"
+                ),
                 self.failed_packages.join(", ")
             );
         }

@@ -1,5 +1,6 @@
 //! `tokenizer decode`: token ids → text. Ids come as arguments (one text) or as JSON arrays
-//! on standard input, one per line (one JSON string per line out).
+//! on standard input, one per line. Each text is written as it is, followed by a newline, or,
+//! with `json`, as one JSON string per line (for texts that hold newlines themselves).
 
 use std::io::{BufRead, Write};
 
@@ -40,16 +41,18 @@ fn parse_ids(s: &str) -> Result<Vec<u32>> {
         .collect()
 }
 
-/// Decodes from the arguments or standard input onto standard output.
-pub fn run(cfg: &DecodeConfig, _reporter: &dyn Reporter) -> Result<DecodeReport> {
+/// Decodes from the arguments or standard input onto standard output (`json`: one JSON
+/// string per text).
+pub fn run(cfg: &DecodeConfig, json: bool, _reporter: &dyn Reporter) -> Result<DecodeReport> {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
-    run_io(cfg, &mut stdin.lock(), &mut stdout)
+    run_io(cfg, json, &mut stdin.lock(), &mut stdout)
 }
 
 /// [`run`] over any input and output.
 pub fn run_io(
     cfg: &DecodeConfig,
+    json: bool,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<DecodeReport> {
@@ -64,10 +67,16 @@ pub fn run_io(
         }
         Ok(tok.decode(ids, !cfg.keep_special_tokens)?)
     };
-    let write_err = |e| Error::Io(pytorrent_io::Error::io("<stdout>", e));
+    let mut emit = |text: String| {
+        let r = if json {
+            writeln!(out, "{}", serde_json::Value::String(text))
+        } else {
+            writeln!(out, "{text}")
+        };
+        r.map_err(|e| Error::Io(pytorrent_io::Error::io("<stdout>", e)))
+    };
     if !cfg.ids.is_empty() {
-        let text = decode(&parse_ids(&cfg.ids.join(" "))?, "arguments")?;
-        writeln!(out, "{text}").map_err(write_err)?;
+        emit(decode(&parse_ids(&cfg.ids.join(" "))?, "arguments")?)?;
         return Ok(DecodeReport { texts: 1 });
     }
     let mut texts = 0;
@@ -80,8 +89,7 @@ pub fn run_io(
         let ids: Vec<u32> = serde_json::from_str(&line).map_err(|e| {
             Error::Tokenizers(format!("{at}: expected a JSON array of token ids ({e})"))
         })?;
-        let text = decode(&ids, &at)?;
-        writeln!(out, "{}", serde_json::Value::String(text)).map_err(write_err)?;
+        emit(decode(&ids, &at)?)?;
         texts += 1;
     }
     Ok(DecodeReport { texts })

@@ -41,7 +41,12 @@ pub const SPECIAL_TOKENS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"
 pub enum Error {
     #[error("{path}: {message}")]
     Load { path: PathBuf, message: String },
-    #[error("model id '{id}' is not in the local Hugging Face cache ({cache}): {message}")]
+    #[error(
+        "{id}: no such file or folder, and no model '{id}' is in the local Hugging Face cache \
+         ({cache}; {message}). Nothing is downloaded here: give a folder, or fill the cache \
+         first, e.g. `hf download {id}` (huggingface_hub) on a machine with network access, \
+         then point HF_HUB_CACHE or HF_HOME at it"
+    )]
     NotCached {
         id: String,
         cache: PathBuf,

@@ -81,7 +81,7 @@ fn encode_to_npy_equals_encode_to_jsonl_and_decodes_back() {
     };
     let input = format!("{}\n", serde_json::to_string(&rows[0]).unwrap());
     let mut out = Vec::new();
-    run_io(&dc, &mut input.as_bytes(), &mut out).unwrap();
+    run_io(&dc, true, &mut input.as_bytes(), &mut out).unwrap();
     let text: String = serde_json::from_str(String::from_utf8(out).unwrap().trim()).unwrap();
     assert!(
         text.starts_with("def ") || text.starts_with("async def"),
