@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pytorrent_corpus::{InputConfig, OnError};
+use pytorrent_corpus::{InputConfig, OnError, Partition, PartitionRule, TextView};
 use pytorrent_model::device::{DeviceSpec, Precision};
 use pytorrent_model::options::ModelOptions;
 
@@ -51,6 +51,40 @@ pub struct InputArgs {
 impl InputArgs {
     pub fn config(&self) -> InputConfig {
         self.policy.config(self.inputs.clone())
+    }
+}
+
+/// Which text of each record a stage reads, and where records without a partition go.
+#[derive(Args, Debug, Clone)]
+pub struct TextArgs {
+    /// Text view of PyTorrent records: code, docstring, summary, code_with_docstrings,
+    /// original_string, nl+code.
+    #[arg(long, default_value = "code")]
+    pub field: TextView,
+    /// Read this string field of records of any shape instead (e.g. text, content), as HF hub
+    /// datasets and datatrove write them.
+    #[arg(long, value_name = "NAME")]
+    pub text_field: Option<String>,
+}
+
+/// Where records that name no partition go.
+#[derive(Args, Debug, Clone)]
+pub struct RuleArgs {
+    /// Partition of records that have none and whose file or folder names none.
+    #[arg(long)]
+    pub default_partition: Option<Partition>,
+    /// Put this percent of such records in valid and the rest in train, by a hash of the
+    /// package (or, for plain text records, of the text).
+    #[arg(long, value_name = "N")]
+    pub validation_split_percentage: Option<u8>,
+}
+
+impl RuleArgs {
+    pub fn rule(&self) -> PartitionRule {
+        PartitionRule {
+            default_partition: self.default_partition,
+            validation_split_percentage: self.validation_split_percentage,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use pytorrent_model::embed::{EmbedConfig, Pooling};
 use pytorrent_model::fill_mask::FillMaskConfig;
 use pytorrent_model::options::ModelOptions;
 
-use crate::args::ModelArgs;
+use crate::args::{BadLineArgs, ModelArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -20,6 +20,8 @@ pub struct FillMaskArgs {
     /// Files of inputs, one a line (a JSON string, or an object with "text", or plain text);
     /// - for standard input.
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: BadLineArgs,
     /// An input given inline (repeatable), e.g. --text "return a <mask> b".
     #[arg(long)]
     text: Vec<String>,
@@ -37,22 +39,33 @@ pub struct FillMaskArgs {
 pub struct EmbedArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Text files (one input a line, as for fill-mask) or, with --field, corpus files and
-    /// folders; - for standard input.
-    #[arg(required = true)]
+    /// Text files (one input a line, as for fill-mask) or, with --field/--text-field, corpus
+    /// files and folders (JSONL or Parquet); - for standard input.
     inputs: Vec<PathBuf>,
-    /// Embed a corpus view (docstring, code, …) of every record instead of text lines.
+    #[command(flatten)]
+    policy: BadLineArgs,
+    /// An input given inline (repeatable).
+    #[arg(long)]
+    text: Vec<String>,
+    /// Embed a corpus view (docstring, code, …) of every PyTorrent record instead of text lines.
     #[arg(long)]
     field: Option<TextView>,
+    /// Embed this string field of records of any shape (e.g. text, content).
+    #[arg(long, value_name = "NAME")]
+    text_field: Option<String>,
     /// Partitions of a corpus to embed: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "all")]
     partition: Partitions,
-    /// mean (masked), cls or pooler.
-    #[arg(long, default_value = "mean")]
-    pooling: Pooling,
-    /// L2-normalise each vector.
+    /// mean (masked), cls or pooler (default: a sentence-transformers folder's, else mean).
+    #[arg(long)]
+    pooling: Option<Pooling>,
+    /// L2-normalise each vector (a sentence-transformers Normalize module does it anyway).
     #[arg(long)]
     normalize: bool,
+    /// Cut inputs to this many tokens (default: a sentence-transformers max_seq_length, else
+    /// what the model's position table holds).
+    #[arg(long)]
+    max_length: Option<usize>,
     /// Output .npy ([n, hidden] float32); `<out>.ids.jsonl` names each row.
     #[arg(long)]
     out: PathBuf,
@@ -67,7 +80,7 @@ impl From<&FillMaskArgs> for FillMaskConfig {
     fn from(a: &FillMaskArgs) -> Self {
         FillMaskConfig {
             model: a.model.options(),
-            inputs: a.inputs.clone(),
+            input: a.policy.config(a.inputs.clone()),
             text: a.text.clone(),
             top_k: a.top_k,
             targets: a.targets.clone(),
@@ -79,11 +92,14 @@ impl From<&EmbedArgs> for EmbedConfig {
     fn from(a: &EmbedArgs) -> Self {
         EmbedConfig {
             model: a.model.options(),
-            inputs: a.inputs.clone(),
+            input: a.policy.config(a.inputs.clone()),
+            text: a.text.clone(),
             field: a.field,
+            text_field: a.text_field.clone(),
             partition: a.partition.clone(),
             pooling: a.pooling,
             normalize: a.normalize,
+            max_length: a.max_length,
             out: a.out.clone(),
             chunk: a.chunk,
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use pytorrent_corpus::{Partitions, TextView};
+use pytorrent_corpus::Partitions;
 use pytorrent_io::size::ByteSize;
 use pytorrent_pack::inspect::InspectConfig;
 use pytorrent_pack::merge::MergeConfig;
@@ -12,7 +12,7 @@ use pytorrent_pack::shards::Format;
 use pytorrent_pack::verify::VerifyConfig;
 use pytorrent_pack::{Mode, PackConfig, Remainder, Settings};
 
-use crate::args::InputArgs;
+use crate::args::{InputArgs, RuleArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -27,13 +27,14 @@ pub struct PackArgs {
     /// Output folder: <out>/<partition>/shard-NNNNN.npy and manifest.json.
     #[arg(long)]
     out: PathBuf,
-    /// Text view: code, docstring, summary, code_with_docstrings, original_string, nl+code
-    /// (packed as the pair <s> NL </s></s> code </s>).
-    #[arg(long, default_value = "code")]
-    field: TextView,
+    /// (`--field nl+code` is packed as the tokenizer's pair, <s> NL </s></s> code </s>.)
+    #[command(flatten)]
+    text: TextArgs,
     /// Partitions to pack: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "all")]
     partition: Partitions,
+    #[command(flatten)]
+    rule: RuleArgs,
     /// Tokens per row, special tokens included.
     #[arg(long, default_value_t = Settings::default().seq_len)]
     seq_len: usize,
@@ -100,7 +101,8 @@ impl From<&PackArgs> for PackConfig {
             tokenizer: a.tokenizer.clone(),
             out: a.out.clone(),
             settings: Settings {
-                field: a.field,
+                field: a.text.field,
+                text_field: a.text.text_field.clone(),
                 seq_len: a.seq_len,
                 mode: a.mode,
                 remainder: a.remainder,
@@ -116,6 +118,7 @@ impl From<&PackArgs> for PackConfig {
                 whole_word_mask: a.whole_word_mask,
             },
             partition: a.partition.clone(),
+            rule: a.rule.rule(),
             model: a.model.clone(),
             num_tasks: a.num_tasks,
             task_index: a.task_index,
@@ -150,8 +153,9 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// One partition folder (holding manifest.json).
-    dir: PathBuf,
+    /// Packed output folders, or partition folders of them.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
     /// First row (over all shards of the folder).
     #[arg(long, default_value_t = 0)]
     row: u64,
@@ -184,7 +188,7 @@ pub fn shards(cmd: ShardsCommand) -> Result<ExitCode, CliError> {
         ShardsCommand::Inspect(a) => {
             let console = Console::new(&a.output);
             let cfg = InspectConfig {
-                dir: a.dir,
+                dirs: a.dirs,
                 row: a.row,
                 count: a.count,
                 tokenizer: a.tokenizer,

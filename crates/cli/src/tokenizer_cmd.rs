@@ -4,14 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use pytorrent_corpus::{Partitions, TextView};
+use pytorrent_corpus::Partitions;
 use pytorrent_tokenizer::decode::DecodeConfig;
 use pytorrent_tokenizer::encode::EncodeConfig;
 use pytorrent_tokenizer::eval::EvalConfig;
 use pytorrent_tokenizer::inspect::InspectConfig;
 use pytorrent_tokenizer::TrainConfig;
 
-use crate::args::{BadLineArgs, InputArgs};
+use crate::args::{BadLineArgs, InputArgs, RuleArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -41,12 +41,13 @@ pub struct TrainArgs {
     /// special_tokens_map.json.
     #[arg(long)]
     out: PathBuf,
-    /// Text view: code, docstring, summary, code_with_docstrings, original_string, nl+code.
-    #[arg(long, default_value = "code")]
-    field: TextView,
+    #[command(flatten)]
+    text: TextArgs,
     /// Partitions to learn from (default train: valid and test never leak into the vocabulary).
     #[arg(long, default_value = "train")]
     partition: Partitions,
+    #[command(flatten)]
+    rule: RuleArgs,
     /// Vocabulary size, the 5 special tokens and 256 byte symbols included.
     #[arg(long, default_value_t = train_defaults().vocab_size)]
     vocab_size: usize,
@@ -72,10 +73,8 @@ pub struct EncodeArgs {
     /// Literal text to encode (repeatable; - reads plain text from standard input).
     #[arg(long)]
     text: Vec<String>,
-    /// Text view of corpus records: code, docstring, summary, code_with_docstrings,
-    /// original_string, nl+code.
-    #[arg(long, default_value = "code")]
-    field: TextView,
+    #[command(flatten)]
+    view: TextArgs,
     /// Partitions to encode: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "all")]
     partition: Partitions,
@@ -128,9 +127,8 @@ pub struct EvalArgs {
     /// A second tokenizer to compare with.
     #[arg(long)]
     compare: Option<String>,
-    /// Text view: code, docstring, summary, code_with_docstrings, original_string, nl+code.
-    #[arg(long, default_value = "code")]
-    field: TextView,
+    #[command(flatten)]
+    text: TextArgs,
     /// Partitions to measure: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "test")]
     partition: Partitions,
@@ -143,7 +141,9 @@ impl From<&TrainArgs> for TrainConfig {
         TrainConfig {
             input: a.input.config(),
             out: a.out.clone(),
-            field: a.field,
+            field: a.text.field,
+            text_field: a.text.text_field.clone(),
+            rule: a.rule.rule(),
             partition: a.partition.clone(),
             vocab_size: a.vocab_size,
             min_frequency: a.min_frequency,
@@ -158,7 +158,8 @@ impl From<&EncodeArgs> for EncodeConfig {
             tokenizer: a.tokenizer.clone(),
             input: a.policy.config(a.inputs.clone()),
             text: a.text.clone(),
-            field: a.field,
+            field: a.view.field,
+            text_field: a.view.text_field.clone(),
             partition: a.partition.clone(),
             out: a.out.clone(),
             no_special_tokens: a.no_special_tokens,
@@ -172,7 +173,8 @@ impl From<&EvalArgs> for EvalConfig {
             input: a.input.config(),
             tokenizer: a.tokenizer.clone(),
             compare: a.compare.clone(),
-            field: a.field,
+            field: a.text.field,
+            text_field: a.text.text_field.clone(),
             partition: a.partition.clone(),
         }
     }

@@ -17,10 +17,12 @@ pub mod license;
 pub mod lines;
 pub mod metadata;
 pub mod optout;
+pub mod parquet_in;
 pub mod read;
 pub mod record;
 #[cfg(feature = "report")]
 pub mod report;
+pub mod schema;
 pub mod select;
 pub mod source;
 pub mod stats;
@@ -30,7 +32,8 @@ pub mod writer;
 
 pub use error::{Error, Problem, ProblemKind, Result};
 pub use input::InputConfig;
-pub use read::{read_corpus, Item, OnError, ReadOptions, ReadSummary};
+pub use read::{read_corpus, read_records, Item, OnError, ReadOptions, ReadSummary};
 pub use record::{Partition, Record, RecordRef, TextView};
-pub use select::Partitions;
+pub use schema::{AnyRecord, TextSource};
+pub use select::{PartitionRule, Partitions};
 pub use source::{discover, InputFile};

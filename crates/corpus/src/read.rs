@@ -18,6 +18,7 @@ use pytorrent_io::Reporter;
 use crate::error::{Error, Problem, ProblemKind, Result};
 use crate::lines::{LineReader, LineSpan, RawLine};
 use crate::record::{Partition, RecordRef};
+use crate::schema::{PyTorrent, Schema};
 use crate::source::InputFile;
 
 pytorrent_io::word_enum! {
@@ -154,100 +155,179 @@ fn describe_read_error(e: &std::io::Error, kind: ProblemKind) -> String {
 fn reader_thread(
     files: &[InputFile],
     opts: &ReadOptions,
+    columns: Option<&[String]>,
     raw_pos: &AtomicU64,
     tx: mpsc::SyncSender<Msg>,
 ) {
     for (i, file) in files.iter().enumerate() {
-        let counter = Arc::new(AtomicU64::new(0));
         let base = raw_pos.load(Ordering::Relaxed);
-        let input = match pytorrent_io::open_input(&file.path, Some(counter.clone())) {
-            Ok(x) => x,
-            Err(e) => {
-                let (kind, message) = match &e {
-                    pytorrent_io::Error::Format { message, .. } => {
-                        (ProblemKind::Compression, message.clone())
-                    }
-                    other => (ProblemKind::Io, other.to_string()),
-                };
-                if tx
-                    .send(Msg::FileFailed {
-                        file: i,
-                        line: 0,
-                        kind,
-                        message,
-                    })
-                    .is_err()
-                {
+        let sent = if crate::parquet_in::is_parquet(&file.path) {
+            send_parquet(i, file, opts, columns, base, raw_pos, &tx)
+        } else {
+            send_jsonl(i, file, opts, base, raw_pos, &tx)
+        };
+        match sent {
+            Sent::Done => {
+                if tx.send(Msg::FileDone).is_err() {
                     return;
                 }
-                continue;
             }
-        };
-        let mut lines = LineReader::new(input.reader, opts.max_line_bytes);
-        let capacity = opts.chunk_bytes + (1 << 16);
-        let mut buf = Vec::with_capacity(capacity);
-        let mut spans = Vec::new();
-        let mut failed = false;
-        // Hands the filled buffer on and starts a new one; false once the consumer is gone.
-        let send = |buf: &mut Vec<u8>, spans: &mut Vec<LineSpan>| {
-            let buf = std::mem::replace(buf, Vec::with_capacity(capacity));
-            tx.send(Msg::Chunk {
+            Sent::Failed => {}
+            Sent::Gone => return,
+        }
+        raw_pos.store(base + file.size.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// How one file's reading ended.
+enum Sent {
+    Done,
+    /// A problem ended the file (and was sent).
+    Failed,
+    /// The consumer stopped listening.
+    Gone,
+}
+
+/// Sends a problem that ends a file; `Gone` when nobody listens any more.
+fn send_failure(
+    tx: &mpsc::SyncSender<Msg>,
+    file: usize,
+    line: u64,
+    kind: ProblemKind,
+    message: String,
+) -> Sent {
+    let msg = Msg::FileFailed {
+        file,
+        line,
+        kind,
+        message,
+    };
+    if tx.send(msg).is_ok() {
+        Sent::Failed
+    } else {
+        Sent::Gone
+    }
+}
+
+/// Lines of a JSONL file (plain, gzip or zstd), in chunks.
+fn send_jsonl(
+    i: usize,
+    file: &InputFile,
+    opts: &ReadOptions,
+    base: u64,
+    raw_pos: &AtomicU64,
+    tx: &mpsc::SyncSender<Msg>,
+) -> Sent {
+    let counter = Arc::new(AtomicU64::new(0));
+    let input = match pytorrent_io::open_input(&file.path, Some(counter.clone())) {
+        Ok(x) => x,
+        Err(e) => {
+            let (kind, message) = match &e {
+                pytorrent_io::Error::Format { message, .. } => {
+                    (ProblemKind::Compression, message.clone())
+                }
+                other => (ProblemKind::Io, other.to_string()),
+            };
+            return send_failure(tx, i, 0, kind, message);
+        }
+    };
+    let mut lines = LineReader::new(input.reader, opts.max_line_bytes);
+    let capacity = opts.chunk_bytes + (1 << 16);
+    let mut buf = Vec::with_capacity(capacity);
+    let mut spans = Vec::new();
+    // Hands the filled buffer on and starts a new one; false once the consumer is gone.
+    let send = |buf: &mut Vec<u8>, spans: &mut Vec<LineSpan>| {
+        let buf = std::mem::replace(buf, Vec::with_capacity(capacity));
+        tx.send(Msg::Chunk {
+            file: i,
+            buf,
+            spans: std::mem::take(spans),
+        })
+        .is_ok()
+    };
+    loop {
+        match lines.next_line_into(&mut buf) {
+            Ok(Some(span)) => {
+                spans.push(span);
+                if buf.len() >= opts.chunk_bytes || spans.len() >= 1 << 16 {
+                    raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
+                    if !send(&mut buf, &mut spans) {
+                        return Sent::Gone;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                if !spans.is_empty() && !send(&mut buf, &mut spans) {
+                    return Sent::Gone;
+                }
+                let kind = io_problem_kind(&e);
+                let message = describe_read_error(&e, kind);
+                return send_failure(tx, i, lines.line_no() + 1, kind, message);
+            }
+        }
+    }
+    if !spans.is_empty() && !send(&mut buf, &mut spans) {
+        return Sent::Gone;
+    }
+    Sent::Done
+}
+
+/// Rows of a Parquet file, each as one line of JSON, in chunks (a row is line `n` of its
+/// file: problems name the row).
+fn send_parquet(
+    i: usize,
+    file: &InputFile,
+    opts: &ReadOptions,
+    columns: Option<&[String]>,
+    base: u64,
+    raw_pos: &AtomicU64,
+    tx: &mpsc::SyncSender<Msg>,
+) -> Sent {
+    let mut gone = false;
+    let result = crate::parquet_in::read_as_json_lines(
+        &file.path,
+        columns,
+        opts.chunk_bytes,
+        &mut |json, first_row, fraction| {
+            let mut spans = Vec::new();
+            let mut start = 0;
+            for (k, end) in memchr::memchr_iter(b'\n', json).enumerate() {
+                let line_no = first_row + k as u64 + 1;
+                spans.push(if end - start > opts.max_line_bytes {
+                    LineSpan::TooLong {
+                        line_no,
+                        len: (end - start) as u64,
+                    }
+                } else {
+                    LineSpan::Line {
+                        line_no,
+                        start,
+                        end,
+                    }
+                });
+                start = end + 1;
+            }
+            let size = file.size.unwrap_or(0) as f64;
+            raw_pos.store(base + (size * fraction) as u64, Ordering::Relaxed);
+            let chunk = Msg::Chunk {
                 file: i,
-                buf,
-                spans: std::mem::take(spans),
-            })
-            .is_ok()
-        };
-        loop {
-            match lines.next_line_into(&mut buf) {
-                Ok(Some(span)) => {
-                    spans.push(span);
-                    if buf.len() >= opts.chunk_bytes || spans.len() >= 1 << 16 {
-                        raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
-                        if !send(&mut buf, &mut spans) {
-                            return;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if !spans.is_empty() && !send(&mut buf, &mut spans) {
-                        return;
-                    }
-                    let kind = io_problem_kind(&e);
-                    let message = describe_read_error(&e, kind);
-                    let line = lines.line_no() + 1;
-                    if tx
-                        .send(Msg::FileFailed {
-                            file: i,
-                            line,
-                            kind,
-                            message,
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        if !failed && !spans.is_empty() && !send(&mut buf, &mut spans) {
-            return;
-        }
-        raw_pos.store(base + counter.load(Ordering::Relaxed), Ordering::Relaxed);
-        if failed {
-            continue;
-        }
-        if tx.send(Msg::FileDone).is_err() {
-            return;
-        }
+                buf: json.to_vec(),
+                spans,
+            };
+            gone = tx.send(chunk).is_err();
+            !gone
+        },
+    );
+    match result {
+        _ if gone => Sent::Gone,
+        Ok(()) => Sent::Done,
+        Err((row, kind, message)) => send_failure(tx, i, row, kind, message),
     }
 }
 
 /// Turns a serde error into a precise, human message with the field path when there is one.
-fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, String) {
+pub(crate) fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, String) {
     use serde_json::error::Category;
     let col = err.column();
     match err.classify() {
@@ -294,10 +374,11 @@ fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, St
     }
 }
 
-fn parse_line<T>(
+fn parse_line<'l, S: Schema, T>(
     file: &InputFile,
-    line: RawLine<'_>,
-    map: &(impl Fn(&InputFile, RawLine<'_>, RecordRef<'_>) -> T + Sync),
+    line: RawLine<'l>,
+    schema: &S,
+    map: &(impl Fn(&InputFile, RawLine<'_>, S::Record<'_>) -> T + Sync),
 ) -> Parsed<T> {
     let problem = |kind, message| {
         Parsed::Problem(Problem {
@@ -319,19 +400,9 @@ fn parse_line<T>(
             )
         }
     };
-    let first = text.trim_start().as_bytes()[0];
-    if first == b'[' || first == b'"' || first.is_ascii_digit() || first == b'-' {
-        return problem(
-            ProblemKind::NotAnObject,
-            "not a JSON object: each line must hold one record object".into(),
-        );
-    }
-    match serde_json::from_str::<RecordRef<'_>>(text) {
+    match schema.parse(text) {
         Ok(rec) => Parsed::Record(map(file, line, rec)),
-        Err(e) => {
-            let (kind, message) = describe_record_error(text, e);
-            problem(kind, message)
-        }
+        Err((kind, message)) => problem(kind, message),
     }
 }
 
@@ -379,21 +450,41 @@ impl Quarantine {
     }
 }
 
-/// Reads every record of `files`, calling `map` on each (in parallel) and `sink` on each
-/// result (sequentially, in input order). The sink's own errors (`E`, any error a corpus
-/// error converts into) stop the read and are returned as they are. `progress` hears the
-/// total and the position in input bytes; the caller begins and ends the phase.
+/// Reads every PyTorrent record of `files`: [`read_records`] with the [`PyTorrent`] schema.
 pub fn read_corpus<T, E, M, S>(
     files: &[InputFile],
     opts: &ReadOptions,
     progress: &dyn Reporter,
     map: M,
-    mut sink: S,
+    sink: S,
 ) -> std::result::Result<ReadSummary, E>
 where
     T: Send,
     E: From<Error>,
     M: Fn(&InputFile, RawLine<'_>, RecordRef<'_>) -> T + Sync,
+    S: FnMut(Item<'_, T>) -> std::result::Result<(), E>,
+{
+    read_records(files, opts, &PyTorrent, progress, map, sink)
+}
+
+/// Reads every record of `files` (JSONL, compressed or not, and Parquet) as `schema` says,
+/// calling `map` on each (in parallel) and `sink` on each result (sequentially, in input
+/// order). The sink's own errors (`E`, any error a corpus error converts into) stop the read
+/// and are returned as they are. `progress` hears the total and the position in input
+/// bytes; the caller begins and ends the phase.
+pub fn read_records<Sc, T, E, M, S>(
+    files: &[InputFile],
+    opts: &ReadOptions,
+    schema: &Sc,
+    progress: &dyn Reporter,
+    map: M,
+    mut sink: S,
+) -> std::result::Result<ReadSummary, E>
+where
+    Sc: Schema,
+    T: Send,
+    E: From<Error>,
+    M: Fn(&InputFile, RawLine<'_>, Sc::Record<'_>) -> T + Sync,
     S: FnMut(Item<'_, T>) -> std::result::Result<(), E>,
 {
     let total: Option<u64> = files.iter().map(|f| f.size).sum();
@@ -410,7 +501,8 @@ where
     let result = std::thread::scope(|scope| -> std::result::Result<(), E> {
         let (tx, rx) = mpsc::sync_channel::<Msg>(2);
         let raw_pos = &raw_pos;
-        scope.spawn(move || reader_thread(files, opts, raw_pos, tx));
+        let columns = schema.columns();
+        scope.spawn(move || reader_thread(files, opts, columns.as_deref(), raw_pos, tx));
 
         let mut reject = |problem: Problem,
                           raw: Option<&[u8]>,
@@ -445,7 +537,7 @@ where
                     let parsed: Vec<Parsed<T>> = spans
                         .par_iter()
                         .map(|span| match (line_at(span), *span) {
-                            (Some(line), _) => parse_line(f, line, &map),
+                            (Some(line), _) => parse_line(f, line, schema, &map),
                             (None, LineSpan::TooLong { line_no, len }) => {
                                 Parsed::Problem(Problem {
                                     path: f.display(),

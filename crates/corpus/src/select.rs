@@ -113,3 +113,55 @@ mod tests {
         assert!("trian".parse::<Partitions>().unwrap_err().contains("trian"));
     }
 }
+
+/// What partition a record without one gets (`default_partition`, or a deterministic split
+/// by `validation_split_percentage`), for stages that must put every record somewhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionRule {
+    /// Partition of records that have none and whose file or folder names none.
+    #[serde(default)]
+    pub default_partition: Option<Partition>,
+    /// Percent of such records put in `valid`, the rest in `train`: by a hash of the package
+    /// name (a package never spans two partitions) or, for records with only a text field,
+    /// of the text.
+    #[serde(default)]
+    pub validation_split_percentage: Option<u8>,
+}
+
+impl PartitionRule {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.validation_split_percentage {
+            Some(p) if p > 100 => Err(format!("--validation-split-percentage {p} is above 100")),
+            Some(_) if self.default_partition.is_some() => {
+                Err("give --default-partition or --validation-split-percentage, not both".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the rule gives a partition to records that have none.
+    pub fn is_set(&self) -> bool {
+        self.default_partition.is_some() || self.validation_split_percentage.is_some()
+    }
+
+    /// The partition of a record: its own, else its file's, else the rule's; `None` when
+    /// nothing says.
+    pub fn resolve(
+        &self,
+        rec: &crate::schema::AnyRecord<'_>,
+        file: &crate::source::InputFile,
+    ) -> Option<Partition> {
+        rec.partition()
+            .or(file.partition)
+            .or(self.default_partition)
+            .or_else(|| {
+                self.validation_split_percentage.map(|pct| {
+                    if rec.split_hash() % 100 < pct as u64 {
+                        Partition::Valid
+                    } else {
+                        Partition::Train
+                    }
+                })
+            })
+    }
+}

@@ -50,6 +50,7 @@ const SUFFIXES: &[&str] = &[
     ".ndjson",
     ".ndjson.gz",
     ".ndjson.zst",
+    ".parquet",
 ];
 
 /// True for names the folder walk picks up as corpus files.
@@ -98,17 +99,29 @@ fn trim_zeros(d: &[u8]) -> &[u8] {
     &d[n.min(d.len().saturating_sub(1))..]
 }
 
+/// A partition folder: `train`, `valid`, `test` or their usual aliases (`validation`,
+/// `dev`, `val`, `training`, `testing`).
 fn partition_of_dir(name: &str) -> Option<Partition> {
-    match name {
-        "train" | "valid" | "test" => Partition::parse(name),
-        _ => None,
-    }
+    Partition::parse(name)
 }
 
-/// Partition and scenario named by the folders around a file: the nearest folder called
-/// train/valid/test, and the folder just above it (unless that is CodeSearchNet's `jsonl`).
-fn hints(path: &Path) -> (Option<Partition>, Option<String>) {
-    let mut dirs = path.ancestors().skip(1);
+/// The partition a file's own name gives, Hugging Face style: a word of the name before its
+/// extension (`train-00000-of-00003.parquet`, `validation.jsonl`, `python_test_0.jsonl.gz`).
+fn partition_of_file_name(name: &str) -> Option<Partition> {
+    let stem = name.split('.').next().unwrap_or(name);
+    stem.split(['-', '_']).find_map(Partition::parse)
+}
+
+/// The scenarios of PyTorrent, as config folders of a Hugging Face layout name them.
+const SCENARIOS: [&str; 3] = ["docstrings", "comments", "both"];
+
+/// Partition and scenario named by a file's location: the nearest folder named for a
+/// partition and the folder just above it (unless that is CodeSearchNet's `jsonl`); else the
+/// file's own name, and a scenario folder holding it. Folders are looked at up to `depth`
+/// levels up (those inside the input folder and the input folder itself, or two for a file
+/// given by itself): where a corpus lives on disk says nothing about its records.
+fn hints(path: &Path, depth: usize) -> (Option<Partition>, Option<String>) {
+    let mut dirs = path.ancestors().skip(1).take(depth);
     while let Some(d) = dirs.next() {
         let Some(name) = d.file_name().and_then(|n| n.to_str()) else {
             continue;
@@ -123,7 +136,14 @@ fn hints(path: &Path) -> (Option<Partition>, Option<String>) {
             return (Some(p), scenario);
         }
     }
-    (None, None)
+    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let scenario = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| SCENARIOS.contains(n))
+        .map(str::to_owned);
+    (partition_of_file_name(file), scenario)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
@@ -141,7 +161,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
             walk(root, &path, out)?;
         } else if meta.is_file() && is_corpus_file_name(&name) {
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            let (partition, scenario) = hints(&path);
+            let (partition, scenario) = hints(&path, rel.components().count());
             out.push(InputFile {
                 path,
                 rel,
@@ -179,14 +199,14 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<InputFile>> {
             walk(input, input, &mut found)?;
             if found.is_empty() {
                 return Err(Error::Usage(format!(
-                    "{}: no corpus files (*.jsonl, *.jsonl.gz, *.jsonl.zst) in this folder",
+                    "{}: no corpus files (*.jsonl, *.jsonl.gz, *.jsonl.zst, *.parquet) in this folder",
                     input.display()
                 )));
             }
             found.sort_by(|a, b| natural_cmp(&a.rel.to_string_lossy(), &b.rel.to_string_lossy()));
             files.extend(found);
         } else {
-            let (partition, scenario) = hints(input);
+            let (partition, scenario) = hints(input, 2);
             let rel = PathBuf::from(input.file_name().unwrap_or(input.as_os_str()));
             files.push(InputFile {
                 path: input.clone(),
@@ -246,6 +266,66 @@ mod tests {
         assert_eq!(files[2].partition, Some(Partition::Valid));
         assert_eq!(files[3].partition, Some(Partition::Test));
         assert_eq!(files[3].scenario, None);
+    }
+
+    #[test]
+    fn hugging_face_layouts_and_folders_above_the_input() {
+        // Above the input, a folder called `test` says nothing about the corpus inside.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("test/corpus");
+        for rel in [
+            "data/train-00000-of-00002.parquet",
+            "data/train-00001-of-00002.parquet",
+            "data/validation-00000-of-00001.parquet",
+            "both/test-00000-of-00001.parquet",
+            "dev/part.jsonl",
+            "misc.jsonl",
+        ] {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"").unwrap();
+        }
+        let files = discover(std::slice::from_ref(&root)).unwrap();
+        let got: Vec<(String, Option<Partition>, Option<String>)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f.rel.to_string_lossy().into_owned(),
+                    f.partition,
+                    f.scenario.clone(),
+                )
+            })
+            .collect();
+        let want = [
+            (
+                "both/test-00000-of-00001.parquet",
+                Some(Partition::Test),
+                Some("both"),
+            ),
+            (
+                "data/train-00000-of-00002.parquet",
+                Some(Partition::Train),
+                None,
+            ),
+            (
+                "data/train-00001-of-00002.parquet",
+                Some(Partition::Train),
+                None,
+            ),
+            (
+                "data/validation-00000-of-00001.parquet",
+                Some(Partition::Valid),
+                None,
+            ),
+            // The folder above a partition folder is its scenario, as in PyTorrent's layout.
+            ("dev/part.jsonl", Some(Partition::Valid), Some("corpus")),
+            ("misc.jsonl", None, None),
+        ];
+        let want: Vec<(String, Option<Partition>, Option<String>)> = want
+            .iter()
+            .map(|(r, p, s)| (r.to_string(), *p, s.map(str::to_string)))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use pytorrent_io::Reporter;
 
 use crate::error::Result;
-use crate::read::{effective_partition, read_corpus, Item, ReadOptions, ReadSummary};
-use crate::record::TextView;
+use crate::read::{read_records, Item, ReadOptions, ReadSummary};
+use crate::schema::TextSource;
 use crate::select::Partitions;
 use crate::source::InputFile;
 
@@ -31,6 +31,38 @@ pub struct TextCounts {
     pub other_partition: u64,
     /// Records that lack the field the view needs (e.g. no `summary`).
     pub missing_view: u64,
+    /// Records left out because nothing says their partition (no field, no folder, no rule).
+    pub no_partition: u64,
+}
+
+impl TextCounts {
+    /// Why a run found no text, and what to do about it.
+    pub fn why_none(&self, source: &TextSource, partitions: &Partitions) -> String {
+        let mut why = format!("no {} texts in partition(s) {partitions}", source.name());
+        if self.no_partition > 0 {
+            why.push_str(&format!(
+                "; {} no partition (no field, no partition folder or file name): give \
+                 --default-partition train or --validation-split-percentage N, or \
+                 --partition all",
+                pytorrent_io::reporter::plural(self.no_partition, "record has", "records have")
+            ));
+        }
+        if self.other_partition > 0 {
+            why.push_str(&format!(
+                "; {} of other partitions (--partition all takes every one)",
+                pytorrent_io::reporter::plural(self.other_partition, "record is", "records are")
+            ));
+        }
+        if self.missing_view > 0 {
+            why.push_str(&format!(
+                "; {} the {} (another --field, or --text-field NAME for records with a plain \
+                 text field)",
+                pytorrent_io::reporter::plural(self.missing_view, "record lacks", "records lack"),
+                source.name()
+            ));
+        }
+        why
+    }
 }
 
 type Batch = Vec<(TextOrigin, String)>;
@@ -53,13 +85,13 @@ impl Iterator for Texts {
     }
 }
 
-/// Reads the `view` texts of `files` (records of the chosen partitions) and hands them to
-/// `consume` as an iterator; returns what `consume` returned and the reader's counts, or the
-/// first error the reader met. A consumer that stops early stops the reader.
+/// Reads the texts `source` names of `files` (records of the chosen partitions) and hands
+/// them to `consume` as an iterator; returns what `consume` returned and the reader's counts,
+/// or the first error the reader met. A consumer that stops early stops the reader.
 pub fn with_texts<R>(
     files: &[InputFile],
     opts: &ReadOptions,
-    view: TextView,
+    source: &TextSource,
     partitions: &Partitions,
     progress: &dyn Reporter,
     consume: impl FnOnce(&mut Texts) -> R,
@@ -72,7 +104,7 @@ pub fn with_texts<R>(
                 .thread_name(|i| format!("corpus-reader-{i}"))
                 .build()
                 .expect("a thread pool of the default size can be built");
-            pool.install(|| read_texts(files, opts, view, partitions, progress, tx))
+            pool.install(|| read_texts(files, opts, source, partitions, progress, tx))
         });
         let mut texts = Texts {
             rx,
@@ -90,7 +122,7 @@ pub fn with_texts<R>(
 fn read_texts(
     files: &[InputFile],
     opts: &ReadOptions,
-    view: TextView,
+    source: &TextSource,
     partitions: &Partitions,
     progress: &dyn Reporter,
     tx: mpsc::SyncSender<Batch>,
@@ -99,15 +131,16 @@ fn read_texts(
     let mut batch: Batch = Vec::new();
     let mut batch_bytes = 0usize;
     let mut closed = false;
-    let summary = read_corpus(
+    let summary = read_records(
         files,
         opts,
+        &source.schema(),
         progress,
         |file, line, rec| {
-            if !partitions.contains(effective_partition(&rec, file)) {
+            if !partitions.contains(rec.partition().or(file.partition)) {
                 return Err(false);
             }
-            match view.text(&rec) {
+            match rec.text(source) {
                 Some(t) => Ok((
                     TextOrigin {
                         path: file.display(),

@@ -2,19 +2,19 @@
 //! Inputs are batched by length (longest first) for less padding; the output keeps input
 //! order.
 
-use std::cell::Cell;
 use std::io::Write;
 use std::path::PathBuf;
 
 use candle_core::{DType, Tensor, D};
-use pytorrent_corpus::read::{effective_partition, read_corpus, Item};
-use pytorrent_corpus::{Partitions, ReadOptions, TextView};
+use pytorrent_corpus::read::{read_records, Item};
+use pytorrent_corpus::{AnyRecord, InputConfig, Partitions, ReadSummary, TextSource, TextView};
 use pytorrent_io::npy::{Dtype, NpyWriter};
 use pytorrent_io::{AtomicFile, Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::Model;
-use crate::options::{read_text_lines, ModelOptions};
+use crate::options::ModelOptions;
+use crate::sentence::SentenceConfig;
 use crate::text::{encode_inputs, length_batches, ModelTokenizer};
 use crate::{Error, Result};
 
@@ -36,6 +36,10 @@ pub struct EmbedOptions {
     pub pooling: Pooling,
     pub normalize: bool,
     pub batch_size: usize,
+    /// Inputs are cut to this many tokens, special tokens included.
+    pub max_tokens: usize,
+    /// Lower-case inputs first (a sentence-transformers model's `do_lower_case`).
+    pub lower_case: bool,
 }
 
 /// Pools `[b, s, h]` hidden states of rows with `lengths` real tokens into `[b, h]`.
@@ -68,15 +72,20 @@ pub fn normalize(x: &Tensor) -> Result<Tensor> {
     Ok(x.broadcast_div(&norm)?)
 }
 
-/// One vector per text, in input order; `warn` hears about truncated inputs.
+/// One vector per text, in input order; `cut` hears the index of each truncated input.
 pub fn embed(
     model: &Model,
     tok: &ModelTokenizer,
     texts: &[&str],
     opts: &EmbedOptions,
-    warn: &dyn Fn(String),
+    cut: &dyn Fn(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let encoded = encode_inputs(tok, texts, model.config.max_tokens(), warn)?;
+    let encoded = if opts.lower_case {
+        let lower: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
+        encode_inputs(tok, &lower, opts.max_tokens, cut)?
+    } else {
+        encode_inputs(tok, texts, opts.max_tokens, cut)?
+    };
     if let Some(i) = encoded.iter().position(Vec::is_empty) {
         return Err(Error::Usage(format!("input {}: no tokens", i + 1)));
     }
@@ -101,25 +110,40 @@ pub fn embed(
     Ok(out)
 }
 
-/// `embed`: pooled embeddings of text lines or of a corpus view, as npy.
+/// `embed`: pooled embeddings of text lines, inline texts or a corpus view, as npy; a
+/// sentence-transformers folder's own settings (`max_seq_length`, pooling, `Normalize`) by
+/// default, so the vectors are what `SentenceTransformer.encode` gives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedConfig {
     #[serde(flatten)]
     pub model: ModelOptions,
-    /// Text files (one input a line, as for fill-mask) or, with `field`, corpus files and
-    /// folders; `-` for standard input.
-    pub inputs: Vec<PathBuf>,
-    /// Embed this corpus view of every record instead of text lines.
+    /// Text files (one input a line: a JSON string, an object with `text`, or plain text) or,
+    /// with `field`/`text_field`, corpus files and folders (JSONL or Parquet); `-` for
+    /// standard input; and what to do with bad lines.
+    #[serde(flatten)]
+    pub input: InputConfig,
+    /// Inputs given inline.
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// Embed this view of every PyTorrent record instead of text lines.
     #[serde(default)]
     pub field: Option<TextView>,
+    /// Embed this string field of records of any shape instead (`text`, `content`).
+    #[serde(default)]
+    pub text_field: Option<String>,
     /// Partitions of a corpus to embed.
     #[serde(default)]
     pub partition: Partitions,
-    #[serde(default = "default_pooling")]
-    pub pooling: Pooling,
-    /// L2-normalise each vector.
+    /// mean, cls or pooler (default: the sentence-transformers folder's, else mean).
+    #[serde(default)]
+    pub pooling: Option<Pooling>,
+    /// L2-normalise each vector (a sentence-transformers `Normalize` module does it anyway).
     #[serde(default)]
     pub normalize: bool,
+    /// Cut inputs to this many tokens (default: the sentence-transformers `max_seq_length`,
+    /// else what the position table holds).
+    #[serde(default)]
+    pub max_length: Option<usize>,
     /// Output .npy (`[n, hidden]` float32); `<out>.ids.jsonl` names each row.
     pub out: PathBuf,
     /// Inputs held in memory at once.
@@ -127,9 +151,6 @@ pub struct EmbedConfig {
     pub chunk: usize,
 }
 
-fn default_pooling() -> Pooling {
-    Pooling::Mean
-}
 fn default_chunk() -> usize {
     4096
 }
@@ -138,22 +159,34 @@ impl EmbedConfig {
     pub fn new(model: ModelOptions, inputs: Vec<PathBuf>, out: PathBuf) -> EmbedConfig {
         EmbedConfig {
             model,
-            inputs,
+            input: InputConfig::new(inputs),
+            text: Vec::new(),
             field: None,
+            text_field: None,
             partition: Partitions::All,
-            pooling: default_pooling(),
+            pooling: None,
             normalize: false,
+            max_length: None,
             out,
             chunk: default_chunk(),
         }
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.inputs.is_empty() {
-            return Err(Error::Usage("no inputs to embed".into()));
+        if self.input.inputs.is_empty() && self.text.is_empty() {
+            return Err(Error::Usage(
+                "no inputs to embed: give files or --text".into(),
+            ));
         }
-        if self.chunk == 0 {
-            return Err(Error::Usage("--chunk must be at least 1".into()));
+        if self.field.is_some() && self.text_field.is_some() {
+            return Err(Error::Usage(
+                "give --field or --text-field, not both".into(),
+            ));
+        }
+        if self.chunk == 0 || self.max_length == Some(0) {
+            return Err(Error::Usage(
+                "--chunk and --max-length must be at least 1".into(),
+            ));
         }
         self.model.validate()
     }
@@ -162,7 +195,18 @@ impl EmbedConfig {
     pub fn ids_path(&self) -> PathBuf {
         PathBuf::from(format!("{}.ids.jsonl", self.out.display()))
     }
+
+    fn source(&self) -> TextSource {
+        match (&self.field, &self.text_field) {
+            (_, Some(f)) => TextSource::Field(f.clone()),
+            (Some(v), None) => TextSource::View(*v),
+            (None, None) => TextSource::Lines,
+        }
+    }
 }
+
+/// The most truncated inputs the report names (all are counted).
+const NAMED_TRUNCATIONS: usize = 1000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EmbedReport {
@@ -170,11 +214,16 @@ pub struct EmbedReport {
     pub dim: usize,
     pub out: PathBuf,
     pub ids: PathBuf,
-    /// Inputs longer than the model takes, truncated.
+    /// Inputs longer than `max_tokens`, cut to it.
     pub truncated: usize,
+    /// The ids of the first truncated inputs.
+    pub truncated_inputs: Vec<serde_json::Value>,
     pub pooling: Pooling,
     pub normalize: bool,
     pub max_tokens: usize,
+    /// Settings taken from a sentence-transformers folder.
+    pub sentence_transformers: bool,
+    pub read: Option<ReadSummary>,
 }
 
 /// Inputs waiting for a forward pass, and where their vectors go.
@@ -185,7 +234,8 @@ struct Embedder<'a> {
     pending: Vec<(String, serde_json::Value)>,
     npy: NpyWriter,
     ids: AtomicFile,
-    truncated: Cell<usize>,
+    truncated: usize,
+    truncated_inputs: Vec<serde_json::Value>,
     chunk: usize,
     row: u64,
 }
@@ -210,9 +260,16 @@ impl Embedder<'_> {
             return Ok(());
         }
         let texts: Vec<&str> = self.pending.iter().map(|(t, _)| t.as_str()).collect();
-        let vectors = embed(self.model, self.tok, &texts, &self.opts, &|_| {
-            self.truncated.set(self.truncated.get() + 1)
+        let cut = std::cell::RefCell::new(Vec::new());
+        let vectors = embed(self.model, self.tok, &texts, &self.opts, &|i| {
+            cut.borrow_mut().push(i)
         })?;
+        for i in cut.into_inner() {
+            self.truncated += 1;
+            if self.truncated_inputs.len() < NAMED_TRUNCATIONS {
+                self.truncated_inputs.push(self.pending[i].1.clone());
+            }
+        }
         for (v, (_, id)) in vectors.iter().zip(&self.pending) {
             self.npy.push_row_f32(v)?;
             writeln!(self.ids, "{id}").map_err(|e| pytorrent_io::Error::io(self.ids.path(), e))?;
@@ -222,93 +279,141 @@ impl Embedder<'_> {
     }
 }
 
-/// Text lines of each input file, each named by file and line.
-fn embed_lines(cfg: &EmbedConfig, e: &mut Embedder) -> Result<()> {
-    for p in &cfg.inputs {
-        for (line, t) in read_text_lines(p)? {
-            let id = serde_json::json!({"row": e.next_row(), "file": p.display().to_string(), "line": line});
-            e.push(t, id)?;
-        }
-    }
-    Ok(())
-}
-
-/// The `field` view of every record of the chosen partitions, each named by its record.
-fn embed_corpus(
+/// Every input of the files (text lines, or records of the chosen partitions), each named by
+/// its record or its file and line.
+fn embed_inputs(
     cfg: &EmbedConfig,
-    field: TextView,
     e: &mut Embedder,
     reporter: &dyn Reporter,
-) -> Result<()> {
-    let files = pytorrent_corpus::discover(&cfg.inputs)?;
+) -> Result<ReadSummary> {
+    let files = cfg.input.discover()?;
+    let source = cfg.source();
     reporter.begin("embed", Unit::Bytes, None);
-    let read = read_corpus(
+    let read = read_records(
         &files,
-        &ReadOptions::default(),
+        &cfg.input.options(Some(&cfg.out)),
+        &source.schema(),
         reporter,
-        |file, _, rec| {
-            let p = effective_partition(&rec, file);
+        |file, line, rec| {
+            let p = rec.partition().or(file.partition);
             if !cfg.partition.contains(p) {
                 return None;
             }
-            let text = field.text(&rec)?.into_owned();
-            let id = serde_json::json!({"repo": rec.repo, "path": rec.path,
-                "func_name": rec.func_name, "partition": p.map(|p| p.as_str())});
+            let text = rec.text(&source)?.into_owned();
+            let partition = p.map(|p| p.as_str());
+            let id = match &rec {
+                AnyRecord::PyTorrent(r) => serde_json::json!({"repo": r.repo, "path": r.path,
+                    "func_name": r.func_name, "partition": partition}),
+                AnyRecord::Text(_) if source == TextSource::Lines => {
+                    serde_json::json!({"file": file.display(), "line": line.line_no})
+                }
+                AnyRecord::Text(_) => serde_json::json!({"file": file.display(),
+                    "line": line.line_no, "partition": partition}),
+            };
             Some((text, id))
         },
         |item| match item {
             Item::Record {
-                value: Some((t, mut id)),
+                value: Some((t, id)),
                 ..
             } => {
-                id["row"] = e.next_row().into();
+                let id = with_row(id, e.next_row(), &source);
                 e.push(t, id)
+            }
+            Item::Rejected { problem } => {
+                reporter.problem(&problem.to_string());
+                Ok(())
             }
             _ => Ok(()),
         },
     );
     reporter.end();
-    read.map(|_| ())
+    read
 }
 
-pub fn run(cfg: &EmbedConfig, reporter: &dyn Reporter) -> Result<EmbedReport> {
-    cfg.validate()?;
-    let (model, tok) = cfg.model.load(reporter)?;
-    if cfg.pooling == Pooling::Pooler && !model.has_pooler() {
+/// The id with its row: first for text lines, last for records (as the ids files always had).
+fn with_row(id: serde_json::Value, row: u64, source: &TextSource) -> serde_json::Value {
+    let serde_json::Value::Object(fields) = id else {
+        return id;
+    };
+    let mut out = serde_json::Map::new();
+    if *source == TextSource::Lines {
+        out.insert("row".into(), row.into());
+        out.extend(fields);
+    } else {
+        out.extend(fields);
+        out.insert("row".into(), row.into());
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The settings of this run: flags first, then a sentence-transformers folder's.
+fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Result<EmbedOptions> {
+    let positions = model.config.max_tokens();
+    let max_tokens = cfg
+        .max_length
+        .or(st.and_then(|s| s.max_seq_length))
+        .unwrap_or(positions);
+    if max_tokens > positions {
+        return Err(Error::Usage(format!(
+            "--max-length {max_tokens}: the model's position table holds {positions} tokens"
+        )));
+    }
+    let pooling = cfg
+        .pooling
+        .or(st.map(|s| s.pooling))
+        .unwrap_or(Pooling::Mean);
+    if pooling == Pooling::Pooler && !model.has_pooler() {
         return Err(Error::Unsupported(format!(
             "{} has no pooler weights (pooler.dense); use --pooling mean or cls",
             model.folder().display()
         )));
     }
+    Ok(EmbedOptions {
+        pooling,
+        normalize: cfg.normalize || st.is_some_and(|s| s.normalize),
+        batch_size: cfg.model.batch_size,
+        max_tokens,
+        lower_case: st.is_some_and(|s| s.do_lower_case),
+    })
+}
+
+pub fn run(cfg: &EmbedConfig, reporter: &dyn Reporter) -> Result<EmbedReport> {
+    cfg.validate()?;
+    let (model, tok) = cfg.model.load(reporter)?;
+    let st = SentenceConfig::read(&model.files.root)?;
+    let opts = options(cfg, &model, st.as_ref())?;
     let dim = model.config.hidden_size;
     let mut e = Embedder {
         model: &model,
         tok: &tok,
-        opts: EmbedOptions {
-            pooling: cfg.pooling,
-            normalize: cfg.normalize,
-            batch_size: cfg.model.batch_size,
-        },
+        opts: opts.clone(),
         pending: Vec::new(),
         npy: NpyWriter::create(&cfg.out, Dtype::Float32, dim)?,
         ids: AtomicFile::create(cfg.ids_path())?,
-        truncated: Cell::new(0),
+        truncated: 0,
+        truncated_inputs: Vec::new(),
         chunk: cfg.chunk,
         row: 0,
     };
-    match cfg.field {
-        None => embed_lines(cfg, &mut e)?,
-        Some(field) => embed_corpus(cfg, field, &mut e, reporter)?,
+    for (i, t) in cfg.text.iter().enumerate() {
+        let id = serde_json::json!({"row": e.next_row(), "text": i + 1});
+        e.push(t.clone(), id)?;
     }
+    let read = if cfg.input.inputs.is_empty() {
+        None
+    } else {
+        Some(embed_inputs(cfg, &mut e, reporter)?)
+    };
     e.flush()?;
-    let (rows, truncated) = (e.npy.rows(), e.truncated.get());
+    let rows = e.npy.rows();
     e.npy.finish()?;
     e.ids.commit()?;
-    let max_tokens = model.config.max_tokens();
-    if truncated > 0 {
+    if e.truncated > 0 {
         reporter.warn(&format!(
-            "{} longer than the model's {max_tokens} positions and truncated",
-            pytorrent_io::reporter::plural(truncated as u64, "input was", "inputs were")
+            "{} longer than {} tokens and truncated",
+            pytorrent_io::reporter::plural(e.truncated as u64, "input was", "inputs were"),
+            opts.max_tokens
         ));
     }
     Ok(EmbedReport {
@@ -316,23 +421,35 @@ pub fn run(cfg: &EmbedConfig, reporter: &dyn Reporter) -> Result<EmbedReport> {
         dim,
         out: cfg.out.clone(),
         ids: cfg.ids_path(),
-        truncated,
-        pooling: cfg.pooling,
-        normalize: cfg.normalize,
-        max_tokens,
+        truncated: e.truncated,
+        truncated_inputs: e.truncated_inputs,
+        pooling: opts.pooling,
+        normalize: opts.normalize,
+        max_tokens: opts.max_tokens,
+        sentence_transformers: st.is_some(),
+        read,
     })
 }
 
 impl std::fmt::Display for EmbedReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(r) = &self.read {
+            write!(f, "{}", pytorrent_corpus::read::skipped_lines(r))?;
+        }
         writeln!(
             f,
-            "{} of {} ({} pooling{}) → {} and {}",
+            "{} of {} ({} pooling{}, at most {} tokens{}) → {} and {}",
             pytorrent_io::reporter::plural(self.rows as u64, "embedding", "embeddings"),
             self.dim,
             self.pooling.name(),
             if self.normalize {
                 ", L2-normalised"
+            } else {
+                ""
+            },
+            self.max_tokens,
+            if self.sentence_transformers {
+                ", as the sentence-transformers folder says"
             } else {
                 ""
             },

@@ -4,9 +4,9 @@
 //! `sequence` with that mask filled. With several masks each is scored independently and the
 //! other masks stay in the sequence (special tokens are then kept, as the pipeline does).
 
-use std::path::PathBuf;
-
 use candle_core::DType;
+use pytorrent_corpus::read::{read_records, Item};
+use pytorrent_corpus::{InputConfig, OnError, ReadSummary, TextSource};
 use pytorrent_io::Reporter;
 use serde::{Deserialize, Serialize};
 
@@ -29,14 +29,16 @@ pub struct FillMaskOptions {
     pub batch_size: usize,
 }
 
-/// Per input: per mask, the candidates best first. `warn` hears about truncated inputs.
+/// Per input: per mask, the candidates best first. `reporter` hears about truncated inputs,
+/// unknown targets, and the progress in inputs.
 pub fn fill_mask(
     model: &Model,
     tok: &ModelTokenizer,
     texts: &[String],
     opts: &FillMaskOptions,
-    warn: &dyn Fn(String),
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Vec<Vec<Candidate>>>> {
+    let warn = |m: String| reporter.warn(&m);
     if !model.has_mlm_head() {
         return Err(Error::Unsupported(
             model.mlm_missing.clone().unwrap_or_default(),
@@ -76,7 +78,13 @@ pub fn fill_mask(
             Some(ids)
         }
     };
-    let encoded = encode_inputs(tok, texts, model.config.max_tokens(), warn)?;
+    let max = model.config.max_tokens();
+    let encoded = encode_inputs(tok, texts, max, &|i| {
+        warn(format!(
+            "input {}: longer than {max} tokens, truncated",
+            i + 1
+        ))
+    })?;
     for (i, (ids, t)) in encoded.iter().zip(texts).enumerate() {
         if !ids.contains(&mask_id) {
             return Err(Error::Usage(format!(
@@ -91,7 +99,13 @@ pub fn fill_mask(
         }
     }
     let mut results: Vec<Option<Vec<Vec<Candidate>>>> = vec![None; encoded.len()];
+    reporter.begin(
+        "fill-mask",
+        pytorrent_io::Unit::Items("inputs"),
+        Some(texts.len() as u64),
+    );
     for chunk in &length_batches(&encoded, opts.batch_size) {
+        reporter.advance(chunk.len() as u64);
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
         let hidden = model.hidden_states(&rows)?;
         let at: Vec<(usize, usize)> = rows
@@ -142,6 +156,7 @@ pub fn fill_mask(
             results[input] = Some(per_mask);
         }
     }
+    reporter.end();
     Ok(results
         .into_iter()
         .map(|r| r.expect("every input scored"))
@@ -154,9 +169,10 @@ pub struct FillMaskConfig {
     #[serde(flatten)]
     pub model: crate::options::ModelOptions,
     /// Files of inputs, one a line (a JSON string, an object with "text", or plain text);
-    /// `-` for standard input.
-    #[serde(default)]
-    pub inputs: Vec<PathBuf>,
+    /// `-` for standard input; and what to do with bad lines (and, with `skip`, inputs
+    /// without a mask token).
+    #[serde(flatten)]
+    pub input: InputConfig,
     /// Inputs given inline.
     #[serde(default)]
     pub text: Vec<String>,
@@ -176,7 +192,7 @@ impl FillMaskConfig {
     pub fn new(model: crate::options::ModelOptions) -> FillMaskConfig {
         FillMaskConfig {
             model,
-            inputs: Vec::new(),
+            input: InputConfig::default(),
             text: Vec::new(),
             top_k: default_top_k(),
             targets: None,
@@ -187,10 +203,35 @@ impl FillMaskConfig {
         if self.top_k == 0 {
             return Err(Error::Usage("--top-k must be at least 1".into()));
         }
-        if self.text.is_empty() && self.inputs.is_empty() {
+        if self.text.is_empty() && self.input.inputs.is_empty() {
             return Err(Error::Usage("no inputs: give --text or input files".into()));
         }
         self.model.validate()
+    }
+
+    /// The inline texts, then every line of the input files.
+    fn texts(&self, reporter: &dyn Reporter) -> Result<(Vec<String>, Option<ReadSummary>)> {
+        let mut texts = self.text.clone();
+        if self.input.inputs.is_empty() {
+            return Ok((texts, None));
+        }
+        let files = self.input.discover()?;
+        let read = read_records(
+            &files,
+            &self.input.options(None),
+            &TextSource::Lines.schema(),
+            reporter,
+            |_, _, rec| rec.text(&TextSource::Lines).map(|t| t.into_owned()),
+            |item| {
+                match item {
+                    Item::Record { value: Some(t), .. } => texts.push(t),
+                    Item::Rejected { problem } => reporter.problem(&problem.to_string()),
+                    _ => {}
+                }
+                Ok::<(), Error>(())
+            },
+        )?;
+        Ok((texts, Some(read)))
     }
 }
 
@@ -208,21 +249,35 @@ pub struct FillMaskReport(pub Vec<FilledText>);
 
 pub fn run(cfg: &FillMaskConfig, reporter: &dyn Reporter) -> Result<FillMaskReport> {
     cfg.validate()?;
-    let mut texts = cfg.text.clone();
-    for p in &cfg.inputs {
-        texts.extend(
-            crate::options::read_text_lines(p)?
-                .into_iter()
-                .map(|(_, t)| t),
-        );
-    }
+    let (mut texts, _) = cfg.texts(reporter)?;
     let (model, tok) = cfg.model.load(reporter)?;
+    if cfg.input.on_error == OnError::Skip {
+        // Inputs without a mask token have nothing to fill: left out, and said so.
+        let mask = tok.mask_token.clone().unwrap_or_else(|| "<mask>".into());
+        let before = texts.len();
+        texts.retain(|t| t.contains(&mask));
+        if texts.len() < before {
+            reporter.warn(&format!(
+                "{} no {mask} and {} left out",
+                pytorrent_io::reporter::plural(
+                    (before - texts.len()) as u64,
+                    "input has",
+                    "inputs have"
+                ),
+                if before - texts.len() == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
+            ));
+        }
+    }
     let opts = FillMaskOptions {
         top_k: cfg.top_k,
         targets: cfg.targets.clone(),
         batch_size: cfg.model.batch_size,
     };
-    let results = fill_mask(&model, &tok, &texts, &opts, &|w| reporter.warn(&w))?;
+    let results = fill_mask(&model, &tok, &texts, &opts, reporter)?;
     Ok(FillMaskReport(
         texts
             .into_iter()

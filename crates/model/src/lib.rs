@@ -25,6 +25,7 @@ pub mod encoder;
 pub mod fill_mask;
 pub mod ops;
 pub mod options;
+pub mod sentence;
 pub mod source;
 pub mod text;
 

@@ -1,8 +1,6 @@
 //! The keys every command that runs a model shares: which model, which tokenizer, where and
 //! in what precision, and how many inputs per forward pass.
 
-use std::path::Path;
-
 use pytorrent_io::Reporter;
 use serde::{Deserialize, Serialize};
 
@@ -75,41 +73,4 @@ impl ModelOptions {
         ));
         Ok((model, tok))
     }
-}
-
-/// Inputs of a line-oriented file: JSON strings, objects with "text", or raw lines
-/// (`-` for standard input), each with its line number.
-pub fn read_text_lines(path: &Path) -> Result<Vec<(usize, String)>> {
-    use std::io::BufRead;
-    let io = |e| crate::Error::Io(pytorrent_io::Error::io(path, e));
-    let reader: Box<dyn BufRead> = if path == Path::new("-") {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(io)?,
-        ))
-    };
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let text = match serde_json::from_str::<serde_json::Value>(&line) {
-            Ok(serde_json::Value::String(s)) => s,
-            Ok(v @ serde_json::Value::Object(_)) => v["text"]
-                .as_str()
-                .ok_or_else(|| {
-                    crate::Error::Usage(format!(
-                        "{}:{}: a JSON object without a \"text\" string",
-                        path.display(),
-                        i + 1
-                    ))
-                })?
-                .to_string(),
-            _ => line,
-        };
-        out.push((i + 1, text));
-    }
-    Ok(out)
 }

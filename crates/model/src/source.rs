@@ -8,6 +8,11 @@ use crate::{Error, Result};
 /// The files of one checkpoint.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
+    /// The folder given (or the cache snapshot): a sentence-transformers folder keeps its
+    /// `modules.json` here.
+    pub root: PathBuf,
+    /// The folder of `config.json` and the weights (the root, or the Transformer module's
+    /// folder of a sentence-transformers model).
     pub folder: PathBuf,
     pub config: PathBuf,
     /// `model.safetensors`, the shards of `model.safetensors.index.json`, or
@@ -38,6 +43,11 @@ pub fn resolve(spec: &str) -> Result<ModelFiles> {
         )));
     } else {
         pytorrent_tokenizer::hub::snapshot_folder(spec, &WEIGHT_FILES)?
+    };
+    let root = folder.clone();
+    let folder = match crate::sentence::SentenceConfig::read(&root)? {
+        Some(st) if !root.join("config.json").is_file() => st.transformer,
+        _ => root.clone(),
     };
     let config = folder.join("config.json");
     if !config.is_file() {
@@ -81,6 +91,7 @@ pub fn resolve(spec: &str) -> Result<ModelFiles> {
         });
     };
     Ok(ModelFiles {
+        root,
         folder,
         config,
         weights,

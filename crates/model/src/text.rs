@@ -104,12 +104,13 @@ pub fn truncate(ids: &mut Vec<u32>, max: usize, closing: Option<u32>) -> bool {
     true
 }
 
-/// Each input encoded with special tokens and cut to `max` tokens; `warn` hears of each cut.
+/// Each input encoded with special tokens and cut to `max` tokens; `cut` hears the index of
+/// each input that was cut.
 pub fn encode_inputs<S: AsRef<str>>(
     tok: &ModelTokenizer,
     texts: &[S],
     max: usize,
-    warn: &dyn Fn(String),
+    cut: &dyn Fn(usize),
 ) -> Result<Vec<Vec<u32>>> {
     texts
         .iter()
@@ -118,10 +119,7 @@ pub fn encode_inputs<S: AsRef<str>>(
             let mut ids = tok.encode(t.as_ref())?;
             let closing = ids.last().copied();
             if truncate(&mut ids, max, closing) {
-                warn(format!(
-                    "input {}: longer than {max} tokens, truncated",
-                    i + 1
-                ));
+                cut(i);
             }
             Ok(ids)
         })

@@ -123,7 +123,7 @@ fn fill_mask_equals_the_pipeline() {
             targets: None,
             batch_size: 2,
         };
-        let got = fill_mask(&model, &tok, &texts(&r), &opts, &|_| {}).unwrap();
+        let got = fill_mask(&model, &tok, &texts(&r), &opts, &pytorrent_io::Silent).unwrap();
         for (i, want) in r["fill_mask"].as_array().unwrap().iter().enumerate() {
             // The pipeline returns a flat list for one mask, a list per mask otherwise.
             let want_masks: Vec<&serde_json::Value> = if want[0].is_array() {
@@ -166,7 +166,7 @@ fn fill_mask_equals_the_pipeline() {
             targets: Some(targets),
             batch_size: 1,
         };
-        let got = fill_mask(&model, &tok, &texts(&r)[..1], &opts, &|_| {}).unwrap();
+        let got = fill_mask(&model, &tok, &texts(&r)[..1], &opts, &pytorrent_io::Silent).unwrap();
         let want = r["fill_mask_targets"].as_array().unwrap();
         assert_eq!(
             got[0][0].iter().map(|c| c.token).collect::<Vec<_>>(),
@@ -200,6 +200,8 @@ fn pooled_embeddings_match_and_long_inputs_are_truncated() {
                 pooling: pool.parse::<Pooling>().unwrap(),
                 normalize,
                 batch_size: 3,
+                max_tokens: model.config.max_tokens(),
+                lower_case: false,
             };
             let warned = std::cell::Cell::new(0);
             let got = embed(&model, &tok, &refs, &opts, &|_| {
@@ -227,7 +229,7 @@ fn a_bare_encoder_loads_for_embeddings_and_refuses_fill_mask() {
         targets: None,
         batch_size: 1,
     };
-    let e = fill_mask(&model, &tok, &["a <mask> b".to_string()], &opts, &|_| {}).unwrap_err();
+    let e = fill_mask(&model, &tok, &["a <mask> b".to_string()], &opts, &pytorrent_io::Silent).unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
     let msg = e.to_string();
     assert!(

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use pytorrent_corpus::{InputConfig, Partitions, TextView};
+use pytorrent_corpus::{InputConfig, PartitionRule, Partitions, TextSource, TextView};
 use pytorrent_io::size::ByteSize;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,9 @@ pub struct Settings {
     /// Text view to pack.
     #[serde(default = "default_field")]
     pub field: TextView,
+    /// Pack this string field of records of any shape instead (`text`, `content`).
+    #[serde(default)]
+    pub text_field: Option<String>,
     /// Tokens per row.
     #[serde(default = "default_seq_len")]
     pub seq_len: usize,
@@ -83,6 +86,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             field: default_field(),
+            text_field: None,
             seq_len: default_seq_len(),
             mode: Mode::Concat,
             remainder: Remainder::Drop,
@@ -124,6 +128,11 @@ impl Settings {
         Ok(())
     }
 
+    /// The text each record gives.
+    pub fn source(&self) -> TextSource {
+        TextSource::new(self.field, self.text_field.as_deref())
+    }
+
     /// Rows carry padding (and so an attention mask).
     pub fn padded(&self) -> bool {
         self.mode == Mode::Record || self.remainder == Remainder::Pad
@@ -145,6 +154,9 @@ pub struct PackConfig {
     /// Partitions to pack.
     #[serde(default)]
     pub partition: Partitions,
+    /// Where records that name no partition go.
+    #[serde(flatten)]
+    pub rule: PartitionRule,
     /// A model (folder, config.json, or id in the local Hugging Face cache) whose position
     /// table must hold `seq_len` tokens.
     #[serde(default)]
@@ -169,6 +181,7 @@ impl PackConfig {
             out,
             settings: Settings::default(),
             partition: Partitions::All,
+            rule: PartitionRule::default(),
             model: None,
             num_tasks: None,
             task_index: None,
@@ -178,6 +191,7 @@ impl PackConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.settings.validate()?;
+        self.rule.validate().map_err(Error::Usage)?;
         if let Some(m) = &self.model {
             let (config, limit) = pytorrent_model::config::positions_of(m)?;
             if self.settings.seq_len > limit {

@@ -117,11 +117,11 @@ pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<St
     Ok((manifest, out))
 }
 
-/// `shards inspect`: rows of a partition folder decoded back to text.
+/// `shards inspect`: rows of partition folders decoded back to text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InspectConfig {
-    /// One partition folder (holding manifest.json).
-    pub dir: PathBuf,
+    /// Packed output folders, or partition folders of them (each partition folder is read).
+    pub dirs: Vec<PathBuf>,
     /// First row (over all shards of the folder).
     #[serde(default)]
     pub row: u64,
@@ -140,6 +140,8 @@ fn default_count() -> u64 {
 /// One row, its text and, with static masks, the original tokens at the masked positions.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DecodedRow {
+    /// The partition folder it is in.
+    pub folder: PathBuf,
     pub row: u64,
     pub shard: String,
     pub ids: Vec<u32>,
@@ -155,13 +157,29 @@ pub struct DecodedRow {
 pub struct InspectReport(pub Vec<DecodedRow>);
 
 pub fn run(cfg: &InspectConfig, reporter: &dyn Reporter) -> Result<InspectReport> {
-    if !cfg.dir.join("manifest.json").is_file() {
-        return Err(Error::Usage(format!(
-            "{}: no manifest.json (give one partition folder, e.g. out/train)",
-            cfg.dir.display()
-        )));
+    let mut out = Vec::new();
+    for d in &cfg.dirs {
+        let folders = crate::verify::manifest_folders(d);
+        if folders.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no manifest.json here or below (give a pack output or a partition folder)",
+                d.display()
+            )));
+        }
+        for f in folders {
+            out.extend(decode_rows(cfg, &f, reporter)?);
+        }
     }
-    let (manifest, rows) = read_rows(&cfg.dir, cfg.row, cfg.count)?;
+    Ok(InspectReport(out))
+}
+
+/// The asked-for rows of one partition folder, decoded.
+fn decode_rows(
+    cfg: &InspectConfig,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<DecodedRow>> {
+    let (manifest, rows) = read_rows(dir, cfg.row, cfg.count)?;
     let spec = cfg
         .tokenizer
         .clone()
@@ -174,41 +192,50 @@ pub fn run(cfg: &InspectConfig, reporter: &dyn Reporter) -> Result<InspectReport
             )))
         })
     };
-    let mut out = Vec::new();
-    for r in rows {
-        let targets = match &r.labels {
-            Some(l) => Some(
-                l.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v >= 0)
-                    .map(|(i, v)| Ok((i, decode(&[*v as u32])?)))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            None => None,
-        };
-        out.push(DecodedRow {
-            text: decode(&r.ids)?,
-            row: r.row,
-            shard: r.shard,
-            ids: r.ids,
-            attention_mask: r.attention_mask,
-            labels: r.labels,
-            targets,
-        });
-    }
-    if out.is_empty() {
+    if rows.is_empty() {
         reporter.log(&format!(
-            "no rows from {} (the folder holds {})",
-            cfg.row, manifest.rows
+            "{}: no rows from {} (the folder holds {})",
+            dir.display(),
+            cfg.row,
+            manifest.rows
         ));
     }
-    Ok(InspectReport(out))
+    rows.into_iter()
+        .map(|r| {
+            let targets = match &r.labels {
+                Some(l) => Some(
+                    l.iter()
+                        .enumerate()
+                        .filter(|(_, v)| **v >= 0)
+                        .map(|(i, v)| Ok((i, decode(&[*v as u32])?)))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                None => None,
+            };
+            Ok(DecodedRow {
+                folder: dir.to_path_buf(),
+                text: decode(&r.ids)?,
+                row: r.row,
+                shard: r.shard,
+                ids: r.ids,
+                attention_mask: r.attention_mask,
+                labels: r.labels,
+                targets,
+            })
+        })
+        .collect()
 }
 
 impl std::fmt::Display for InspectReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for r in &self.0 {
-            writeln!(f, "── row {} ({}) ──", r.row, r.shard)?;
+            writeln!(
+                f,
+                "── {} row {} ({}) ──",
+                r.folder.display(),
+                r.row,
+                r.shard
+            )?;
             writeln!(f, "{}", r.text)?;
             if let Some(t) = &r.targets {
                 let shown: Vec<String> = t.iter().map(|(i, s)| format!("{i}:{s:?}")).collect();

@@ -10,8 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use pytorrent_corpus::read::effective_partition;
-use pytorrent_corpus::{read_corpus, InputFile, Item, Partition, ReadSummary, TextView};
+use pytorrent_corpus::{
+    read_records, AnyRecord, InputFile, Item, Partition, ReadSummary, TextSource, TextView,
+};
 use pytorrent_io::npy::Dtype;
 use pytorrent_io::{Reporter, Tasks, Unit};
 use pytorrent_tokenizer::{Encoder, SpecialIds, TokenizerInfo};
@@ -97,6 +98,8 @@ pub struct PackReport {
     pub tasks: Tasks,
     pub partitions: Vec<PartitionReport>,
     pub read: Option<ReadSummary>,
+    /// Records left out because nothing said their partition.
+    pub no_partition: u64,
     pub resumed: bool,
 }
 
@@ -116,6 +119,8 @@ struct Pending {
 enum Mapped {
     Text(Partition, Text),
     Missing(Partition),
+    /// Nothing says the record's partition (no field, folder, file name or rule).
+    NoPartition,
     Ignored,
 }
 
@@ -281,7 +286,18 @@ pub fn pack(
         rels,
     };
     let (mut parts, resumed) = job.open_partitions()?;
-    let read = job.read(files, &mut parts, reporter)?;
+    let (read, no_partition) = job.read(files, &mut parts, reporter)?;
+    if no_partition > 0 {
+        reporter.warn(&format!(
+            "{} no partition and {} left out: give --default-partition or \
+             --validation-split-percentage N to pack them",
+            pytorrent_io::reporter::plural(no_partition, "record has", "records have"),
+            if no_partition == 1 { "was" } else { "were" }
+        ));
+    }
+    if tasks.count == 1 && !resumed && parts.iter().all(|p| p.counts.records == 0) {
+        return Err(nothing_to_pack(cfg, files, no_partition));
+    }
     let partitions = job.finish(files, parts)?;
     Ok(PackReport {
         root: job.root.clone(),
@@ -290,8 +306,30 @@ pub fn pack(
         tasks,
         partitions,
         read,
+        no_partition,
         resumed,
     })
+}
+
+/// Why a run found nothing to pack, and what to do about it (no output is left looking
+/// complete: no manifest is written).
+fn nothing_to_pack(cfg: &PackConfig, files: &[InputFile], no_partition: u64) -> Error {
+    let mut why = format!(
+        "nothing to pack: no record of partition(s) {} has the {}",
+        cfg.partition,
+        cfg.settings.source().name()
+    );
+    if no_partition > 0 {
+        why.push_str(&format!(
+            "; {} no partition (no field, partition folder or file name): give \
+             --default-partition train or --validation-split-percentage N",
+            pytorrent_io::reporter::plural(no_partition, "record has", "records have")
+        ));
+    } else {
+        why.push_str(" (--partition all takes every partition; --text-field NAME reads records with a plain text field)");
+    }
+    let inputs: Vec<String> = files.iter().map(InputFile::display).collect();
+    Error::data(inputs.join(", "), why)
 }
 
 impl Job<'_> {
@@ -366,7 +404,7 @@ impl Job<'_> {
         files: &[InputFile],
         parts: &mut [Part],
         reporter: &dyn Reporter,
-    ) -> Result<Option<ReadSummary>> {
+    ) -> Result<(Option<ReadSummary>, u64)> {
         let start = SegKey {
             order: 0,
             segment: 0,
@@ -377,7 +415,7 @@ impl Job<'_> {
             .map(|p| p.cursor.as_ref().map_or(start, |c| c.key))
             .min()
         else {
-            return Ok(None);
+            return Ok((None, 0));
         };
         let ordered: Vec<InputFile> = self.order.iter().map(|&i| files[i].clone()).collect();
         let by_path: HashMap<&Path, usize> = ordered
@@ -386,10 +424,13 @@ impl Job<'_> {
             .map(|(i, f)| (f.path.as_path(), i))
             .collect();
         let mut current: Option<Pending> = None;
+        let mut no_partition = 0u64;
+        let source = self.cfg.settings.source();
         reporter.begin("pack", Unit::Bytes, None);
-        let summary = read_corpus(
+        let summary = read_records(
             &ordered,
             &self.cfg.input.options(Some(&self.cfg.out)),
+            &source.schema(),
             reporter,
             |file, line, rec| {
                 let Some(&o) = by_path.get(file.path.as_path()) else {
@@ -402,7 +443,7 @@ impl Job<'_> {
                 if !owns(self.tasks, self.order[o], key.segment) || key < earliest {
                     return (key, Mapped::Ignored);
                 }
-                (key, self.map_record(&rec, file))
+                (key, self.map_record(&rec, file, &source))
             },
             |item| {
                 let Item::Record {
@@ -411,8 +452,13 @@ impl Job<'_> {
                 else {
                     return Ok(());
                 };
-                if matches!(m, Mapped::Ignored) {
-                    return Ok(());
+                match m {
+                    Mapped::Ignored => return Ok(()),
+                    Mapped::NoPartition => {
+                        no_partition += 1;
+                        return Ok(());
+                    }
+                    _ => {}
                 }
                 if current.as_ref().is_some_and(|c| c.key != key) {
                     self.flush(current.take().expect("checked"), parts)?;
@@ -425,7 +471,7 @@ impl Job<'_> {
                 match m {
                     Mapped::Text(p, t) => c.texts.entry(p).or_default().push(t),
                     Mapped::Missing(p) => *c.missing.entry(p).or_default() += 1,
-                    Mapped::Ignored => {}
+                    Mapped::Ignored | Mapped::NoPartition => {}
                 }
                 Ok::<(), Error>(())
             },
@@ -435,22 +481,24 @@ impl Job<'_> {
         if let Some(c) = current.take() {
             self.flush(c, parts)?;
         }
-        Ok(Some(summary))
+        Ok((Some(summary), no_partition))
     }
 
     /// A record of a wanted partition → its text (a pair for `nl+code` with a docstring).
-    fn map_record(&self, rec: &pytorrent_corpus::RecordRef<'_>, file: &InputFile) -> Mapped {
-        let Some(p) =
-            effective_partition(rec, file).filter(|p| self.cfg.partition.contains(Some(*p)))
-        else {
-            return Mapped::Ignored;
+    fn map_record(&self, rec: &AnyRecord<'_>, file: &InputFile, source: &TextSource) -> Mapped {
+        let Some(p) = self.cfg.rule.resolve(rec, file) else {
+            return Mapped::NoPartition;
         };
-        let field = self.cfg.settings.field;
-        let text = match field {
-            TextView::NlPlusCode if !rec.docstring.is_empty() => {
-                Some(Text::Pair(rec.docstring.to_string(), rec.code.to_string()))
+        if !self.cfg.partition.contains(Some(p)) {
+            return Mapped::Ignored;
+        }
+        let text = match (rec, source) {
+            (AnyRecord::PyTorrent(r), TextSource::View(TextView::NlPlusCode))
+                if !r.docstring.is_empty() =>
+            {
+                Some(Text::Pair(r.docstring.to_string(), r.code.to_string()))
             }
-            _ => field.text(rec).map(|t| Text::One(t.into_owned())),
+            _ => rec.text(source).map(|t| Text::One(t.into_owned())),
         };
         text.map_or(Mapped::Missing(p), |t| Mapped::Text(p, t))
     }

@@ -254,8 +254,11 @@ pub struct VerifyConfig {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// No problem, and at least one folder holds rows.
     pub ok: bool,
     pub folders: Vec<PathBuf>,
+    /// Folders whose manifest lists no rows (an empty partition, or a run that found nothing).
+    pub empty: Vec<PathBuf>,
     pub problems: Vec<Finding>,
 }
 
@@ -274,15 +277,21 @@ pub fn run(cfg: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyR
         folders.extend(found);
     }
     let mut problems = Vec::new();
+    let mut empty = Vec::new();
     for f in &folders {
         for finding in verify_folder(f) {
             reporter.problem(&format!("{}: {}", finding.file.display(), finding.problem));
             problems.push(finding);
         }
+        if Manifest::read(&f.join("manifest.json")).is_ok_and(|m| m.rows == 0) {
+            reporter.warn(&format!("{}: the manifest lists no rows", f.display()));
+            empty.push(f.clone());
+        }
     }
     Ok(VerifyReport {
-        ok: problems.is_empty(),
+        ok: problems.is_empty() && empty.len() < folders.len(),
         folders,
+        empty,
         problems,
     })
 }
@@ -290,12 +299,24 @@ pub fn run(cfg: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyR
 impl std::fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use pytorrent_io::reporter::plural;
+        let verdict = match (self.ok, self.problems.is_empty()) {
+            (true, _) => "ok",
+            (false, true) => "EMPTY",
+            (false, false) => "BROKEN",
+        };
         writeln!(
             f,
-            "{}: {} checked, {}",
-            if self.ok { "ok" } else { "BROKEN" },
+            "{verdict}: {} checked, {}{}",
             plural(self.folders.len() as u64, "folder", "folders"),
-            plural(self.problems.len() as u64, "problem", "problems")
+            plural(self.problems.len() as u64, "problem", "problems"),
+            if self.empty.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} without rows",
+                    plural(self.empty.len() as u64, "folder", "folders")
+                )
+            }
         )
     }
 }

@@ -51,7 +51,7 @@ fn pack_verify_inspect_and_a_task_split() {
     assert!(v.ok && v.folders.len() == 3, "{v:?}");
     let rows = pytorrent_pack::inspect::run(
         &InspectConfig {
-            dir: out.join("train"),
+            dirs: vec![out.join("train")],
             row: 0,
             count: 2,
             tokenizer: None,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use pytorrent_corpus::texts::with_texts;
-use pytorrent_corpus::{InputConfig, Partitions, ReadSummary, TextView};
+use pytorrent_corpus::{InputConfig, Partitions, ReadSummary, TextSource, TextView};
 use pytorrent_io::npy::{Dtype, NpyWriter};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ pub struct EncodeConfig {
     pub text: Vec<String>,
     #[serde(default = "default_field")]
     pub field: TextView,
+    /// Encode this string field of records of any shape instead (`text`, `content`).
+    #[serde(default)]
+    pub text_field: Option<String>,
     #[serde(default)]
     pub partition: Partitions,
     /// `.jsonl` (optionally `.gz`/`.zst`; default: standard output) or `.npy` (all ids in one
@@ -46,6 +49,7 @@ impl EncodeConfig {
             input: InputConfig::new(inputs),
             text: Vec::new(),
             field: default_field(),
+            text_field: None,
             partition: Partitions::All,
             out: None,
             no_special_tokens: false,
@@ -187,7 +191,7 @@ pub fn run(cfg: &EncodeConfig, reporter: &dyn Reporter) -> Result<EncodeReport> 
         let streamed = with_texts(
             &files,
             &cfg.input.options(cfg.out.as_deref()),
-            cfg.field,
+            &TextSource::new(cfg.field, cfg.text_field.as_deref()),
             &cfg.partition,
             reporter,
             |stream| -> Result<(u64, u64)> {

@@ -2,7 +2,7 @@
 //! tokenizer or several side by side.
 
 use pytorrent_corpus::texts::with_texts;
-use pytorrent_corpus::{InputConfig, Partition, Partitions, ReadSummary, TextView};
+use pytorrent_corpus::{InputConfig, Partition, Partitions, ReadSummary, TextSource, TextView};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,9 @@ pub struct EvalConfig {
     pub compare: Option<String>,
     #[serde(default = "default_field")]
     pub field: TextView,
+    /// Measure this string field of records of any shape instead (`text`, `content`).
+    #[serde(default)]
+    pub text_field: Option<String>,
     #[serde(default = "default_partition")]
     pub partition: Partitions,
 }
@@ -30,12 +33,17 @@ fn default_partition() -> Partitions {
 }
 
 impl EvalConfig {
+    fn source(&self) -> TextSource {
+        TextSource::new(self.field, self.text_field.as_deref())
+    }
+
     pub fn new(input: InputConfig, tokenizer: String) -> EvalConfig {
         EvalConfig {
             input,
             tokenizer,
             compare: None,
             field: default_field(),
+            text_field: None,
             partition: default_partition(),
         }
     }
@@ -53,7 +61,7 @@ pub struct EvalResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
-    pub field: TextView,
+    pub field: String,
     pub partition: Partitions,
     pub results: Vec<EvalResult>,
     pub read: ReadSummary,
@@ -96,7 +104,7 @@ pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {
     let streamed = with_texts(
         &files,
         &cfg.input.options(None),
-        cfg.field,
+        &cfg.source(),
         &cfg.partition,
         reporter,
         |stream| -> Result<()> {
@@ -114,18 +122,14 @@ pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {
     let (counted, read, counts) = streamed?;
     counted?;
     if counts.texts == 0 {
-        return Err(Error::Usage(format!(
-            "no {} texts in partition(s) {}",
-            cfg.field.name(),
-            cfg.partition
-        )));
+        return Err(Error::Usage(counts.why_none(&cfg.source(), &cfg.partition)));
     }
     for r in &mut results {
         r.bytes_per_token = (r.bytes as f64 / r.tokens.max(1) as f64 * 1000.0).round() / 1000.0;
         r.tokens_per_record = (r.tokens as f64 / r.texts.max(1) as f64 * 100.0).round() / 100.0;
     }
     Ok(EvalReport {
-        field: cfg.field,
+        field: cfg.source().name(),
         partition: cfg.partition.clone(),
         results,
         read,

@@ -636,19 +636,17 @@ mod tests {
                 model_max_length: 512,
             };
             let train_only = pytorrent_corpus::Partitions::only(pytorrent_corpus::Partition::Train);
-            let (ours, _, counts) = train_from_corpus(
-                &files,
-                &read,
-                &pytorrent_io::Silent,
-                view,
-                &train_only,
-                &opts,
-            )
-            .unwrap();
+            let sel = train_corpus::Selection {
+                source: Some(pytorrent_corpus::TextSource::View(view)),
+                partitions: train_only.clone(),
+                rule: Default::default(),
+            };
+            let (ours, _, counts) =
+                train_from_corpus(&files, &read, &pytorrent_io::Silent, &sel, &opts).unwrap();
             let (reference, _, text_counts) = pytorrent_corpus::texts::with_texts(
                 &files,
                 &read,
-                view,
+                &pytorrent_corpus::TextSource::View(view),
                 &train_only,
                 &pytorrent_io::Silent,
                 |texts| train(texts.map(|(_, t)| t), &opts).unwrap(),

@@ -13,9 +13,11 @@ use ahash::AHashMap;
 use compact_str::CompactString;
 use std::path::PathBuf;
 
-use pytorrent_corpus::read::{effective_partition, read_corpus, Item, ReadOptions};
+use pytorrent_corpus::read::{read_records, Item, ReadOptions};
 use pytorrent_corpus::texts::TextCounts;
-use pytorrent_corpus::{InputConfig, InputFile, Partition, Partitions, ReadSummary, TextView};
+use pytorrent_corpus::{
+    InputConfig, InputFile, Partition, PartitionRule, Partitions, ReadSummary, TextSource, TextView,
+};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 use thread_local::ThreadLocal;
@@ -71,31 +73,55 @@ pub fn count_words(text: &str, pre: &ByteLevel, into: &mut Counts) -> Result<()>
     Ok(())
 }
 
-/// Trains on one view of `files`, partitions filtered, reading in parallel.
+/// What the texts of a training run are: which text of which records.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub source: Option<TextSource>,
+    pub partitions: Partitions,
+    pub rule: PartitionRule,
+}
+
+/// Why a record gave no text.
+enum Skipped {
+    OtherPartition,
+    NoPartition,
+    Failed(String),
+}
+
+/// Trains on the texts `sel` picks of `files`, reading in parallel.
 pub fn train_from_corpus(
     files: &[InputFile],
     read: &ReadOptions,
     progress: &dyn Reporter,
-    view: TextView,
-    partitions: &Partitions,
+    sel: &Selection,
     opts: &TrainOptions,
 ) -> Result<(Tokenizer, ReadSummary, TrainCounts)> {
     let pre = ByteLevel::new(false, true, true);
     let maps: ThreadLocal<RefCell<Counts>> = ThreadLocal::new();
     let mut counts = TrainCounts::default();
-    let summary = read_corpus(
+    let source = sel
+        .source
+        .clone()
+        .unwrap_or(TextSource::View(TextView::Code));
+    let summary = read_records(
         files,
         read,
+        &source.schema(),
         progress,
-        |file, _, rec| -> Result<Option<u64>, Option<String>> {
-            if !partitions.contains(effective_partition(&rec, file)) {
-                return Err(None);
+        |file, _, rec| -> Result<Option<u64>, Skipped> {
+            let partition = sel.rule.resolve(&rec, file);
+            if !sel.partitions.contains(partition) {
+                return Err(if partition.is_none() {
+                    Skipped::NoPartition
+                } else {
+                    Skipped::OtherPartition
+                });
             }
-            let Some(text) = view.text(&rec) else {
+            let Some(text) = rec.text(&source) else {
                 return Ok(None);
             };
             let mut map = maps.get_or_default().borrow_mut();
-            count_words(&text, &pre, &mut map).map_err(|e| Some(e.to_string()))?;
+            count_words(&text, &pre, &mut map).map_err(|e| Skipped::Failed(e.to_string()))?;
             Ok(Some(text.len() as u64))
         },
         |item| {
@@ -106,8 +132,9 @@ pub fn train_from_corpus(
                         counts.text_bytes += n;
                     }
                     Ok(None) => counts.texts.missing_view += 1,
-                    Err(None) => counts.texts.other_partition += 1,
-                    Err(Some(e)) => {
+                    Err(Skipped::OtherPartition) => counts.texts.other_partition += 1,
+                    Err(Skipped::NoPartition) => counts.texts.no_partition += 1,
+                    Err(Skipped::Failed(e)) => {
                         return Err(Error::from(pytorrent_corpus::Error::Data(
                             pytorrent_corpus::Problem {
                                 path: file.display(),
@@ -161,6 +188,11 @@ pub struct TrainConfig {
     /// Text view to learn from.
     #[serde(default = "default_field")]
     pub field: TextView,
+    /// Learn from this string field of records of any shape instead (`text`, `content`).
+    #[serde(default)]
+    pub text_field: Option<String>,
+    #[serde(flatten)]
+    pub rule: PartitionRule,
     /// Partitions to learn from (train by default: valid and test never leak into the
     /// vocabulary).
     #[serde(default = "default_partition")]
@@ -198,6 +230,8 @@ impl TrainConfig {
             input,
             out,
             field: default_field(),
+            text_field: None,
+            rule: PartitionRule::default(),
             partition: default_partition(),
             vocab_size: default_vocab_size(),
             min_frequency: default_min_frequency(),
@@ -216,7 +250,15 @@ impl TrainConfig {
         if self.model_max_length == 0 {
             return Err(Error::Usage("--model-max-length must be at least 1".into()));
         }
-        Ok(())
+        self.rule.validate().map_err(Error::Usage)
+    }
+
+    fn selection(&self) -> Selection {
+        Selection {
+            source: Some(TextSource::new(self.field, self.text_field.as_deref())),
+            partitions: self.partition.clone(),
+            rule: self.rule.clone(),
+        }
     }
 
     fn options(&self) -> TrainOptions {
@@ -255,18 +297,31 @@ pub fn run(cfg: &TrainConfig, reporter: &dyn Reporter) -> Result<TrainReport> {
         &files,
         &cfg.input.options(Some(&cfg.out)),
         reporter,
-        cfg.field,
-        &cfg.partition,
+        &cfg.selection(),
         &cfg.options(),
     );
     reporter.end();
     let (tok, read, counts) = trained?;
     if counts.texts.texts == 0 {
-        return Err(Error::Usage(format!(
-            "no {} texts in partition(s) {} of the inputs: nothing to train on",
-            cfg.field.name(),
-            cfg.partition
-        )));
+        let sel = cfg.selection();
+        let source = sel.source.expect("set above");
+        return Err(Error::Corpus(Box::new(pytorrent_corpus::Error::Data(
+            pytorrent_corpus::Problem {
+                path: cfg
+                    .input
+                    .inputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                line: 0,
+                kind: pytorrent_corpus::ProblemKind::MissingField,
+                message: format!(
+                    "nothing to train on: {}",
+                    counts.texts.why_none(&source, &sel.partitions)
+                ),
+            },
+        ))));
     }
     let written = crate::save(&tok, &cfg.out, cfg.model_max_length)?;
     let vocab_size = tok.get_vocab_size(true);
