@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use pytorrent_corpus::convert::ConvertConfig;
+use pytorrent_corpus::convert::{ConvertConfig, CorpusFormat};
 use pytorrent_corpus::filter::FilterConfig;
 use pytorrent_corpus::license::LicenseClass;
 use pytorrent_corpus::stats::StatsConfig;
@@ -131,6 +131,13 @@ pub struct ConvertArgs {
     /// Partitions to keep: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "all")]
     partition: Partitions,
+    /// jsonl, or parquet: data/{train,validation,test}-NNNNN-of-MMMMM.parquet and a dataset
+    /// card that datasets.load_dataset(OUT) reads with its splits.
+    #[arg(long, default_value = "jsonl")]
+    format: CorpusFormat,
+    /// Package metadata for the license summary of a Parquet dataset card.
+    #[arg(long)]
+    metadata: Vec<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -187,6 +194,8 @@ impl From<&ConvertArgs> for ConvertConfig {
             scenario: a.scenario.clone(),
             default_partition: a.default_partition,
             partition: a.partition.clone(),
+            format: a.format,
+            metadata: a.metadata.clone(),
         }
     }
 }

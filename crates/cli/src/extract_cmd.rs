@@ -74,6 +74,10 @@ pub struct ExtractArgs {
     /// A package that cannot be read as a whole: fail (exit 1 once all are done) or skip.
     #[arg(long, default_value = "fail")]
     on_error: pytorrent_corpus::OnError,
+    /// jsonl (PyTorrent's layout), or parquet: the Hugging Face layout with a dataset card, a
+    /// config per scenario.
+    #[arg(long, default_value = "jsonl")]
+    format: pytorrent_corpus::convert::CorpusFormat,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -99,6 +103,7 @@ impl From<&ExtractArgs> for ExtractConfig {
             stats: a.stats,
             metadata: a.metadata.clone(),
             on_error: a.on_error,
+            format: a.format,
         }
     }
 }

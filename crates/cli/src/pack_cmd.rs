@@ -48,7 +48,8 @@ pub struct PackArgs {
     /// The last partial block of each segment in concat mode: drop or pad.
     #[arg(long, default_value = "drop")]
     remainder: Remainder,
-    /// npy ([rows, seq_len] arrays) or megatron (.bin + .idx indexed dataset).
+    /// npy ([rows, seq_len] arrays), megatron (.bin + .idx indexed dataset) or parquet
+    /// (input_ids / attention_mask / labels list columns, as datasets loads them).
     #[arg(long, default_value = "npy")]
     format: Format,
     /// Rows per shard.

@@ -1,5 +1,5 @@
 //! `corpus convert`: layout and compression changes (one big JSONL ⇄ PyTorrent's or
-//! CodeSearchNet's chunked layouts).
+//! CodeSearchNet's chunked layouts), and Parquet in the Hugging Face dataset layout.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Problem, ProblemKind, Result};
 use crate::input::InputConfig;
+use crate::parquet_out::{Card, ParquetCorpusWriter, DEFAULT_FILE_BYTES};
 use crate::read::{effective_partition, read_corpus, Item, ReadSummary};
 use crate::record::Partition;
 use crate::select::Partitions;
@@ -46,6 +47,25 @@ pub struct ConvertConfig {
     /// Partitions to keep.
     #[serde(default)]
     pub partition: Partitions,
+    /// jsonl (the layouts above), or parquet: `data/{train,validation,test}-NNNNN-of-MMMMM.parquet`
+    /// (a folder per scenario when there are several) and a dataset card, which
+    /// `datasets.load_dataset(out)` reads with its splits.
+    #[serde(default)]
+    pub format: CorpusFormat,
+    /// Package metadata for the license summary of a Parquet dataset card.
+    #[serde(default)]
+    pub metadata: Vec<PathBuf>,
+}
+
+pytorrent_io::word_enum! {
+    "format";
+    /// How a corpus is written.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum CorpusFormat {
+        #[default]
+        Jsonl = "jsonl",
+        Parquet = "parquet",
+    }
 }
 
 fn default_layout() -> Layout {
@@ -64,10 +84,21 @@ impl ConvertConfig {
             scenario: None,
             default_partition: None,
             partition: Partitions::All,
+            format: CorpusFormat::Jsonl,
+            metadata: Vec::new(),
         }
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.format == CorpusFormat::Parquet
+            && (self.layout != Layout::Flat || self.compression.is_some())
+        {
+            return Err(Error::Usage(
+                "--format parquet writes the Hugging Face layout with zstd; leave --layout and \
+                 --compression out"
+                    .into(),
+            ));
+        }
         if self.layout == Layout::Mirror {
             return Err(Error::Usage(
                 "convert writes flat, pytorrent or codesearchnet layouts".into(),
@@ -77,7 +108,7 @@ impl ConvertConfig {
     }
 
     fn chunked(&self) -> bool {
-        self.layout != Layout::Flat
+        self.layout != Layout::Flat || self.format == CorpusFormat::Parquet
     }
 
     fn writer_options(&self) -> WriterOptions {
@@ -110,6 +141,7 @@ struct Placement {
     partition: Option<Partition>,
     /// The record's own `scenario` field (a flattened multi-scenario corpus).
     scenario: Option<String>,
+    package: String,
 }
 
 /// The scenario folder of a record in the pytorrent layout: the one asked for, else the
@@ -132,6 +164,13 @@ fn line_for(
     p: &Placement,
     line: &[u8],
 ) -> Vec<u8> {
+    if cfg.format == CorpusFormat::Parquet {
+        // The split is in the file name; the partition column says it again.
+        return match (p.has_partition, p.partition) {
+            (false, Some(part)) => with_partition(line, part),
+            _ => line.to_vec(),
+        };
+    }
     if cfg.chunked() {
         if let Some(s) = &p.scenario {
             if *s == scenario_of(cfg, file, p) {
@@ -152,13 +191,42 @@ fn line_for(
     bytes
 }
 
+/// Where records are written: a JSONL layout or Parquet.
+enum Sink {
+    Jsonl(CorpusWriter),
+    Parquet(ParquetCorpusWriter),
+}
+
+impl Sink {
+    fn write(&mut self, target: &Target, package: &str, line: &[u8]) -> Result<()> {
+        match (self, target) {
+            (Sink::Jsonl(w), t) => w.write(t, line),
+            (
+                Sink::Parquet(w),
+                Target::Partitioned {
+                    scenario,
+                    partition,
+                },
+            ) => w.write(scenario, *partition, package, line),
+            (Sink::Parquet(_), _) => unreachable!("Parquet output is partitioned"),
+        }
+    }
+}
+
 pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport> {
     cfg.validate()?;
     let files = cfg.input.discover()?;
     let scenarios: std::collections::BTreeSet<&str> =
         files.iter().filter_map(|f| f.scenario.as_deref()).collect();
     let multi = scenarios.len() > 1;
-    let mut writer = CorpusWriter::new(&cfg.out, cfg.writer_options())?;
+    let metadata = crate::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
+    let mut writer = match cfg.format {
+        CorpusFormat::Jsonl => Sink::Jsonl(CorpusWriter::new(&cfg.out, cfg.writer_options())?),
+        CorpusFormat::Parquet => Sink::Parquet(ParquetCorpusWriter::new(
+            &cfg.out,
+            cfg.chunk_bytes.unwrap_or(DEFAULT_FILE_BYTES),
+        )?),
+    };
     let mut per_partition: BTreeMap<String, u64> = BTreeMap::new();
     let mut left_out = 0u64;
     reporter.begin("convert", Unit::Bytes, None);
@@ -170,6 +238,7 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
             has_partition: rec.partition.is_some(),
             partition: effective_partition(&rec, file).or(cfg.default_partition),
             scenario: rec.scenario.as_deref().map(str::to_string),
+            package: rec.repo.to_string(),
         },
         |item| {
             let Item::Record { file, line, value } = item else {
@@ -199,16 +268,34 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
             *per_partition
                 .entry(value.partition.map_or("none", |p| p.as_str()).into())
                 .or_default() += 1;
-            writer.write(&target, &line_for(cfg, multi, file, &value, line.bytes))
+            let bytes = line_for(cfg, multi, file, &value, line.bytes);
+            writer.write(&target, &value.package, &bytes)
         },
     );
     reporter.end();
     let read = read?;
+    let written = match writer {
+        Sink::Jsonl(w) => w.finish()?,
+        Sink::Parquet(w) => {
+            for (field, n) in &w.unknown_fields {
+                reporter.warn(&format!(
+                    "field `{field}` of {} has no Parquet column and was left out",
+                    pytorrent_io::reporter::plural(*n, "record", "records")
+                ));
+            }
+            let inputs: Vec<String> = files.iter().map(InputFile::display).collect();
+            w.finish(&Card {
+                title: format!("PyTorrent corpus from {}", inputs.join(", ")),
+                tool: format!("pytorrent {} (corpus convert)", env!("CARGO_PKG_VERSION")),
+                metadata: metadata.as_ref(),
+            })?
+        }
+    };
     Ok(ConvertReport {
         read,
         records_per_partition: per_partition,
         left_out,
-        written: writer.finish()?,
+        written,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod lines;
 pub mod metadata;
 pub mod optout;
 pub mod parquet_in;
+pub mod parquet_out;
 pub mod read;
 pub mod record;
 #[cfg(feature = "report")]

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use pytorrent_corpus::convert::CorpusFormat;
+use pytorrent_corpus::metadata::MetadataIndex;
+use pytorrent_corpus::parquet_out::{Card, ParquetCorpusWriter};
 use pytorrent_corpus::stats::CorpusStats;
 use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
 use pytorrent_io::{Reporter, Unit};
@@ -76,6 +79,10 @@ pub struct ExtractConfig {
     /// the run a failure (exit 1) once every package is done; `skip` reports it and succeeds.
     #[serde(default)]
     pub on_error: pytorrent_corpus::OnError,
+    /// jsonl (PyTorrent's layout), or parquet: a config per scenario in the Hugging Face
+    /// layout, with a dataset card (`datasets.load_dataset(out, "docstrings")`).
+    #[serde(default)]
+    pub format: CorpusFormat,
 }
 
 fn default_scenario() -> Vec<Scenario> {
@@ -115,6 +122,7 @@ impl ExtractConfig {
             stats: false,
             metadata: Vec::new(),
             on_error: pytorrent_corpus::OnError::Fail,
+            format: CorpusFormat::Jsonl,
         }
     }
 
@@ -285,9 +293,15 @@ impl ExtractReport {
 /// The records of the packages, de-duplicated within each scenario (the same function is
 /// expected once in each), written in input order.
 struct Sink {
-    writer: CorpusWriter,
+    writer: Writer,
     dedupers: BTreeMap<&'static str, Deduper>,
     dedup: DedupOptions,
+}
+
+/// PyTorrent's JSONL layout, or Parquet in the Hugging Face layout (a config per scenario).
+enum Writer {
+    Jsonl(CorpusWriter),
+    Parquet(ParquetCorpusWriter),
 }
 
 impl Sink {
@@ -313,12 +327,17 @@ impl Sink {
                 *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
                 continue;
             }
-            let target = Target::Partitioned {
-                scenario: scenario.into(),
-                partition: o.partition,
-            };
             let line = serde_json::to_vec(&o.record).expect("records serialise");
-            self.writer.write(&target, &line)?;
+            match &mut self.writer {
+                Writer::Jsonl(w) => {
+                    let target = Target::Partitioned {
+                        scenario: scenario.into(),
+                        partition: o.partition,
+                    };
+                    w.write(&target, &line)?
+                }
+                Writer::Parquet(w) => w.write(scenario, o.partition, &o.record.repo, &line)?,
+            }
             ExtractReport::count(&mut report.records, scenario, o.partition.as_str());
         }
         Ok(())
@@ -329,8 +348,8 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     cfg.validate()?;
     let opts = cfg.options()?;
     let pkgs = packages(&cfg.inputs)?;
-    let mut sink = Sink {
-        writer: CorpusWriter::new(
+    let writer = match cfg.format {
+        CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::new(
             &cfg.out,
             WriterOptions {
                 layout: Layout::PyTorrent,
@@ -338,7 +357,14 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
                 chunk_records: Some(cfg.chunk_records),
                 chunk_bytes: None,
             },
-        )?,
+        )?),
+        CorpusFormat::Parquet => Writer::Parquet(ParquetCorpusWriter::new(
+            &cfg.out,
+            pytorrent_corpus::parquet_out::DEFAULT_FILE_BYTES,
+        )?),
+    };
+    let mut sink = Sink {
+        writer,
         dedupers: BTreeMap::new(),
         dedup: cfg.dedup(),
     };
@@ -363,13 +389,32 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
         }
     }
     reporter.end();
-    report.written = sink.writer.finish()?;
+    report.written = match sink.writer {
+        Writer::Jsonl(w) => w.finish()?,
+        Writer::Parquet(w) => {
+            let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
+            w.finish(&Card {
+                title: format!("PyTorrent corpus of {} packages", report.packages),
+                tool: format!("pytorrent {} (extract)", env!("CARGO_PKG_VERSION")),
+                metadata: metadata.as_ref(),
+            })?
+        }
+    };
     report.ok =
         report.failed_packages.is_empty() || cfg.on_error == pytorrent_corpus::OnError::Skip;
     if cfg.stats {
         report.stats = Some(output_stats(cfg, reporter)?);
     }
     Ok(report)
+}
+
+/// The metadata asked for, else what `fetch` left beside the inputs.
+fn metadata_paths(cfg: &ExtractConfig) -> Vec<PathBuf> {
+    if cfg.metadata.is_empty() {
+        metadata_beside(&cfg.inputs)
+    } else {
+        cfg.metadata.clone()
+    }
 }
 
 /// `Package_Metadata` folders in or beside the input folders (where `fetch` writes them:
@@ -393,12 +438,7 @@ pub fn metadata_beside(inputs: &[PathBuf]) -> Vec<PathBuf> {
 /// Statistics of what was just written.
 fn output_stats(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<CorpusStats> {
     let files = pytorrent_corpus::discover(std::slice::from_ref(&cfg.out))?;
-    let paths = if cfg.metadata.is_empty() {
-        metadata_beside(&cfg.inputs)
-    } else {
-        cfg.metadata.clone()
-    };
-    let metadata = pytorrent_corpus::metadata::MetadataIndex::load_logged(&paths, reporter)?;
+    let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
     Ok(pytorrent_corpus::stats::corpus_stats(
         &files,
         &pytorrent_corpus::ReadOptions::default(),

@@ -229,7 +229,14 @@ fn a_bare_encoder_loads_for_embeddings_and_refuses_fill_mask() {
         targets: None,
         batch_size: 1,
     };
-    let e = fill_mask(&model, &tok, &["a <mask> b".to_string()], &opts, &pytorrent_io::Silent).unwrap_err();
+    let e = fill_mask(
+        &model,
+        &tok,
+        &["a <mask> b".to_string()],
+        &opts,
+        &pytorrent_io::Silent,
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
     let msg = e.to_string();
     assert!(

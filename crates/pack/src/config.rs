@@ -30,7 +30,8 @@ pub struct Settings {
     /// The last partial block of each segment in concat mode: drop or pad.
     #[serde(default)]
     pub remainder: Remainder,
-    /// npy (`[rows, seq_len]` arrays) or megatron (`.bin` + `.idx` indexed dataset).
+    /// npy (`[rows, seq_len]` arrays), megatron (`.bin` + `.idx` indexed dataset) or parquet
+    /// (`input_ids`, `attention_mask`, `labels` list columns).
     #[serde(default)]
     pub format: Format,
     /// Rows per shard.

@@ -63,7 +63,22 @@ pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<St
         let end = first + s.rows as u64;
         let lo = start.max(first);
         let hi = (start + count).min(end);
-        if lo < hi {
+        if lo < hi && manifest.settings.format == Format::Parquet {
+            let path = dir.join(&s.file);
+            let (rows, _) =
+                crate::parquet_shards::read_rows(&path, (lo - first) as usize, (hi - lo) as usize)?;
+            for (k, r) in rows.into_iter().enumerate() {
+                out.push(StoredRow {
+                    row: lo + k as u64,
+                    shard: s.file.clone(),
+                    ids: r.ids.iter().map(|v| *v as u32).collect(),
+                    attention_mask: r
+                        .attention_mask
+                        .map(|m| m.iter().map(|v| *v as u8).collect()),
+                    labels: r.labels.map(|l| l.iter().map(|v| *v as i32).collect()),
+                });
+            }
+        } else if lo < hi {
             let path = dir.join(&s.file);
             let index = match manifest.settings.format {
                 Format::Megatron => {
@@ -79,7 +94,7 @@ pub fn read_rows(dir: &Path, start: u64, count: u64) -> Result<(Manifest, Vec<St
                             .map_err(|e| Error::data(&p, e))?,
                     )
                 }
-                Format::Npy => None,
+                Format::Npy | Format::Parquet => None,
             };
             for r in lo..hi {
                 let i = (r - first) as usize;

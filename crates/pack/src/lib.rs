@@ -20,6 +20,7 @@ pub mod mask;
 pub mod megatron;
 pub mod merge;
 pub mod packer;
+pub mod parquet_shards;
 pub mod pipeline;
 pub mod plan;
 pub mod shards;

@@ -339,7 +339,7 @@ impl Job<'_> {
             format: s.format,
             dtype: self.dtype,
             seq_len: s.seq_len,
-            attention_mask: s.format == Format::Npy && s.padded(),
+            attention_mask: s.format != Format::Megatron && s.padded(),
             labels: s.static_mask,
             max_rows: s.shard_rows,
             max_bytes: s.shard_bytes.map(|b| b.0),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::megatron::MegatronWriter;
+use crate::parquet_shards::ParquetShardWriter;
 use pytorrent_io::npy::{Dtype, NpyWriter};
 
 pytorrent_io::word_enum! {
@@ -20,6 +21,8 @@ pytorrent_io::word_enum! {
         Npy = "npy",
         /// `shard-NNNNN.bin` + `shard-NNNNN.idx`, one sequence per row, padding left out.
         Megatron = "megatron",
+        /// `shard-NNNNN.parquet`: columns `input_ids`, `attention_mask`, `labels` (lists).
+        Parquet = "parquet",
     }
 }
 
@@ -82,6 +85,7 @@ enum Open {
         labels: Option<NpyWriter>,
     },
     Megatron(MegatronWriter),
+    Parquet(ParquetShardWriter),
 }
 
 pub struct ShardWriter {
@@ -140,6 +144,10 @@ impl ShardWriter {
                 &self.dir.join(format!("shard-{n:05}")),
                 l.dtype,
             )?),
+            Format::Parquet => Open::Parquet(ParquetShardWriter::create(
+                &self.dir.join(format!("shard-{n:05}.parquet")),
+                crate::parquet_shards::schema(l.dtype, l.attention_mask, l.labels),
+            )?),
         })
     }
 
@@ -171,6 +179,10 @@ impl ShardWriter {
             }
             Open::Megatron(w) => {
                 w.push(&row.ids[..real])?;
+                (w.rows(), w.bytes())
+            }
+            Open::Parquet(w) => {
+                w.push(row, self.layout.dtype.size())?;
                 (w.rows(), w.bytes())
             }
         };
@@ -217,6 +229,19 @@ impl ShardWriter {
                     index: Some(file_ref(&idx)?),
                 }
             }
+            Open::Parquet(w) => {
+                let rows = w.rows();
+                let path = w.finish()?;
+                ShardInfo {
+                    file: name(&path),
+                    rows,
+                    tokens,
+                    sha256: pytorrent_io::sha256_file(&path)?,
+                    attention_mask: None,
+                    labels: None,
+                    index: None,
+                }
+            }
         };
         self.shards.push(info);
         Ok(true)
@@ -228,7 +253,7 @@ pub fn is_ours(file_name: &str) -> bool {
     let stem_ok = ["shard-", "attention_mask-", "labels-"]
         .iter()
         .any(|p| file_name.starts_with(p));
-    let ext_ok = [".npy", ".bin", ".idx"]
+    let ext_ok = [".npy", ".bin", ".idx", ".parquet"]
         .iter()
         .any(|e| file_name.ends_with(e));
     (stem_ok && ext_ok)

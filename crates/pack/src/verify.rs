@@ -67,6 +67,60 @@ fn check_npy(
     })
 }
 
+/// Checks one Parquet shard: sha256, row count, and every row's lengths and values.
+fn check_parquet(path: &Path, shard: &ShardInfo, seq_len: usize, vocab: u64) -> Option<String> {
+    let digest = match pytorrent_io::sha256_file(path) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("missing or unreadable: {e}")),
+    };
+    if digest != shard.sha256 {
+        return Some(format!(
+            "sha256 {digest} differs from the manifest's {}",
+            shard.sha256
+        ));
+    }
+    let in_vocab = |v: &i64| *v >= 0 && (*v as u64) < vocab;
+    let mut rows = 0usize;
+    let checked = crate::parquet_shards::for_each_row(path, |i, r| {
+        rows += 1;
+        if r.ids.len() != seq_len {
+            return Some(format!(
+                "row {i}: {} ids, seq_len is {seq_len}",
+                r.ids.len()
+            ));
+        }
+        if let Some(j) = r.ids.iter().position(|v| !in_vocab(v)) {
+            return Some(format!(
+                "row {i}, column {j}: id outside the vocabulary (size {vocab})"
+            ));
+        }
+        if let Some(m) = &r.attention_mask {
+            if m.len() != seq_len || m.iter().any(|v| *v != 0 && *v != 1) {
+                return Some(format!(
+                    "row {i}: attention mask not {seq_len} values of 0 or 1"
+                ));
+            }
+        }
+        if let Some(l) = &r.labels {
+            let ok = |v: &i64| *v == crate::mask::IGNORE as i64 || in_vocab(v);
+            if l.len() != seq_len || !l.iter().all(ok) {
+                return Some(format!(
+                    "row {i}: labels not {seq_len} values of -100 or an id of the vocabulary"
+                ));
+            }
+        }
+        None
+    });
+    match checked {
+        Err(e) => Some(e.to_string()),
+        Ok(Some(problem)) => Some(problem),
+        Ok(None) if rows != shard.rows => {
+            Some(format!("{rows} rows, the manifest says {}", shard.rows))
+        }
+        Ok(None) => None,
+    }
+}
+
 fn check_megatron(shard: &ShardInfo, dir: &Path, m: &Manifest, vocab: u64) -> Vec<Finding> {
     let bin = dir.join(&shard.file);
     let finding = |file: &Path, problem: String| Finding {
@@ -171,6 +225,13 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
     for shard in &m.shards {
         if m.settings.format == Format::Megatron {
             out.extend(check_megatron(shard, dir, &m, vocab));
+            continue;
+        }
+        if m.settings.format == Format::Parquet {
+            let path = dir.join(&shard.file);
+            if let Some(p) = check_parquet(&path, shard, seq_len, vocab) {
+                out.push(finding(&path, p));
+            }
             continue;
         }
         let path = dir.join(&shard.file);
