@@ -44,3 +44,15 @@ for field in code nl+code; do
   rm -rf "$work/packed" "$work/megatron" "$work/masked"
   rm -rf "$work/tok"
 done
+echo "== datasets interop (Parquet corpora and shards, the Dataset example)"
+"$bin" extract "$root/data-samples/packages" --out "$work/x-jsonl" --scenario docstrings,both --quiet
+"$bin" extract "$root/data-samples/packages" --out "$work/x-parquet" --scenario docstrings,both --format parquet --quiet
+"$bin" corpus convert "$work/x-jsonl/docstrings" --format parquet --out "$work/x-converted" --quiet
+"$bin" tokenizer train "$corpus" --vocab-size $vocab --out "$work/tok" --quiet
+common=(--seq-len 64 --mode record --static-mask --seed 5 --quiet)
+"$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-npy" "${common[@]}"
+"$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-parquet" --format parquet "${common[@]}"
+"$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-megatron" --format megatron --seq-len 64 --quiet
+HF_DATASETS_CACHE="$work/hf-cache" HF_HUB_OFFLINE=1 "$venv/bin/python" "$here/check_datasets.py" \
+  --jsonl "$work/x-jsonl" --parquet "$work/x-parquet" --converted "$work/x-converted" \
+  --npy "$work/p-npy" --packed-parquet "$work/p-parquet" --megatron "$work/p-megatron"

@@ -16,15 +16,38 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A bar chart of (label, value) pairs, horizontal so long package names stay readable; the
-/// first item is drawn at the top.
+const BAR: RGBColor = RGBColor(70, 110, 170);
+
+/// The colour of a license class: permissive green, copyleft red, unknown grey, no metadata
+/// light grey.
+fn class_colour(class: &str) -> RGBColor {
+    match class {
+        "permissive" => RGBColor(60, 150, 80),
+        "copyleft" => RGBColor(200, 60, 50),
+        "unknown" => RGBColor(140, 140, 140),
+        _ => RGBColor(200, 200, 200),
+    }
+}
+
+/// A bar chart of (label, value) pairs in one colour.
 fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::error::Error>> {
+    let coloured: Vec<(String, u64, RGBColor)> =
+        items.iter().map(|(l, v)| (l.clone(), *v, BAR)).collect();
+    coloured_bars(title, &coloured)
+}
+
+/// A bar chart of (label, value, colour), horizontal so long package names stay readable,
+/// the first item at the top, each bar labelled with its value.
+fn coloured_bars(
+    title: &str,
+    items: &[(String, u64, RGBColor)],
+) -> Result<String, Box<dyn std::error::Error>> {
     let mut svg = String::new();
     let height = (70 + 24 * items.len() as u32).max(160);
     {
         let root = SVGBackend::with_string(&mut svg, (W, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let max = items.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1) as f64;
+        let max = items.iter().map(|(_, v, _)| *v).max().unwrap_or(1).max(1) as f64;
         let n = items.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -40,7 +63,7 @@ fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::err
             // Row 0 is at the bottom of the plot: count from the top instead.
             items
                 .get((n - 1.0 - i) as usize)
-                .map(|(l, _)| l.clone())
+                .map(|(l, _, _)| l.clone())
                 .unwrap_or_default()
         };
         chart
@@ -51,11 +74,16 @@ fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::err
             .x_label_formatter(&|x: &f64| format!("{}", x.round() as u64))
             .label_style(("sans-serif", 12))
             .draw()?;
-        chart.draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+        chart.draw_series(items.iter().enumerate().map(|(i, (_, v, c))| {
             let row = n - 1.0 - i as f64;
-            Rectangle::new(
-                [(0.0, row - 0.38), (*v as f64, row + 0.38)],
-                RGBColor(70, 110, 170).filled(),
+            Rectangle::new([(0.0, row - 0.38), (*v as f64, row + 0.38)], c.filled())
+        }))?;
+        chart.draw_series(items.iter().enumerate().map(|(i, (_, v, _))| {
+            let row = n - 1.0 - i as f64;
+            Text::new(
+                v.to_string(),
+                (*v as f64 + max * 0.01, row + 0.15),
+                ("sans-serif", 11).into_font(),
             )
         }))?;
         root.present()?;
@@ -88,11 +116,56 @@ fn table(rows: &[(&str, String)]) -> String {
     s
 }
 
+/// Where a report came from, shown at its top.
+pub struct ReportInfo {
+    pub title: String,
+    /// `pytorrent X.Y.Z`.
+    pub tool: String,
+    /// When it was made (UTC).
+    pub date: String,
+    /// The command that made it.
+    pub command: String,
+    /// The package metadata the licenses come from (or why there are none).
+    pub metadata: String,
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC` (`SOURCE_DATE_EPOCH` when set, so a
+/// report can be made reproducibly).
+pub fn now_utc() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
 /// Renders the page.
-pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
+pub fn html_report(stats: &CorpusStats, info: &ReportInfo) -> Result<String, String> {
+    let title = info.title.as_str();
     let render = || -> Result<String, Box<dyn std::error::Error>> {
         let mut body = String::new();
         let _ = write!(body, "<h1>{}</h1>", escape(title));
+        body.push_str(&table(&[
+            ("made by", info.tool.clone()),
+            ("on", info.date.clone()),
+            ("command", info.command.clone()),
+            ("metadata", info.metadata.clone()),
+        ]));
         let pct = |c: u64, s: f64| format!("{c} ({:.1}%)", s * 100.0);
         let mut rows = vec![
             ("records", stats.records.to_string()),
@@ -119,6 +192,32 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
             .collect();
         rows.push(("partitions", parts.join(", ")));
         body.push_str(&table(&rows));
+        body.push_str("<h2>Partitions and scenarios</h2>");
+        let parts: Vec<(String, u64)> = stats
+            .records_per_partition
+            .iter()
+            .map(|(p, n)| (p.clone(), *n))
+            .collect();
+        body.push_str(&bars("Records per partition", &parts)?);
+        body.push_str(
+            "<table><tr><th>scenario</th><th>records</th><th>duplicates in it</th>\
+             <th>train</th><th>valid</th><th>test</th><th>none</th></tr>",
+        );
+        for (name, sc) in &stats.scenarios {
+            let part = |p: &str| sc.records_per_partition.get(p).copied().unwrap_or(0);
+            let _ = write!(
+                body,
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(name),
+                sc.records,
+                sc.exact_duplicates,
+                part("train"),
+                part("valid"),
+                part("test"),
+                part("none")
+            );
+        }
+        body.push_str("</table>");
         body.push_str("<h2>Lengths</h2><table><tr><th></th><th>min</th><th>p25</th><th>p50</th><th>p75</th><th>p90</th><th>p99</th><th>max</th></tr>");
         for (name, d) in [
             ("code chars", &stats.code_chars),
@@ -154,12 +253,12 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
         body.push_str(&bars("Records per package (top 25)", &top)?);
         if let Some(l) = &stats.licenses {
             body.push_str("<h2>Licenses</h2>");
-            let classes: Vec<(String, u64)> = l
+            let classes: Vec<(String, u64, RGBColor)> = l
                 .records_by_class
                 .iter()
-                .map(|(k, v)| (k.clone(), *v))
+                .map(|(k, v)| (k.clone(), *v, class_colour(k)))
                 .collect();
-            body.push_str(&bars("Records per license class", &classes)?);
+            body.push_str(&coloured_bars("Records per license class", &classes)?);
             let mut ids: Vec<(String, u64)> = l
                 .records_by_license
                 .iter()
@@ -168,12 +267,30 @@ pub fn html_report(stats: &CorpusStats, title: &str) -> Result<String, String> {
             ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             ids.truncate(20);
             body.push_str(&bars("Records per license (top 20)", &ids)?);
+            if !l.multi_licensed_packages.is_empty() {
+                let _ = write!(
+                    body,
+                    "<p class=\"note\">{} name several licenses; their records count under \
+                     each, so the counts per license add up to more than the records: {}.</p>",
+                    l.multi_licensed_packages.len(),
+                    escape(&l.multi_licensed_packages.join(", "))
+                );
+            }
+            for (class, names) in &l.packages {
+                let _ = write!(
+                    body,
+                    "<h3>{} packages ({})</h3><p>{}</p>",
+                    escape(class),
+                    names.len(),
+                    escape(&names.join(", "))
+                );
+            }
         }
         Ok(format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
              <style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}\
              table{{border-collapse:collapse;margin:1em 0}}th,td{{padding:2px 10px;text-align:right}}\
-             th{{text-align:left}}svg{{display:block;margin:1em 0}}</style></head><body>{body}</body></html>\n",
+             th{{text-align:left}}svg{{display:block;margin:1em 0}}.note{{color:#555}}</style></head><body>{body}</body></html>\n",
             escape(title)
         ))
     };

@@ -447,6 +447,22 @@ impl StatsConfig {
         }
     }
 
+    /// The command line that asks for this config.
+    pub fn command_line(&self) -> String {
+        let mut args = vec!["pytorrent corpus stats".to_string()];
+        args.extend(self.input.inputs.iter().map(|p| p.display().to_string()));
+        for m in &self.metadata {
+            args.push(format!("--metadata {}", m.display()));
+        }
+        if self.partition != crate::select::Partitions::All {
+            args.push(format!("--partition {}", self.partition));
+        }
+        if let Some(r) = &self.report {
+            args.push(format!("--report {}", r.display()));
+        }
+        args.join(" ")
+    }
+
     pub fn validate(&self) -> crate::error::Result<()> {
         if self.report.is_some() && !cfg!(feature = "report") {
             return Err(crate::Error::Usage(
@@ -484,8 +500,19 @@ pub fn run(
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let title = format!("pytorrent corpus stats: {}", inputs.join(", "));
-        let html = crate::report::html_report(&stats, &title).map_err(|message| {
+        let info = crate::report::ReportInfo {
+            title: format!("pytorrent corpus stats: {}", inputs.join(", ")),
+            tool: format!("pytorrent {}", env!("CARGO_PKG_VERSION")),
+            date: crate::report::now_utc(),
+            command: cfg.command_line(),
+            metadata: if cfg.metadata.is_empty() {
+                "none given (no license statistics)".into()
+            } else {
+                let m: Vec<String> = cfg.metadata.iter().map(|p| p.display().to_string()).collect();
+                format!("{} ({} packages)", m.join(", "), metadata.as_ref().map_or(0, |i| i.len()))
+            },
+        };
+        let html = crate::report::html_report(&stats, &info).map_err(|message| {
             pytorrent_io::Error::format(path, format!("drawing the report: {message}"))
         })?;
         pytorrent_io::atomic::write_atomic(path, html.as_bytes())?;

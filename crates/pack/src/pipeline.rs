@@ -224,6 +224,9 @@ pub fn run(cfg: &PackConfig, reporter: &dyn Reporter) -> Result<PackReport> {
     let tok = &loaded.tokenizer;
     let special = SpecialIds::of(tok)?;
     let s = &cfg.settings;
+    if s.padded() {
+        special.require_pad("padding rows (--mode record, --remainder pad)")?;
+    }
     let masking = if s.static_mask {
         Some(MaskSpec {
             probability: s.mlm_probability,
@@ -703,17 +706,20 @@ fn segment_rows(
         remainder: s.remainder,
         bos: sp.bos,
         eos: sp.eos,
-        pad: sp.pad,
+        // Checked above when rows are padded; never written otherwise.
+        pad: sp.pad.unwrap_or(sp.eos),
     };
     let mut packer = Packer::with_words(opts, words);
     let mut blocks: Vec<Block> = Vec::new();
     for (i, (mut ids, mut starts)) in first.into_iter().enumerate() {
         if let Text::Pair(..) = at(i) {
             let (code, code_starts) = second.next().expect("one encoding per pair");
-            ids.extend([sp.eos, sp.eos]);
+            // The tokenizer's own pair: `</s></s>` for RoBERTa, `[SEP]` for BERT.
+            ids.push(sp.eos);
+            ids.extend(&sp.pair_middle);
             ids.extend(code);
             if words {
-                starts.extend([true, true]);
+                starts.extend(std::iter::repeat_n(true, 1 + sp.pair_middle.len()));
                 starts.extend(code_starts);
             }
         }

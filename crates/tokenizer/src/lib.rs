@@ -326,40 +326,93 @@ impl Loaded {
     }
 }
 
-/// The ids of RoBERTa's special tokens in a tokenizer, as packing and masking need them.
+/// The special tokens of a tokenizer, as packing and masking need them, read from what the
+/// tokenizer does rather than from RoBERTa's names: its post-processor says how a text is
+/// wrapped (`<s> … </s>`, `[CLS] … [SEP]`) and how a pair is joined (`</s></s>`, `[SEP]`);
+/// its vocabulary has the padding and mask tokens (`<pad>`/`[PAD]`, `<mask>`/`[MASK]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecialIds {
+    /// The token before a text (`<s>`, `[CLS]`).
     pub bos: u32,
+    /// The token after a text (`</s>`, `[SEP]`).
     pub eos: u32,
-    pub pad: u32,
+    /// Between the two texts of a pair, after the first one's own end (`</s>` for RoBERTa's
+    /// `</s></s>`; nothing for BERT's single `[SEP]`).
+    pub pair_middle: Vec<u32>,
+    pub pad: Option<u32>,
     pub mask: Option<u32>,
-    /// Every special token present (never masked).
+    /// Every special token (never masked).
     pub all: Vec<u32>,
 }
 
+/// The names the padding and mask tokens go by.
+const PAD_NAMES: [&str; 3] = ["<pad>", "[PAD]", "<|pad|>"];
+const MASK_NAMES: [&str; 2] = ["<mask>", "[MASK]"];
+
 impl SpecialIds {
-    /// `<s>`, `</s>` and `<pad>` must be there; `<mask>` may be missing.
     pub fn of(tok: &Tokenizer) -> Result<SpecialIds> {
-        let id = |t: &str| {
-            tok.token_to_id(t)
-                .ok_or_else(|| Error::Usage(format!("the tokenizer has no {t} token")))
+        let probe = tok.encode("a", false)?;
+        let n = probe.get_ids().len();
+        let single = tok.post_process(probe.clone(), None, true)?;
+        let ids = single.get_ids();
+        let start = ids
+            .windows(n.max(1))
+            .position(|w| w == probe.get_ids())
+            .unwrap_or(0);
+        let (prefix, suffix) = (&ids[..start], &ids[start + n..]);
+        let (&[bos], &[eos]) = (prefix, suffix) else {
+            return Err(Error::Usage(format!(
+                "the tokenizer wraps a text in {} start and {} end tokens (its post-processor); \
+                 packing needs one of each (as <s> … </s> or [CLS] … [SEP]) to delimit records",
+                prefix.len(),
+                suffix.len()
+            )));
         };
+        let pair = tok.post_process(probe.clone(), Some(probe.clone()), true)?;
+        let p = pair.get_ids();
+        // [bos] a [eos] middle… a [eos]
+        let middle = p
+            .get(1 + n + 1..p.len().saturating_sub(n + 1))
+            .unwrap_or_default()
+            .to_vec();
+        let added = tok.get_added_tokens_decoder();
+        let find = |names: &[&str]| names.iter().find_map(|t| tok.token_to_id(t));
+        let mut all: Vec<u32> = added
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| *id)
+            .chain([bos, eos])
+            .collect();
+        all.sort_unstable();
+        all.dedup();
         Ok(SpecialIds {
-            bos: id("<s>")?,
-            eos: id("</s>")?,
-            pad: id("<pad>")?,
-            mask: tok.token_to_id("<mask>"),
-            all: SPECIAL_TOKENS
-                .iter()
-                .filter_map(|t| tok.token_to_id(t))
-                .collect(),
+            bos,
+            eos,
+            pair_middle: middle,
+            pad: find(&PAD_NAMES),
+            mask: find(&MASK_NAMES),
+            all,
+        })
+    }
+
+    /// The padding id, or an error saying why it is needed.
+    pub fn require_pad(&self, why: &str) -> Result<u32> {
+        self.pad.ok_or_else(|| {
+            Error::Usage(format!(
+                "the tokenizer has no padding token ({}), which {why} needs",
+                PAD_NAMES.join(", ")
+            ))
         })
     }
 
     /// The mask id, or an error saying that masking needs one.
     pub fn require_mask(&self) -> Result<u32> {
-        self.mask
-            .ok_or_else(|| Error::Usage("the tokenizer has no <mask> token".into()))
+        self.mask.ok_or_else(|| {
+            Error::Usage(format!(
+                "the tokenizer has no mask token ({}), which static masking needs",
+                MASK_NAMES.join(", ")
+            ))
+        })
     }
 }
 

@@ -109,10 +109,12 @@ fn eval_and_inspect() {
     };
     let i = pytorrent_tokenizer::inspect::run(&cfg, &Silent).unwrap();
     assert_eq!(i.vocab_size, 1200);
-    let ids: Vec<Option<u32>> = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    let ids: Vec<u32> = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         .iter()
         .map(|t| i.special_tokens[*t])
         .collect();
-    assert_eq!(ids, [Some(0), Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    assert_eq!((i.roles.start.as_deref(), i.roles.end.as_deref()), (Some("<s>"), Some("</s>")));
+    assert_eq!(i.roles.pair_middle, ["</s>"], "RoBERTa pairs: </s></s>");
     assert_eq!((i.sample.ids[0], *i.sample.ids.last().unwrap()), (0, 2));
 }
