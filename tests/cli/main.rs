@@ -7,6 +7,7 @@ pub mod util;
 mod corpus;
 mod extract;
 mod fetch;
+mod generic;
 mod model;
 mod pack;
 mod resume;

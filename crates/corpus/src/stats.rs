@@ -508,8 +508,16 @@ pub fn run(
             metadata: if cfg.metadata.is_empty() {
                 "none given (no license statistics)".into()
             } else {
-                let m: Vec<String> = cfg.metadata.iter().map(|p| p.display().to_string()).collect();
-                format!("{} ({} packages)", m.join(", "), metadata.as_ref().map_or(0, |i| i.len()))
+                let m: Vec<String> = cfg
+                    .metadata
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                format!(
+                    "{} ({} packages)",
+                    m.join(", "),
+                    metadata.as_ref().map_or(0, |i| i.len())
+                )
             },
         };
         let html = crate::report::html_report(&stats, &info).map_err(|message| {

@@ -114,7 +114,10 @@ fn eval_and_inspect() {
         .map(|t| i.special_tokens[*t])
         .collect();
     assert_eq!(ids, [0, 1, 2, 3, 4]);
-    assert_eq!((i.roles.start.as_deref(), i.roles.end.as_deref()), (Some("<s>"), Some("</s>")));
+    assert_eq!(
+        (i.roles.start.as_deref(), i.roles.end.as_deref()),
+        (Some("<s>"), Some("</s>"))
+    );
     assert_eq!(i.roles.pair_middle, ["</s>"], "RoBERTa pairs: </s></s>");
     assert_eq!((i.sample.ids[0], *i.sample.ids.last().unwrap()), (0, 2));
 }
