@@ -6,6 +6,8 @@ use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
+use crate::util::{assert_stderr_has, stdout};
+
 fn sdist() -> Vec<u8> {
     let src = b"def greet(name):\n    \"\"\"Return a friendly greeting for name.\"\"\"\n    text = 'hello ' + name\n    text = text.strip()\n    return text\n";
     let mut b = tar::Builder::new(Vec::new());
@@ -101,6 +103,21 @@ fn fetch_then_extract_gives_a_valid_corpus() {
         (v["downloaded"].as_u64(), v["already_present"].as_u64()),
         (Some(0), Some(1))
     );
+
+    // pip's `name==version` names one release; other specifiers are refused as usage.
+    let o = pt!("fetch", "greeter==1.0", "--out", out, "--json", "-q")
+        .envs(&env)
+        .ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["already_present"], 1, "{v}");
+    let o = pt!("fetch", "greeter==9.9", "--out", out, "--json", "-q")
+        .envs(&env)
+        .fails_with(1);
+    assert!(stdout(&o).contains("9.9"), "{}", stdout(&o));
+    for spec in ["greeter>=1", "greeter[extra]", "greeter==1.*"] {
+        let o = pt!("fetch", spec, "--out", out).envs(&env).fails_with(2);
+        assert_stderr_has(&o, "give a package name, or name==version");
+    }
 
     // A missing package: reported by reason, exit 1; the flag overrides the environment.
     let o = pt!(

@@ -5,6 +5,7 @@
 pub mod util;
 
 mod corpus;
+mod defects;
 mod extract;
 mod fetch;
 mod generic;

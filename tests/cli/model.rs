@@ -108,7 +108,18 @@ fn fill_mask_from_a_folder_and_from_the_hf_cache() {
     )
     .env("HF_HUB_CACHE", cache)
     .fails_with(2);
-    assert_stderr_has(&o, "is in the local Hugging Face cache");
+    assert_stderr_has(&o, "nor is it a model id in the local Hugging Face cache");
+    // A mistyped folder is said to be missing, with no talk of a cache.
+    let o = pt!(
+        "fill-mask",
+        "--model",
+        "./models/tiny-robreta",
+        "--text",
+        "a <mask>"
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "./models/tiny-robreta: no such file or folder");
+    assert!(!stderr(&o).contains("cache"), "{}", stderr(&o));
 }
 
 #[test]

@@ -238,6 +238,19 @@ fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
     let o = pt!("tokenizer", "inspect", "--tokenizer", "pytorrent/missing")
         .env("HF_HUB_CACHE", cache)
         .fails_with(2);
-    assert_stderr_has(&o, "no such file or folder, and no model 'pytorrent/missing' is in the local Hugging Face cache");
+    assert_stderr_has(
+        &o,
+        "pytorrent/missing: no such file or folder; nor is it a model id in the local Hugging Face cache",
+    );
     assert_stderr_has(&o, "hf download pytorrent/missing");
+    // A path that cannot be a model id is only a missing path.
+    let o = pt!(
+        "tokenizer",
+        "inspect",
+        "--tokenizer",
+        dir.path().join("tok-typo")
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "tok-typo: no such file or folder");
+    assert!(!stderr(&o).contains("cache"), "{}", stderr(&o));
 }

@@ -108,6 +108,33 @@ impl Cmd {
         child.wait_with_output().expect("the binary ends")
     }
 
+    /// Runs it, reads `n` bytes of its stdout and closes the pipe, as `| head -c n` does.
+    pub fn read_then_close(mut self, n: usize) -> Output {
+        let mut child = self
+            .cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let mut head = vec![0; n];
+        let mut out = child.stdout.take().expect("piped");
+        out.read_exact(&mut head)
+            .expect("enough output to close early");
+        drop(out);
+        let mut err = Vec::new();
+        child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_end(&mut err)
+            .unwrap();
+        let status = child.wait().expect("the binary ends");
+        Output {
+            status,
+            stdout: head,
+            stderr: err,
+        }
+    }
+
     /// Runs it and expects success.
     pub fn ok(self) -> Output {
         self.fails_with(0)

@@ -16,6 +16,8 @@ pub enum ProblemKind {
     MissingField,
     WrongType,
     LineTooLong,
+    /// A fill-mask input with no mask token: nothing to fill.
+    NoMask,
     /// The compressed stream is truncated, corrupt or not what its name says.
     Compression,
     /// Reading the file failed.
@@ -31,6 +33,7 @@ impl ProblemKind {
             ProblemKind::MissingField => "missing_field",
             ProblemKind::WrongType => "wrong_type",
             ProblemKind::LineTooLong => "line_too_long",
+            ProblemKind::NoMask => "no_mask",
             ProblemKind::Compression => "compression",
             ProblemKind::Io => "io",
         }

@@ -514,9 +514,13 @@ pub fn run(
                     .map(|p| p.display().to_string())
                     .collect();
                 format!(
-                    "{} ({} packages)",
+                    "{} ({})",
                     m.join(", "),
-                    metadata.as_ref().map_or(0, |i| i.len())
+                    pytorrent_io::reporter::plural(
+                        metadata.as_ref().map_or(0, |i| i.len()) as u64,
+                        "package",
+                        "packages"
+                    )
                 )
             },
         };

@@ -394,7 +394,10 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
         Writer::Parquet(w) => {
             let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
             w.finish(&Card {
-                title: format!("PyTorrent corpus of {} packages", report.packages),
+                title: format!(
+                    "PyTorrent corpus of {}",
+                    pytorrent_io::reporter::plural(report.packages as u64, "package", "packages")
+                ),
                 tool: format!("pytorrent {} (extract)", env!("CARGO_PKG_VERSION")),
                 metadata: metadata.as_ref(),
             })?

@@ -6,7 +6,8 @@
 
 use candle_core::DType;
 use pytorrent_corpus::read::{read_records, Item};
-use pytorrent_corpus::{InputConfig, OnError, ReadSummary, TextSource};
+use pytorrent_corpus::schema::{Refusal, Schema, TextLines, TextRecord};
+use pytorrent_corpus::{InputConfig, ProblemKind, ReadSummary};
 use pytorrent_io::Reporter;
 use serde::{Deserialize, Serialize};
 
@@ -209,8 +210,13 @@ impl FillMaskConfig {
         self.model.validate()
     }
 
-    /// The inline texts, then every line of the input files.
-    fn texts(&self, reporter: &dyn Reporter) -> Result<(Vec<String>, Option<ReadSummary>)> {
+    /// The inline texts, then every line of the input files: a line without `mask` is a bad
+    /// line (named by file and line, skipped and quarantined under `--on-error skip`).
+    fn texts(
+        &self,
+        mask: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(Vec<String>, Option<ReadSummary>)> {
         let mut texts = self.text.clone();
         if self.input.inputs.is_empty() {
             return Ok((texts, None));
@@ -219,19 +225,43 @@ impl FillMaskConfig {
         let read = read_records(
             &files,
             &self.input.options(None),
-            &TextSource::Lines.schema(),
+            &WithMask { mask },
             reporter,
-            |_, _, rec| rec.text(&TextSource::Lines).map(|t| t.into_owned()),
+            |_, _, rec| rec.text.into_owned(),
             |item| {
                 match item {
-                    Item::Record { value: Some(t), .. } => texts.push(t),
+                    Item::Record { value, .. } => texts.push(value),
                     Item::Rejected { problem } => reporter.problem(&problem.to_string()),
-                    _ => {}
                 }
                 Ok::<(), Error>(())
             },
         )?;
         Ok((texts, Some(read)))
+    }
+}
+
+/// Text lines that hold the mask token.
+struct WithMask<'m> {
+    mask: &'m str,
+}
+
+impl Schema for WithMask<'_> {
+    type Record<'a> = TextRecord<'a>;
+
+    fn parse<'a>(&self, text: &'a str) -> std::result::Result<TextRecord<'a>, Refusal> {
+        let r = TextLines.parse(text)?;
+        if r.text.contains(self.mask) {
+            Ok(r)
+        } else {
+            Err((
+                ProblemKind::NoMask,
+                format!("no {} token to fill", self.mask),
+            ))
+        }
+    }
+
+    fn columns(&self) -> Option<Vec<String>> {
+        TextLines.columns()
     }
 }
 
@@ -249,27 +279,17 @@ pub struct FillMaskReport(pub Vec<FilledText>);
 
 pub fn run(cfg: &FillMaskConfig, reporter: &dyn Reporter) -> Result<FillMaskReport> {
     cfg.validate()?;
-    let (mut texts, _) = cfg.texts(reporter)?;
     let (model, tok) = cfg.model.load(reporter)?;
-    if cfg.input.on_error == OnError::Skip {
-        // Inputs without a mask token have nothing to fill: left out, and said so.
-        let mask = tok.mask_token.clone().unwrap_or_else(|| "<mask>".into());
-        let before = texts.len();
-        texts.retain(|t| t.contains(&mask));
-        if texts.len() < before {
-            reporter.warn(&format!(
-                "{} no {mask} and {} left out",
-                pytorrent_io::reporter::plural(
-                    (before - texts.len()) as u64,
-                    "input has",
-                    "inputs have"
-                ),
-                if before - texts.len() == 1 {
-                    "was"
-                } else {
-                    "were"
-                }
-            ));
+    let mask = tok
+        .mask_token
+        .clone()
+        .ok_or_else(|| Error::Usage("the tokenizer has no mask token (<mask> or [MASK])".into()))?;
+    let (texts, read) = cfg.texts(&mask, reporter)?;
+    // The report is the results alone (stdout); what was skipped goes with the logs.
+    if let Some(r) = &read {
+        let skipped = pytorrent_corpus::read::skipped_lines(r);
+        if !skipped.is_empty() {
+            reporter.warn(skipped.trim_end());
         }
     }
     let opts = FillMaskOptions {

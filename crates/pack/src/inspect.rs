@@ -174,14 +174,7 @@ pub struct InspectReport(pub Vec<DecodedRow>);
 pub fn run(cfg: &InspectConfig, reporter: &dyn Reporter) -> Result<InspectReport> {
     let mut out = Vec::new();
     for d in &cfg.dirs {
-        let folders = crate::verify::manifest_folders(d);
-        if folders.is_empty() {
-            return Err(Error::Usage(format!(
-                "{}: no manifest.json here or below (give a pack output or a partition folder)",
-                d.display()
-            )));
-        }
-        for f in folders {
+        for f in crate::verify::manifest_folders_of(d)? {
             out.extend(decode_rows(cfg, &f, reporter)?);
         }
     }

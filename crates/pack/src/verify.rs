@@ -306,6 +306,22 @@ pub fn manifest_folders(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The manifest folders under `dir`, or a usage error that says why there are none.
+pub fn manifest_folders_of(dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    let found = manifest_folders(dir);
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    Err(crate::Error::Usage(if !dir.exists() {
+        format!("{}: no such file or folder", dir.display())
+    } else {
+        format!(
+            "{}: no manifest.json here or below (give a pack output or a partition folder)",
+            dir.display()
+        )
+    }))
+}
+
 /// `shards verify`: every shard every manifest under the given folders lists.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VerifyConfig {
@@ -328,14 +344,7 @@ pub struct VerifyReport {
 pub fn run(cfg: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyReport> {
     let mut folders = Vec::new();
     for d in &cfg.dirs {
-        let found = manifest_folders(d);
-        if found.is_empty() {
-            return Err(crate::Error::Usage(format!(
-                "{}: no manifest.json here or below",
-                d.display()
-            )));
-        }
-        folders.extend(found);
+        folders.extend(manifest_folders_of(d)?);
     }
     let mut problems = Vec::new();
     let mut empty = Vec::new();

@@ -17,6 +17,14 @@ pub fn cache() -> hf_hub::Cache {
 /// The snapshot folder of `id` (`org/name`, optionally `@revision`) that holds one of
 /// `any_of`.
 pub fn snapshot_folder(id: &str, any_of: &[&str]) -> Result<PathBuf> {
+    if !could_be_model_id(id) {
+        // `./models/x`, `/data/ckpt` or `runs/a/b` cannot name a hub model: a mistyped path
+        // is only that.
+        return Err(Error::Load {
+            path: PathBuf::from(id),
+            message: "no such file or folder".into(),
+        });
+    }
     let cache = cache();
     let (name, revision) = match id.split_once('@') {
         Some((n, r)) => (n, r.to_string()),
@@ -40,4 +48,41 @@ pub fn snapshot_folder(id: &str, any_of: &[&str]) -> Result<PathBuf> {
             any_of.join(", ")
         ),
     })
+}
+
+/// Whether `spec` has the shape of a hub id: `name` or `org/name` (letters, digits, `-`, `_`,
+/// `.`), optionally `@revision`.
+pub fn could_be_model_id(spec: &str) -> bool {
+    let name = spec.split_once('@').map_or(spec, |(n, _)| n);
+    let parts: Vec<&str> = name.split('/').collect();
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    parts.len() <= 2 && parts.iter().all(|p| part_ok(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::could_be_model_id;
+
+    #[test]
+    fn paths_are_not_model_ids() {
+        for id in ["roberta-base", "microsoft/codebert-base", "org/name@v1.0"] {
+            assert!(could_be_model_id(id), "{id}");
+        }
+        for p in [
+            "/abs/model",
+            "./model",
+            "../m",
+            "runs/a/b",
+            "model/",
+            "a b",
+            "~/m",
+        ] {
+            assert!(!could_be_model_id(p), "{p}");
+        }
+    }
 }

@@ -42,8 +42,8 @@ pub enum Error {
     #[error("{path}: {message}")]
     Load { path: PathBuf, message: String },
     #[error(
-        "{id}: no such file or folder, and no model '{id}' is in the local Hugging Face cache \
-         ({cache}; {message}). Nothing is downloaded here: give a folder, or fill the cache \
+        "{id}: no such file or folder; nor is it a model id in the local Hugging Face cache \
+         ({cache}: {message}). Nothing is downloaded here: give a folder, or fill the cache \
          first, e.g. `hf download {id}` (huggingface_hub) on a machine with network access, \
          then point HF_HUB_CACHE or HF_HOME at it"
     )]
