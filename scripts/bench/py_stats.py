@@ -12,7 +12,11 @@ Definitions shared with the Rust implementation:
   whose stripped docstring is non-empty; whitespace tokens = len(text.split());
 - percentiles: nearest rank, the value at rank ceil(q * n) (1-based);
 - exact duplicates: records whose whitespace-normalised code (" ".join(code.split())) was
-  already seen.
+  already seen in the same scenario (the record's `scenario` field, else the folder above its
+  partition folder): the same function in two scenarios is no duplicate.
+
+Inputs: JSONL (plain or .gz) and Parquet (`.parquet`, read with pyarrow a batch at a time,
+only the columns the statistics use; rows become dicts as `json.loads` would give).
 
 Usage: py_stats.py [--orjson] [--parse-only] FILE_OR_FOLDER...
 """
@@ -29,7 +33,7 @@ def files_of(paths):
             found = []
             for root, _, names in os.walk(p):
                 for n in names:
-                    if not n.startswith(".") and (n.endswith(".jsonl") or n.endswith(".jsonl.gz")):
+                    if not n.startswith(".") and n.endswith((".jsonl", ".jsonl.gz", ".parquet")):
                         found.append(os.path.join(root, n))
             yield from sorted(found)
         else:
@@ -41,6 +45,33 @@ def folder_partition(path):
         if part in ("train", "valid", "test"):
             return part
     return None
+
+
+def folder_scenario(path):
+    parts = os.path.dirname(path).split(os.sep)
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] in ("train", "valid", "test"):
+            return parts[i - 1]
+    return None
+
+
+COLUMNS = ["repo", "code", "docstring", "summary", "partition", "scenario"]
+
+
+def rows(path, loads):
+    """The records of one file: parsed JSON lines, or Parquet rows as dicts."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+        f = pq.ParquetFile(path)
+        cols = [c for c in COLUMNS if c in f.schema_arrow.names]
+        for batch in f.iter_batches(batch_size=8192, columns=cols):
+            yield from batch.to_pylist()
+        return
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                yield loads(line)
 
 
 def pct(values, q):
@@ -75,36 +106,31 @@ def main():
     with_doc = with_summary = dups = 0
     seen = set()
     for path in files_of(args):
-        opener = gzip.open if path.endswith(".gz") else open
         fallback = folder_partition(path)
-        with opener(path, "rb") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                r = loads(line)
-                if parse_only:
-                    records += 1
-                    continue
-                records += 1
-                p = r.get("partition") or fallback or "none"
-                partitions[p] = partitions.get(p, 0) + 1
-                packages[r["repo"]] = packages.get(r["repo"], 0) + 1
-                code = r["code"]
-                toks = code.split()
-                code_chars.append(len(code))
-                code_tokens.append(len(toks))
-                doc = r["docstring"].strip()
-                if doc:
-                    with_doc += 1
-                    doc_chars.append(len(doc))
-                    doc_tokens.append(len(doc.split()))
-                if (r.get("summary") or "").strip():
-                    with_summary += 1
-                h = " ".join(toks)
-                if h in seen:
-                    dups += 1
-                else:
-                    seen.add(h)
+        scenario_folder = folder_scenario(path)
+        for r in rows(path, loads):
+            records += 1
+            if parse_only:
+                continue
+            p = r.get("partition") or fallback or "none"
+            partitions[p] = partitions.get(p, 0) + 1
+            packages[r["repo"]] = packages.get(r["repo"], 0) + 1
+            code = r["code"]
+            toks = code.split()
+            code_chars.append(len(code))
+            code_tokens.append(len(toks))
+            doc = r["docstring"].strip()
+            if doc:
+                with_doc += 1
+                doc_chars.append(len(doc))
+                doc_tokens.append(len(doc.split()))
+            if (r.get("summary") or "").strip():
+                with_summary += 1
+            h = (r.get("scenario") or scenario_folder, " ".join(toks))
+            if h in seen:
+                dups += 1
+            else:
+                seen.add(h)
     if parse_only:
         print(json.dumps({"records": records}))
         return

@@ -539,7 +539,8 @@ fn the_report_says_what_made_it_and_breaks_records_down() {
         "Partitions and scenarios",
         "<th>scenario</th>",
         // A package with two license ids counts under both: said.
-        "jsonpointer",
+        "1 package names several licenses",
+        "jsonpointer.</p>",
     ] {
         assert!(html.contains(needle), "no {needle:?} in the report");
     }

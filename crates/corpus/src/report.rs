@@ -274,9 +274,13 @@ pub fn html_report(stats: &CorpusStats, info: &ReportInfo) -> Result<String, Str
             if !l.multi_licensed_packages.is_empty() {
                 let _ = write!(
                     body,
-                    "<p class=\"note\">{} name several licenses; their records count under \
+                    "<p class=\"note\">{} several licenses; their records count under \
                      each, so the counts per license add up to more than the records: {}.</p>",
-                    l.multi_licensed_packages.len(),
+                    pytorrent_io::reporter::plural(
+                        l.multi_licensed_packages.len() as u64,
+                        "package names",
+                        "packages name"
+                    ),
                     escape(&l.multi_licensed_packages.join(", "))
                 );
             }

@@ -624,12 +624,13 @@ impl CorpusStats {
             if !l.multi_licensed_packages.is_empty() {
                 let _ = writeln!(
                     s,
-                    "  ({} name several licenses: their records count under each)",
+                    "  ({} several licenses: their records count under each: {})",
                     pytorrent_io::reporter::plural(
                         l.multi_licensed_packages.len() as u64,
-                        "package",
-                        "packages"
-                    )
+                        "package names",
+                        "packages name"
+                    ),
+                    l.multi_licensed_packages.join(", ")
                 );
             }
         }
