@@ -325,6 +325,46 @@ fn parquet_out_round_trips_and_packs() {
     assert!(packed.join("train/shard-00000.parquet").is_file());
     let o = pt!("shards", "verify", packed).ok();
     assert_stderr_has(&o, "ok: 3 folders checked, 0 problems");
+
+    // The same bytes whatever the thread count, for the corpus and for the shards.
+    let files = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        tree(d)
+            .into_iter()
+            .map(|f| (f.clone(), fs::read(d.join(&f)).unwrap()))
+            .collect()
+    };
+    let one = dir.path().join("pq-1");
+    pt!(
+        "corpus",
+        "convert",
+        samples(),
+        "--format",
+        "parquet",
+        "--out",
+        one,
+        "-q"
+    )
+    .env("RAYON_NUM_THREADS", "1")
+    .ok();
+    assert!(
+        files(&one) == files(&out),
+        "convert: 1 thread against the default"
+    );
+    let packed1 = dir.path().join("packed-1");
+    pack(&tok, &packed1)
+        .args(["--format", "parquet", "--seq-len", "64", "--static-mask"])
+        .env("RAYON_NUM_THREADS", "1")
+        .ok();
+    let shards = |d: &Path| {
+        files(d)
+            .into_iter()
+            .filter(|(f, _)| f.ends_with(".parquet"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        shards(&packed1) == shards(&packed),
+        "pack: 1 thread against the default"
+    );
 }
 
 #[test]
