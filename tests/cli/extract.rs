@@ -430,3 +430,42 @@ fn secrets_and_emails_are_replaced_everywhere_and_counted() {
         "--keep-secrets keeps them"
     );
 }
+
+#[test]
+fn crlf_sources_give_the_records_of_their_lf_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "def greet(name):\n    \"\"\"Say hello.\n\n    Then go on\n    at length.\n    \"\"\"\n    # build the greeting text\n    text = 'hello ' + name\n    return text\n";
+    let mut outputs = Vec::new();
+    for (kind, text) in [
+        ("lf", source.to_string()),
+        ("crlf", source.replace('\n', "\r\n")),
+        ("cr", source.replace('\n', "\r")),
+    ] {
+        let pkg = dir.path().join(kind).join("greeter");
+        fs::create_dir_all(&pkg).unwrap();
+        fs::write(pkg.join("greet.py"), text).unwrap();
+        let out = dir.path().join(format!("out-{kind}"));
+        pt!(
+            "extract",
+            pkg,
+            "--out",
+            out,
+            "--scenario",
+            "docstrings,comments,both",
+            "-q"
+        )
+        .ok();
+        let mut records = Vec::new();
+        for f in tree(&out) {
+            records.extend(read_text(&out.join(f)).lines().map(str::to_owned));
+        }
+        assert_eq!(records.len(), 3, "{kind}: a record per scenario");
+        assert!(
+            records.iter().all(|r| !r.contains("\\r")),
+            "{kind}: no field keeps a carriage return: {records:?}"
+        );
+        outputs.push(records);
+    }
+    assert_eq!(outputs[1], outputs[0], "CRLF as LF");
+    assert_eq!(outputs[2], outputs[0], "CR as LF");
+}

@@ -187,7 +187,7 @@ impl From<&ConvertArgs> for ConvertConfig {
         ConvertConfig {
             input: a.input.config(),
             out: a.out.clone(),
-            layout: a.layout.clone(),
+            layout: a.layout,
             compression: a.compression,
             chunk_records: a.chunk_records,
             chunk_bytes: a.chunk_bytes,

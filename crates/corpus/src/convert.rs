@@ -117,7 +117,7 @@ impl ConvertConfig {
             (_, r, _) => r,
         };
         WriterOptions {
-            layout: self.layout.clone(),
+            layout: self.layout,
             compression: self.compression,
             chunk_records,
             chunk_bytes: self.chunk_bytes,

@@ -108,6 +108,14 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Whether `bytes` is a JSON Schema document (a top-level `$schema` key) rather than a
+/// package's metadata.
+fn is_json_schema(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .is_some_and(|v| v.get("$schema").is_some() && v.get("info").is_none())
+}
+
 /// Parses one metadata document, telling the two layouts apart by their keys.
 pub fn parse_metadata(path: &Path, bytes: &[u8]) -> Result<PackageMeta> {
     let value: serde_json::Value =
@@ -203,7 +211,7 @@ fn collect_json(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
         if p.is_dir() {
             collect_json(&p, out)?;
-        } else if name.ends_with(".json") && !name.ends_with("schema.json") {
+        } else if name.ends_with(".json") {
             out.push(p);
         }
     }
@@ -220,15 +228,21 @@ impl MetadataIndex {
             collect_json(p, &mut files)?;
         }
         files.sort();
-        let metas: Vec<PackageMeta> = files
+        let metas: Vec<Option<PackageMeta>> = files
             .par_iter()
             .map(|p| {
                 let bytes = fs::read(p).map_err(|e| pytorrent_io::Error::io(p, e))?;
-                parse_metadata(p, &bytes)
+                match parse_metadata(p, &bytes) {
+                    Ok(m) => Ok(Some(m)),
+                    // A JSON Schema describing the documents may sit beside them; it is told
+                    // apart by its content, never by its name (`jsonschema.json` is a package).
+                    Err(_) if is_json_schema(&bytes) => Ok(None),
+                    Err(e) => Err(e),
+                }
             })
             .collect::<Result<_>>()?;
         let mut index = MetadataIndex::default();
-        for m in metas {
+        for m in metas.into_iter().flatten() {
             index.insert(m);
         }
         Ok(index)
@@ -286,6 +300,27 @@ mod tests {
         assert_eq!(normalize_name("Foo.Bar__baz-_qux"), "foo-bar-baz-qux");
         assert_eq!(normalize_name("zope.interface"), "zope-interface");
         assert_eq!(normalize_name("PyYAML"), "pyyaml");
+    }
+
+    #[test]
+    fn packages_named_like_schemas_are_loaded_and_schemas_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = |name: &str| {
+            format!(
+                r#"{{"info":{{"name":"{name}","version":"1","license":"MIT","classifiers":[]}}}}"#
+            )
+        };
+        for name in ["jsonschema", "fastjsonschema", "json-to-schema"] {
+            fs::write(dir.path().join(format!("{name}.json")), doc(name)).unwrap();
+        }
+        fs::write(
+            dir.path().join("pypi_schema.json"),
+            r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object"}"#,
+        )
+        .unwrap();
+        let index = MetadataIndex::load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(index.len(), 3);
+        assert!(index.get("JSONSchema").is_some() && index.get("json_to_schema").is_some());
     }
 
     #[test]

@@ -156,13 +156,14 @@ fn reader_thread(
     files: &[InputFile],
     opts: &ReadOptions,
     columns: Option<&[String]>,
+    stand_ins: &[String],
     raw_pos: &AtomicU64,
     tx: mpsc::SyncSender<Msg>,
 ) {
     for (i, file) in files.iter().enumerate() {
         let base = raw_pos.load(Ordering::Relaxed);
         let sent = if crate::parquet_in::is_parquet(&file.path) {
-            send_parquet(i, file, opts, columns, base, raw_pos, &tx)
+            send_parquet(i, file, opts, (columns, stand_ins), base, raw_pos, &tx)
         } else {
             send_jsonl(i, file, opts, base, raw_pos, &tx)
         };
@@ -279,7 +280,7 @@ fn send_parquet(
     i: usize,
     file: &InputFile,
     opts: &ReadOptions,
-    columns: Option<&[String]>,
+    (columns, stand_ins): (Option<&[String]>, &[String]),
     base: u64,
     raw_pos: &AtomicU64,
     tx: &mpsc::SyncSender<Msg>,
@@ -288,11 +289,12 @@ fn send_parquet(
     let result = crate::parquet_in::read_as_json_lines(
         &file.path,
         columns,
+        stand_ins,
         opts.chunk_bytes,
         &mut |json, first_row, fraction| {
             let mut spans = Vec::new();
             let mut start = 0;
-            for (k, end) in memchr::memchr_iter(b'\n', json).enumerate() {
+            for (k, end) in memchr::memchr_iter(b'\n', &json).enumerate() {
                 let line_no = first_row + k as u64 + 1;
                 spans.push(if end - start > opts.max_line_bytes {
                     LineSpan::TooLong {
@@ -312,7 +314,7 @@ fn send_parquet(
             raw_pos.store(base + (size * fraction) as u64, Ordering::Relaxed);
             let chunk = Msg::Chunk {
                 file: i,
-                buf: json.to_vec(),
+                buf: json,
                 spans,
             };
             gone = tx.send(chunk).is_err();
@@ -502,7 +504,9 @@ where
         let (tx, rx) = mpsc::sync_channel::<Msg>(2);
         let raw_pos = &raw_pos;
         let columns = schema.columns();
-        scope.spawn(move || reader_thread(files, opts, columns.as_deref(), raw_pos, tx));
+        let stand_ins = schema.stand_ins();
+        scope
+            .spawn(move || reader_thread(files, opts, columns.as_deref(), &stand_ins, raw_pos, tx));
 
         let mut reject = |problem: Problem,
                           raw: Option<&[u8]>,

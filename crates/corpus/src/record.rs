@@ -343,6 +343,19 @@ impl TextView {
     }
 
     /// The view's text; `None` when the record lacks the field the view needs.
+    /// The fields a reader of this view needs: its text's, and what names a record (its
+    /// package, file and function; the partition and scenario are always read).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            TextView::Code => &["repo", "path", "func_name", "code"],
+            TextView::Docstring => &["repo", "path", "func_name", "docstring"],
+            TextView::Summary => &["repo", "path", "func_name", "summary"],
+            TextView::CodeWithDocstrings => &["repo", "path", "func_name", "code_with_docstrings"],
+            TextView::OriginalString => &["repo", "path", "func_name", "original_string"],
+            TextView::NlPlusCode => &["repo", "path", "func_name", "docstring", "code"],
+        }
+    }
+
     pub fn text<'r>(self, r: &'r RecordRef<'_>) -> Option<Cow<'r, str>> {
         let borrowed = |c: &'r Cow<'_, str>| Cow::Borrowed(c.as_ref());
         match self {

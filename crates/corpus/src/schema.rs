@@ -28,6 +28,12 @@ pub trait Schema: Sync {
     fn columns(&self) -> Option<Vec<String>> {
         None
     }
+    /// Fields the records must have that the caller does not read. A Parquet file proves them
+    /// present and complete once, from its schema and statistics, instead of row by row (see
+    /// [`crate::parquet_in::read_as_json_lines`]); JSONL lines are checked in full anyway.
+    fn stand_ins(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The PyTorrent / CodeSearchNet schema.
@@ -47,6 +53,47 @@ impl Schema for PyTorrent {
         }
         serde_json::from_str::<RecordRef<'_>>(text)
             .map_err(|e| crate::read::describe_record_error(text, e))
+    }
+}
+
+/// The PyTorrent schema for a caller that reads only `fields` (and the partition and
+/// scenario): every line is still parsed and checked as a PyTorrent record, but of a Parquet
+/// file only those columns are read, the other required ones being checked from the file's
+/// schema and statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct PyTorrentFields(pub &'static [&'static str]);
+
+impl PyTorrentFields {
+    fn columns(self) -> Vec<String> {
+        self.0
+            .iter()
+            .chain(&["partition", "scenario"])
+            .map(|f| f.to_string())
+            .collect()
+    }
+
+    fn stand_ins(self) -> Vec<String> {
+        crate::record::REQUIRED_FIELDS
+            .iter()
+            .filter(|f| !self.0.contains(f))
+            .map(|f| f.to_string())
+            .collect()
+    }
+}
+
+impl Schema for PyTorrentFields {
+    type Record<'a> = RecordRef<'a>;
+
+    fn parse<'a>(&self, text: &'a str) -> Result<RecordRef<'a>, Refusal> {
+        PyTorrent.parse(text)
+    }
+
+    fn columns(&self) -> Option<Vec<String>> {
+        Some(PyTorrentFields::columns(*self))
+    }
+
+    fn stand_ins(&self) -> Vec<String> {
+        PyTorrentFields::stand_ins(*self)
     }
 }
 
@@ -270,15 +317,17 @@ impl TextSource {
 
     pub fn schema(&self) -> Any {
         match self {
-            TextSource::View(_) => Any::PyTorrent,
+            TextSource::View(v) => Any::PyTorrent(Some(PyTorrentFields(v.fields()))),
             TextSource::Field(f) => Any::TextField(TextField { name: f.clone() }),
             TextSource::Lines => Any::Lines,
         }
     }
 }
 
-/// A record of either schema.
+/// A record of either schema. Records live for one line each, on the stack: boxing the
+/// larger variant would cost an allocation per line.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum AnyRecord<'a> {
     PyTorrent(RecordRef<'a>),
     Text(TextRecord<'a>),
@@ -313,13 +362,19 @@ impl<'a> AnyRecord<'a> {
     }
 }
 
-/// PyTorrent records, records with a named text field, or text lines.
-#[derive(Debug, Clone, Default)]
+/// PyTorrent records (all fields read, or some), records with a named text field, or text
+/// lines.
+#[derive(Debug, Clone)]
 pub enum Any {
-    #[default]
-    PyTorrent,
+    PyTorrent(Option<PyTorrentFields>),
     TextField(TextField),
     Lines,
+}
+
+impl Default for Any {
+    fn default() -> Any {
+        Any::PyTorrent(None)
+    }
 }
 
 impl Schema for Any {
@@ -327,7 +382,7 @@ impl Schema for Any {
 
     fn parse<'a>(&self, text: &'a str) -> Result<AnyRecord<'a>, Refusal> {
         match self {
-            Any::PyTorrent => PyTorrent.parse(text).map(AnyRecord::PyTorrent),
+            Any::PyTorrent(_) => PyTorrent.parse(text).map(AnyRecord::PyTorrent),
             Any::TextField(f) => f.parse(text).map(AnyRecord::Text),
             Any::Lines => TextLines.parse(text).map(AnyRecord::Text),
         }
@@ -337,7 +392,14 @@ impl Schema for Any {
         match self {
             Any::TextField(f) => f.columns(),
             Any::Lines => Some(vec!["text".into()]),
-            Any::PyTorrent => None,
+            Any::PyTorrent(fields) => fields.map(PyTorrentFields::columns),
+        }
+    }
+
+    fn stand_ins(&self) -> Vec<String> {
+        match self {
+            Any::PyTorrent(Some(fields)) => fields.stand_ins(),
+            _ => Vec::new(),
         }
     }
 }

@@ -383,6 +383,10 @@ impl StatsAccumulator {
     }
 }
 
+/// What [`facts`] reads (a Parquet corpus is read only in these columns).
+const STATS_FIELDS: crate::schema::PyTorrentFields =
+    crate::schema::PyTorrentFields(&["repo", "code", "docstring", "summary"]);
+
 /// Reads `files` and computes their statistics (only the given partitions, when some are).
 pub fn corpus_stats(
     files: &[InputFile],
@@ -393,9 +397,10 @@ pub fn corpus_stats(
     metadata: Option<&MetadataIndex>,
 ) -> crate::error::Result<CorpusStats> {
     let mut acc = StatsAccumulator::default();
-    let summary = crate::read::read_corpus(
+    let summary = crate::read::read_records(
         files,
         opts,
+        &STATS_FIELDS,
         progress,
         |file, _, rec| {
             partitions

@@ -125,18 +125,29 @@ pub fn package_name(path: &Path) -> String {
     normalize_name(cut.map_or(stem, |i| &stem[..i]))
 }
 
-/// Decodes Python source: UTF-8 BOM, else a PEP 263 coding cookie on line 1 or 2, else UTF-8.
-/// Returns the text and whether undecodable bytes had to be replaced.
+/// Decodes Python source: UTF-8 BOM, else a PEP 263 coding cookie on line 1 or 2, else UTF-8;
+/// then `\r\n` and lone `\r` become `\n`, as Python reads source before parsing it (so no
+/// field of a record from a CRLF file carries a `\r`). Returns the text and whether
+/// undecodable bytes had to be replaced.
 pub fn decode_source(bytes: &[u8]) -> (String, bool) {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+    let (text, bad) = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         let (text, bad) = encoding_rs::UTF_8.decode_without_bom_handling(rest);
-        return (text.into_owned(), bad);
+        (text.into_owned(), bad)
+    } else {
+        let encoding = cookie(bytes)
+            .and_then(|label| encoding_for(&label))
+            .unwrap_or(encoding_rs::UTF_8);
+        let (text, bad) = encoding.decode_without_bom_handling(bytes);
+        (text.into_owned(), bad)
+    };
+    (universal_newlines(text), bad)
+}
+
+fn universal_newlines(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
     }
-    let encoding = cookie(bytes)
-        .and_then(|label| encoding_for(&label))
-        .unwrap_or(encoding_rs::UTF_8);
-    let (text, bad) = encoding.decode_without_bom_handling(bytes);
-    (text.into_owned(), bad)
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// Python codec names → WHATWG encodings: labels as given, else with `-`/`_` removed

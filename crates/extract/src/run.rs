@@ -396,7 +396,7 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
             w.finish(&Card {
                 title: format!(
                     "PyTorrent corpus of {}",
-                    pytorrent_io::reporter::plural(report.packages as u64, "package", "packages")
+                    pytorrent_io::reporter::plural(report.packages, "package", "packages")
                 ),
                 tool: format!("pytorrent {} (extract)", env!("CARGO_PKG_VERSION")),
                 metadata: metadata.as_ref(),

@@ -193,9 +193,7 @@ pub struct ParquetRow {
 }
 
 fn values(list: &ListArray, i: usize) -> Vec<i64> {
-    let v = list.value(i);
-    let v = arrow_cast_i64(&v);
-    v
+    arrow_cast_i64(&list.value(i))
 }
 
 fn arrow_cast_i64(a: &ArrayRef) -> Vec<i64> {
