@@ -534,3 +534,18 @@ fn embed_gives_what_sentence_transformers_gives() {
     );
     assert_eq!(v["truncated"], 4);
 }
+
+#[test]
+fn a_failed_parquet_conversion_leaves_nothing_that_looks_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    // Over 4 MiB before the bad line, so that files are open when the run fails.
+    let mut lines: Vec<String> = std::iter::repeat_n(sample_lines(), 4).flatten().collect();
+    lines.insert(2000, "{\"repo\": ".into());
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("pq");
+    let o = pt!("corpus", "convert", input, "--format", "parquet", "--out", out).fails_with(1);
+    assert_stderr_has(&o, "in.jsonl:2001:");
+    let left: Vec<String> = if out.exists() { tree(&out) } else { Vec::new() };
+    assert!(left.is_empty(), "no files, temporary or final: {left:?}");
+}

@@ -277,6 +277,7 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
     let written = match writer {
         Sink::Jsonl(w) => w.finish()?,
         Sink::Parquet(w) => {
+            let w = w.close()?;
             for (field, n) in &w.unknown_fields {
                 reporter.warn(&format!(
                     "field `{field}` of {} has no Parquet column and was left out",

@@ -26,6 +26,137 @@ use crate::metadata::MetadataIndex;
 use crate::record::Partition;
 use crate::writer::WrittenFile;
 
+/// Records handed to the writing thread at once, in bytes of JSON.
+const HAND_OVER_BYTES: usize = 4 << 20;
+
+/// One record on its way to the writing thread.
+struct Row {
+    config: String,
+    partition: Partition,
+    package: String,
+    line: Vec<u8>,
+}
+
+/// A corpus being written as Parquet. Decoding the records into Arrow columns, encoding and
+/// compressing them take as long as reading and checking them, so they run on a thread of
+/// their own, fed in order through a bounded channel: the output is the same bytes as a
+/// writer on the caller's thread would give.
+pub struct ParquetCorpusWriter {
+    pending: Vec<Row>,
+    pending_bytes: usize,
+    schema: SchemaRef,
+    /// Counted here, on the caller's thread, to share the work with the writing thread.
+    unknown_fields: BTreeMap<String, u64>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Row>>>,
+    worker: Option<std::thread::JoinHandle<Result<ParquetCorpusFiles>>>,
+}
+
+impl ParquetCorpusWriter {
+    pub fn new(out: impl Into<PathBuf>, file_bytes: u64) -> Result<ParquetCorpusWriter> {
+        let mut files = ParquetCorpusFiles::new(out.into(), file_bytes)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(2);
+        let worker = std::thread::spawn(move || {
+            for rows in rx {
+                for r in rows {
+                    files.write(&r.config, r.partition, &r.package, &r.line)?;
+                }
+            }
+            Ok(files)
+        });
+        Ok(ParquetCorpusWriter {
+            pending: Vec::new(),
+            pending_bytes: 0,
+            schema: record_schema(),
+            unknown_fields: BTreeMap::new(),
+            tx: Some(tx),
+            worker: Some(worker),
+        })
+    }
+
+    /// Adds one record (a JSON line) to split `partition` of config `config`.
+    pub fn write(
+        &mut self,
+        config: &str,
+        partition: Partition,
+        package: &str,
+        line: &[u8],
+    ) -> Result<()> {
+        note_unknown_fields(&self.schema, &mut self.unknown_fields, line);
+        self.pending_bytes += line.len();
+        self.pending.push(Row {
+            config: config.to_string(),
+            partition,
+            package: package.to_string(),
+            line: line.to_vec(),
+        });
+        if self.pending_bytes >= HAND_OVER_BYTES {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> Result<()> {
+        let rows = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(rows).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped: it failed, and says why.
+            self.join().map(|_| ())
+        }
+    }
+
+    fn join(&mut self) -> Result<ParquetCorpusFiles> {
+        self.tx = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => unreachable!("joined once"),
+        }
+    }
+
+    /// Waits for every record to be written; the files are then finished by
+    /// [`ParquetCorpusFiles::finish`].
+    pub fn close(mut self) -> Result<ParquetCorpusFiles> {
+        if !self.pending.is_empty() {
+            self.hand_over()?;
+        }
+        let mut files = self.join()?;
+        files.unknown_fields = std::mem::take(&mut self.unknown_fields);
+        Ok(files)
+    }
+
+    /// [`Self::close`], then [`ParquetCorpusFiles::finish`].
+    pub fn finish(self, card: &Card<'_>) -> Result<Vec<WrittenFile>> {
+        self.close()?.finish(card)
+    }
+}
+
+impl Drop for ParquetCorpusWriter {
+    fn drop(&mut self) {
+        // A run that failed: the thread ends, and its files remove their temporary names
+        // before the process can exit.
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Counts the top-level fields of `line` that `schema` has no column for.
+fn note_unknown_fields(schema: &Schema, unknown: &mut BTreeMap<String, u64>, line: &[u8]) {
+    // Only top-level keys matter (values are skipped, not built).
+    let Ok(keys) = serde_json::from_slice::<TopKeys>(line) else {
+        return;
+    };
+    for k in keys.0 {
+        if schema.field_with_name(&k).is_err() {
+            *unknown.entry(k).or_default() += 1;
+        }
+    }
+}
+
 /// Row groups close at about this many bytes of column data.
 const ROW_GROUP_BYTES: usize = 128 << 20;
 /// Records decoded into one Arrow batch.
@@ -90,8 +221,10 @@ struct Open {
     json_bytes: u64,
 }
 
-/// A corpus being written as Parquet.
-pub struct ParquetCorpusWriter {
+/// The files of a corpus being written as Parquet, and what is known of its records. A
+/// [`ParquetCorpusWriter`] fills it on a thread of its own; [`ParquetCorpusWriter::close`]
+/// hands it back to be finished.
+pub struct ParquetCorpusFiles {
     out: PathBuf,
     schema: SchemaRef,
     file_bytes: u64,
@@ -109,11 +242,10 @@ fn arrow_err(path: &Path, e: impl std::fmt::Display) -> crate::Error {
     pytorrent_io::Error::format(path, format!("writing Parquet: {e}")).into()
 }
 
-impl ParquetCorpusWriter {
-    pub fn new(out: impl Into<PathBuf>, file_bytes: u64) -> Result<ParquetCorpusWriter> {
-        let out = out.into();
+impl ParquetCorpusFiles {
+    fn new(out: PathBuf, file_bytes: u64) -> Result<ParquetCorpusFiles> {
         io(&out, std::fs::create_dir_all(&out))?;
-        Ok(ParquetCorpusWriter {
+        Ok(ParquetCorpusFiles {
             out,
             schema: record_schema(),
             file_bytes: file_bytes.max(1),
@@ -153,14 +285,13 @@ impl ParquetCorpusWriter {
     }
 
     /// Writes one record (a JSON object line) of `package` into `config`'s `partition`.
-    pub fn write(
+    fn write(
         &mut self,
         config: &str,
         partition: Partition,
         package: &str,
         line: &[u8],
     ) -> Result<()> {
-        self.note_unknown_fields(line);
         self.packages
             .entry(config.to_string())
             .or_default()
@@ -195,18 +326,6 @@ impl ParquetCorpusWriter {
             split.files.push(close(done)?);
         }
         Ok(())
-    }
-
-    fn note_unknown_fields(&mut self, line: &[u8]) {
-        // Only top-level keys matter (values are skipped, not built).
-        let Ok(keys) = serde_json::from_slice::<TopKeys>(line) else {
-            return;
-        };
-        for k in keys.0 {
-            if self.schema.field_with_name(&k).is_err() {
-                *self.unknown_fields.entry(k).or_default() += 1;
-            }
-        }
     }
 
     /// Closes every file, gives them their final names and writes the dataset card.
@@ -460,7 +579,7 @@ fn close(mut open: Open) -> Result<(PathBuf, u64)> {
     Ok((tmp, open.rows))
 }
 
-impl Drop for ParquetCorpusWriter {
+impl Drop for ParquetCorpusFiles {
     fn drop(&mut self) {
         // A run that failed leaves no temporary files behind.
         for split in self.splits.values() {
