@@ -6,6 +6,7 @@ pub mod util;
 
 mod corpus;
 mod defects;
+mod eval;
 mod extract;
 mod fetch;
 mod generic;

@@ -53,6 +53,10 @@ fn stages() -> Vec<(&'static str, Reader)> {
             read::<pytorrent_model::fill_mask::FillMaskConfig>,
         ),
         ("embed", read::<pytorrent_model::embed::EmbedConfig>),
+        (
+            "eval.retrieval",
+            read::<pytorrent_eval::retrieval::RetrievalConfig>,
+        ),
     ]
 }
 

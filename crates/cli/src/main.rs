@@ -11,6 +11,7 @@ mod config_schema;
 mod console;
 mod corpus_cmd;
 mod error;
+mod eval_cmd;
 mod extract_cmd;
 mod fetch_cmd;
 mod model_cmd;
@@ -57,6 +58,10 @@ enum Command {
     /// transformers unchanged).
     #[command(subcommand)]
     Tokenizer(tokenizer_cmd::TokenizerCommand),
+    /// Check a model: code retrieval with its embeddings (CodeSearchNet and pool protocols,
+    /// beside BM25 and random).
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Command::Shards(c) => pack_cmd::shards(c),
         Command::FillMask(a) => model_cmd::fill_mask(a),
         Command::Embed(a) => model_cmd::embed(a),
+        Command::Eval(c) => eval_cmd::run(c),
     };
     match result {
         Ok(code) => code,

@@ -349,8 +349,32 @@ fn with_row(id: serde_json::Value, row: u64, source: &TextSource) -> serde_json:
 
 /// The settings of this run: flags first, then a sentence-transformers folder's.
 fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Result<EmbedOptions> {
+    settings(
+        model,
+        st,
+        &Choices {
+            pooling: cfg.pooling,
+            normalize: cfg.normalize,
+            max_length: cfg.max_length,
+            batch_size: cfg.model.batch_size,
+        },
+    )
+}
+
+/// What a user may choose about embeddings; the rest comes from the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choices {
+    pub pooling: Option<Pooling>,
+    pub normalize: bool,
+    pub max_length: Option<usize>,
+    pub batch_size: usize,
+}
+
+/// Embedding settings: the choices first, then a sentence-transformers folder's (`st`), then
+/// the model's limits; refused where the model cannot do what was chosen.
+pub fn settings(model: &Model, st: Option<&SentenceConfig>, c: &Choices) -> Result<EmbedOptions> {
     let positions = model.config.max_tokens();
-    let max_tokens = cfg
+    let max_tokens = c
         .max_length
         .or(st.and_then(|s| s.max_seq_length))
         .unwrap_or(positions);
@@ -359,10 +383,7 @@ fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Res
             "--max-length {max_tokens}: the model's position table holds {positions} tokens"
         )));
     }
-    let pooling = cfg
-        .pooling
-        .or(st.map(|s| s.pooling))
-        .unwrap_or(Pooling::Mean);
+    let pooling = c.pooling.or(st.map(|s| s.pooling)).unwrap_or(Pooling::Mean);
     if pooling == Pooling::Pooler && !model.has_pooler() {
         return Err(Error::Unsupported(format!(
             "{} has no pooler weights (pooler.dense); use --pooling mean or cls",
@@ -371,8 +392,8 @@ fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Res
     }
     Ok(EmbedOptions {
         pooling,
-        normalize: cfg.normalize || st.is_some_and(|s| s.normalize),
-        batch_size: cfg.model.batch_size,
+        normalize: c.normalize || st.is_some_and(|s| s.normalize),
+        batch_size: c.batch_size,
         max_tokens,
         lower_case: st.is_some_and(|s| s.do_lower_case),
     })

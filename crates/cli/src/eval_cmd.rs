@@ -1,0 +1,143 @@
+//! `pytorrent eval …`: checks of a model (and of its data).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use pytorrent_corpus::Partitions;
+use pytorrent_eval::pairs::QueryText;
+use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
+use pytorrent_eval::search::Similarity;
+use pytorrent_model::device::{DeviceSpec, Precision};
+use pytorrent_model::embed::Pooling;
+
+use crate::args::BadLineArgs;
+use crate::console::{Console, OutputArgs};
+use crate::error::CliError;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Code retrieval: does a model's embedding of a docstring find its code (csn batches of
+    /// 1,000, or the whole pool)? MRR, NDCG@10 and the other IR metrics beside BM25 and
+    /// random; --json gives MTEB's result shape.
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(Args)]
+pub struct RetrievalArgs {
+    /// Corpus files or folders (JSONL or Parquet) the pairs come from.
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: BadLineArgs,
+    /// A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), as CoIR ships them.
+    #[arg(long, value_name = "FOLDER")]
+    beir: Option<PathBuf>,
+    /// The qrels split of a BEIR folder.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Partitions the pairs come from: train, valid, test (comma-separated) or all.
+    #[arg(long, default_value = "test")]
+    partition: Partitions,
+    /// The text of a pair: docstring, summary or first-line (of the docstring).
+    #[arg(long, default_value = "docstring")]
+    query: QueryText,
+    /// csn (batches of --csn-batch pairs, CodeSearchNet's) or pool (every candidate).
+    #[arg(long, default_value = "csn")]
+    protocol: Protocol,
+    /// text2code (docstring finds code) or code2text.
+    #[arg(long, default_value = "text2code")]
+    direction: Direction,
+    /// Pairs per csn batch: one positive, the rest distractors.
+    #[arg(long, default_value_t = 1000)]
+    csn_batch: usize,
+    /// Seed of the csn shuffle.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// csn batches in input order.
+    #[arg(long)]
+    no_shuffle: bool,
+    /// cosine or dot.
+    #[arg(long, default_value = "cosine")]
+    similarity: Similarity,
+    /// Model folder or hub id (in the local cache) whose embeddings are evaluated.
+    #[arg(long)]
+    model: Option<String>,
+    /// Tokenizer (default: the model's).
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// f32, or f16 / bf16 on a GPU.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// mean, cls or pooler (default: a sentence-transformers folder's, else mean).
+    #[arg(long)]
+    pooling: Option<Pooling>,
+    /// L2-normalise embeddings (cosine does not need it).
+    #[arg(long)]
+    normalize: bool,
+    /// Cut texts to this many tokens (default: the model's limit).
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Query embeddings made elsewhere (npy, [pairs, dim]; row i is pair i's query).
+    #[arg(long, value_name = "NPY")]
+    query_embeddings: Option<PathBuf>,
+    /// Candidate embeddings made elsewhere (npy; row i is pair i's candidate).
+    #[arg(long, value_name = "NPY")]
+    candidate_embeddings: Option<PathBuf>,
+    /// Where model embeddings are cached (default: ~/.cache/pytorrent/embeddings).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Embed again, and keep nothing.
+    #[arg(long)]
+    no_cache: bool,
+    /// Leave out the BM25 baseline.
+    #[arg(long)]
+    no_bm25: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl From<&RetrievalArgs> for RetrievalConfig {
+    fn from(a: &RetrievalArgs) -> Self {
+        RetrievalConfig {
+            input: a.policy.config(a.inputs.clone()),
+            beir: a.beir.clone(),
+            split: a.split.clone(),
+            partition: a.partition.clone(),
+            query: a.query,
+            protocol: a.protocol,
+            direction: a.direction,
+            csn_batch: a.csn_batch,
+            seed: a.seed,
+            no_shuffle: a.no_shuffle,
+            similarity: a.similarity,
+            model: a.model.clone(),
+            tokenizer: a.tokenizer.clone(),
+            device: a.device,
+            dtype: a.dtype,
+            batch_size: a.batch_size,
+            pooling: a.pooling,
+            normalize: a.normalize,
+            max_length: a.max_length,
+            query_embeddings: a.query_embeddings.clone(),
+            candidate_embeddings: a.candidate_embeddings.clone(),
+            cache: a.cache.clone(),
+            no_cache: a.no_cache,
+            no_bm25: a.no_bm25,
+        }
+    }
+}
+
+pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
+    match c {
+        EvalCommand::Retrieval(a) => {
+            let console = Console::new(&a.output);
+            console.result(&pytorrent_eval::retrieval::run(&(&a).into(), &console)?)
+        }
+    }
+}

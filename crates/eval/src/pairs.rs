@@ -1,0 +1,268 @@
+//! What a retrieval run searches: <text, code> pairs from a corpus partition, or a BEIR
+//! folder (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`, as BEIR and CoIR ship them).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use pytorrent_corpus::read::{read_records, Item};
+use pytorrent_corpus::schema::{Any, PyTorrentFields};
+use pytorrent_corpus::{AnyRecord, InputConfig, Partitions, ReadSummary};
+use pytorrent_io::{Reporter, Unit};
+
+use crate::{Error, Result};
+
+pytorrent_io::word_enum! {
+    "query text";
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum QueryText {
+        /// The whole docstring.
+        Docstring = "docstring",
+        /// The record's `summary` (the docstring's first paragraph).
+        Summary = "summary",
+        /// The docstring's first non-blank line.
+        FirstLine = "first-line" | "first_line",
+    }
+}
+
+impl QueryText {
+    fn of<'a>(self, docstring: &'a str, summary: Option<&'a str>) -> &'a str {
+        match self {
+            QueryText::Docstring => docstring.trim(),
+            QueryText::Summary => summary.unwrap_or("").trim(),
+            QueryText::FirstLine => docstring
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or(""),
+        }
+    }
+}
+
+/// The evaluation set, whichever the source: texts, codes and which codes answer which text.
+#[derive(Debug, Clone, Default)]
+pub struct Set {
+    /// Natural-language side, one per text.
+    pub texts: Vec<String>,
+    /// Code side, one per code.
+    pub codes: Vec<String>,
+    /// Ids of the codes (tie order: ascending id, compared as strings).
+    pub code_ids: Vec<String>,
+    /// Ids of the texts.
+    pub text_ids: Vec<String>,
+    /// For each text, the codes that answer it. For pairs, text `i` ↔ code `i`.
+    pub relevant: Vec<Vec<u32>>,
+    /// Text `i` and code `i` are a pair (one answer each way).
+    pub paired: bool,
+    pub read: Option<ReadSummary>,
+    /// Records left out because their query text is empty.
+    pub without_query: u64,
+}
+
+/// Fields a pair reader needs.
+const PAIR_FIELDS: &[&str] = &["repo", "path", "func_name", "code", "docstring", "summary"];
+
+/// Pairs of (query text, `code`) from the records of `partition`; records whose query text
+/// is empty are counted and left out.
+pub fn from_corpus(
+    input: &InputConfig,
+    partition: &Partitions,
+    query: QueryText,
+    reporter: &dyn Reporter,
+) -> Result<Set> {
+    let files = input.discover()?;
+    let mut set = Set {
+        paired: true,
+        ..Set::default()
+    };
+    reporter.begin("read pairs", Unit::Bytes, None);
+    let read = read_records(
+        &files,
+        &input.options(None),
+        &Any::PyTorrent(Some(PyTorrentFields(PAIR_FIELDS))),
+        reporter,
+        |file, _, rec| {
+            let AnyRecord::PyTorrent(r) = rec else {
+                return None;
+            };
+            if !partition.contains(r.partition.or(file.partition)) {
+                return None;
+            }
+            let text = query.of(&r.docstring, r.summary.as_deref()).to_string();
+            let id = format!("{}/{}:{}", r.repo, r.path, r.func_name);
+            Some((text, r.code.to_string(), id))
+        },
+        |item| -> Result<()> {
+            match item {
+                Item::Record {
+                    value: Some((text, code, id)),
+                    ..
+                } => {
+                    if text.is_empty() {
+                        set.without_query += 1;
+                    } else {
+                        set.texts.push(text);
+                        set.codes.push(code);
+                        set.text_ids.push(id.clone());
+                        set.code_ids.push(id);
+                    }
+                }
+                Item::Rejected { problem } => reporter.problem(&problem.to_string()),
+                _ => {}
+            }
+            Ok(())
+        },
+    );
+    reporter.end();
+    set.read = Some(read?);
+    // Zero-padded positions as ids: string order is input order, so ties keep it.
+    let width = set.codes.len().to_string().len();
+    set.code_ids = (0..set.codes.len())
+        .map(|i| format!("{i:0width$}"))
+        .collect();
+    set.relevant = (0..set.texts.len() as u32).map(|i| vec![i]).collect();
+    Ok(set)
+}
+
+/// One JSON object a line, each with a string `_id` and `text` (and optional `title`).
+fn read_beir_docs(path: &Path, with_title: bool) -> Result<(Vec<String>, Vec<String>)> {
+    let file = std::fs::File::open(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
+    let (mut ids, mut texts) = (Vec::new(), Vec::new());
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let at = |m: &str| Error::data(path, format!("line {}: {m}", i + 1));
+        let line = line.map_err(|e| pytorrent_io::Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| at(&format!("not JSON ({e})")))?;
+        let field = |name: &str| v.get(name).and_then(serde_json::Value::as_str);
+        let id = match v.get("_id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(at("no \"_id\" string")),
+        };
+        let text = field("text").ok_or_else(|| at("no \"text\" string"))?;
+        let text = match field("title").filter(|t| with_title && !t.is_empty()) {
+            // As sentence-transformers and MTEB join them.
+            Some(title) => format!("{title} {text}"),
+            None => text.to_string(),
+        };
+        ids.push(id);
+        texts.push(text);
+    }
+    Ok((ids, texts))
+}
+
+/// A BEIR folder: `corpus.jsonl` (codes), `queries.jsonl` (texts) and `qrels/<split>.tsv`
+/// (`query-id`, `corpus-id`, `score`; a score above 0 marks an answer). Queries without
+/// answers are left out, as sentence-transformers and MTEB leave them out.
+pub fn from_beir(folder: &Path, split: &str) -> Result<Set> {
+    let (code_ids, codes) = read_beir_docs(&folder.join("corpus.jsonl"), true)?;
+    let (query_ids, queries) = read_beir_docs(&folder.join("queries.jsonl"), false)?;
+    let qrels: PathBuf = folder.join("qrels").join(format!("{split}.tsv"));
+    let doc_at: HashMap<&str, u32> = code_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i as u32))
+        .collect();
+    let query_at: HashMap<&str, usize> = query_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); queries.len()];
+    let file = std::fs::File::open(&qrels).map_err(|e| pytorrent_io::Error::io(&qrels, e))?;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| pytorrent_io::Error::io(&qrels, e))?;
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cols.first() == Some(&"query-id")) {
+            continue;
+        }
+        let at = |m: String| Error::data(&qrels, format!("line {}: {m}", i + 1));
+        let [q, d, score] = cols[..] else {
+            return Err(at(
+                "expected query-id, corpus-id and score, tab-separated".into()
+            ));
+        };
+        let score: f64 = score
+            .parse()
+            .map_err(|_| at(format!("score {score:?} is not a number")))?;
+        let q = *query_at
+            .get(q)
+            .ok_or_else(|| at(format!("query {q:?} is not in queries.jsonl")))?;
+        let d = *doc_at
+            .get(d)
+            .ok_or_else(|| at(format!("document {d:?} is not in corpus.jsonl")))?;
+        if score > 0.0 && !relevant[q].contains(&d) {
+            relevant[q].push(d);
+        }
+    }
+    let keep: Vec<usize> = (0..queries.len())
+        .filter(|&q| !relevant[q].is_empty())
+        .collect();
+    Ok(Set {
+        texts: keep.iter().map(|&q| queries[q].clone()).collect(),
+        text_ids: keep.iter().map(|&q| query_ids[q].clone()).collect(),
+        relevant: keep.iter().map(|&q| relevant[q].clone()).collect(),
+        codes,
+        code_ids,
+        paired: false,
+        read: None,
+        without_query: (queries.len() - keep.len()) as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_texts() {
+        let doc = "\n  Parse a date.\n\n  Longer text.";
+        assert_eq!(QueryText::FirstLine.of(doc, None), "Parse a date.");
+        assert_eq!(
+            QueryText::Summary.of(doc, Some("Parse a date.")),
+            "Parse a date."
+        );
+        assert_eq!(QueryText::Summary.of(doc, None), "");
+        assert_eq!(
+            QueryText::Docstring.of(doc, None),
+            "Parse a date.\n\n  Longer text."
+        );
+    }
+
+    #[test]
+    fn beir_folders_read_as_beir_defines_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(
+            p.join("corpus.jsonl"),
+            "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"def a(): pass\"}\n\
+             {\"_id\": \"d2\", \"title\": \"T\", \"text\": \"def b(): pass\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("queries.jsonl"),
+            "{\"_id\": \"q1\", \"text\": \"a\"}\n{\"_id\": \"q2\", \"text\": \"none\"}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(p.join("qrels")).unwrap();
+        std::fs::write(
+            p.join("qrels/test.tsv"),
+            "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td1\t0\n",
+        )
+        .unwrap();
+        let s = from_beir(p, "test").unwrap();
+        assert_eq!(s.texts, ["a"]);
+        assert_eq!(s.codes, ["def a(): pass", "T def b(): pass"]);
+        assert_eq!(s.relevant, [vec![1]]);
+        assert_eq!(s.without_query, 1);
+        std::fs::write(p.join("qrels/test.tsv"), "q1\td9\t1\n").unwrap();
+        let e = from_beir(p, "test").unwrap_err().to_string();
+        assert!(
+            e.contains("test.tsv: line 1: document \"d9\" is not in corpus.jsonl"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! `pytorrent eval retrieval` end to end on data-samples' test partition: a model's scores
+//! equal those of its `embed` output, embeddings are cached, BM25 and random sit beside, the
+//! result does not depend on threads, and bad requests fail before any model runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+fn minilm() -> PathBuf {
+    root().join("tests/fixtures/models/st-minilm")
+}
+
+/// The scores of a report, without its timing.
+fn scores(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"scores": v["scores"], "pytorrent": v["pytorrent"]})
+}
+
+fn retrieval(cache: &Path) -> Cmd {
+    pt!(
+        "eval",
+        "retrieval",
+        samples(),
+        "--model",
+        minilm(),
+        "--protocol",
+        "pool",
+        "--cache",
+        cache
+    )
+}
+
+#[test]
+fn a_models_scores_are_those_of_its_embed_output_and_come_from_the_cache_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let first = retrieval(&cache).json();
+    let d = &first["pytorrent"];
+    assert_eq!(d["protocol"], "pool");
+    assert_eq!(d["queries"], 25);
+    assert_eq!(d["candidates_per_query"], 25);
+    assert_eq!(
+        fs::read_dir(&cache).unwrap().count(),
+        2,
+        "query and candidate embeddings"
+    );
+    // The same vectors made by `embed`, given as files.
+    let (q, c) = (dir.path().join("q.npy"), dir.path().join("c.npy"));
+    for (field, out) in [("docstring", &q), ("code", &c)] {
+        pt!(
+            "embed",
+            samples(),
+            "--model",
+            minilm(),
+            "--field",
+            field,
+            "--partition",
+            "test",
+            "--out",
+            out,
+            "-q"
+        )
+        .ok();
+    }
+    let files = pt!(
+        "eval",
+        "retrieval",
+        "--query-embeddings",
+        &q,
+        "--candidate-embeddings",
+        &c,
+        "--protocol",
+        "pool"
+    )
+    .json();
+    let (a, b) = (&first["scores"]["test"][0], &files["scores"]["test"][0]);
+    for key in [
+        "protocol_mrr",
+        "protocol_mrr_at_1000",
+        "ndcg_at_10",
+        "accuracy_at_1",
+        "map_at_100",
+    ] {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-6, "{key}: {x} against {y}");
+    }
+    // Second run: from the cache, the same scores.
+    let again = retrieval(&cache).arg("--json").run();
+    assert!(
+        stderr(&again).contains("embeddings from"),
+        "{}",
+        stderr(&again)
+    );
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(scores(&again), scores(&first));
+    // Baselines: BM25 scored the same way, random as its exact expectation.
+    let base = &first["pytorrent"]["baselines"];
+    assert!(base["bm25"]["mrr"].as_f64().unwrap() > 0.0);
+    let h25: f64 = (1..=25).map(|r| 1.0 / r as f64).sum::<f64>() / 25.0;
+    assert!((base["random"]["mrr"].as_f64().unwrap() - h25).abs() < 1e-12);
+}
+
+#[test]
+fn csn_batches_are_seeded_and_thread_count_does_not_matter() {
+    let run = |threads: &str, seed: &str| {
+        scores(
+            &pt!(
+                "eval",
+                "retrieval",
+                samples(),
+                "--csn-batch",
+                "10",
+                "--seed",
+                seed
+            )
+            .env("RAYON_NUM_THREADS", threads)
+            .json(),
+        )
+    };
+    let one = run("1", "3");
+    assert_eq!(one["pytorrent"]["batches"], 2);
+    assert_eq!(one["pytorrent"]["dropped"], 5);
+    assert_eq!(one["pytorrent"]["system"], "bm25");
+    assert_eq!(one, run("2", "3"));
+    let seeds: Vec<serde_json::Value> = ["4", "5", "6"].iter().map(|s| run("2", s)).collect();
+    assert!(
+        seeds.iter().any(|s| s != &one),
+        "the seed picks the batches"
+    );
+}
+
+#[test]
+fn requests_that_cannot_work_fail_before_a_model_loads() {
+    // 25 pairs are fewer than one batch of 1,000: a data error, with the way out.
+    let o = pt!("eval", "retrieval", samples(), "--model", "no/such-model").fails_with(1);
+    assert!(stderr(&o).contains("25 pairs: fewer than one csn batch of 1000; give --csn-batch N (at most 25) or --protocol pool"), "{}", stderr(&o));
+    let o = pt!(
+        "eval",
+        "retrieval",
+        samples(),
+        "--query-embeddings",
+        "q.npy"
+    )
+    .fails_with(2);
+    assert!(stderr(&o).contains("give both --query-embeddings and --candidate-embeddings"));
+    let dir = tempfile::tempdir().unwrap();
+    let (q, c) = (dir.path().join("q.npy"), dir.path().join("c.npy"));
+    pt!(
+        "embed",
+        "--model",
+        minilm(),
+        "--text",
+        "a",
+        "--text",
+        "b",
+        "--out",
+        &q,
+        "-q"
+    )
+    .ok();
+    pt!(
+        "embed",
+        "--model",
+        minilm(),
+        "--text",
+        "a",
+        "--out",
+        &c,
+        "-q"
+    )
+    .ok();
+    let o = pt!(
+        "eval",
+        "retrieval",
+        "--query-embeddings",
+        &q,
+        "--candidate-embeddings",
+        &c,
+        "--protocol",
+        "pool"
+    )
+    .fails_with(1);
+    assert!(
+        stderr(&o).contains("2 query rows but 1 candidate rows"),
+        "{}",
+        stderr(&o)
+    );
+    fs::write(&c, b"not npy").unwrap();
+    let o = pt!(
+        "eval",
+        "retrieval",
+        "--query-embeddings",
+        &q,
+        "--candidate-embeddings",
+        &c
+    )
+    .fails_with(1);
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: not a 2-D float32 or float64 npy array",
+            c.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_beir_folder_runs_in_the_pool_protocol_with_mteb_shaped_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let beir = dir.path().join("mini");
+    fs::create_dir_all(beir.join("qrels")).unwrap();
+    let records: Vec<serde_json::Value> = sample_lines()
+        .iter()
+        .take(30)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut corpus = String::new();
+    let mut queries = String::new();
+    let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for (i, r) in records.iter().enumerate() {
+        corpus += &format!(
+            "{}\n",
+            serde_json::json!({"_id": format!("d{i}"), "title": "", "text": r["code"]})
+        );
+        queries += &format!(
+            "{}\n",
+            serde_json::json!({"_id": format!("q{i}"), "text": r["docstring"]})
+        );
+        qrels += &format!("q{i}\td{i}\t1\n");
+    }
+    fs::write(beir.join("corpus.jsonl"), corpus).unwrap();
+    fs::write(beir.join("queries.jsonl"), queries).unwrap();
+    fs::write(beir.join("qrels/test.tsv"), qrels).unwrap();
+    let v = pt!("eval", "retrieval", "--beir", &beir, "--protocol", "pool").json();
+    assert_eq!(v["task_name"], "mini");
+    let s = &v["scores"]["test"][0];
+    assert_eq!(s["main_score"], s["ndcg_at_10"]);
+    assert_eq!(v["pytorrent"]["queries"], 30);
+    let o = pt!("eval", "retrieval", "--beir", &beir).fails_with(2);
+    assert!(
+        stderr(&o).contains("--protocol csn needs pairs"),
+        "{}",
+        stderr(&o)
+    );
+}
