@@ -244,3 +244,124 @@ fn a_beir_folder_runs_in_the_pool_protocol_with_mteb_shaped_output() {
         stderr(&o)
     );
 }
+
+/// The 1-based place of the token `piece` among `fill-mask`'s candidates for one text (whose
+/// order is checked against transformers' pipeline in tests/cli/model.rs).
+fn fill_mask_place(text: &str, piece: &str, mask: usize) -> u64 {
+    let v = pt!(
+        "fill-mask",
+        "--model",
+        root().join("tests/fixtures/models/roberta-tied"),
+        "--text",
+        text,
+        "--top-k",
+        "50"
+    )
+    .json();
+    let cands = v[0]["masks"][mask].as_array().unwrap();
+    1 + cands.iter().position(|c| c["token_str"] == piece).unwrap() as u64
+}
+
+#[test]
+fn fill_mask_suites_rank_answers_as_fill_mask_orders_candidates_and_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.toml");
+    fs::write(
+        &suite,
+        "name = \"mini\"\n[[group]]\ncategory = \"names\"\nprompts = [\n\
+         { text = \"x = <mask>\", answers = [\"i\"] },\n\
+         { text = \"x = <mask>\", answers = [\"else\", \"i\"] },\n\
+         { text = \"x = <mask>\\ny = <mask>\", answers = [[\"else\"], [\"i\"]] },\n]\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        pt!(
+            "eval",
+            "fill-mask",
+            "--model",
+            root().join("tests/fixtures/models/roberta-tied"),
+            "--suite",
+            &suite,
+            "--worst",
+            "10"
+        )
+        .args(extra)
+    };
+    let v = run(&[]).json();
+    assert_eq!(v["prompts"], 3);
+    assert_eq!(v["masks"], 4);
+    let rank = |prompt: u64, mask: u64| {
+        v["worst"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["prompt"] == prompt && s["mask"] == mask)
+            .unwrap()["rank"]
+            .as_u64()
+            .unwrap()
+    };
+    let i = fill_mask_place("x = <mask>", " i", 0);
+    let e = fill_mask_place("x = <mask>", " else", 0);
+    assert_eq!(rank(1, 1), i);
+    assert_eq!(rank(2, 1), i.min(e), "the best accepted answer counts");
+    assert_eq!(
+        rank(3, 1),
+        fill_mask_place("x = <mask>\ny = <mask>", " else", 0)
+    );
+    assert_eq!(
+        rank(3, 2),
+        fill_mask_place("x = <mask>\ny = <mask>", " i", 1)
+    );
+    let mrr = [rank(1, 1), rank(2, 1), rank(3, 1), rank(3, 2)]
+        .iter()
+        .map(|&r| 1.0 / r as f64)
+        .sum::<f64>()
+        / 4.0;
+    assert!((v["mrr"].as_f64().unwrap() - mrr).abs() < 1e-12);
+    assert_eq!(v["categories"]["names"]["masks"], 4);
+    // The gate: the report is printed, and the exit code says it failed.
+    let o = run(&["--min-top5", "0.5", "--json"]).fails_with(1);
+    assert!(
+        stderr(&o).contains("top-5 accuracy 0.0000 is below --min-top5 0.5"),
+        "{}",
+        stderr(&o)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["masks"], 4);
+    assert!(doc["failed"].as_str().unwrap().contains("--min-top5"));
+}
+
+#[test]
+fn the_builtin_suite_runs_and_a_model_without_an_mlm_head_is_refused() {
+    let v = pt!(
+        "eval",
+        "fill-mask",
+        "--model",
+        root().join("tests/fixtures/models/bert")
+    )
+    .json();
+    assert!(v["prompts"].as_u64().unwrap() >= 200);
+    assert_eq!(v["categories"].as_object().unwrap().len(), 10);
+    let o = pt!(
+        "eval",
+        "fill-mask",
+        "--model",
+        root().join("tests/fixtures/models/roberta-bare")
+    )
+    .fails_with(2);
+    assert!(
+        stderr(&o).contains("no masked-language-model head"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pt!(
+        "eval",
+        "fill-mask",
+        "--model",
+        root().join("tests/fixtures/models/bert"),
+        "--suite",
+        "no/such.toml"
+    )
+    .fails_with(2);
+    assert!(stderr(&o).contains("no/such.toml"), "{}", stderr(&o));
+}

@@ -54,6 +54,10 @@ fn stages() -> Vec<(&'static str, Reader)> {
         ),
         ("embed", read::<pytorrent_model::embed::EmbedConfig>),
         (
+            "eval.fill_mask",
+            read::<pytorrent_eval::fill_mask::FillMaskEvalConfig>,
+        ),
+        (
             "eval.retrieval",
             read::<pytorrent_eval::retrieval::RetrievalConfig>,
         ),

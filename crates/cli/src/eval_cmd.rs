@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pytorrent_corpus::Partitions;
+use pytorrent_eval::fill_mask::FillMaskEvalConfig;
 use pytorrent_eval::pairs::QueryText;
 use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
 use pytorrent_eval::search::Similarity;
 use pytorrent_model::device::{DeviceSpec, Precision};
 use pytorrent_model::embed::Pooling;
 
-use crate::args::BadLineArgs;
+use crate::args::{BadLineArgs, ModelArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -21,6 +22,31 @@ pub enum EvalCommand {
     /// 1,000, or the whole pool)? MRR, NDCG@10 and the other IR metrics beside BM25 and
     /// random; --json gives MTEB's result shape.
     Retrieval(RetrievalArgs),
+    /// A masked-language model against a suite of prompts with known answers (the built-in
+    /// Python suite: 200+ prompts in 10 categories): top-1, top-5 and MRR per category, the
+    /// worst prompts; exit 1 below --min-top1 / --min-top5.
+    FillMask(FillMaskEvalArgs),
+}
+
+#[derive(Args)]
+pub struct FillMaskEvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Suite files (TOML, as configs/fill-mask/python.toml; repeatable). Default: the built-in
+    /// Python suite.
+    #[arg(long)]
+    suite: Vec<PathBuf>,
+    /// Exit 1 when top-1 accuracy is below this share (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    min_top1: f64,
+    /// Exit 1 when top-5 accuracy is below this share (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    min_top5: f64,
+    /// How many of the worst prompts the report names.
+    #[arg(long, default_value_t = 10)]
+    worst: usize,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -135,6 +161,27 @@ impl From<&RetrievalArgs> for RetrievalConfig {
 
 pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
     match c {
+        EvalCommand::FillMask(a) => {
+            let console = Console::new(&a.output);
+            let cfg = FillMaskEvalConfig {
+                model: a.model.options(),
+                suite: a.suite.clone(),
+                min_top1: a.min_top1,
+                min_top5: a.min_top5,
+                worst: a.worst,
+            };
+            let report = pytorrent_eval::fill_mask::run(&cfg, &console)?;
+            console.result(&report)?;
+            match report.failed {
+                // The report (with `failed`) is the one document on stdout; the exit code is
+                // the gate's.
+                Some(why) => {
+                    eprintln!("error: {why}");
+                    Ok(ExitCode::from(pytorrent_io::ErrorKind::Data.exit_code()))
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
         EvalCommand::Retrieval(a) => {
             let console = Console::new(&a.output);
             console.result(&pytorrent_eval::retrieval::run(&(&a).into(), &console)?)

@@ -11,6 +11,7 @@
 
 pub mod bm25;
 pub mod embeddings;
+pub mod fill_mask;
 pub mod metrics;
 pub mod pairs;
 pub mod retrieval;

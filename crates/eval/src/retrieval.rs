@@ -728,7 +728,11 @@ impl std::fmt::Display for RetrievalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = &self.pytorrent;
         let batches = d.batches.map_or(String::new(), |b| {
-            format!(", {b} batches, {} dropped", d.dropped)
+            format!(
+                ", {}, {} dropped",
+                pytorrent_io::reporter::plural(b as u64, "batch", "batches"),
+                d.dropped
+            )
         });
         writeln!(
             f,
