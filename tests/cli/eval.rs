@@ -365,3 +365,75 @@ fn the_builtin_suite_runs_and_a_model_without_an_mlm_head_is_refused() {
     .fails_with(2);
     assert!(stderr(&o).contains("no/such.toml"), "{}", stderr(&o));
 }
+
+#[test]
+fn overlap_counts_exact_and_near_copies_of_evaluation_records_in_a_training_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let body: String = (0..40)
+        .map(|i| format!("    a{i} = b{i} + {i}\n"))
+        .collect();
+    let long = format!("def f(x):\n{body}    return x\n");
+    let line = |code: &str| format!("{}\n", serde_json::json!({ "text": code }));
+    let eval = dir.path().join("eval.jsonl");
+    fs::write(
+        &eval,
+        [
+            line("def add(a, b):\n    return a + b\n"),
+            line(&long),
+            line("def unrelated():\n    return 42\n"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let train = dir.path().join("train.jsonl");
+    fs::write(
+        &train,
+        [
+            line("def other():\n    pass\n"),
+            // The same tokens, other spacing.
+            line("def add( a, b ):  return a+b"),
+            // One name changed among ~300 tokens.
+            line(&long.replace("a20 ", "z20 ")),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let v = pt!("eval", "overlap", &train, &eval, "--text-field", "text").json();
+    assert_eq!(v["eval_records"], 3);
+    assert_eq!(v["train_records"], 3);
+    assert_eq!(v["exact"]["count"], 1);
+    assert_eq!(v["near"]["count"], 1);
+    assert_eq!(v["leaked"]["count"], 2);
+    let ex = v["examples"].as_array().unwrap();
+    assert_eq!(ex[0]["kind"], "exact");
+    assert_eq!(ex[0]["eval"], format!("{}:1", eval.display()));
+    assert_eq!(ex[0]["train"], format!("{}:2", train.display()));
+    assert_eq!(ex[1]["kind"], "near");
+    // A stricter threshold leaves the near copy out.
+    let v = pt!(
+        "eval",
+        "overlap",
+        &train,
+        &eval,
+        "--text-field",
+        "text",
+        "--threshold",
+        "1.0"
+    )
+    .json();
+    assert_eq!(v["near"]["count"], 0);
+    // PyTorrent partitions: the train partition holds every train record, none of test.
+    let v = pt!(
+        "eval",
+        "overlap",
+        samples(),
+        samples(),
+        "--eval-partition",
+        "train"
+    )
+    .json();
+    assert_eq!(v["leaked"]["share"], 1.0);
+    let v = pt!("eval", "overlap", samples(), samples()).json();
+    assert_eq!(v["eval_records"], 25);
+    assert_eq!(v["leaked"]["count"], 0);
+}

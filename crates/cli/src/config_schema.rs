@@ -58,6 +58,10 @@ fn stages() -> Vec<(&'static str, Reader)> {
             read::<pytorrent_eval::fill_mask::FillMaskEvalConfig>,
         ),
         (
+            "eval.overlap",
+            read::<pytorrent_eval::overlap::OverlapConfig>,
+        ),
+        (
             "eval.retrieval",
             read::<pytorrent_eval::retrieval::RetrievalConfig>,
         ),

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use pytorrent_corpus::Partitions;
 use pytorrent_eval::fill_mask::FillMaskEvalConfig;
+use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::pairs::QueryText;
 use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
 use pytorrent_eval::search::Similarity;
 use pytorrent_model::device::{DeviceSpec, Precision};
 use pytorrent_model::embed::Pooling;
 
-use crate::args::{BadLineArgs, ModelArgs};
+use crate::args::{BadLineArgs, ModelArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -26,6 +27,40 @@ pub enum EvalCommand {
     /// Python suite: 200+ prompts in 10 categories): top-1, top-5 and MRR per category, the
     /// worst prompts; exit 1 below --min-top1 / --min-top5.
     FillMask(FillMaskEvalArgs),
+    /// How much of an evaluation set a training corpus already holds: exact copies (the same
+    /// code tokens) and near copies (MinHash/LSH, as extract de-duplicates), with examples.
+    Overlap(OverlapArgs),
+}
+
+#[derive(Args)]
+pub struct OverlapArgs {
+    /// The training corpus (file or folder; JSONL or Parquet).
+    #[arg(value_name = "TRAIN")]
+    inputs: PathBuf,
+    /// The evaluation set (a corpus partition, BEIR corpus.jsonl, any JSONL or Parquet).
+    #[arg(value_name = "EVAL")]
+    eval: PathBuf,
+    #[command(flatten)]
+    policy: BadLineArgs,
+    #[command(flatten)]
+    text: TextArgs,
+    /// Partitions of the training side (records that name none always count).
+    #[arg(long, default_value = "train")]
+    train_partition: Partitions,
+    /// Partitions of the evaluation side (records that name none always count).
+    #[arg(long, default_value = "test")]
+    eval_partition: Partitions,
+    /// Jaccard similarity of token shingles from which a copy is near.
+    #[arg(long, default_value_t = 0.85)]
+    threshold: f64,
+    /// Tokens per shingle.
+    #[arg(long, default_value_t = 3)]
+    shingle: usize,
+    /// Leaked evaluation records named in the report.
+    #[arg(long, default_value_t = 10)]
+    examples: usize,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -161,6 +196,21 @@ impl From<&RetrievalArgs> for RetrievalConfig {
 
 pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
     match c {
+        EvalCommand::Overlap(a) => {
+            let console = Console::new(&a.output);
+            let cfg = OverlapConfig {
+                input: a.policy.config(vec![a.inputs.clone()]),
+                eval: vec![a.eval.clone()],
+                field: a.text.field,
+                text_field: a.text.text_field.clone(),
+                train_partition: a.train_partition.clone(),
+                eval_partition: a.eval_partition.clone(),
+                threshold: a.threshold,
+                shingle: a.shingle,
+                examples: a.examples,
+            };
+            console.result(&pytorrent_eval::overlap::run(&cfg, &console)?)
+        }
         EvalCommand::FillMask(a) => {
             let console = Console::new(&a.output);
             let cfg = FillMaskEvalConfig {

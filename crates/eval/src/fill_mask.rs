@@ -273,13 +273,12 @@ fn first_token(tok: &ModelTokenizer, prefix: &str, answer: &str) -> Result<(u32,
     }
 }
 
+/// One mask's accepted answers: each one's first token in context, and the answer.
+type Accepted = Vec<(u32, String)>;
+
 /// The accepted first tokens of each mask of a prompt (the prompt written with the model's
 /// mask token), and how many of the answers take several tokens.
-fn answer_tokens(
-    tok: &ModelTokenizer,
-    p: &Prompt,
-    mask: &str,
-) -> Result<(Vec<Vec<(u32, String)>>, usize)> {
+fn answer_tokens(tok: &ModelTokenizer, p: &Prompt, mask: &str) -> Result<(Vec<Accepted>, usize)> {
     let pieces: Vec<&str> = p.text.split(MASK).collect();
     let mut out = Vec::new();
     let mut multi = 0;

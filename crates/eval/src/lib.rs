@@ -13,6 +13,7 @@ pub mod bm25;
 pub mod embeddings;
 pub mod fill_mask;
 pub mod metrics;
+pub mod overlap;
 pub mod pairs;
 pub mod retrieval;
 pub mod search;

@@ -40,11 +40,15 @@ const PERMUTATIONS: usize = 128;
 
 pub struct Deduper {
     opts: DedupOptions,
-    exact: HashSet<u128>,
+    /// Exact key → the kept item it came from.
+    exact: HashMap<u128, u32>,
     bands: usize,
     rows: usize,
     buckets: HashMap<(u16, u64), u32>,
     signatures: Vec<[u32; PERMUTATIONS]>,
+    /// The kept item of each signature (items too short for a shingle have none).
+    owners: Vec<u32>,
+    kept: u32,
 }
 
 /// Bands × rows = 128, chosen so the LSH curve's steepest point, (1/b)^(1/r), is just below
@@ -66,11 +70,13 @@ impl Deduper {
         let (bands, rows) = banding(opts.near_threshold.unwrap_or(1.0));
         Deduper {
             opts,
-            exact: HashSet::new(),
+            exact: HashMap::new(),
             bands,
             rows,
             buckets: HashMap::new(),
             signatures: Vec::new(),
+            owners: Vec::new(),
+            kept: 0,
         }
     }
 
@@ -99,44 +105,88 @@ impl Deduper {
 
     /// Checks `tokens` against everything kept so far; keeps it when it is new.
     pub fn check(&mut self, tokens: &[String]) -> Option<Duplicate> {
-        if self.opts.exact {
-            let mut joined = Vec::new();
-            for t in tokens {
-                joined.extend_from_slice(t.as_bytes());
-                joined.push(0);
+        let exact = self.opts.exact.then(|| exact_key(tokens));
+        let sig = self.opts.near_threshold.and(self.signature(tokens));
+        if let Some((kind, owner)) = self.find_with(exact, sig.as_ref()) {
+            // A near duplicate's exact text still counts as seen (an exact copy of it later
+            // is an exact duplicate), as it always has.
+            if let (Duplicate::Near, Some(key)) = (kind, exact) {
+                self.exact.insert(key, owner);
             }
-            if !self.exact.insert(xxh3_128(&joined)) {
-                return Some(Duplicate::Exact);
-            }
+            return Some(kind);
         }
-        let threshold = self.opts.near_threshold?;
-        let sig = self.signature(tokens)?;
-        let keys: Vec<(u16, u64)> = (0..self.bands)
+        let id = self.kept;
+        self.kept += 1;
+        if let Some(key) = exact {
+            self.exact.insert(key, id);
+        }
+        if let Some(sig) = sig {
+            let at = self.signatures.len() as u32;
+            for key in self.band_keys(&sig) {
+                self.buckets.entry(key).or_insert(at);
+            }
+            self.signatures.push(sig);
+            self.owners.push(id);
+        }
+        None
+    }
+
+    /// The kept item (numbered from 0 in keeping order) that `tokens` duplicates, without
+    /// keeping `tokens`: for checking one set against another.
+    pub fn find(&self, tokens: &[String]) -> Option<(Duplicate, u32)> {
+        let exact = self.opts.exact.then(|| exact_key(tokens));
+        let sig = self.opts.near_threshold.and(self.signature(tokens));
+        self.find_with(exact, sig.as_ref())
+    }
+
+    /// How many items were kept.
+    pub fn kept(&self) -> u32 {
+        self.kept
+    }
+
+    fn band_keys(&self, sig: &[u32; PERMUTATIONS]) -> Vec<(u16, u64)> {
+        (0..self.bands)
             .map(|b| {
                 let band = &sig[b * self.rows..(b + 1) * self.rows];
                 let bytes: Vec<u8> = band.iter().flat_map(|v| v.to_le_bytes()).collect();
                 (b as u16, xxh3_64_with_seed(&bytes, b as u64))
             })
-            .collect();
+            .collect()
+    }
+
+    fn find_with(
+        &self,
+        exact: Option<u128>,
+        sig: Option<&[u32; PERMUTATIONS]>,
+    ) -> Option<(Duplicate, u32)> {
+        if let Some(id) = exact.and_then(|k| self.exact.get(&k)) {
+            return Some((Duplicate::Exact, *id));
+        }
+        let threshold = self.opts.near_threshold?;
+        let sig = sig?;
         let mut checked = HashSet::new();
-        for key in &keys {
-            if let Some(&other) = self.buckets.get(key) {
+        for key in self.band_keys(sig) {
+            if let Some(&other) = self.buckets.get(&key) {
                 if checked.insert(other) {
                     let o = &self.signatures[other as usize];
                     let same = o.iter().zip(sig.iter()).filter(|(a, b)| a == b).count();
                     if same as f64 / PERMUTATIONS as f64 >= threshold {
-                        return Some(Duplicate::Near);
+                        return Some((Duplicate::Near, self.owners[other as usize]));
                     }
                 }
             }
         }
-        let id = self.signatures.len() as u32;
-        for key in keys {
-            self.buckets.entry(key).or_insert(id);
-        }
-        self.signatures.push(sig);
         None
     }
+}
+
+fn exact_key(tokens: &[String]) -> u128 {
+    let mut joined = Vec::new();
+    for t in tokens {
+        joined.extend_from_slice(t.as_bytes());
+        joined.push(0);
+    }
+    xxh3_128(&joined)
 }
 
 /// Fixed per-slot seeds (splitmix64 of the slot index), so signatures never depend on the
