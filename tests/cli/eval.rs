@@ -437,3 +437,181 @@ fn overlap_counts_exact_and_near_copies_of_evaluation_records_in_a_training_corp
     assert_eq!(v["eval_records"], 25);
     assert_eq!(v["leaked"]["count"], 0);
 }
+
+fn cloze_fixture() -> PathBuf {
+    root().join("tests/fixtures/cloze")
+}
+
+#[test]
+fn cloze_predictions_equal_run_cloze_py_and_accuracy_is_exact_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("predictions.txt");
+    let data = cloze_fixture().join("clozeTest.json");
+    // Words and answers are found beside the data, as CodeXGLUE lays them out.
+    let v = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        cloze_fixture().join("model"),
+        &data,
+        "--out",
+        &out
+    )
+    .json();
+    let ours = read_text(&out);
+    let theirs = read_text(&cloze_fixture().join("predictions.txt"));
+    assert_eq!(
+        ours, theirs,
+        "predictions of scripts/reference/make_cloze_fixtures.py"
+    );
+    let distinct: std::collections::BTreeSet<&str> = theirs
+        .lines()
+        .map(|l| l.split("<CODESPLIT>").nth(1).unwrap())
+        .collect();
+    assert!(
+        distinct.len() > 3,
+        "the fixture's predictions vary: {distinct:?}"
+    );
+    let answers = read_text(&cloze_fixture().join("answers.txt"));
+    let correct = answers
+        .lines()
+        .zip(theirs.lines())
+        .filter(|(a, p)| a == p)
+        .count();
+    assert_eq!(v["correct"], correct);
+    assert_eq!(v["items"], answers.lines().count());
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!((acc - correct as f64 / answers.lines().count() as f64).abs() < 1e-12);
+    // A missing prediction is an error; so are words outside the vocabulary, said by name.
+    let extra = dir.path().join("answers.txt");
+    fs::write(&extra, format!("{answers}nope-1<CODESPLIT>self\n")).unwrap();
+    let o = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        cloze_fixture().join("model"),
+        &data,
+        "--answers",
+        &extra
+    )
+    .fails_with(1);
+    assert!(
+        stderr(&o).contains("idx nope-1 has no prediction"),
+        "{}",
+        stderr(&o)
+    );
+    let words = dir.path().join("words.txt");
+    fs::write(&words, "self\nreturn_value_xyz\nkey").unwrap();
+    let v = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        cloze_fixture().join("model"),
+        &data,
+        "--words",
+        &words
+    )
+    .json();
+    assert_eq!(
+        v["words_not_in_vocabulary"],
+        serde_json::json!(["return_value_xyz"])
+    );
+}
+
+#[test]
+fn cloze_make_writes_codexglue_files_from_one_partition_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |out: &Path, seed: &str| {
+        pt!(
+            "eval",
+            "cloze",
+            "make",
+            samples(),
+            "--kind",
+            "all",
+            "--seed",
+            seed,
+            "--out",
+            out
+        )
+        .ok()
+    };
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    make(&a, "1");
+    make(&b, "1");
+    make(&c, "2");
+    for f in ["clozeTest.json", "answers.txt", "cloze_test_words.txt"] {
+        assert_eq!(
+            fs::read(a.join(f)).unwrap(),
+            fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_ne!(
+        fs::read(a.join("answers.txt")).unwrap(),
+        fs::read(c.join("answers.txt")).unwrap()
+    );
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&fs::read(a.join("clozeTest.json")).unwrap()).unwrap();
+    let answers = read_text(&a.join("answers.txt"));
+    let words = read_text(&a.join("cloze_test_words.txt"));
+    assert!(!words.ends_with('\n'));
+    // Test records only: each item is a test record's code tokens with one word masked.
+    let test: Vec<serde_json::Value> =
+        read_text(&samples().join("docstrings/test/test_scenario_docstrings_chk_0.jsonl.gz"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert!(!items.is_empty() && items.len() <= test.len());
+    for (item, line) in items.iter().zip(answers.lines()) {
+        let (idx, word) = line.split_once("<CODESPLIT>").unwrap();
+        assert_eq!(item["idx"], idx);
+        assert!(words.lines().any(|w| w == word));
+        let pl: Vec<String> = item["pl_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(pl.iter().filter(|t| *t == "<mask>").count(), 1);
+        let filled: Vec<String> = pl
+            .iter()
+            .map(|t| {
+                if t == "<mask>" {
+                    word.to_string()
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
+        assert!(
+            test.iter()
+                .any(|r| r["code_tokens"] == serde_json::json!(filled)
+                    && r["docstring_tokens"] == item["nl_tokens"]),
+            "{idx}"
+        );
+    }
+    // maxmin masks max or min only.
+    let mm = dir.path().join("mm");
+    pt!(
+        "eval",
+        "cloze",
+        "make",
+        samples(),
+        "--kind",
+        "maxmin",
+        "--partition",
+        "all",
+        "--out",
+        &mm
+    )
+    .ok();
+    assert!(read_text(&mm.join("answers.txt"))
+        .lines()
+        .all(|l| l.ends_with("<CODESPLIT>max") || l.ends_with("<CODESPLIT>min")));
+    assert_eq!(read_text(&mm.join("cloze_test_words.txt")), "max\nmin");
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pytorrent_corpus::Partitions;
+use pytorrent_eval::cloze::{ClozeConfig, ClozeMakeConfig, Kind as ClozeKind};
 use pytorrent_eval::fill_mask::FillMaskEvalConfig;
 use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::pairs::QueryText;
@@ -12,6 +13,7 @@ use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
 use pytorrent_eval::search::Similarity;
 use pytorrent_model::device::{DeviceSpec, Precision};
 use pytorrent_model::embed::Pooling;
+use pytorrent_model::options::ModelOptions;
 
 use crate::args::{BadLineArgs, ModelArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
@@ -30,6 +32,81 @@ pub enum EvalCommand {
     /// How much of an evaluation set a training corpus already holds: exact copies (the same
     /// code tokens) and near copies (MinHash/LSH, as extract de-duplicates), with examples.
     Overlap(OverlapArgs),
+    /// CodeXGLUE cloze tests (clozeTest.json, cloze_test_words.txt, answers.txt), scored as
+    /// their run_cloze.py scores them; `eval cloze make` builds such sets with known answers
+    /// from a corpus partition.
+    Cloze(ClozeArgs),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ClozeArgs {
+    #[command(subcommand)]
+    make: Option<ClozeCommand>,
+    /// Model folder (with an MLM head) or a model id in the local Hugging Face cache.
+    #[arg(long, required = true)]
+    model: Option<String>,
+    /// Tokenizer (default: the model's).
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// f32, or f16 / bf16 on a GPU.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
+    /// Items per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// clozeTest.json (a JSON array of {idx, nl_tokens, pl_tokens}, one <mask> each).
+    #[arg(required = true)]
+    data: Option<PathBuf>,
+    /// cloze_test_words.txt (default: beside the data file, or in the folder above).
+    #[arg(long)]
+    words: Option<PathBuf>,
+    /// answers.txt (idx<CODESPLIT>word lines; default: beside the data file, if there).
+    #[arg(long)]
+    answers: Option<PathBuf>,
+    /// Write predictions here, in CodeXGLUE's format.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ClozeCommand {
+    /// Cloze items with known answers from a corpus partition, written in CodeXGLUE's files.
+    Make(ClozeMakeArgs),
+}
+
+#[derive(Args)]
+pub struct ClozeMakeArgs {
+    /// Corpus files or folders (PyTorrent records: code_tokens and docstring_tokens).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: BadLineArgs,
+    /// maxmin (one max/min token masked) or all (one candidate word masked).
+    #[arg(long)]
+    kind: ClozeKind,
+    /// Partitions the items come from (test by default: never in train shards).
+    #[arg(long, default_value = "test")]
+    partition: Partitions,
+    /// Seed of the choice of the masked occurrence.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Candidate words of --kind all (one a line; default: Python keywords, builtins, names).
+    #[arg(long)]
+    words: Option<PathBuf>,
+    /// At most this many items (the first in input order).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output folder: clozeTest.json, answers.txt, cloze_test_words.txt.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -196,6 +273,45 @@ impl From<&RetrievalArgs> for RetrievalConfig {
 
 pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
     match c {
+        EvalCommand::Cloze(ClozeArgs {
+            make: Some(ClozeCommand::Make(a)),
+            ..
+        }) => {
+            let console = Console::new(&a.output);
+            let cfg = ClozeMakeConfig {
+                input: a.policy.config(a.inputs.clone()),
+                kind: a.kind,
+                partition: a.partition.clone(),
+                seed: a.seed,
+                words: a.words.clone(),
+                limit: a.limit,
+                out: a.out.clone(),
+            };
+            console.summary(&pytorrent_eval::cloze::make(&cfg, &console)?)
+        }
+        EvalCommand::Cloze(a) => {
+            let console = Console::new(&a.output);
+            let cfg = ClozeConfig {
+                model: ModelOptions {
+                    model: a
+                        .model
+                        .clone()
+                        .expect("clap requires it without a subcommand"),
+                    tokenizer: a.tokenizer.clone(),
+                    device: a.device,
+                    dtype: a.dtype,
+                    batch_size: a.batch_size,
+                },
+                data: a
+                    .data
+                    .clone()
+                    .expect("clap requires it without a subcommand"),
+                words: a.words.clone(),
+                answers: a.answers.clone(),
+                out: a.out.clone(),
+            };
+            console.result(&pytorrent_eval::cloze::run(&cfg, &console)?)
+        }
         EvalCommand::Overlap(a) => {
             let console = Console::new(&a.output);
             let cfg = OverlapConfig {

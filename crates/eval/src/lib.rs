@@ -10,6 +10,7 @@
 //!   and `pool` protocols, a model's embeddings or npy files, beside BM25 and random.
 
 pub mod bm25;
+pub mod cloze;
 pub mod embeddings;
 pub mod fill_mask;
 pub mod metrics;
