@@ -237,6 +237,22 @@ fn a_beir_folder_runs_in_the_pool_protocol_with_mteb_shaped_output() {
     let s = &v["scores"]["test"][0];
     assert_eq!(s["main_score"], s["ndcg_at_10"]);
     assert_eq!(v["pytorrent"]["queries"], 30);
+    // AdvTest: CodeSearchNet-style lines, tokens joined by spaces.
+    let adv = dir.path().join("test.jsonl");
+    let lines: String = records
+        .iter()
+        .map(|r| format!("{}\n", serde_json::json!({"url": r["url"], "code_tokens": r["code_tokens"], "docstring_tokens": r["docstring_tokens"]})))
+        .collect();
+    fs::write(&adv, lines).unwrap();
+    let v = pt!("eval", "retrieval", "--advtest", &adv, "--protocol", "pool").json();
+    assert_eq!(v["task_name"], "AdvTest");
+    assert_eq!(v["pytorrent"]["queries"], 30);
+    assert!(
+        v["pytorrent"]["scores"]["mrr"].as_f64().unwrap()
+            > v["pytorrent"]["baselines"]["random"]["mrr"]
+                .as_f64()
+                .unwrap()
+    );
     let o = pt!("eval", "retrieval", "--beir", &beir).fails_with(2);
     assert!(
         stderr(&o).contains("--protocol csn needs pairs"),

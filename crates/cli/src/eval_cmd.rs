@@ -170,6 +170,10 @@ pub struct RetrievalArgs {
     /// A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), as CoIR ships them.
     #[arg(long, value_name = "FOLDER")]
     beir: Option<PathBuf>,
+    /// CodeXGLUE AdvTest test.jsonl (or any JSONL with code_tokens and docstring_tokens):
+    /// tokens joined by spaces, pairs by line.
+    #[arg(long, value_name = "FILE")]
+    advtest: Option<PathBuf>,
     /// The qrels split of a BEIR folder.
     #[arg(long, default_value = "test")]
     split: String,
@@ -245,6 +249,7 @@ impl From<&RetrievalArgs> for RetrievalConfig {
         RetrievalConfig {
             input: a.policy.config(a.inputs.clone()),
             beir: a.beir.clone(),
+            advtest: a.advtest.clone(),
             split: a.split.clone(),
             partition: a.partition.clone(),
             query: a.query,

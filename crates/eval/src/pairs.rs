@@ -213,9 +213,75 @@ pub fn from_beir(folder: &Path, split: &str) -> Result<Set> {
     })
 }
 
+/// CodeXGLUE's AdvTest (and any CodeSearchNet-style JSONL with `url`, `code_tokens` and
+/// `docstring_tokens`): the query is the docstring tokens joined by spaces, the candidate the
+/// code tokens joined by spaces (AdvTest's normalised code), as its `run.py` reads them;
+/// pairs match by line.
+pub fn from_advtest(path: &Path) -> Result<Set> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        #[serde(default)]
+        url: Option<String>,
+        code_tokens: Vec<String>,
+        docstring_tokens: Vec<String>,
+    }
+    let file = std::fs::File::open(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
+    let mut set = Set {
+        paired: true,
+        ..Set::default()
+    };
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| pytorrent_io::Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line).map_err(|e| {
+            Error::data(path, format!("line {}: not an AdvTest record ({e})", i + 1))
+        })?;
+        let id = l
+            .url
+            .unwrap_or_else(|| format!("{}:{}", path.display(), i + 1));
+        set.texts.push(l.docstring_tokens.join(" "));
+        set.codes.push(l.code_tokens.join(" "));
+        set.text_ids.push(id);
+    }
+    let width = set.codes.len().to_string().len();
+    set.code_ids = (0..set.codes.len())
+        .map(|i| format!("{i:0width$}"))
+        .collect();
+    set.relevant = (0..set.texts.len() as u32).map(|i| vec![i]).collect();
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advtest_lines_join_their_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("test.jsonl");
+        std::fs::write(
+            &p,
+            "{\"url\": \"u1\", \"code_tokens\": [\"def\", \"f\", \"(\", \")\"], \"docstring_tokens\": [\"Do\", \"it\"]}\n{\"url\": \"u2\"}\n",
+        )
+        .unwrap();
+        let e = from_advtest(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("test.jsonl: line 2: not an AdvTest record"),
+            "{e}"
+        );
+        std::fs::write(
+            &p,
+            "{\"url\": \"u1\", \"code_tokens\": [\"def\", \"f\", \"(\", \")\"], \"docstring_tokens\": [\"Do\", \"it\"]}\n",
+        )
+        .unwrap();
+        let s = from_advtest(&p).unwrap();
+        assert_eq!(
+            (s.texts[0].as_str(), s.codes[0].as_str()),
+            ("Do it", "def f ( )")
+        );
+    }
 
     #[test]
     fn query_texts() {

@@ -85,6 +85,10 @@ pub struct RetrievalConfig {
     /// A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) instead of a corpus.
     #[serde(default)]
     pub beir: Option<PathBuf>,
+    /// CodeXGLUE AdvTest `test.jsonl` (or any JSONL with `code_tokens` and `docstring_tokens`)
+    /// instead of a corpus.
+    #[serde(default)]
+    pub advtest: Option<PathBuf>,
     /// The qrels split of a BEIR folder.
     #[serde(default = "default_split")]
     pub split: String,
@@ -148,6 +152,7 @@ impl RetrievalConfig {
         RetrievalConfig {
             input: InputConfig::new(inputs),
             beir: None,
+            advtest: None,
             split: default_split(),
             partition: default_partition(),
             query: default_query(),
@@ -186,11 +191,14 @@ impl RetrievalConfig {
         if npy.0 && self.model.is_some() {
             return usage("give --model or embedding files, not both");
         }
-        if files && self.beir.is_some() {
-            return usage("give corpus files or --beir FOLDER, not both");
+        let sources = usize::from(files)
+            + usize::from(self.beir.is_some())
+            + usize::from(self.advtest.is_some());
+        if sources > 1 {
+            return usage("give one of corpus files, --beir FOLDER and --advtest FILE");
         }
-        if !files && self.beir.is_none() && !npy.0 {
-            return usage("nothing to evaluate: give corpus files, --beir FOLDER, or --query-embeddings and --candidate-embeddings");
+        if sources == 0 && !npy.0 {
+            return usage("nothing to evaluate: give corpus files, --beir FOLDER, --advtest FILE, or --query-embeddings and --candidate-embeddings");
         }
         if self.csn_batch < 2 {
             return usage("--csn-batch must be at least 2 (one positive, one distractor)");
@@ -502,6 +510,9 @@ fn load_set(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<Set> {
     if let Some(folder) = &cfg.beir {
         return pairs::from_beir(folder, &cfg.split);
     }
+    if let Some(file) = &cfg.advtest {
+        return pairs::from_advtest(file);
+    }
     if !cfg.input.inputs.is_empty() {
         return pairs::from_corpus(&cfg.input, &cfg.partition, cfg.query, reporter);
     }
@@ -600,7 +611,12 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
     let mut side = side(set, cfg.direction);
     let npy = npy_embeddings(cfg)?;
     if let Some((q, c, _)) = &npy {
-        fit_embeddings(&mut side, q, c, !has_texts && cfg.beir.is_none())?;
+        fit_embeddings(
+            &mut side,
+            q,
+            c,
+            !has_texts && cfg.beir.is_none() && cfg.advtest.is_none(),
+        )?;
     }
     if side.queries == 0 {
         return Err(Error::Input(
@@ -676,11 +692,12 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
         Some(_) => cfg.split.clone(),
         None => partition_name(&cfg.partition),
     };
-    let task_name = match &cfg.beir {
-        Some(f) => f
+    let task_name = match (&cfg.beir, &cfg.advtest) {
+        (Some(f), _) => f
             .file_name()
             .map_or("beir".into(), |n| n.to_string_lossy().into_owned()),
-        None => "pytorrent-code-retrieval".into(),
+        (None, Some(_)) => "AdvTest".into(),
+        (None, None) => "pytorrent-code-retrieval".into(),
     };
     Ok(RetrievalReport {
         task_name,
@@ -696,7 +713,8 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
             },
             direction: cfg.direction.name(),
             similarity: cfg.similarity.name(),
-            query: (cfg.beir.is_none() && has_texts).then(|| cfg.query.name()),
+            query: (cfg.beir.is_none() && cfg.advtest.is_none() && has_texts)
+                .then(|| cfg.query.name()),
             queries: groups.iter().map(|g| g.queries.len()).sum(),
             candidates_per_query: per_query,
             batches: (cfg.protocol == Protocol::Csn && side.paired).then_some(groups.len()),
