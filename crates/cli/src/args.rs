@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use pytorrent_corpus::{InputConfig, OnError, Partition, PartitionRule, TextView};
 use pytorrent_model::device::{DeviceSpec, Precision};
+use pytorrent_model::embed::{Choices, Pooling};
 use pytorrent_model::options::ModelOptions;
 
 /// What to do with bad lines of a corpus.
@@ -118,5 +119,60 @@ impl ModelArgs {
             dtype: self.dtype,
             batch_size: self.batch_size,
         }
+    }
+}
+
+/// How a model's token states become one vector (`embed`, `eval retrieval`).
+#[derive(Args, Debug, Clone)]
+pub struct PoolingArgs {
+    /// mean (masked), cls or pooler (default: a sentence-transformers folder's, else mean).
+    #[arg(long)]
+    pub pooling: Option<Pooling>,
+    /// L2-normalise each vector (a sentence-transformers Normalize module does it anyway).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Cut inputs to this many tokens (default: a sentence-transformers max_seq_length, else
+    /// what the model's position table holds).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+}
+
+impl PoolingArgs {
+    pub fn choices(&self) -> Choices {
+        Choices {
+            pooling: self.pooling,
+            normalize: self.normalize,
+            max_length: self.max_length,
+        }
+    }
+}
+
+/// A model a command may run without (`eval retrieval` scores embedding files or BM25 alone);
+/// `eval cloze` makes `--model` required.
+#[derive(Args, Debug, Clone)]
+pub struct MaybeModelArgs {
+    /// Model folder or a model id in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Tokenizer (default: the model's).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// f32, or f16 / bf16 on a GPU.
+    #[arg(long, default_value = "f32")]
+    pub dtype: Precision,
+}
+
+impl MaybeModelArgs {
+    pub fn options(&self, batch_size: usize) -> Option<ModelOptions> {
+        self.model.as_ref().map(|m| ModelOptions {
+            model: m.clone(),
+            tokenizer: self.tokenizer.clone(),
+            device: self.device,
+            dtype: self.dtype,
+            batch_size,
+        })
     }
 }

@@ -11,11 +11,8 @@ use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::pairs::QueryText;
 use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
 use pytorrent_eval::search::Similarity;
-use pytorrent_model::device::{DeviceSpec, Precision};
-use pytorrent_model::embed::Pooling;
-use pytorrent_model::options::ModelOptions;
 
-use crate::args::{BadLineArgs, ModelArgs, TextArgs};
+use crate::args::{BadLineArgs, MaybeModelArgs, ModelArgs, PoolingArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -39,22 +36,16 @@ pub enum EvalCommand {
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    mut_arg("model", |a| a.required(true))
+)]
 pub struct ClozeArgs {
     #[command(subcommand)]
     make: Option<ClozeCommand>,
-    /// Model folder (with an MLM head) or a model id in the local Hugging Face cache.
-    #[arg(long, required = true)]
-    model: Option<String>,
-    /// Tokenizer (default: the model's).
-    #[arg(long)]
-    tokenizer: Option<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
-    /// f32, or f16 / bf16 on a GPU.
-    #[arg(long, default_value = "f32")]
-    dtype: Precision,
+    #[command(flatten)]
+    model: MaybeModelArgs,
     /// Items per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
@@ -201,30 +192,13 @@ pub struct RetrievalArgs {
     /// cosine or dot.
     #[arg(long, default_value = "cosine")]
     similarity: Similarity,
-    /// Model folder or hub id (in the local cache) whose embeddings are evaluated.
-    #[arg(long)]
-    model: Option<String>,
-    /// Tokenizer (default: the model's).
-    #[arg(long)]
-    tokenizer: Option<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
-    /// f32, or f16 / bf16 on a GPU.
-    #[arg(long, default_value = "f32")]
-    dtype: Precision,
+    #[command(flatten)]
+    model: MaybeModelArgs,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// mean, cls or pooler (default: a sentence-transformers folder's, else mean).
-    #[arg(long)]
-    pooling: Option<Pooling>,
-    /// L2-normalise embeddings (cosine does not need it).
-    #[arg(long)]
-    normalize: bool,
-    /// Cut texts to this many tokens (default: the model's limit).
-    #[arg(long)]
-    max_length: Option<usize>,
+    #[command(flatten)]
+    pooling: PoolingArgs,
     /// Query embeddings made elsewhere (npy, [pairs, dim]; row i is pair i's query).
     #[arg(long, value_name = "NPY")]
     query_embeddings: Option<PathBuf>,
@@ -259,14 +233,12 @@ impl From<&RetrievalArgs> for RetrievalConfig {
             seed: a.seed,
             no_shuffle: a.no_shuffle,
             similarity: a.similarity,
-            model: a.model.clone(),
-            tokenizer: a.tokenizer.clone(),
-            device: a.device,
-            dtype: a.dtype,
+            model: a.model.model.clone(),
+            tokenizer: a.model.tokenizer.clone(),
+            device: a.model.device,
+            dtype: a.model.dtype,
             batch_size: a.batch_size,
-            pooling: a.pooling,
-            normalize: a.normalize,
-            max_length: a.max_length,
+            choices: a.pooling.choices(),
             query_embeddings: a.query_embeddings.clone(),
             candidate_embeddings: a.candidate_embeddings.clone(),
             cache: a.cache.clone(),
@@ -297,16 +269,10 @@ pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
         EvalCommand::Cloze(a) => {
             let console = Console::new(&a.output);
             let cfg = ClozeConfig {
-                model: ModelOptions {
-                    model: a
-                        .model
-                        .clone()
-                        .expect("clap requires it without a subcommand"),
-                    tokenizer: a.tokenizer.clone(),
-                    device: a.device,
-                    dtype: a.dtype,
-                    batch_size: a.batch_size,
-                },
+                model: a
+                    .model
+                    .options(a.batch_size)
+                    .expect("clap requires --model without a subcommand"),
                 data: a
                     .data
                     .clone()

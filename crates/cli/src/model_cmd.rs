@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 use pytorrent_corpus::{Partitions, TextView};
-use pytorrent_model::embed::{EmbedConfig, Pooling};
+use pytorrent_model::embed::EmbedConfig;
 use pytorrent_model::fill_mask::FillMaskConfig;
 use pytorrent_model::options::ModelOptions;
 
-use crate::args::{BadLineArgs, ModelArgs};
+use crate::args::{BadLineArgs, ModelArgs, PoolingArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -56,16 +56,8 @@ pub struct EmbedArgs {
     /// Partitions of a corpus to embed: train, valid, test (comma-separated) or all.
     #[arg(long, default_value = "all")]
     partition: Partitions,
-    /// mean (masked), cls or pooler (default: a sentence-transformers folder's, else mean).
-    #[arg(long)]
-    pooling: Option<Pooling>,
-    /// L2-normalise each vector (a sentence-transformers Normalize module does it anyway).
-    #[arg(long)]
-    normalize: bool,
-    /// Cut inputs to this many tokens (default: a sentence-transformers max_seq_length, else
-    /// what the model's position table holds).
-    #[arg(long)]
-    max_length: Option<usize>,
+    #[command(flatten)]
+    pooling: PoolingArgs,
     /// Output .npy ([n, hidden] float32); `<out>.ids.jsonl` names each row.
     #[arg(long)]
     out: PathBuf,
@@ -97,9 +89,7 @@ impl From<&EmbedArgs> for EmbedConfig {
             field: a.field,
             text_field: a.text_field.clone(),
             partition: a.partition.clone(),
-            pooling: a.pooling,
-            normalize: a.normalize,
-            max_length: a.max_length,
+            choices: a.pooling.choices(),
             out: a.out.clone(),
             chunk: a.chunk,
         }

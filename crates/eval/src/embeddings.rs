@@ -36,7 +36,7 @@ impl Encoder {
     ) -> Result<Encoder> {
         let (model, tok) = options.load(reporter)?;
         let st = SentenceConfig::read(&model.files.root)?;
-        let opts = settings(&model, st.as_ref(), choices)?;
+        let opts = settings(&model, st.as_ref(), choices, options.batch_size)?;
         let mut h = Sha256::new();
         h.update(b"pytorrent embeddings 1\n");
         h.update(std::fs::read(&model.files.config).unwrap_or_default());

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::DType;
 use pytorrent_io::{Reporter, Unit};
+use pytorrent_model::fill_mask::mask_positions;
 use pytorrent_model::options::ModelOptions;
 use pytorrent_model::text::{encode_inputs, length_batches, ModelTokenizer};
 use serde::{Deserialize, Serialize};
@@ -340,16 +341,7 @@ pub fn run(cfg: &FillMaskEvalConfig, reporter: &dyn Reporter) -> Result<FillMask
     for chunk in length_batches(&encoded, cfg.model.batch_size) {
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
         let hidden = model.hidden_states(&rows).map_err(Error::Model)?;
-        let at: Vec<(usize, usize)> = rows
-            .iter()
-            .enumerate()
-            .flat_map(|(r, ids)| {
-                ids.iter()
-                    .enumerate()
-                    .filter(|(_, &t)| t == mask_id)
-                    .map(move |(p, _)| (r, p))
-            })
-            .collect();
+        let at = mask_positions(&rows, mask_id);
         let logits = model.mlm_logits(&hidden, &at).map_err(Error::Model)?;
         let probs =
             candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32).map_err(model_err)?)

@@ -20,24 +20,7 @@ use crate::{Error, Result};
 /// Code tokens for comparison: runs of letters, digits and `_`, and each other non-space
 /// character alone; spacing and line breaks do not count.
 pub fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-            continue;
-        }
-        if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-        if !c.is_whitespace() {
-            out.push(c.to_string());
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
+    pytorrent_extract::package::word_tokens(text)
 }
 
 fn default_field() -> TextView {

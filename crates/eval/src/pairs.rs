@@ -59,6 +59,17 @@ pub struct Set {
     pub without_query: u64,
 }
 
+/// Text i answers code i; codes are numbered with zero-padded positions, so their string order
+/// (the tie order) is input order.
+fn paired(mut set: Set) -> Set {
+    let width = set.codes.len().to_string().len();
+    set.code_ids = (0..set.codes.len())
+        .map(|i| format!("{i:0width$}"))
+        .collect();
+    set.relevant = (0..set.texts.len() as u32).map(|i| vec![i]).collect();
+    set
+}
+
 /// Fields a pair reader needs.
 const PAIR_FIELDS: &[&str] = &["repo", "path", "func_name", "code", "docstring", "summary"];
 
@@ -115,13 +126,7 @@ pub fn from_corpus(
     );
     reporter.end();
     set.read = Some(read?);
-    // Zero-padded positions as ids: string order is input order, so ties keep it.
-    let width = set.codes.len().to_string().len();
-    set.code_ids = (0..set.codes.len())
-        .map(|i| format!("{i:0width$}"))
-        .collect();
-    set.relevant = (0..set.texts.len() as u32).map(|i| vec![i]).collect();
-    Ok(set)
+    Ok(paired(set))
 }
 
 /// One JSON object a line, each with a string `_id` and `text` (and optional `title`).
@@ -245,12 +250,7 @@ pub fn from_advtest(path: &Path) -> Result<Set> {
         set.codes.push(l.code_tokens.join(" "));
         set.text_ids.push(id);
     }
-    let width = set.codes.len().to_string().len();
-    set.code_ids = (0..set.codes.len())
-        .map(|i| format!("{i:0width$}"))
-        .collect();
-    set.relevant = (0..set.texts.len() as u32).map(|i| vec![i]).collect();
-    Ok(set)
+    Ok(paired(set))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Instant;
 use pytorrent_corpus::{InputConfig, Partition, Partitions, ReadSummary};
 use pytorrent_io::Reporter;
 use pytorrent_model::device::{DeviceSpec, Precision};
-use pytorrent_model::embed::{Choices, Pooling};
+use pytorrent_model::embed::Choices;
 use pytorrent_model::options::ModelOptions;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -125,13 +125,9 @@ pub struct RetrievalConfig {
     /// Texts per forward pass.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// mean, cls or pooler (default: a sentence-transformers folder's, else mean).
-    #[serde(default)]
-    pub pooling: Option<Pooling>,
-    #[serde(default)]
-    pub normalize: bool,
-    #[serde(default)]
-    pub max_length: Option<usize>,
+    /// Pooling, normalisation and length of the model's embeddings.
+    #[serde(flatten)]
+    pub choices: Choices,
     /// Embeddings made elsewhere: row i of each belongs to pair i.
     #[serde(default)]
     pub query_embeddings: Option<PathBuf>,
@@ -167,9 +163,7 @@ impl RetrievalConfig {
             device: DeviceSpec::Cpu,
             dtype: Precision::F32,
             batch_size: default_batch_size(),
-            pooling: None,
-            normalize: false,
-            max_length: None,
+            choices: Choices::default(),
             query_embeddings: None,
             candidate_embeddings: None,
             cache: None,
@@ -203,7 +197,7 @@ impl RetrievalConfig {
         if self.csn_batch < 2 {
             return usage("--csn-batch must be at least 2 (one positive, one distractor)");
         }
-        if self.batch_size == 0 || self.max_length == Some(0) {
+        if self.batch_size == 0 || self.choices.max_length == Some(0) {
             return usage("--batch-size and --max-length must be at least 1");
         }
         Ok(())
@@ -550,13 +544,7 @@ fn model_embeddings(
     let Some(options) = cfg.model_options() else {
         return Ok(None);
     };
-    let choices = Choices {
-        pooling: cfg.pooling,
-        normalize: cfg.normalize,
-        max_length: cfg.max_length,
-        batch_size: cfg.batch_size,
-    };
-    let enc = embeddings::Encoder::load(&options, &choices, reporter)?;
+    let enc = embeddings::Encoder::load(&options, &cfg.choices, reporter)?;
     let cache = if cfg.no_cache {
         None
     } else {

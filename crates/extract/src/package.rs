@@ -311,8 +311,9 @@ pub struct Output {
     pub record: Record,
 }
 
-fn word_tokens(text: &str) -> Vec<String> {
-    // Words and single punctuation marks, as the reference extractor tokenises summaries.
+/// Words (letters, digits, `_`) and single punctuation marks, whitespace dropped: as the
+/// reference extractor tokenises summaries, and as `eval overlap` compares code.
+pub fn word_tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
     for c in text.chars() {

@@ -6,7 +6,10 @@
 //! hex digests, UUIDs, keys documented as examples (`AKIA…EXAMPLE`), test-mode keys
 //! (`sk_test_…`), placeholder passwords (`user:password@`, `user:${PASS}@`), and addresses at
 //! the domains reserved for documentation (`example.com`, `example.org`, `example.net`, and
-//! `*.example`, `*.invalid`, `*.test`, `*.localhost`).
+//! `*.example`, `*.invalid`, `*.test`, `*.localhost`), SSH algorithm names
+//! (`…@openssh.com`), `user@host:path` remotes, names whose last label is a file extension,
+//! documented demo passwords (`scott:tiger@`, `[username]:[password]@`) and PEM markers named in
+//! prose (a key needs a base64 body).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -26,7 +29,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     vec![
         r(
             "private_key",
-            r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----",
+            // The body must be a key's: optional `Name: value` header lines, then base64. A
+            // docstring that names the markers keeps its words.
+            r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n(?:[ \t]*[A-Za-z][A-Za-z0-9-]*:[^\n]*\r?\n)*(?:[ \t]*\r?\n)?(?:[ \t]*[A-Za-z0-9+/=]+[ \t]*\r?\n)+[ \t]*-----END (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----",
         ),
         r(
             "aws_access_key",
@@ -52,6 +57,27 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid")
 });
 
+/// Domains that name things other than mailboxes before an `@`: SSH algorithm and extension
+/// names (`hmac-sha2-256-etm@openssh.com`, RFC 4250's private namespace).
+const NAMESPACE_DOMAINS: &[&str] = &["openssh.com", "libssh.org"];
+
+/// Last labels that are file extensions rather than top-level domains (`genvslite@exe.vcxproj`).
+const FILE_EXTENSIONS: &[&str] = &[
+    "vcxproj", "csproj", "vbproj", "sln", "exe", "dll", "so", "dylib", "txt", "json", "yaml",
+    "yml", "toml", "cfg", "ini", "xml", "html", "htm", "js", "ts", "css", "md", "rst", "png",
+    "jpg", "jpeg", "gif", "svg", "zip", "gz", "tgz", "tar", "whl", "lock", "log", "tmp", "bak",
+    "bin", "dat", "pyc", "pyi", "pyx", "ipynb", "cpp", "hpp", "h", "c", "cc", "java", "rs",
+];
+
+fn not_a_mailbox(domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let last = d.rsplit('.').next().unwrap_or("");
+    NAMESPACE_DOMAINS
+        .iter()
+        .any(|n| d == *n || d.ends_with(&format!(".{n}")))
+        || FILE_EXTENSIONS.contains(&last)
+}
+
 fn documented_example(secret: &str) -> bool {
     secret.contains("EXAMPLE") || secret.contains("example")
 }
@@ -70,10 +96,14 @@ fn placeholder_password(p: &str) -> bool {
             | "xxxx"
             | "****"
             | "***"
+            // Oracle's documented demo account, scott/tiger.
+            | "tiger"
     ) || p.starts_with('$')
         || p.starts_with('{')
         || p.starts_with('<')
         || p.starts_with('%')
+        || p.starts_with('[')
+        || p.ends_with(']')
         || p.chars().all(|c| c == '*' || c == 'x' || c == 'X')
 }
 
@@ -135,9 +165,13 @@ pub fn scrub(text: &str, mut counts: Option<&mut Counts>) -> String {
     }
     if out.contains('@') && EMAIL.is_match(&out) {
         let mut n = 0;
+        let text = out.clone();
         out = EMAIL
-            .replace_all(&out, |c: &Captures| {
-                if reserved_domain(&c[1]) {
+            .replace_all(&text, |c: &Captures| {
+                let m = c.get(0).expect("the match");
+                // `git@github.com:org/repo.git`: an SSH remote, `user@host:path`.
+                let remote = text[m.end()..].starts_with(':');
+                if reserved_domain(&c[1]) || not_a_mailbox(&c[1]) || remote {
                     c[0].to_string()
                 } else {
                     n += 1;
@@ -214,6 +248,14 @@ mod tests {
     }
 
     #[test]
+    fn keys_with_header_lines_and_indentation_are_still_keys() {
+        let text = "K = '''-----BEGIN RSA PRIVATE KEY-----\n    Proc-Type: 4,ENCRYPTED\n    DEK-Info: AES-128-CBC,3F17\n\n    MIIEpAIBAAKCAQEA7bq+/x=\n    AbCd\n    -----END RSA PRIVATE KEY-----'''";
+        let (got, counts) = one(text);
+        assert_eq!(got, "K = '''<SECRET>'''");
+        assert_eq!(counts.get("private_key"), Some(&1));
+    }
+
+    #[test]
     fn look_alikes_stay_untouched() {
         for text in [
             "sha = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'",
@@ -228,6 +270,13 @@ mod tests {
             "pip install pkg@git+https://host/repo.git",
             "x = a@b",
             "ssh git@localhost",
+            // Look-alikes found in real packages.
+            "_preferred_macs = ('hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512')",
+            "url = 'git@github.com:org/repo.git'",
+            "files = ['genvslite@exe.vcxproj']",
+            "\"\"\"Loads a PKCS#1 PEM-encoded private key file.\n\n    The contents of the file before the \"-----BEGIN RSA PRIVATE KEY-----\" and\n    after the \"-----END RSA PRIVATE KEY-----\" lines is ignored.\n    \"\"\"",
+            "mongodb://[[username]:[password]]@host",
+            "oracle://scott:tiger@127.0.0.1:1521/sidname",
         ] {
             let (got, counts) = one(text);
             assert_eq!(got, text, "{counts:?}");

@@ -134,16 +134,9 @@ pub struct EmbedConfig {
     /// Partitions of a corpus to embed.
     #[serde(default)]
     pub partition: Partitions,
-    /// mean, cls or pooler (default: the sentence-transformers folder's, else mean).
-    #[serde(default)]
-    pub pooling: Option<Pooling>,
-    /// L2-normalise each vector (a sentence-transformers `Normalize` module does it anyway).
-    #[serde(default)]
-    pub normalize: bool,
-    /// Cut inputs to this many tokens (default: the sentence-transformers `max_seq_length`,
-    /// else what the position table holds).
-    #[serde(default)]
-    pub max_length: Option<usize>,
+    /// Pooling, normalisation and length.
+    #[serde(flatten)]
+    pub choices: Choices,
     /// Output .npy (`[n, hidden]` float32); `<out>.ids.jsonl` names each row.
     pub out: PathBuf,
     /// Inputs held in memory at once.
@@ -164,9 +157,7 @@ impl EmbedConfig {
             field: None,
             text_field: None,
             partition: Partitions::All,
-            pooling: None,
-            normalize: false,
-            max_length: None,
+            choices: Choices::default(),
             out,
             chunk: default_chunk(),
         }
@@ -183,7 +174,7 @@ impl EmbedConfig {
                 "give --field or --text-field, not both".into(),
             ));
         }
-        if self.chunk == 0 || self.max_length == Some(0) {
+        if self.chunk == 0 || self.choices.max_length == Some(0) {
             return Err(Error::Usage(
                 "--chunk and --max-length must be at least 1".into(),
             ));
@@ -349,30 +340,33 @@ fn with_row(id: serde_json::Value, row: u64, source: &TextSource) -> serde_json:
 
 /// The settings of this run: flags first, then a sentence-transformers folder's.
 fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Result<EmbedOptions> {
-    settings(
-        model,
-        st,
-        &Choices {
-            pooling: cfg.pooling,
-            normalize: cfg.normalize,
-            max_length: cfg.max_length,
-            batch_size: cfg.model.batch_size,
-        },
-    )
+    settings(model, st, &cfg.choices, cfg.model.batch_size)
 }
 
-/// What a user may choose about embeddings; the rest comes from the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a user may choose about embeddings (keys of `embed` and `eval retrieval`); the rest
+/// comes from the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Choices {
+    /// mean, cls or pooler (default: the sentence-transformers folder's, else mean).
+    #[serde(default)]
     pub pooling: Option<Pooling>,
+    /// L2-normalise each vector (a sentence-transformers `Normalize` module does it anyway).
+    #[serde(default)]
     pub normalize: bool,
+    /// Cut inputs to this many tokens (default: the sentence-transformers `max_seq_length`,
+    /// else what the position table holds).
+    #[serde(default)]
     pub max_length: Option<usize>,
-    pub batch_size: usize,
 }
 
 /// Embedding settings: the choices first, then a sentence-transformers folder's (`st`), then
 /// the model's limits; refused where the model cannot do what was chosen.
-pub fn settings(model: &Model, st: Option<&SentenceConfig>, c: &Choices) -> Result<EmbedOptions> {
+pub fn settings(
+    model: &Model,
+    st: Option<&SentenceConfig>,
+    c: &Choices,
+    batch_size: usize,
+) -> Result<EmbedOptions> {
     let positions = model.config.max_tokens();
     let max_tokens = c
         .max_length
@@ -393,7 +387,7 @@ pub fn settings(model: &Model, st: Option<&SentenceConfig>, c: &Choices) -> Resu
     Ok(EmbedOptions {
         pooling,
         normalize: c.normalize || st.is_some_and(|s| s.normalize),
-        batch_size: c.batch_size,
+        batch_size,
         max_tokens,
         lower_case: st.is_some_and(|s| s.do_lower_case),
     })

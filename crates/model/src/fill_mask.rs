@@ -30,6 +30,20 @@ pub struct FillMaskOptions {
     pub batch_size: usize,
 }
 
+/// (row, position) of every mask token in a batch, row by row: where `Model::mlm_logits` is
+/// asked for logits.
+pub fn mask_positions(rows: &[Vec<u32>], mask_id: u32) -> Vec<(usize, usize)> {
+    rows.iter()
+        .enumerate()
+        .flat_map(|(r, ids)| {
+            ids.iter()
+                .enumerate()
+                .filter(move |(_, id)| **id == mask_id)
+                .map(move |(p, _)| (r, p))
+        })
+        .collect()
+}
+
 /// Per input: per mask, the candidates best first. `reporter` hears about truncated inputs,
 /// unknown targets, and the progress in inputs.
 pub fn fill_mask(
@@ -109,16 +123,7 @@ pub fn fill_mask(
         reporter.advance(chunk.len() as u64);
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
         let hidden = model.hidden_states(&rows)?;
-        let at: Vec<(usize, usize)> = rows
-            .iter()
-            .enumerate()
-            .flat_map(|(r, ids)| {
-                ids.iter()
-                    .enumerate()
-                    .filter(|(_, id)| **id == mask_id)
-                    .map(move |(p, _)| (r, p))
-            })
-            .collect();
+        let at = mask_positions(&rows, mask_id);
         let logits = model.mlm_logits(&hidden, &at)?.to_dtype(DType::F32)?;
         let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
         let mut k = 0;

@@ -79,7 +79,7 @@ fn embed_run_writes_the_reference_vectors_and_counts_truncations() {
         vec![lines],
         out.clone(),
     );
-    cfg.pooling = Some(Pooling::Mean);
+    cfg.choices.pooling = Some(Pooling::Mean);
     let rec = Recorder::default();
     let report = pytorrent_model::embed::run(&cfg, &rec).unwrap();
     assert_eq!((report.rows, report.truncated), (4, 1));
