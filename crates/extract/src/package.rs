@@ -198,6 +198,8 @@ pub struct PackageReport {
     pub records: BTreeMap<String, u64>,
     /// Secrets and e-mail addresses replaced in function sources, by kind.
     pub scrubbed: BTreeMap<String, u64>,
+    /// Tool pragmas (`noqa`, `type: ignore` …) left out of the comments scenarios' text.
+    pub pragma_comments: u64,
     /// The whole package is on the opt-out list (nothing was read).
     pub opted_out: bool,
     /// Files left out because the opt-out list names them.
@@ -394,6 +396,7 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         let (us, errors) = units(&source);
         report.files_with_syntax_errors += (errors > 0) as u64;
         report.functions += us.len() as u64;
+        report.pragma_comments += us.iter().map(|u| u.pragmas).sum::<u64>();
         let lines = LineIndex::new(&source);
         for u in &us {
             let name = u.function.qualname.rsplit('.').next().unwrap_or_default();

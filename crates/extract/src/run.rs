@@ -187,6 +187,9 @@ pub struct ExtractReport {
     pub opted_out_files: u64,
     /// Secrets and e-mail addresses replaced, by kind.
     pub scrubbed: BTreeMap<String, u64>,
+    /// Tool pragmas (`noqa`, `type: ignore`, `pragma: no cover` …) left out of the comments
+    /// scenarios' natural language.
+    pub pragma_comments: u64,
     /// Records dropped as duplicates of an earlier one, by scenario and kind.
     pub duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     pub packages_with_problems: Vec<PackageReport>,
@@ -259,6 +262,7 @@ impl ExtractReport {
             self.opted_out_packages.push(report.package.clone());
         }
         self.opted_out_files += report.opted_out_files;
+        self.pragma_comments += report.pragma_comments;
         for (kind, n) in &report.scrubbed {
             *self.scrubbed.entry(kind.clone()).or_default() += n;
         }
@@ -494,6 +498,13 @@ impl ExtractReport {
         }
         if !self.scrubbed.is_empty() {
             let _ = writeln!(s, "  replaced: {}", joined(&self.scrubbed));
+        }
+        if self.pragma_comments > 0 {
+            let _ = writeln!(
+                s,
+                "  tool pragmas left out of comments: {}",
+                self.pragma_comments
+            );
         }
         for (scenario, outcomes) in &self.functions_by_scenario {
             let _ = writeln!(s, "  functions ({scenario}): {}", joined(outcomes));

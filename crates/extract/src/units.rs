@@ -35,8 +35,11 @@ pub struct Unit {
     pub function: PyFunction,
     /// The function's source from `def` to its last character.
     pub original: String,
-    /// Comment texts inside the function, `#` and one following space removed, in order.
+    /// Comment texts inside the function and on its last line, `#` and one following space
+    /// removed, in order; tool pragmas left out.
     pub comments: Vec<String>,
+    /// Tool pragmas left out of `comments` (`noqa`, `type: ignore`, `pragma: no cover` …).
+    pub pragmas: u64,
     /// Token texts of the function, comments and layout tokens left out; and the same with
     /// the docstring statement's tokens left out too.
     pub tokens: Vec<String>,
@@ -60,26 +63,42 @@ pub fn units(source: &str) -> (Vec<Unit>, usize) {
         .collect();
     let errors = parsed.errors().len();
     let fns = functions_in(&parsed.syntax().body, source);
+    let comment_text = |s: usize, e: usize| {
+        let text = source[s..e].trim_start_matches('#');
+        text.strip_prefix(' ')
+            .unwrap_or(text)
+            .trim_end()
+            .to_string()
+    };
     let units = fns
         .into_iter()
         .map(|f| {
             let inside = tokens
                 .iter()
                 .filter(|(_, s, e)| *s >= f.start && *e <= f.end);
+            // The function's text ends with its last statement; a comment after it on the same
+            // line (`return x  # why`) belongs to the function too.
+            let line_end = source[f.end..]
+                .find('\n')
+                .map_or(source.len(), |i| f.end + i);
+            let trailing = tokens
+                .iter()
+                .filter(|(k, s, e)| *k == TokenKind::Comment && *s >= f.end && *e <= line_end);
             let mut comments = Vec::new();
+            let mut pragmas = 0u64;
             let mut comment_ranges = Vec::new();
             let mut all = Vec::new();
             let mut without_doc = Vec::new();
             for &(kind, s, e) in inside {
                 match kind {
                     TokenKind::Comment => {
-                        let text = source[s..e].trim_start_matches('#');
-                        comments.push(
-                            text.strip_prefix(' ')
-                                .unwrap_or(text)
-                                .trim_end()
-                                .to_string(),
-                        );
+                        let text = comment_text(s, e);
+                        if is_pragma(&text) {
+                            pragmas += 1;
+                        } else {
+                            comments.push(text);
+                        }
+                        // Pragmas are comments still: the code without comments drops them.
                         comment_ranges.push((s, e));
                     }
                     TokenKind::Newline
@@ -97,10 +116,19 @@ pub fn units(source: &str) -> (Vec<Unit>, usize) {
                     }
                 }
             }
+            for &(_, s, e) in trailing {
+                let text = comment_text(s, e);
+                if is_pragma(&text) {
+                    pragmas += 1;
+                } else {
+                    comments.push(text);
+                }
+            }
             Unit {
                 original: source[f.start..f.end].to_string(),
                 function: f,
                 comments,
+                pragmas,
                 tokens: all,
                 tokens_without_docstring: without_doc,
                 comment_ranges,
@@ -108,6 +136,39 @@ pub fn units(source: &str) -> (Vec<Unit>, usize) {
         })
         .collect();
     (units, errors)
+}
+
+/// Comments addressed to tools rather than readers: linters, type checkers, formatters and
+/// coverage (`noqa: E501`, `type: ignore[attr-defined]`, `pragma: no cover`, `fmt: off`,
+/// `pylint: disable=…`). They are not natural language about the function.
+pub fn is_pragma(comment: &str) -> bool {
+    let c = comment.trim_start().to_ascii_lowercase();
+    const TOOLS: &[&str] = &[
+        "noqa",
+        "nosec",
+        "type: ignore",
+        "type:ignore",
+        "pragma:",
+        "fmt:",
+        "pylint:",
+        "isort:",
+        "pyright:",
+        "mypy:",
+        "flake8:",
+        "ruff:",
+        "pyre-",
+        "pytype:",
+        "nocover",
+        "lgtm",
+    ];
+    TOOLS.iter().any(|t| {
+        c.strip_prefix(t).is_some_and(|rest| {
+            rest.is_empty()
+                || t.ends_with(':')
+                || t.ends_with('-')
+                || !rest.starts_with(|ch: char| ch.is_alphanumeric())
+        })
+    })
 }
 
 impl Unit {
@@ -195,6 +256,53 @@ impl Unit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_on_the_last_line_belongs_to_the_function_and_pragmas_do_not_count() {
+        let src = "def f(n):\n    # scale it  # noqa: E501\n    y = n * 2  # type: ignore[attr-defined]\n    # pragma: no cover\n    return y  # enable chunked, no need to deal with length\n\nx = 1  # module level\n";
+        let (us, _) = units(src);
+        assert_eq!(us.len(), 1);
+        let u = &us[0];
+        assert_eq!(
+            u.comments,
+            [
+                "scale it  # noqa: E501",
+                "enable chunked, no need to deal with length"
+            ]
+        );
+        assert_eq!(u.pragmas, 2);
+        // The code without comments loses the pragmas too, and the function text is unchanged.
+        let code = u.code(Scenario::Comments, &crate::python::LineIndex::new(src));
+        assert_eq!(code, "def f(n):\n    y = n * 2\n    return y");
+        assert!(u.original.ends_with("return y"));
+    }
+
+    #[test]
+    fn pragmas_are_tool_comments_only() {
+        for p in [
+            "noqa",
+            "noqa: E501",
+            "type: ignore",
+            "type: ignore[attr-defined]",
+            "pragma: no cover",
+            "fmt: off",
+            "pylint: disable=invalid-name",
+            "isort: skip",
+            "nosec",
+            "pyright: ignore",
+        ] {
+            assert!(is_pragma(p), "{p}");
+        }
+        for c in [
+            "noqalike words",
+            "type of the result",
+            "format the output",
+            "pragmatic choice",
+            "TODO: fix",
+        ] {
+            assert!(!is_pragma(c), "{c}");
+        }
+    }
 
     const SRC: &str = "class K:\n    def m(self, x):\n        \"\"\"Scale x.\n\n        Twice.\n        \"\"\"\n        # double it\n        y = x * 2  # really\n        return y\n";
 
