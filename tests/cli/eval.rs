@@ -253,6 +253,56 @@ fn a_beir_folder_runs_in_the_pool_protocol_with_mteb_shaped_output() {
                 .as_f64()
                 .unwrap()
     );
+    // CoSQA: queries with a retrieval_idx into code_idx_map.txt beside them.
+    let cosqa = dir.path().join("cosqa");
+    fs::create_dir_all(&cosqa).unwrap();
+    let map: serde_json::Map<String, serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                r["code"].as_str().unwrap().to_string(),
+                serde_json::json!(1000 + i),
+            )
+        })
+        .collect();
+    let queries: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| serde_json::json!({"idx": format!("cosqa-test-{i}"), "doc": r["docstring"], "code": r["code"], "retrieval_idx": 1000 + i}))
+        .collect();
+    fs::write(
+        cosqa.join("code_idx_map.txt"),
+        serde_json::to_vec(&map).unwrap(),
+    )
+    .unwrap();
+    fs::write(
+        cosqa.join("cosqa-retrieval-test-500.json"),
+        serde_json::to_vec(&queries).unwrap(),
+    )
+    .unwrap();
+    let c = pt!(
+        "eval",
+        "retrieval",
+        "--cosqa",
+        cosqa.join("cosqa-retrieval-test-500.json"),
+        "--protocol",
+        "pool"
+    )
+    .json();
+    assert_eq!(c["task_name"], "CoSQA");
+    assert_eq!(c["pytorrent"]["queries"], 30);
+    assert!(c["scores"]["test"][0]["ndcg_at_10"].as_f64().unwrap() > 0.3);
+    // One answer a query: the random baseline is its exact expectation over 30 candidates.
+    let h30: f64 = (1..=30).map(|r| 1.0 / r as f64).sum::<f64>() / 30.0;
+    assert!(
+        (c["pytorrent"]["baselines"]["random"]["mrr"]
+            .as_f64()
+            .unwrap()
+            - h30)
+            .abs()
+            < 1e-12
+    );
     let o = pt!("eval", "retrieval", "--beir", &beir).fails_with(2);
     assert!(
         stderr(&o).contains("--protocol csn needs pairs"),

@@ -165,6 +165,13 @@ pub struct RetrievalArgs {
     /// tokens joined by spaces, pairs by line.
     #[arg(long, value_name = "FILE")]
     advtest: Option<PathBuf>,
+    /// CoSQA queries (cosqa-retrieval-test-500.json: doc, retrieval_idx), each against the
+    /// whole code base (use --protocol pool).
+    #[arg(long, value_name = "FILE")]
+    cosqa: Option<PathBuf>,
+    /// CoSQA's code base (default: code_idx_map.txt beside the queries).
+    #[arg(long, value_name = "FILE")]
+    cosqa_codebase: Option<PathBuf>,
     /// The qrels split of a BEIR folder.
     #[arg(long, default_value = "test")]
     split: String,
@@ -224,6 +231,8 @@ impl From<&RetrievalArgs> for RetrievalConfig {
             input: a.policy.config(a.inputs.clone()),
             beir: a.beir.clone(),
             advtest: a.advtest.clone(),
+            cosqa: a.cosqa.clone(),
+            cosqa_codebase: a.cosqa_codebase.clone(),
             split: a.split.clone(),
             partition: a.partition.clone(),
             query: a.query,

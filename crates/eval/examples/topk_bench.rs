@@ -26,7 +26,7 @@ fn main() {
         &Spec {
             k,
             keys: None,
-            ranks: false,
+            positives: None,
         },
     );
     let secs = started.elapsed().as_secs_f64();

@@ -253,6 +253,62 @@ pub fn from_advtest(path: &Path) -> Result<Set> {
     Ok(paired(set))
 }
 
+/// CoSQA's retrieval files as CoCLR and CodeXGLUE ship them: `cosqa-retrieval-test-500.json`
+/// (a JSON array of queries, each with its text in `doc` and its answer's `retrieval_idx`) and
+/// the code base `code_idx_map.txt` (a JSON object, code → idx). Every query ranks the whole
+/// code base.
+pub fn from_cosqa(queries: &Path, codebase: &Path) -> Result<Set> {
+    #[derive(serde::Deserialize)]
+    struct Query {
+        doc: String,
+        retrieval_idx: u64,
+        #[serde(default)]
+        idx: Option<serde_json::Value>,
+    }
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::Io(pytorrent_io::Error::io(p, e)));
+    let qs: Vec<Query> = serde_json::from_slice(&read(queries)?).map_err(|e| {
+        Error::data(
+            queries,
+            format!("not CoSQA queries (a JSON array of {{doc, retrieval_idx}}): {e}"),
+        )
+    })?;
+    let map: HashMap<String, u64> = serde_json::from_slice(&read(codebase)?).map_err(|e| {
+        Error::data(
+            codebase,
+            format!("not a CoSQA code base (a JSON object, code → idx): {e}"),
+        )
+    })?;
+    let mut codes: Vec<(u64, String)> = map.into_iter().map(|(c, i)| (i, c)).collect();
+    codes.sort();
+    let at: HashMap<u64, u32> = codes
+        .iter()
+        .enumerate()
+        .map(|(n, (i, _))| (*i, n as u32))
+        .collect();
+    let mut set = Set::default();
+    for (n, q) in qs.into_iter().enumerate() {
+        let answer = *at.get(&q.retrieval_idx).ok_or_else(|| {
+            Error::data(
+                queries,
+                format!(
+                    "query {}: retrieval_idx {} is not in {}",
+                    n + 1,
+                    q.retrieval_idx,
+                    codebase.display()
+                ),
+            )
+        })?;
+        set.texts.push(q.doc);
+        set.text_ids
+            .push(q.idx.map_or_else(|| (n + 1).to_string(), |v| v.to_string()));
+        set.relevant.push(vec![answer]);
+    }
+    let width = codes.last().map_or(1, |(i, _)| i.to_string().len());
+    set.code_ids = codes.iter().map(|(i, _)| format!("{i:0width$}")).collect();
+    set.codes = codes.into_iter().map(|(_, c)| c).collect();
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +337,24 @@ mod tests {
             (s.texts[0].as_str(), s.codes[0].as_str()),
             ("Do it", "def f ( )")
         );
+    }
+
+    #[test]
+    fn cosqa_queries_rank_the_code_base_by_retrieval_idx() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, c) = (
+            dir.path().join("test.json"),
+            dir.path().join("code_idx_map.txt"),
+        );
+        std::fs::write(&c, r#"{"def b(): pass": 7, "def a(): pass": 3}"#).unwrap();
+        std::fs::write(&q, r#"[{"idx": "cosqa-test-1", "doc": "python b", "code": "def b(): pass", "retrieval_idx": 7}]"#).unwrap();
+        let s = from_cosqa(&q, &c).unwrap();
+        assert_eq!(s.codes, ["def a(): pass", "def b(): pass"]);
+        assert_eq!(s.relevant, [vec![1]]);
+        assert!(!s.paired);
+        std::fs::write(&q, r#"[{"doc": "x", "retrieval_idx": 9}]"#).unwrap();
+        let e = from_cosqa(&q, &c).unwrap_err().to_string();
+        assert!(e.contains("query 1: retrieval_idx 9 is not in"), "{e}");
     }
 
     #[test]

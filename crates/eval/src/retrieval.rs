@@ -89,6 +89,12 @@ pub struct RetrievalConfig {
     /// instead of a corpus.
     #[serde(default)]
     pub advtest: Option<PathBuf>,
+    /// CoSQA queries (`cosqa-retrieval-test-500.json`) instead of a corpus; the code base is
+    /// `cosqa_codebase`, else `code_idx_map.txt` beside them.
+    #[serde(default)]
+    pub cosqa: Option<PathBuf>,
+    #[serde(default)]
+    pub cosqa_codebase: Option<PathBuf>,
     /// The qrels split of a BEIR folder.
     #[serde(default = "default_split")]
     pub split: String,
@@ -149,6 +155,8 @@ impl RetrievalConfig {
             input: InputConfig::new(inputs),
             beir: None,
             advtest: None,
+            cosqa: None,
+            cosqa_codebase: None,
             split: default_split(),
             partition: default_partition(),
             query: default_query(),
@@ -187,9 +195,12 @@ impl RetrievalConfig {
         }
         let sources = usize::from(files)
             + usize::from(self.beir.is_some())
-            + usize::from(self.advtest.is_some());
+            + usize::from(self.advtest.is_some())
+            + usize::from(self.cosqa.is_some());
         if sources > 1 {
-            return usage("give one of corpus files, --beir FOLDER and --advtest FILE");
+            return usage(
+                "give one of corpus files, --beir FOLDER, --advtest FILE and --cosqa FILE",
+            );
         }
         if sources == 0 && !npy.0 {
             return usage("nothing to evaluate: give corpus files, --beir FOLDER, --advtest FILE, or --query-embeddings and --candidate-embeddings");
@@ -201,6 +212,11 @@ impl RetrievalConfig {
             return usage("--batch-size and --max-length must be at least 1");
         }
         Ok(())
+    }
+
+    /// A published benchmark's files (BEIR, AdvTest, CoSQA) instead of a corpus.
+    fn benchmark_files(&self) -> bool {
+        self.beir.is_some() || self.advtest.is_some() || self.cosqa.is_some()
     }
 
     fn model_options(&self) -> Option<ModelOptions> {
@@ -218,7 +234,8 @@ impl RetrievalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scores {
     /// `csn`: the mean of batch MRRs; `pool`: the mean reciprocal rank over all candidates.
-    pub mrr: f64,
+    /// Defined where every query has one answer.
+    pub mrr: Option<f64>,
     /// `pool` only: ranks past 1,000 count 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mrr_at_1000: Option<f64>,
@@ -235,9 +252,11 @@ impl Scores {
         }
         m.insert(
             "main_score".into(),
-            self.ir.ndcg.get(&10).copied().unwrap_or(self.mrr).into(),
+            self.ir.ndcg.get(&10).copied().or(self.mrr).into(),
         );
-        m.insert("protocol_mrr".into(), self.mrr.into());
+        if let Some(v) = self.mrr {
+            m.insert("protocol_mrr".into(), v.into());
+        }
         if let Some(v) = self.mrr_at_1000 {
             m.insert("protocol_mrr_at_1000".into(), v.into());
         }
@@ -301,8 +320,17 @@ struct Group {
     queries: Vec<usize>,
     candidates: Vec<usize>,
     relevant: Vec<Vec<u32>>,
-    /// Query i's positive is candidate i (for ranks).
-    diagonal: bool,
+    /// Each query's one answer (indexing `candidates`), when every query has exactly one:
+    /// then ranks and MRR are defined.
+    positives: Option<Vec<u32>>,
+}
+
+/// The answers of queries that have exactly one each.
+fn single_answers(relevant: &[Vec<u32>]) -> Option<Vec<u32>> {
+    relevant
+        .iter()
+        .map(|r| (r.len() == 1).then(|| r[0]))
+        .collect()
 }
 
 /// The groups of a protocol over `n` pairs, or over the set's queries and candidates.
@@ -318,7 +346,7 @@ fn groups(cfg: &RetrievalConfig, set: &Side) -> Result<(Vec<Group>, usize)> {
                 queries: (0..set.queries).collect(),
                 candidates: (0..set.candidates).collect(),
                 relevant: set.relevant.clone(),
-                diagonal: false,
+                positives: single_answers(&set.relevant),
             }],
             0,
         ));
@@ -331,7 +359,7 @@ fn groups(cfg: &RetrievalConfig, set: &Side) -> Result<(Vec<Group>, usize)> {
                 queries: order.clone(),
                 candidates: order,
                 relevant: (0..n as u32).map(|i| vec![i]).collect(),
-                diagonal: true,
+                positives: Some((0..n as u32).collect()),
             }],
             0,
         )),
@@ -352,7 +380,7 @@ fn groups(cfg: &RetrievalConfig, set: &Side) -> Result<(Vec<Group>, usize)> {
                     queries: c.to_vec(),
                     candidates: c.to_vec(),
                     relevant: (0..b as u32).map(|i| vec![i]).collect(),
-                    diagonal: true,
+                    positives: Some((0..b as u32).collect()),
                 })
                 .collect();
             Ok((groups, n % b))
@@ -440,13 +468,16 @@ fn score_groups(
     let ir = ir_scores(&ranked, &relevant, cutoffs);
     let all: Vec<u64> = batch_ranks.concat();
     let pooled = groups.len() == 1;
+    let ranked_all = groups.iter().all(|g| g.positives.is_some());
     Scores {
-        mrr: if pooled {
-            mrr(&all)
-        } else {
-            batched_mrr(&batch_ranks)
-        },
-        mrr_at_1000: (pooled && !all.is_empty()).then(|| mrr_at(&all, 1000)),
+        mrr: ranked_all.then(|| {
+            if pooled {
+                mrr(&all)
+            } else {
+                batched_mrr(&batch_ranks)
+            }
+        }),
+        mrr_at_1000: (pooled && ranked_all).then(|| mrr_at(&all, 1000)),
         ir,
     }
 }
@@ -471,7 +502,7 @@ fn embedding_hits(q: &Matrix, c: &Matrix, g: &Group, keys: &[u32], depth: usize)
         &Spec {
             k: depth,
             keys: Some(keys),
-            ranks: g.diagonal,
+            positives: g.positives.as_deref(),
         },
     )
 }
@@ -490,8 +521,9 @@ fn bm25_hits(
             let all = index.scores(&queries[q]);
             let row: Vec<f32> = g.candidates.iter().map(|&c| all[c]).collect();
             let mut col = Collector::new(depth);
-            if g.diagonal {
-                col.set_positive(row[i]);
+            if let Some(p) = &g.positives {
+                let at = p[i] as usize;
+                col.set_positive(row[at], at);
             }
             col.see(&row, 0, Some(keys));
             col.finish()
@@ -506,6 +538,14 @@ fn load_set(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<Set> {
     }
     if let Some(file) = &cfg.advtest {
         return pairs::from_advtest(file);
+    }
+    if let Some(file) = &cfg.cosqa {
+        let codebase = cfg.cosqa_codebase.clone().unwrap_or_else(|| {
+            file.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("code_idx_map.txt")
+        });
+        return pairs::from_cosqa(file, &codebase);
     }
     if !cfg.input.inputs.is_empty() {
         return pairs::from_corpus(&cfg.input, &cfg.partition, cfg.query, reporter);
@@ -599,12 +639,7 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
     let mut side = side(set, cfg.direction);
     let npy = npy_embeddings(cfg)?;
     if let Some((q, c, _)) = &npy {
-        fit_embeddings(
-            &mut side,
-            q,
-            c,
-            !has_texts && cfg.beir.is_none() && cfg.advtest.is_none(),
-        )?;
+        fit_embeddings(&mut side, q, c, !has_texts && !cfg.benchmark_files())?;
     }
     if side.queries == 0 {
         return Err(Error::Input(
@@ -632,11 +667,12 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
     } else {
         None
     };
-    if side.paired {
+    // The expectation holds for one answer a query (pairs, AdvTest, CoSQA).
+    if side.relevant.iter().all(|r| r.len() == 1) {
         baselines.insert(
             "random".to_string(),
             Scores {
-                mrr: random_mrr(per_query as u64, u64::MAX),
+                mrr: Some(random_mrr(per_query as u64, u64::MAX)),
                 mrr_at_1000: random_cut.map(|c| random_mrr(per_query as u64, c)),
                 ir: IrScores::default(),
             },
@@ -680,12 +716,13 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
         Some(_) => cfg.split.clone(),
         None => partition_name(&cfg.partition),
     };
-    let task_name = match (&cfg.beir, &cfg.advtest) {
-        (Some(f), _) => f
+    let task_name = match (&cfg.beir, &cfg.advtest, &cfg.cosqa) {
+        (Some(f), _, _) => f
             .file_name()
             .map_or("beir".into(), |n| n.to_string_lossy().into_owned()),
-        (None, Some(_)) => "AdvTest".into(),
-        (None, None) => "pytorrent-code-retrieval".into(),
+        (None, Some(_), _) => "AdvTest".into(),
+        (None, None, Some(_)) => "CoSQA".into(),
+        (None, None, None) => "pytorrent-code-retrieval".into(),
     };
     Ok(RetrievalReport {
         task_name,
@@ -701,8 +738,7 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
             },
             direction: cfg.direction.name(),
             similarity: cfg.similarity.name(),
-            query: (cfg.beir.is_none() && cfg.advtest.is_none() && has_texts)
-                .then(|| cfg.query.name()),
+            query: (!cfg.benchmark_files() && has_texts).then(|| cfg.query.name()),
             queries: groups.iter().map(|g| g.queries.len()).sum(),
             candidates_per_query: per_query,
             batches: (cfg.protocol == Protocol::Csn && side.paired).then_some(groups.len()),
@@ -762,9 +798,9 @@ impl std::fmt::Display for RetrievalReport {
             let cell = |v: Option<&f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             writeln!(
                 f,
-                "{:<40} {:>8.4} {:>9} {:>8} {:>8} {:>8}",
+                "{:<40} {:>8} {:>9} {:>8} {:>8} {:>8}",
                 name,
-                s.mrr,
+                cell(s.mrr.as_ref()),
                 if pooled {
                     cell(s.mrr_at_1000.as_ref())
                 } else {

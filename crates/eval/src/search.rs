@@ -133,8 +133,9 @@ pub struct Spec<'a> {
     /// Candidate `j` sorts before `j'` among equal scores when `keys[j] < keys[j']`
     /// (default: the candidate index).
     pub keys: Option<&'a [u32]>,
-    /// Count each query's rank of its positive: query `i`'s positive is candidate `i`.
-    pub ranks: bool,
+    /// Query `i`'s positive candidate, to count the rank of: 1 + the other candidates that
+    /// score at least as high.
+    pub positives: Option<&'a [u32]>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -166,7 +167,8 @@ impl PartialOrd for Entry {
 pub struct Collector {
     k: usize,
     heap: BinaryHeap<Entry>,
-    positive: Option<f32>,
+    /// The positive's score and index.
+    positive: Option<(f32, usize)>,
     at_or_above: u64,
 }
 
@@ -180,15 +182,19 @@ impl Collector {
         }
     }
 
-    /// Sets the positive's score; must come before any row is seen.
-    pub fn set_positive(&mut self, score: f32) {
-        self.positive = Some(score);
+    /// Sets the positive (its score and candidate index); must come before any row is seen.
+    pub fn set_positive(&mut self, score: f32, index: usize) {
+        self.positive = Some((score, index));
     }
 
     /// Scores of candidates `offset..offset + row.len()`.
     pub fn see(&mut self, row: &[f32], offset: usize, keys: Option<&[u32]>) {
-        if let Some(p) = self.positive {
+        if let Some((p, at)) = self.positive {
             self.at_or_above += row.iter().filter(|&&s| s >= p).count() as u64;
+            // The positive itself is not one of the others.
+            if (offset..offset + row.len()).contains(&at) && row[at - offset] >= p {
+                self.at_or_above -= 1;
+            }
         }
         if self.k == 0 {
             return;
@@ -215,7 +221,7 @@ impl Collector {
     }
 
     pub fn finish(self) -> Hits {
-        let rank = self.positive.map(|_| self.at_or_above.max(1));
+        let rank = self.positive.map(|_| 1 + self.at_or_above);
         let sorted = self.heap.into_sorted_vec();
         Hits {
             top: sorted.iter().map(|e| e.idx).collect(),
@@ -265,25 +271,30 @@ fn block_scores(q: &[f32], c: &[f32], dim: usize, out: &mut [f32]) {
     }
 }
 
-/// Candidate ranges for queries `qa..qb`: with ranks, their positives' range first.
-fn candidate_ranges(qa: usize, qb: usize, n: usize, ranks: bool) -> Vec<(usize, usize)> {
-    let chunks = |a: usize, b: usize| {
-        (a..b)
-            .step_by(CANDIDATE_BLOCK)
-            .map(move |s| (s, (s + CANDIDATE_BLOCK).min(b)))
-    };
-    if !ranks {
-        return chunks(0, n).collect();
-    }
-    let (pa, pb) = (qa.min(n), qb.min(n));
-    std::iter::once((pa, pb))
-        .chain(chunks(0, pa))
-        .chain(chunks(pb, n))
-        .filter(|(a, b)| a < b)
+/// The scores of queries `qa..qb` against their positives, by one multiply over the distinct
+/// positives of the block (the kernel that scores every other block, so an exact copy of a
+/// positive elsewhere ties with it).
+fn positive_scores(q: &[f32], candidates: &Matrix, positives: &[u32], dim: usize) -> Vec<f32> {
+    let mut distinct: Vec<u32> = positives.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let gathered: Vec<f32> = distinct
+        .iter()
+        .flat_map(|&j| candidates.row(j as usize).iter().copied())
+        .collect();
+    let mut out = vec![0.0; positives.len() * distinct.len()];
+    block_scores(q, &gathered, dim, &mut out);
+    positives
+        .iter()
+        .enumerate()
+        .map(|(r, p)| {
+            let c = distinct.binary_search(p).expect("a positive of the block");
+            out[r * distinct.len() + c]
+        })
         .collect()
 }
 
-/// The best `spec.k` candidates of every query (and, with `spec.ranks`, the rank of its
+/// The best `spec.k` candidates of every query (and, with `spec.positives`, the rank of its
 /// positive), in query order. Both matrices must already be prepared for the similarity
 /// (normalised for cosine) and share a dimension.
 pub fn search(queries: &Matrix, candidates: &Matrix, spec: &Spec) -> Vec<Hits> {
@@ -291,10 +302,13 @@ pub fn search(queries: &Matrix, candidates: &Matrix, spec: &Spec) -> Vec<Hits> {
         queries.dim, candidates.dim,
         "queries and candidates share a dimension"
     );
-    assert!(
-        !spec.ranks || queries.rows <= candidates.rows,
-        "every query has its positive"
-    );
+    if let Some(p) = spec.positives {
+        assert_eq!(p.len(), queries.rows, "one positive a query");
+        assert!(
+            p.iter().all(|&j| (j as usize) < candidates.rows),
+            "positives are candidates"
+        );
+    }
     let dim = queries.dim;
     let n = candidates.rows;
     let blocks: Vec<usize> = (0..queries.rows).step_by(QUERY_BLOCK).collect();
@@ -304,22 +318,24 @@ pub fn search(queries: &Matrix, candidates: &Matrix, spec: &Spec) -> Vec<Hits> {
             let qb = (qa + QUERY_BLOCK).min(queries.rows);
             let q = &queries.data[qa * dim..qb * dim];
             let mut found: Vec<Collector> = (qa..qb).map(|_| Collector::new(spec.k)).collect();
+            if let Some(p) = spec.positives {
+                let p = &p[qa..qb];
+                for ((col, s), &at) in found
+                    .iter_mut()
+                    .zip(positive_scores(q, candidates, p, dim))
+                    .zip(p)
+                {
+                    col.set_positive(s, at as usize);
+                }
+            }
             let mut buf = Vec::new();
-            for (i, (ca, cb)) in candidate_ranges(qa, qb, n, spec.ranks)
-                .into_iter()
-                .enumerate()
-            {
+            for ca in (0..n).step_by(CANDIDATE_BLOCK) {
+                let cb = (ca + CANDIDATE_BLOCK).min(n);
                 let width = cb - ca;
                 buf.resize((qb - qa) * width, 0.0);
                 block_scores(q, &candidates.data[ca * dim..cb * dim], dim, &mut buf);
                 for (r, col) in found.iter_mut().enumerate() {
-                    let row = &buf[r * width..(r + 1) * width];
-                    if spec.ranks && i == 0 {
-                        // The positive's score as this same multiply computed it, so a
-                        // duplicate of the positive elsewhere ties with it exactly.
-                        col.set_positive(row[qa + r - ca]);
-                    }
-                    col.see(row, ca, spec.keys);
+                    col.see(&buf[r * width..(r + 1) * width], ca, spec.keys);
                 }
             }
             found.into_iter().map(Collector::finish)
@@ -375,10 +391,11 @@ mod tests {
             let row = c.row(of).to_vec();
             c.data[dup * 7..(dup + 1) * 7].copy_from_slice(&row);
         }
+        let identity: Vec<u32> = (0..300).collect();
         let spec = Spec {
             k: 12,
             keys: None,
-            ranks: true,
+            positives: Some(&identity),
         };
         let got = search(&q, &c, &spec);
         assert_eq!(got, brute(&q, &c, 12));
@@ -393,7 +410,7 @@ mod tests {
         let spec = Spec {
             k: 3,
             keys: Some(&keys),
-            ranks: true,
+            positives: Some(&[0]),
         };
         let h = &search(&q, &c, &spec)[0];
         assert_eq!(h.top, vec![1, 2, 0]);

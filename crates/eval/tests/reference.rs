@@ -37,7 +37,7 @@ fn check(direction: Direction, protocol: Protocol) {
     let r = &reference()[direction.name()][protocol.name()];
     let s = &report.pytorrent.scores;
     let label = format!("{} {}", direction.name(), protocol.name());
-    close(&format!("{label} MRR"), s.mrr, &r["mrr"]);
+    close(&format!("{label} MRR"), s.mrr.unwrap(), &r["mrr"]);
     if protocol == Protocol::Pool {
         close(
             &format!("{label} MRR@1000"),
