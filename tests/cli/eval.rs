@@ -236,6 +236,9 @@ fn a_beir_folder_runs_in_the_pool_protocol_with_mteb_shaped_output() {
     assert_eq!(v["task_name"], "mini");
     let s = &v["scores"]["test"][0];
     assert_eq!(s["main_score"], s["ndcg_at_10"]);
+    // BEIR's and CoIR's names for the same numbers.
+    assert_eq!(v["pytorrent"]["beir"]["NDCG@10"], s["ndcg_at_10"]);
+    assert_eq!(v["pytorrent"]["beir"]["P@1"], s["precision_at_1"]);
     assert_eq!(v["pytorrent"]["queries"], 30);
     // AdvTest: CodeSearchNet-style lines, tokens joined by spaces.
     let adv = dir.path().join("test.jsonl");

@@ -244,6 +244,24 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// BEIR's names (`EvaluateRetrieval.evaluate`: `NDCG@10`, `MAP@100`, `Recall@10`, `P@10`;
+    /// `evaluate_custom(…, "mrr")`: `MRR@10`), as CoIR reports them.
+    pub fn beir(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (name, m) in [
+            ("NDCG", &self.ir.ndcg),
+            ("MAP", &self.ir.map),
+            ("Recall", &self.ir.recall),
+            ("P", &self.ir.precision),
+            ("MRR", &self.ir.mrr),
+        ] {
+            for (k, v) in m {
+                out.insert(format!("{name}@{k}"), *v);
+            }
+        }
+        out
+    }
+
     /// MTEB's key names (`ndcg_at_10`, …) with the protocol's MRR beside them.
     fn mteb(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
@@ -294,6 +312,8 @@ pub struct Details {
     /// The other systems, scored the same way.
     pub baselines: BTreeMap<String, Scores>,
     pub scores: Scores,
+    /// The system's IR metrics under BEIR's and CoIR's names.
+    pub beir: BTreeMap<String, f64>,
     pub ties: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<ReadSummary>,
@@ -748,6 +768,7 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
                 .then_some(cfg.seed),
             system: system_name,
             baselines,
+            beir: scores.beir(),
             scores,
             ties: TIES,
             read,
