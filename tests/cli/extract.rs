@@ -469,3 +469,33 @@ fn crlf_sources_give_the_records_of_their_lf_twins() {
     assert_eq!(outputs[1], outputs[0], "CRLF as LF");
     assert_eq!(outputs[2], outputs[0], "CR as LF");
 }
+
+#[test]
+fn files_with_syntax_errors_are_named_with_their_first_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("broken");
+    fs::create_dir_all(pkg.join("pkg")).unwrap();
+    let good = "def fine(x):\n    \"\"\"Return x doubled, as a test of the reader.\"\"\"\n    y = x * 2\n    z = y + 0\n    return z\n";
+    fs::write(pkg.join("pkg/good.py"), good).unwrap();
+    fs::write(
+        pkg.join("pkg/bad.py"),
+        format!("{good}\ndef oops(:\n    pass\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = pt!("extract", &pkg, "--out", &out, "--json").ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files_with_syntax_errors"], 1);
+    let p = &v["packages_with_problems"][0];
+    let e = &p["syntax_errors"][0];
+    assert_eq!(e["path"], "pkg/bad.py");
+    assert_eq!(e["line"], 7);
+    assert!(!e["message"].as_str().unwrap().is_empty());
+    assert!(
+        stderr(&o).contains("syntax error: pkg/bad.py:7: "),
+        "{}",
+        stderr(&o)
+    );
+    // Functions the parser recovered are still read: `fine` twice, minus the duplicate.
+    assert_eq!(v["functions"], 3);
+}

@@ -186,6 +186,15 @@ fn cookie(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// A file with syntax errors: where the first one is, what the parser said, how many.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyntaxErrorFile {
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+    pub errors: usize,
+}
+
 /// What one package gave, for the summary.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PackageReport {
@@ -196,6 +205,9 @@ pub struct PackageReport {
     pub files_decoded_with_replacement: u64,
     pub functions: u64,
     pub records: BTreeMap<String, u64>,
+    /// Files the parser found syntax errors in (their functions are still read where the
+    /// parser recovered), each with its first error.
+    pub syntax_errors: Vec<SyntaxErrorFile>,
     /// Secrets and e-mail addresses replaced in function sources, by kind.
     pub scrubbed: BTreeMap<String, u64>,
     /// Tool pragmas (`noqa`, `type: ignore` …) left out of the comments scenarios' text.
@@ -217,7 +229,7 @@ pub struct PackageReport {
 
 impl PackageReport {
     pub fn has_problems(&self) -> bool {
-        self.error.is_some() || !self.refused.is_empty()
+        self.error.is_some() || !self.refused.is_empty() || !self.syntax_errors.is_empty()
     }
 
     /// Reading the package stopped: it is corrupt, truncated, unreadable or too large.
@@ -394,7 +406,15 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         let (source, replaced) = decode_source(&m.bytes);
         report.files_decoded_with_replacement += replaced as u64;
         let (us, errors) = units(&source);
-        report.files_with_syntax_errors += (errors > 0) as u64;
+        if let Some((line, message)) = errors.first {
+            report.files_with_syntax_errors += 1;
+            report.syntax_errors.push(SyntaxErrorFile {
+                path: m.path.clone(),
+                line,
+                message,
+                errors: errors.count,
+            });
+        }
         report.functions += us.len() as u64;
         report.pragma_comments += us.iter().map(|u| u.pragmas).sum::<u64>();
         let lines = LineIndex::new(&source);

@@ -517,6 +517,20 @@ impl ExtractReport {
             for (kind, members) in &r.refused {
                 let _ = writeln!(s, "    {kind}: {}", members.join(", "));
             }
+            for e in &r.syntax_errors {
+                let _ = writeln!(
+                    s,
+                    "    syntax error: {}:{}: {}{}",
+                    e.path,
+                    e.line,
+                    e.message,
+                    if e.errors > 1 {
+                        format!(" (and {} more)", e.errors - 1)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
         if !self.failed_packages.is_empty() {
             let _ = writeln!(

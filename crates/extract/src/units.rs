@@ -47,8 +47,16 @@ pub struct Unit {
     comment_ranges: Vec<(usize, usize)>,
 }
 
-/// The units of a module and the number of syntax errors the parser recovered from.
-pub fn units(source: &str) -> (Vec<Unit>, usize) {
+/// The first syntax error of a module (1-based line, the parser's message) and how many the
+/// parser recovered from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyntaxErrors {
+    pub count: usize,
+    pub first: Option<(usize, String)>,
+}
+
+/// The units of a module and the syntax errors the parser recovered from.
+pub fn units(source: &str) -> (Vec<Unit>, SyntaxErrors) {
     let parsed = parse_unchecked_source(source, PySourceType::Python);
     let tokens: Vec<(TokenKind, usize, usize)> = parsed
         .tokens()
@@ -61,7 +69,13 @@ pub fn units(source: &str) -> (Vec<Unit>, usize) {
             )
         })
         .collect();
-    let errors = parsed.errors().len();
+    let errors = SyntaxErrors {
+        count: parsed.errors().len(),
+        first: parsed.errors().first().map(|e| {
+            let line = LineIndex::new(source).line_of(e.location.start().to_usize());
+            (line, e.error.to_string())
+        }),
+    };
     let fns = functions_in(&parsed.syntax().body, source);
     let comment_text = |s: usize, e: usize| {
         let text = source[s..e].trim_start_matches('#');
@@ -278,6 +292,16 @@ mod tests {
     }
 
     #[test]
+    fn the_first_syntax_error_is_named_by_line() {
+        let (us, errors) = units("def ok():\n    return 1\n\ndef bad(:\n    pass\n");
+        assert!(errors.count >= 1);
+        let (line, message) = errors.first.unwrap();
+        assert_eq!(line, 4, "{message}");
+        assert!(!message.is_empty());
+        assert!(us.iter().any(|u| u.function.qualname == "ok"));
+    }
+
+    #[test]
     fn pragmas_are_tool_comments_only() {
         for p in [
             "noqa",
@@ -309,7 +333,7 @@ mod tests {
     #[test]
     fn scenarios_remove_their_natural_language() {
         let (us, errors) = units(SRC);
-        assert_eq!(errors, 0);
+        assert_eq!(errors, SyntaxErrors::default());
         let u = &us[0];
         let lines = LineIndex::new(SRC);
         assert_eq!(u.function.qualname, "K.m");
