@@ -349,7 +349,10 @@ fn read_tar<'a>(
             continue;
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            out.refused.push((path, Refusal::Link));
+            // Only a link in place of a file we would have read is worth a report.
+            if is_python(&path) {
+                out.refused.push((path, Refusal::Link));
+            }
             continue;
         }
         if !(kind.is_file() || kind.is_contiguous()) {
@@ -397,7 +400,9 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
             continue;
         }
         if entry.is_symlink() {
-            out.refused.push((path, Refusal::Link));
+            if is_python(&path) {
+                out.refused.push((path, Refusal::Link));
+            }
             continue;
         }
         if check_path(&path).is_none() && !is_python(&path) {
@@ -469,7 +474,10 @@ fn read_dir(root: &Path, limits: &Limits) -> Contents {
                 continue;
             };
             if meta.file_type().is_symlink() {
-                out.refused.push((rel, Refusal::Link));
+                // Links to READMEs, stylesheets and the like are not files we would read.
+                if is_python(&rel) {
+                    out.refused.push((rel, Refusal::Link));
+                }
             } else if meta.is_dir() {
                 stack.push(p);
             } else if !meta.is_file() {

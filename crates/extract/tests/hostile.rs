@@ -76,6 +76,13 @@ fn traversal_absolute_links_devices_and_nul_bytes_are_refused_by_name() {
             b"",
             Some("evil-1.0/ok.py"),
         );
+        entry(
+            b,
+            "evil-1.0/docs/style.css",
+            tar::EntryType::Symlink,
+            b"",
+            Some("../theme/style.css"),
+        );
         entry(b, "evil-1.0/dev.py", tar::EntryType::Char, b"", None);
         entry(b, "evil-1.0/fifo", tar::EntryType::Fifo, b"", None);
         entry(
@@ -238,6 +245,8 @@ fn zip_and_wheel_members_are_checked_the_same_way() {
     z.start_file("../escape.py", opts).unwrap();
     z.write_all(GOOD).unwrap();
     z.add_symlink("pkg/link.py", "/etc/passwd", opts).unwrap();
+    z.add_symlink("pkg/README.rst", "../README.rst", opts)
+        .unwrap();
     z.start_file("pkg-1.0.dist-info/METADATA", opts).unwrap();
     z.write_all(b"Name: pkg\n").unwrap();
     z.finish().unwrap();
@@ -268,6 +277,10 @@ fn folders_refuse_symlinks() {
     std::fs::write(pkg.join("a.py"), GOOD).unwrap();
     std::fs::write(pkg.join("sub/b.py"), GOOD).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", pkg.join("sub/link.py")).unwrap();
+    // Links to files that would not be read anyway are not reported.
+    std::fs::write(pkg.join("README.rst"), "readme").unwrap();
+    std::os::unix::fs::symlink("../README.rst", pkg.join("sub/README.rst")).unwrap();
+    std::os::unix::fs::symlink("../README.rst", pkg.join("CLAUDE.md")).unwrap();
     let c = read(&pkg, &Limits::default());
     assert_eq!(
         c.members
