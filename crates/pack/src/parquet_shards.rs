@@ -197,29 +197,27 @@ fn values(list: &ListArray, i: usize) -> Vec<i64> {
 }
 
 fn arrow_cast_i64(a: &ArrayRef) -> Vec<i64> {
-    use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int8Type, UInt16Type};
     match a.data_type() {
-        DataType::UInt16 => a
-            .as_primitive::<UInt16Type>()
-            .values()
-            .iter()
-            .map(|v| *v as i64)
-            .collect(),
-        DataType::Int32 => a
-            .as_primitive::<Int32Type>()
-            .values()
-            .iter()
-            .map(|v| *v as i64)
-            .collect(),
-        DataType::Int8 => a
-            .as_primitive::<Int8Type>()
-            .values()
-            .iter()
-            .map(|v| *v as i64)
-            .collect(),
+        DataType::UInt16 => widen::<UInt16Type>(a),
+        DataType::Int32 => widen::<Int32Type>(a),
+        DataType::Int8 => widen::<Int8Type>(a),
         _ => Vec::new(),
     }
+}
+
+/// The values of a primitive array as i64.
+fn widen<T>(a: &ArrayRef) -> Vec<i64>
+where
+    T: arrow_array::types::ArrowPrimitiveType,
+    T::Native: Into<i64>,
+{
+    use arrow_array::cast::AsArray;
+    a.as_primitive::<T>()
+        .values()
+        .iter()
+        .map(|v| (*v).into())
+        .collect()
 }
 
 /// Rows `start..start + count` of a Parquet shard (fewer at its end), and how many it holds.
