@@ -475,7 +475,7 @@ fn score_groups(
         let keys: Vec<u32> = g.candidates.iter().map(|&c| side.keys[c]).collect();
         let hits = run(g, &keys);
         let mut ranks = Vec::new();
-        for ((h, rel), _) in hits.into_iter().zip(&g.relevant).zip(&g.queries) {
+        for (h, rel) in hits.into_iter().zip(&g.relevant) {
             if rel.is_empty() {
                 continue;
             }
