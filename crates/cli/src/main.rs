@@ -16,6 +16,7 @@ mod extract_cmd;
 mod fetch_cmd;
 mod model_cmd;
 mod pack_cmd;
+mod pretrain_cmd;
 mod tokenizer_cmd;
 
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Corpus + tokenizer → fixed-length MLM shards (npy or Megatron) with a manifest per
     /// partition; shuffled, optionally statically masked, resumable, splittable into tasks.
     Pack(pack_cmd::PackArgs),
+    /// Packed shards → a RoBERTa masked-language model (CPU or one GPU), saved in the
+    /// Hugging Face layout, with validation, a loss log and resumable checkpoints.
+    Pretrain(pretrain_cmd::PretrainArgs),
     /// Check, read back and merge packed shards.
     #[command(subcommand)]
     Shards(pack_cmd::ShardsCommand),
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::Pack(a) => pack_cmd::run(a),
         Command::Shards(c) => pack_cmd::shards(c),
+        Command::Pretrain(a) => pretrain_cmd::run(a),
         Command::FillMask(a) => model_cmd::fill_mask(a),
         Command::Embed(a) => model_cmd::embed(a),
         Command::Eval(c) => eval_cmd::run(c),
