@@ -12,5 +12,6 @@ mod fetch;
 mod generic;
 mod model;
 mod pack;
+mod pretrain;
 mod resume;
 mod tokenizer;

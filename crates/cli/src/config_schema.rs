@@ -48,6 +48,7 @@ fn stages() -> Vec<(&'static str, Reader)> {
             read::<pytorrent_pack::inspect::InspectConfig>,
         ),
         ("shards.merge", read::<pytorrent_pack::merge::MergeConfig>),
+        ("pretrain", read::<pytorrent_pretrain::PretrainConfig>),
         (
             "fill_mask",
             read::<pytorrent_model::fill_mask::FillMaskConfig>,

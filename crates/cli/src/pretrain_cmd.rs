@@ -31,6 +31,7 @@ pub struct PretrainArgs {
     /// The tokenizer, when the one named by the shards' manifest has moved.
     #[arg(long)]
     tokenizer: Option<String>,
+    /// Optimiser steps (the schedule decays to 0 at the last).
     #[arg(long, default_value_t = default().max_steps)]
     max_steps: u64,
     /// Rows per micro-batch.
@@ -48,10 +49,13 @@ pub struct PretrainArgs {
     /// AdamW weight decay (biases and LayerNorm weights are not decayed).
     #[arg(long, default_value_t = default().weight_decay)]
     weight_decay: f64,
+    /// AdamW β₁.
     #[arg(long, default_value_t = default().beta1)]
     beta1: f64,
+    /// AdamW β₂.
     #[arg(long, default_value_t = default().beta2)]
     beta2: f64,
+    /// AdamW ε.
     #[arg(long, default_value_t = default().adam_eps)]
     adam_eps: f64,
     /// Clip the global gradient norm to this (0: off).

@@ -562,11 +562,13 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
                 Some(ck.state.step),
             )
         }
-        Some((_, dir)) => return Err(Error::Usage(format!(
+        Some((_, dir)) => {
+            return Err(Error::Usage(format!(
             "{} already holds checkpoints ({}): pass --resume to continue, or choose another --out",
             out.display(),
             dir.display()
-        ))),
+        )))
+        }
         None => {
             if cfg.resume {
                 reporter.log(&format!(

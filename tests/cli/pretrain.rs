@@ -1,0 +1,103 @@
+//! `pytorrent pretrain`: shards → a model the other commands load; --json; --stop-after and
+//! --resume from the command line; refusals with the right exit codes.
+
+use crate::util::*;
+
+fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("tiny.toml");
+    std::fs::write(
+        &p,
+        "layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn pretrain_writes_a_model_that_fill_mask_loads_and_resumes_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let shards = dir.path().join("shards");
+    pack(&tok, &shards).args(["--seq-len", "64"]).ok();
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("run");
+    let common = |o: &std::path::Path| {
+        pt!("pretrain", &shards, "--out", o, "--model-config", &model)
+            .args([
+                "--max-steps",
+                "4",
+                "--batch-size",
+                "4",
+                "--eval-every",
+                "2",
+                "--eval-rows",
+                "8",
+            ])
+            .args(["--seed", "5", "--lr", "1e-3"])
+    };
+    let first = common(&out).args(["--stop-after", "2", "-q"]).json();
+    assert_eq!(first["steps"], 2);
+    assert_eq!(first["finished"], false);
+    // The same command again is refused: the folder holds checkpoints.
+    let o = common(&out).arg("-q").fails_with(2);
+    assert_stderr_has(&o, "--resume");
+    let done = common(&out).args(["--resume", "-q"]).json();
+    assert_eq!(done["resumed_from"], 2);
+    assert_eq!(done["finished"], true);
+    assert!(done["valid"]["loss"].as_f64().unwrap().is_finite());
+    assert!(done["parameters"].as_u64().unwrap() > 10_000);
+    let log = read_text(&out.join("log.csv"));
+    assert_eq!(log.lines().count(), 5, "{log}");
+
+    let filled = pt!("fill-mask", "--model", &out, "--text", "def <mask>(self):").json();
+    assert_eq!(filled[0]["masks"][0].as_array().unwrap().len(), 5);
+
+    // f16 weights for shipping: half the bytes, still loadable.
+    let half = dir.path().join("half");
+    common(&half).args(["--save-dtype", "f16", "-q"]).ok();
+    let size = |d: &std::path::Path| {
+        std::fs::metadata(d.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(size(&half) < size(&out) * 6 / 10);
+    pt!(
+        "fill-mask",
+        "--model",
+        &half,
+        "--text",
+        "import <mask>",
+        "-q"
+    )
+    .ok();
+}
+
+#[test]
+fn pretrain_refuses_bad_requests_with_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let o = pt!(
+        "pretrain",
+        dir.path().join("missing"),
+        "--out",
+        dir.path().join("o"),
+        "--model-config",
+        &model
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "missing");
+    // Neither a model config nor a checkpoint.
+    pt!("pretrain", dir.path(), "--out", dir.path().join("o")).fails_with(2);
+    let o = pt!(
+        "pretrain",
+        dir.path(),
+        "--out",
+        dir.path().join("o"),
+        "--model-config",
+        &model,
+        "--json"
+    )
+    .fails_with(2);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["error"]["kind"], "usage");
+}
