@@ -290,12 +290,33 @@ impl MlmModel {
         let scale = 1.0 / (d as f64).sqrt();
         for l in 0..a.layers {
             let p = format!("roberta.encoder.layer.{l}");
-            let heads = |t: Tensor| -> candle_core::Result<Tensor> {
-                t.reshape((b, s, nh, d))?.transpose(1, 2)?.contiguous()
+            // Q, K and V in one matmul over weights concatenated for this step (the
+            // concatenation is differentiable: each part gets its own gradient back).
+            let att = format!("{p}.attention.self");
+            let w = Tensor::cat(
+                &[
+                    self.param(&format!("{att}.query.weight")),
+                    self.param(&format!("{att}.key.weight")),
+                    self.param(&format!("{att}.value.weight")),
+                ],
+                0,
+            )?;
+            let bias = Tensor::cat(
+                &[
+                    self.param(&format!("{att}.query.bias")),
+                    self.param(&format!("{att}.key.bias")),
+                    self.param(&format!("{att}.value.bias")),
+                ],
+                0,
+            )?;
+            let qkv = linear(&x, &w, &bias, self.compute)?.reshape((b, s, 3, nh, d))?;
+            let part = |i: usize| -> candle_core::Result<Tensor> {
+                qkv.narrow(2, i, 1)?
+                    .squeeze(2)?
+                    .transpose(1, 2)?
+                    .contiguous()
             };
-            let q = heads(self.lin(&x, &format!("{p}.attention.self.query"))?)?;
-            let k = heads(self.lin(&x, &format!("{p}.attention.self.key"))?)?;
-            let v = heads(self.lin(&x, &format!("{p}.attention.self.value"))?)?;
+            let (q, k, v) = (part(0)?, part(1)?, part(2)?);
             let mut scores = if self.compute == DType::F32 {
                 q.matmul(&k.t()?)?
             } else {
