@@ -198,8 +198,32 @@ impl Partition {
         self.manifest.settings.seq_len
     }
 
-    /// Row `r` of shard `s`.
+    /// Row `r` of shard `s`, its ids checked against the vocabulary the manifest records
+    /// (an id beyond it would index past the embedding table).
     pub fn row(&mut self, s: usize, r: usize) -> Result<Row> {
+        let row = self.read_row(s, r)?;
+        let vocab = self.manifest.tokenizer.vocab_size();
+        let bad_id = row.ids.iter().find(|id| **id as usize >= vocab);
+        let bad_label = row
+            .labels
+            .iter()
+            .flatten()
+            .find(|l| **l != IGNORE && (**l < 0 || **l as usize >= vocab));
+        if bad_id.is_some() || bad_label.is_some() {
+            let file = &self.manifest.shards[s].file;
+            return Err(Error::data(
+                self.dir.join(file),
+                format!(
+                    "row {r}: {} {} is not below the vocabulary size {vocab} of the manifest's tokenizer",
+                    if bad_id.is_some() { "id" } else { "label" },
+                    bad_id.map(|i| *i as i64).or(bad_label.map(|l| *l as i64)).unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(row)
+    }
+
+    fn read_row(&mut self, s: usize, r: usize) -> Result<Row> {
         // Only one Megatron index is held at a time.
         for (k, sh) in self.shards.iter_mut().enumerate() {
             if k != s {

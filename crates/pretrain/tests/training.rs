@@ -233,3 +233,33 @@ fn static_labels_are_trained_on_and_bad_requests_are_refused() {
     let e = usage(config(&data, &dir.path().join("w"), &bad));
     assert!(e.to_string().contains("bad.toml"), "{e}");
 }
+
+#[test]
+fn ids_beyond_the_vocabulary_are_a_data_error_naming_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = shards(dir.path(), false);
+    // Every id of every train shard becomes 0xFFFF (the shards hold u16 ids).
+    for e in std::fs::read_dir(data.join("train")).unwrap() {
+        let shard = e.unwrap().path();
+        let name = shard.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("shard-") && name.ends_with(".npy")) {
+            continue;
+        }
+        let mut bytes = std::fs::read(&shard).unwrap();
+        let header = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        bytes[header..].iter_mut().for_each(|b| *b = 0xFF);
+        std::fs::write(&shard, bytes).unwrap();
+    }
+    let spec = spec_file(dir.path(), 0.0);
+    let e =
+        pytorrent_pretrain::run(&config(&data, &dir.path().join("o"), &spec), &Silent).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Data, "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("/train/shard-")
+            && m.contains(".npy: row")
+            && m.contains("65535")
+            && m.contains("vocabulary"),
+        "{m}"
+    );
+}
