@@ -37,8 +37,25 @@ cat "$root/scripts/eval/packages-100.txt" "$here/packages-extra.txt" > "$work/pa
 "$bin" pretrain "$work/shards" --out "$work/random" --model-config "$root/configs/models/small.toml" \
   --max-steps 1 --lr 1e-30 --eval-every 1 --save-dtype f16 --seed 0 --json > "$work/random.json"
 for kind in maxmin all; do
-  [ -f "$work/cloze-$kind/clozeTest.json" ] || "$bin" eval cloze make "$work/corpus" --kind "$kind" \
-    --partition test --out "$work/cloze-$kind" -q
+  [ -f "$work/cloze-$kind/clozeTest.json" ] || {
+    "$bin" eval cloze make "$work/corpus" --kind "$kind" --partition test --out "$work/cloze-$kind" -q
+    # A 128-position model sees only the first 126 tokens of an item: keep the items whose mask
+    # it sees (the ones it cannot are listed by a run without answers).
+    mv "$work/cloze-$kind/answers.txt" "$work/cloze-$kind/all-answers.txt"
+    "$bin" eval cloze "$work/cloze-$kind/clozeTest.json" --model "$work/model" --json -q > "$work/cloze-$kind/cut.json"
+    python3 - "$work/cloze-$kind" <<'PY'
+import json, sys
+d = sys.argv[1]
+cut = set(json.load(open(f"{d}/cut.json"))["masks_cut"])
+items = [i for i in json.load(open(f"{d}/clozeTest.json")) if i["idx"] not in cut]
+json.dump(items, open(f"{d}/clozeTest.json", "w"))
+with open(f"{d}/answers.txt", "w") as f:
+    for line in open(f"{d}/all-answers.txt"):
+        if line.split("<CODESPLIT>")[0] not in cut:
+            f.write(line)
+print(f"{d}: {len(items)} items ({len(cut)} with the mask past 126 tokens left out)")
+PY
+  }
 done
 for m in model random; do
   "$bin" eval fill-mask --model "$work/$m" --json > "$work/$m-fill-mask.json"

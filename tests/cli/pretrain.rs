@@ -101,3 +101,39 @@ fn pretrain_refuses_bad_requests_with_usage_errors() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["error"]["kind"], "usage");
 }
+
+#[test]
+fn the_shipped_model_loads_and_fills_masks() {
+    let dir = root().join("data-samples/models/pytorrent-small-mlm");
+    let size = std::fs::metadata(dir.join("model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        size <= 15 << 20,
+        "the shipped model must stay under 15 MB: {size}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&read_text(&dir.join("config.json"))).unwrap();
+    assert_eq!(config["architectures"][0], "RobertaForMaskedLM");
+    let filled = pt!(
+        "fill-mask",
+        "--model",
+        &dir,
+        "--text",
+        "def __init__(<mask>, name):"
+    )
+    .json();
+    assert_eq!(filled[0]["masks"][0].as_array().unwrap().len(), 5);
+    // It has learnt something: `self` opens a method's parameters.
+    let scored = pt!(
+        "fill-mask",
+        "--model",
+        &dir,
+        "--text",
+        "def __init__(<mask>, name):",
+        "--targets",
+        "range,True,self,None"
+    )
+    .json();
+    assert_eq!(scored[0]["masks"][0][0]["token_str"], "self", "{scored}");
+}

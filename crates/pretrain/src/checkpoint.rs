@@ -54,7 +54,17 @@ pub fn write_model(
 ) -> Result<()> {
     let config = serde_json::to_vec_pretty(&config_json(&model.arch, dtype)).expect("json");
     io(&dir.join(CONFIG), std::fs::write(dir.join(CONFIG), config))?;
-    candle_core::safetensors::save(&on_cpu(model.tensors(), dtype)?, dir.join(WEIGHTS))?;
+    let weights = dir.join(WEIGHTS);
+    candle_core::safetensors::save(&on_cpu(model.tensors(), dtype)?, &weights)?;
+    // The writer creates the file owner-only; a model is for others to read too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        io(
+            &weights,
+            std::fs::set_permissions(&weights, std::fs::Permissions::from_mode(0o644)),
+        )?;
+    }
     for f in tokenizer_files {
         let name = f.file_name().expect("a file");
         io(f, std::fs::copy(f, dir.join(name)))?;

@@ -263,3 +263,22 @@ fn ids_beyond_the_vocabulary_are_a_data_error_naming_the_shard() {
         "{m}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_saved_model_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let arch = Arch::from_config_json(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/pretrain/config.json"),
+    )
+    .unwrap();
+    let m = MlmModel::init(arch, 0, &Device::Cpu, DType::F32).unwrap();
+    pytorrent_pretrain::checkpoint::write_model(dir.path(), &m, DType::F16, &[]).unwrap();
+    let mode = std::fs::metadata(dir.path().join("model.safetensors"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o044, 0o044, "{mode:o}");
+}
