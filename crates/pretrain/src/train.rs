@@ -627,8 +627,14 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
     let tokens_at_start = tokens;
     let mut recent: std::collections::VecDeque<f64> = Default::default();
     let mut last_valid = None;
-    reporter.begin("pretraining", Unit::Items("steps"), Some(cfg.max_steps));
-    reporter.set_position(step);
+    // The bar counts token positions (rows × seq_len), so it shows tokens/s and the ETA.
+    let positions_per_step = (cfg.batch_size * cfg.grad_accum * s.train.seq_len()) as u64;
+    reporter.begin(
+        "pretraining",
+        Unit::Items("tokens"),
+        Some(cfg.max_steps * positions_per_step),
+    );
+    reporter.set_position(step * positions_per_step);
     // Seconds spent on training steps alone (validation and checkpoints left out), for tokens/s.
     let mut train_secs = 0f64;
     while step < stop {
@@ -685,7 +691,7 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
             valid,
         };
         writeln!(log, "{}", row.csv()).map_err(|e| pytorrent_io::Error::io(&log_path, e))?;
-        reporter.set_position(step);
+        reporter.set_position(step * positions_per_step);
         if step % cfg.save_interval() == 0 || step == stop {
             let state = TrainerState {
                 step,
