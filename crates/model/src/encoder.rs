@@ -367,21 +367,8 @@ impl Model {
     /// Position ids as transformers computes them, in integers: RoBERTa counts non-padding
     /// tokens from `padding_idx + 1` (padding keeps `padding_idx`); BERT numbers from 0.
     pub fn position_ids(&self, row: &[u32]) -> Vec<u32> {
-        let pad = self.config.pad_token_id;
         match self.config.family {
-            Family::Roberta => {
-                let mut n = 0;
-                row.iter()
-                    .map(|id| {
-                        if *id == pad {
-                            pad
-                        } else {
-                            n += 1;
-                            pad + n
-                        }
-                    })
-                    .collect()
-            }
+            Family::Roberta => roberta_position_ids(row, self.config.pad_token_id),
             Family::Bert => (0..row.len() as u32).collect(),
         }
     }
@@ -504,6 +491,22 @@ impl Model {
         let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
         Ok(pooler.forward(&first)?.tanh()?)
     }
+}
+
+/// RoBERTa's position ids (transformers' `create_position_ids_from_input_ids`): non-padding
+/// ids count from `pad + 1`, padding keeps `pad`.
+pub fn roberta_position_ids(row: &[u32], pad: u32) -> Vec<u32> {
+    let mut n = 0;
+    row.iter()
+        .map(|id| {
+            if *id == pad {
+                pad
+            } else {
+                n += 1;
+                pad + n
+            }
+        })
+        .collect()
 }
 
 fn min_value(dtype: DType) -> f32 {

@@ -212,23 +212,13 @@ impl MlmModel {
             .collect()
     }
 
-    /// Position ids as transformers' `create_position_ids_from_input_ids`: non-padding ids
-    /// count from `padding_idx + 1`, padding keeps `padding_idx`.
+    /// Position ids of every row, as transformers computes them for RoBERTa.
     fn positions(&self, batch: &Batch) -> Vec<u32> {
-        let pad = self.arch.pad_id;
-        let mut out = Vec::with_capacity(batch.ids.len());
-        for row in batch.ids.chunks(batch.s) {
-            let mut n = 0;
-            out.extend(row.iter().map(|id| {
-                if *id == pad {
-                    pad
-                } else {
-                    n += 1;
-                    pad + n
-                }
-            }));
-        }
-        out
+        batch
+            .ids
+            .chunks(batch.s)
+            .flat_map(|row| pytorrent_model::encoder::roberta_position_ids(row, self.arch.pad_id))
+            .collect()
     }
 
     fn lin(&self, x: &Tensor, name: &str) -> candle_core::Result<Tensor> {
