@@ -33,7 +33,8 @@ cat "$root/scripts/eval/packages-100.txt" "$here/packages-extra.txt" > "$work/pa
 "$bin" pretrain "$work/shards" --out "$work/model" --model-config "$root/configs/models/small.toml" \
   --max-steps "$steps" --batch-size 32 --lr 1e-3 --warmup-steps $((steps / 20)) \
   --eval-every $((steps / 20)) --eval-rows 512 --save-dtype f16 --seed 0 --resume --json > "$work/pretrain.json"
-# The baseline: the same size, not trained (random weights).
+# The baseline: the same size, not trained (random weights), made afresh each time.
+rm -rf "$work/random"
 "$bin" pretrain "$work/shards" --out "$work/random" --model-config "$root/configs/models/small.toml" \
   --max-steps 1 --lr 1e-30 --eval-every 1 --save-dtype f16 --seed 0 --json > "$work/random.json"
 for kind in maxmin all; do
