@@ -82,6 +82,20 @@ pub fn read_log(path: &Path) -> Result<(Points, Points)> {
     Ok((train, valid))
 }
 
+/// The last validation result a `log.csv` holds.
+pub fn last_valid(path: &Path) -> Option<Valid> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().rev().find_map(|line| {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |k: usize| f.get(k).and_then(|v| v.parse::<f64>().ok());
+        Some(Valid {
+            loss: num(8)?,
+            ppl: num(9)?,
+            acc: num(10)?,
+        })
+    })
+}
+
 /// Draws loss curves into an SVG file.
 pub fn plot(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     let mut svg = String::new();

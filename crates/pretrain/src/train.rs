@@ -722,6 +722,11 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
         write_final(&s, cfg)?;
     }
     let (train, valid) = curve::read_log(&log_path)?;
+    // A resumed run with nothing left to do reports the losses its log ends with.
+    if recent.is_empty() {
+        recent.extend(train.iter().rev().take(50).map(|p| p.1));
+        last_valid = last_valid.or_else(|| curve::last_valid(&log_path));
+    }
     curve::plot(
         &out.join("loss.svg"),
         "pytorrent pretrain",

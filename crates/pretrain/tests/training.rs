@@ -142,6 +142,12 @@ fn a_resumed_run_equals_an_uninterrupted_one_and_the_output_is_a_model() {
     let r2 = pytorrent_pretrain::run(&second, &Silent).unwrap();
     assert_eq!(r2.resumed_from, Some(3));
     assert!(r2.finished);
+    // Resuming a finished run does nothing and reports the losses the log ends with.
+    let again = pytorrent_pretrain::run(&second, &Silent).unwrap();
+    assert!(again.finished && again.resumed_from == Some(6));
+    let (v2, v3) = (r2.valid.unwrap(), again.valid.expect("from the log"));
+    assert!((v2.loss - v3.loss).abs() < 1e-6 && (v2.acc - v3.acc).abs() < 1e-6);
+    assert!(again.train_loss.unwrap().is_finite());
 
     assert_eq!(
         log_columns(&whole.join("log.csv")),
