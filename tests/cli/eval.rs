@@ -551,7 +551,8 @@ fn cloze_predictions_equal_run_cloze_py_and_accuracy_is_exact_match() {
     assert_eq!(v["items"], answers.lines().count());
     let acc = v["accuracy"].as_f64().unwrap();
     assert!((acc - correct as f64 / answers.lines().count() as f64).abs() < 1e-12);
-    // A missing prediction is an error; so are words outside the vocabulary, said by name.
+    // An answer for an item the data lacks is an error; so are words outside the
+    // vocabulary, said by name.
     let extra = dir.path().join("answers.txt");
     fs::write(&extra, format!("{answers}nope-1<CODESPLIT>self\n")).unwrap();
     let o = pt!(
@@ -565,7 +566,7 @@ fn cloze_predictions_equal_run_cloze_py_and_accuracy_is_exact_match() {
     )
     .fails_with(1);
     assert!(
-        stderr(&o).contains("idx nope-1 has no prediction"),
+        stderr(&o).contains("idx nope-1 is not an item of"),
         "{}",
         stderr(&o)
     );

@@ -14,4 +14,5 @@ mod model;
 mod pack;
 mod pretrain;
 mod resume;
+mod run;
 mod tokenizer;

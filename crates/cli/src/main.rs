@@ -17,16 +17,51 @@ mod fetch_cmd;
 mod model_cmd;
 mod pack_cmd;
 mod pretrain_cmd;
+mod run_cmd;
 mod tokenizer_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version line: the package version, the git commit it was built from, and the
+/// optional features compiled in.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PYTORRENT_GIT_COMMIT"),
+    "; features: ",
+    features!(),
+    ")"
+);
+
+#[cfg(feature = "cuda")]
+macro_rules! features {
+    () => {
+        "cuda"
+    };
+}
+#[cfg(not(feature = "cuda"))]
+macro_rules! features {
+    () => {
+        "none (built without cuda)"
+    };
+}
+use features;
+
+/// What the pipeline records as the tool in every fingerprint.
+pub const TOOL: &str = concat!(
+    "pytorrent ",
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PYTORRENT_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "pytorrent",
-    version,
+    version = VERSION,
     about = "Turn Python packages into pretraining data for code language models"
 )]
 struct Cli {
@@ -36,6 +71,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole pipeline from a TOML file (configs/sample.toml): fetch, extract, stats,
+    /// tokenizer, pack, pretrain and the checks; stages whose inputs and settings are
+    /// unchanged are skipped; writes one self-contained report.html.
+    Run(run_cmd::RunArgs),
     /// Read, check, describe and reshape corpora (JSONL / JSONL.gz / JSONL.zst, PyTorrent and
     /// CodeSearchNet layouts).
     #[command(subcommand)]
@@ -83,6 +122,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
+        Command::Run(a) => run_cmd::run(a),
         Command::Corpus(c) => corpus_cmd::run(c),
         Command::Tokenizer(c) => tokenizer_cmd::run(c),
         Command::Extract(a) => extract_cmd::run(a),

@@ -9,7 +9,8 @@ use crate::stats::{CorpusStats, Distribution};
 
 const W: u32 = 640;
 
-fn escape(s: &str) -> String {
+/// Text made safe inside HTML elements and attribute values.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -20,7 +21,7 @@ const BAR: RGBColor = RGBColor(70, 110, 170);
 
 /// The colour of a license class: permissive green, copyleft red, unknown grey, no metadata
 /// light grey.
-fn class_colour(class: &str) -> RGBColor {
+pub fn class_colour(class: &str) -> RGBColor {
     match class {
         "permissive" => RGBColor(60, 150, 80),
         "copyleft" => RGBColor(200, 60, 50),
@@ -29,25 +30,39 @@ fn class_colour(class: &str) -> RGBColor {
     }
 }
 
-/// A bar chart of (label, value) pairs in one colour.
-fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::error::Error>> {
+/// A bar chart of (label, count) pairs in one colour.
+pub fn bars(title: &str, items: &[(String, u64)]) -> Result<String, Box<dyn std::error::Error>> {
     let coloured: Vec<(String, u64, RGBColor)> =
         items.iter().map(|(l, v)| (l.clone(), *v, BAR)).collect();
     coloured_bars(title, &coloured)
 }
 
-/// A bar chart of (label, value, colour), horizontal so long package names stay readable,
-/// the first item at the top, each bar labelled with its value.
-fn coloured_bars(
+/// A bar chart of (label, count, colour).
+pub fn coloured_bars(
     title: &str,
     items: &[(String, u64, RGBColor)],
+) -> Result<String, Box<dyn std::error::Error>> {
+    let items: Vec<(String, f64, RGBColor)> = items
+        .iter()
+        .map(|(l, v, c)| (l.clone(), *v as f64, *c))
+        .collect();
+    value_bars(title, &items, &|v| format!("{}", v.round() as u64))
+}
+
+/// A bar chart of (label, value, colour), horizontal so long names stay readable, the first
+/// item at the top, each bar labelled with its value as `fmt` writes it.
+pub fn value_bars(
+    title: &str,
+    items: &[(String, f64, RGBColor)],
+    fmt: &dyn Fn(f64) -> String,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let mut svg = String::new();
     let height = (70 + 24 * items.len() as u32).max(160);
     {
         let root = SVGBackend::with_string(&mut svg, (W, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let max = items.iter().map(|(_, v, _)| *v).max().unwrap_or(1).max(1) as f64;
+        let max = items.iter().map(|(_, v, _)| *v).fold(0.0f64, f64::max);
+        let max = if max > 0.0 { max } else { 1.0 };
         let n = items.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -71,18 +86,18 @@ fn coloured_bars(
             .disable_y_mesh()
             .y_labels(items.len().max(1) * 2 + 1)
             .y_label_formatter(&label_of)
-            .x_label_formatter(&|x: &f64| format!("{}", x.round() as u64))
+            .x_label_formatter(&|x: &f64| fmt(*x))
             .label_style(("sans-serif", 12))
             .draw()?;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v, c))| {
             let row = n - 1.0 - i as f64;
-            Rectangle::new([(0.0, row - 0.38), (*v as f64, row + 0.38)], c.filled())
+            Rectangle::new([(0.0, row - 0.38), (*v, row + 0.38)], c.filled())
         }))?;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v, _))| {
             let row = n - 1.0 - i as f64;
             Text::new(
-                v.to_string(),
-                (*v as f64 + max * 0.01, row + 0.15),
+                fmt(*v),
+                (*v + max * 0.01, row + 0.15),
                 ("sans-serif", 11).into_font(),
             )
         }))?;
@@ -92,7 +107,10 @@ fn coloured_bars(
 }
 
 /// A histogram over log2 buckets of a length distribution.
-fn length_histogram(title: &str, d: &Distribution) -> Result<String, Box<dyn std::error::Error>> {
+pub fn length_histogram(
+    title: &str,
+    d: &Distribution,
+) -> Result<String, Box<dyn std::error::Error>> {
     // Shortest lengths at the top, empty buckets at either end left out.
     let first = d.buckets.iter().position(|(_, c)| *c > 0).unwrap_or(0);
     let last = d

@@ -237,6 +237,9 @@ pub struct LicenseStats {
     pub records_by_license: BTreeMap<String, u64>,
     /// Packages whose metadata names more than one license.
     pub multi_licensed_packages: Vec<String>,
+    /// The packages under each normalised license id (`unknown`: metadata names none we
+    /// know; `no_metadata`: no metadata), by name: who the records are owed to.
+    pub packages_by_license: BTreeMap<String, Vec<String>>,
 }
 
 /// The records of one scenario (`none` for records of no scenario folder).
@@ -347,6 +350,21 @@ impl StatsAccumulator {
                     if ids.len() > 1 {
                         l.multi_licensed_packages.push(norm.clone());
                     }
+                    let under: Vec<&str> = if ids.is_empty() {
+                        vec![if class == LicenseClass::NoMetadata.as_str() {
+                            class
+                        } else {
+                            LicenseClass::Unknown.as_str()
+                        }]
+                    } else {
+                        ids.iter().map(String::as_str).collect()
+                    };
+                    for id in under {
+                        l.packages_by_license
+                            .entry(id.to_string())
+                            .or_default()
+                            .push(norm.clone());
+                    }
                 }
                 if ids.is_empty() && class != LicenseClass::NoMetadata.as_str() {
                     *l.records_by_license
@@ -357,7 +375,11 @@ impl StatsAccumulator {
                     *l.records_by_license.entry(id).or_default() += p.records;
                 }
             }
-            for names in l.packages.values_mut() {
+            for names in l
+                .packages
+                .values_mut()
+                .chain(l.packages_by_license.values_mut())
+            {
                 names.sort();
             }
             l.multi_licensed_packages.sort();

@@ -271,7 +271,7 @@ pub fn predict(
         .collect();
     if !masks_cut.is_empty() {
         reporter.warn(&format!(
-            "{} past the first {max} tokens: no prediction",
+            "{} past the first {max} tokens: no prediction (a miss when scored)",
             pytorrent_io::reporter::plural(
                 masks_cut.len() as u64,
                 "item's mask lies",
@@ -318,10 +318,19 @@ pub fn run(cfg: &ClozeConfig, reporter: &dyn Reporter) -> Result<ClozeReport> {
             .collect();
         let mut correct = 0;
         for (idx, word) in &answers {
-            let p = predicted.get(idx.as_str()).ok_or_else(|| {
-                Error::Input(format!("{}: idx {idx} has no prediction", path.display()))
-            })?;
-            let hit = p == word;
+            // A mask past the model's length cannot be predicted: it counts as a miss (the
+            // report lists it), so accuracy stays over every answer.
+            let hit = match predicted.get(idx.as_str()) {
+                Some(p) => p == word,
+                None if report.masks_cut.contains(idx) => false,
+                None => {
+                    return Err(Error::Input(format!(
+                        "{}: idx {idx} is not an item of {}",
+                        path.display(),
+                        cfg.data.display()
+                    )))
+                }
+            };
             correct += usize::from(hit);
             let e = report.per_word.entry(word.clone()).or_default();
             e.0 += usize::from(hit);

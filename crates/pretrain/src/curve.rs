@@ -104,6 +104,13 @@ pub fn plot(path: &Path, title: &str, series: &[Series]) -> Result<()> {
     Ok(())
 }
 
+/// Loss curves as an SVG document (for pages that inline it).
+pub fn svg(title: &str, series: &[Series]) -> std::result::Result<String, String> {
+    let mut svg = String::new();
+    draw(&mut svg, title, series)?;
+    Ok(svg)
+}
+
 fn draw(svg: &mut String, title: &str, series: &[Series]) -> std::result::Result<(), String> {
     let all = series.iter().flat_map(|s| s.points.iter());
     let (mut x1, mut y0, mut y1) = (1f64, f64::MAX, f64::MIN);

@@ -1,0 +1,462 @@
+//! Runs the planned stages in order: each is skipped when its fingerprint matches its stamp,
+//! else run (atomically, or resumed), then stamped; finally the HTML report is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pytorrent_corpus::{Partition, Partitions};
+use pytorrent_io::Reporter;
+use serde::Serialize;
+
+use crate::config::PipelineFile;
+use crate::fingerprint::{stage_fingerprint, Hasher};
+use crate::plan::{plan, Job, Task};
+use crate::stage::Stage;
+use crate::state::{self, Stamp};
+use crate::{Error, Result};
+
+/// How to run a pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The tool's version (with its commit): part of every fingerprint.
+    pub tool: String,
+    /// The command line, shown in the report.
+    pub command: String,
+    /// Run from this stage on (earlier stages' outputs are used as they are).
+    pub from: Option<Stage>,
+    /// Run up to and including this stage.
+    pub until: Option<Stage>,
+    /// Run only these stages.
+    pub only: Vec<Stage>,
+    /// Run the selected stages even when they are up to date.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Ran from the start.
+    Ran,
+    /// Continued an interrupted run of the same settings.
+    Resumed,
+    /// Its fingerprint matched: not run.
+    UpToDate,
+    /// Left out by --from / --until / --only.
+    NotSelected,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ran => "ran",
+            Status::Resumed => "resumed",
+            Status::UpToDate => "up to date",
+            Status::NotSelected => "not selected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageOutcome {
+    pub stage: Stage,
+    pub status: Status,
+    /// The fingerprint of its output as it now stands (none: it never ran).
+    pub fingerprint: Option<String>,
+    /// Seconds this run spent on it (0 when not run), and what its last run took.
+    pub seconds: f64,
+    pub last_run_seconds: Option<f64>,
+    pub output: Option<PathBuf>,
+    /// A not-selected stage whose settings or inputs changed since its output was made.
+    pub stale: bool,
+}
+
+impl Serialize for Stage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub config: PathBuf,
+    pub out: PathBuf,
+    pub report: PathBuf,
+    pub stages: Vec<StageOutcome>,
+    pub seconds: f64,
+    /// Checks whose gate failed (e.g. fill-mask accuracy below its minimum): the run exits 1.
+    pub failed: Vec<String>,
+}
+
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<10} {:<13} {:>9}  fingerprint",
+            "stage", "status", "seconds"
+        )?;
+        for s in &self.stages {
+            let fp = s.fingerprint.as_deref().map_or("-", |f| &f[..12]);
+            writeln!(
+                f,
+                "{:<10} {:<13} {:>9.1}  {fp}{}",
+                s.stage.name(),
+                s.status.label(),
+                s.seconds,
+                if s.stale {
+                    "  (stale: settings or inputs changed)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        writeln!(
+            f,
+            "total {:.1} s; report: {}",
+            self.seconds,
+            self.report.display()
+        )?;
+        for fail in &self.failed {
+            writeln!(f, "FAILED: {fail}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a pipeline file.
+pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> Result<RunReport> {
+    let started = Instant::now();
+    let jobs = plan(file)?;
+    let selected = selection(file, opts)?;
+    std::fs::create_dir_all(state::stages_dir(&file.out))
+        .map_err(|e| pytorrent_io::Error::io(&file.out, e))?;
+    let hasher = Hasher::open(state::stages_dir(&file.out).join("input-digests.json"));
+    let placeholders = Placeholders::new(file);
+    // The fingerprint of each stage's output as it stands on disk after its turn.
+    let mut effective: BTreeMap<Stage, String> = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    let mut failed = Vec::new();
+    let total = jobs.len();
+    for (i, job) in jobs.iter().enumerate() {
+        let mut upstream = BTreeMap::new();
+        for u in &job.upstream {
+            let Some(fp) = effective.get(u) else {
+                return Err(Error::Usage(format!(
+                    "stage {} reads the output of {u}, which has not run yet: run without \
+                     --from/--only, or with --from {u}",
+                    job.stage
+                )));
+            };
+            upstream.insert(u.name().to_string(), fp.clone());
+        }
+        let mut inputs = BTreeMap::new();
+        for p in &job.inputs {
+            inputs.insert(
+                placeholders.apply(&p.display().to_string()),
+                hasher.digest(p)?,
+            );
+        }
+        let settings = placeholders.apply_json(&job.settings);
+        let fp = stage_fingerprint(&opts.tool, job.stage.name(), &settings, &inputs, &upstream);
+        let stamp = state::read_stamp(&file.out, job.stage);
+        let output_present = job.output.as_ref().is_none_or(|o| o.exists());
+        let up_to_date = output_present && stamp.as_ref().is_some_and(|s| s.fingerprint == fp);
+        let head = format!("[{}/{total}] {}", i + 1, job.stage);
+        let mut outcome = StageOutcome {
+            stage: job.stage,
+            status: Status::UpToDate,
+            fingerprint: Some(fp.clone()),
+            seconds: 0.0,
+            last_run_seconds: stamp.as_ref().map(|s| s.seconds),
+            output: job.output.clone(),
+            stale: false,
+        };
+        if !selected.contains(&job.stage) {
+            outcome.status = Status::NotSelected;
+            match stamp.as_ref().filter(|_| output_present) {
+                Some(s) => {
+                    outcome.fingerprint = Some(s.fingerprint.clone());
+                    outcome.stale = s.fingerprint != fp;
+                    effective.insert(job.stage, s.fingerprint.clone());
+                    if outcome.stale {
+                        reporter.warn(&format!(
+                            "{head}: not selected, and its output is stale (settings or inputs \
+                             changed); later stages read it as it is"
+                        ));
+                    }
+                }
+                None => outcome.fingerprint = None,
+            }
+            reporter.log(&format!("{head}: not selected"));
+            outcomes.push(outcome);
+            continue;
+        }
+        if up_to_date && !opts.force {
+            reporter.log(&format!("{head}: up to date ({})", &fp[..12]));
+            effective.insert(job.stage, fp);
+            outcomes.push(outcome);
+            continue;
+        }
+        reporter.log(&format!("{head}: running"));
+        let t0 = Instant::now();
+        let (report, resumed) = execute(job, &fp, &file.out, reporter)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        if let Some(why) = gate_failure(job.stage, &report) {
+            failed.push(format!("{}: {why}", job.stage));
+        }
+        state::write_stamp(
+            &file.out,
+            job.stage,
+            &Stamp {
+                stage: job.stage.name().into(),
+                fingerprint: fp.clone(),
+                tool: opts.tool.clone(),
+                settings: job.settings.clone(),
+                inputs: inputs.clone(),
+                upstream: upstream.clone(),
+                output: job.output.clone(),
+                finished: pytorrent_corpus::report::now_utc(),
+                seconds,
+                report,
+            },
+        )?;
+        reporter.log(&format!("{head}: done in {seconds:.1} s"));
+        outcome.status = if resumed {
+            Status::Resumed
+        } else {
+            Status::Ran
+        };
+        outcome.seconds = seconds;
+        outcome.last_run_seconds = Some(seconds);
+        effective.insert(job.stage, fp);
+        outcomes.push(outcome);
+    }
+    hasher.save()?;
+    let mut report = RunReport {
+        config: file.path.clone(),
+        out: file.out.clone(),
+        report: file.report.clone(),
+        stages: outcomes,
+        seconds: 0.0,
+        failed,
+    };
+    let html = crate::html::render(file, opts, &jobs, &report)?;
+    pytorrent_io::atomic::write_atomic(&file.report, html.as_bytes())?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The stages --from / --until / --only select.
+fn selection(file: &PipelineFile, opts: &RunOptions) -> Result<Vec<Stage>> {
+    let present = file.stages();
+    for s in opts.only.iter().chain(&opts.from).chain(&opts.until) {
+        if !present.contains(s) {
+            return Err(Error::Usage(format!(
+                "{}: no [{}] stage in {}",
+                s,
+                s.section(),
+                file.path.display()
+            )));
+        }
+    }
+    if !opts.only.is_empty() && (opts.from.is_some() || opts.until.is_some()) {
+        return Err(Error::Usage(
+            "--only cannot be combined with --from or --until".into(),
+        ));
+    }
+    Ok(present
+        .into_iter()
+        .filter(|s| opts.only.is_empty() || opts.only.contains(s))
+        .filter(|s| opts.from.is_none_or(|f| *s >= f))
+        .filter(|s| opts.until.is_none_or(|u| *s <= u))
+        .collect())
+}
+
+/// The run and config folders written as `$OUT` and `$CONFIG` in fingerprinted settings.
+struct Placeholders {
+    out: String,
+    dir: String,
+}
+
+impl Placeholders {
+    fn new(file: &PipelineFile) -> Placeholders {
+        Placeholders {
+            out: file.out.display().to_string(),
+            dir: file.dir.display().to_string(),
+        }
+    }
+
+    fn apply(&self, s: &str) -> String {
+        // The run folder first: it often lies inside the config folder.
+        s.replace(&self.out, "$OUT").replace(&self.dir, "$CONFIG")
+    }
+
+    fn apply_json(&self, v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => serde_json::Value::String(self.apply(s)),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| self.apply_json(x)).collect())
+            }
+            serde_json::Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), self.apply_json(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+fn gate_failure(stage: Stage, report: &serde_json::Value) -> Option<String> {
+    match stage {
+        Stage::FillMask => report.get("failed")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn json<T: Serialize>(x: &T) -> serde_json::Value {
+    serde_json::to_value(x).expect("reports serialise")
+}
+
+/// Runs one stage; returns its report and whether it continued an interrupted run.
+fn execute(
+    job: &Job,
+    fp: &str,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(serde_json::Value, bool)> {
+    let stage = job.stage;
+    let wrap = |e: &dyn StageError| e.to_error(stage);
+    // An interrupted run must not leave the old stamp vouching for a half-written output.
+    state::clear_stamp(out, stage)?;
+    let mut resumed = false;
+    if stage.resumable() {
+        let output = job
+            .output
+            .as_ref()
+            .expect("resumable stages write a folder");
+        let same = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
+        if same && output.exists() {
+            resumed = true;
+            reporter.log(&format!("{stage}: continuing the interrupted run"));
+        } else {
+            remove_dir(output)?;
+        }
+        state::write_pending(out, stage, fp)?;
+    }
+    let report = match &job.task {
+        Task::Fetch(c) => json(&pytorrent_extract::fetch::run(c, reporter).map_err(|e| wrap(&e))?),
+        Task::Extract(c) => {
+            let mut c = c.clone();
+            atomically(&c.out.clone(), |partial| {
+                c.out = partial.to_path_buf();
+                pytorrent_extract::run::run(&c, reporter)
+                    .map(|r| json(&r))
+                    .map_err(|e| wrap(&e))
+            })?
+        }
+        Task::Stats(c) => json(&pytorrent_corpus::stats::run(c, reporter).map_err(|e| wrap(&e))?),
+        Task::Tokenizer { train, eval } => {
+            let mut train = train.clone();
+            let trained = atomically(&train.out.clone(), |partial| {
+                train.out = partial.to_path_buf();
+                pytorrent_tokenizer::train_corpus::run(&train, reporter)
+                    .map(|r| json(&r))
+                    .map_err(|e| wrap(&e))
+            })?;
+            let mut compression = serde_json::Map::new();
+            for p in [Partition::Train, Partition::Valid, Partition::Test] {
+                let mut e = eval.clone();
+                e.partition = Partitions::only(p);
+                let r = pytorrent_tokenizer::eval::run(&e, reporter).map_err(|e| wrap(&e))?;
+                compression.insert(p.as_str().to_string(), json(&r));
+            }
+            serde_json::json!({"train": trained, "compression": compression})
+        }
+        Task::Pack(c) => {
+            let mut c = c.clone();
+            c.resume = resumed;
+            json(&pytorrent_pack::run(&c, reporter).map_err(|e| wrap(&e))?)
+        }
+        Task::Pretrain(c) => {
+            let mut c = c.clone();
+            c.resume = resumed;
+            json(&pytorrent_pretrain::run(&c, reporter).map_err(|e| wrap(&e))?)
+        }
+        Task::FillMask(c) => {
+            json(&pytorrent_eval::fill_mask::run(c, reporter).map_err(|e| wrap(&e))?)
+        }
+        Task::Cloze { make, score } => {
+            let made = match make {
+                Some(m) => {
+                    let mut m = m.clone();
+                    let dir = m.out.clone();
+                    Some(atomically(&dir, |partial| {
+                        m.out = partial.to_path_buf();
+                        pytorrent_eval::cloze::make(&m, reporter)
+                            .map(|r| json(&r))
+                            .map_err(|e| wrap(&e))
+                    })?)
+                }
+                None => {
+                    let dir = job.output.as_ref().expect("cloze writes a folder");
+                    std::fs::create_dir_all(dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
+                    None
+                }
+            };
+            let scored = pytorrent_eval::cloze::run(score, reporter).map_err(|e| wrap(&e))?;
+            serde_json::json!({"make": made, "score": json(&scored)})
+        }
+        Task::Retrieval(c) => {
+            json(&pytorrent_eval::retrieval::run(c, reporter).map_err(|e| wrap(&e))?)
+        }
+        Task::Overlap(c) => json(&pytorrent_eval::overlap::run(c, reporter).map_err(|e| wrap(&e))?),
+    };
+    Ok((report, resumed))
+}
+
+/// Object-safe access to a stage error's kind and text.
+trait StageError {
+    fn to_error(&self, stage: Stage) -> Error;
+}
+
+impl<E: pytorrent_io::Classify + std::fmt::Display> StageError for E {
+    fn to_error(&self, stage: Stage) -> Error {
+        Error::stage(stage, self)
+    }
+}
+
+/// Builds a folder under a temporary name beside it and renames it into place only when the
+/// stage succeeded; the report's mentions of the temporary name are rewritten.
+fn atomically(
+    dir: &Path,
+    build: impl FnOnce(&Path) -> Result<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let name = dir
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let partial = dir.with_file_name(format!(".{name}.partial"));
+    remove_dir(&partial)?;
+    let report = build(&partial)?;
+    remove_dir(dir)?;
+    std::fs::rename(&partial, dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
+    let text = serde_json::to_string(&report).expect("plain JSON");
+    let fixed = text.replace(
+        &json_escaped(&partial.display().to_string()),
+        &json_escaped(&dir.display().to_string()),
+    );
+    Ok(serde_json::from_str(&fixed).expect("a path swap keeps JSON valid"))
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).expect("a string");
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(pytorrent_io::Error::io(dir, e).into()),
+    }
+}

@@ -1,0 +1,274 @@
+//! `pytorrent run`: the pipeline file, up-to-date checks, what re-runs after a change, the
+//! selection flags and the report.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+const PACKAGES: [&str; 4] = [
+    "six-1.17.0.tar.gz",
+    "idna-3.10.tar.gz",
+    "tomli-2.2.1.tar.gz",
+    "parse-1.20.2.tar.gz",
+];
+
+/// A project folder: four sample packages with their metadata, and a pipeline file.
+fn project(dir: &Path, pack_seq_len: u32, vocab: u32) {
+    let pkgs = dir.join("packages");
+    fs::create_dir_all(pkgs.join("Package_Metadata/pypi_packages")).unwrap();
+    let src = root().join("data-samples/packages");
+    for p in PACKAGES {
+        fs::copy(src.join(p), pkgs.join(p)).unwrap();
+    }
+    for entry in fs::read_dir(src.join("Package_Metadata/pypi_packages")).unwrap() {
+        let e = entry.unwrap();
+        fs::copy(
+            e.path(),
+            pkgs.join("Package_Metadata/pypi_packages")
+                .join(e.file_name()),
+        )
+        .unwrap();
+    }
+    write_config(dir, pack_seq_len, vocab);
+}
+
+fn write_config(dir: &Path, pack_seq_len: u32, vocab: u32) {
+    fs::write(
+        dir.join("pipe.toml"),
+        format!(
+            r#"
+[pipeline]
+out = "run"
+scenario = "docstrings"
+
+[extract]
+inputs = ["packages"]
+scenario = "docstrings,both"
+split = "60,20"
+
+[stats]
+
+[tokenizer]
+vocab_size = {vocab}
+field = "code"
+
+[pack]
+seq_len = {pack_seq_len}
+
+[eval.overlap]
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// Stage → status of a `run --json`.
+fn statuses(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn run(dir: &Path, extra: &[&str]) -> BTreeMap<String, String> {
+    let v = pt!("run", dir.join("pipe.toml"), "--quiet")
+        .args(extra)
+        .json();
+    statuses(&v)
+}
+
+fn expect(got: &BTreeMap<String, String>, ran: &[&str]) {
+    for (stage, status) in got {
+        let want = if ran.contains(&stage.as_str()) {
+            "ran"
+        } else {
+            "up_to_date"
+        };
+        assert_eq!(status, want, "stage {stage}: {got:?}");
+    }
+}
+
+const ALL: [&str; 5] = ["extract", "stats", "tokenizer", "pack", "overlap"];
+
+#[test]
+fn only_the_stages_downstream_of_a_change_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    expect(&run(d, &[]), &ALL);
+    let shards = d.join("run/shards/train");
+    assert!(shards.is_dir(), "{:?}", tree(&d.join("run")));
+    // Nothing changed: nothing runs.
+    expect(&run(d, &[]), &[]);
+
+    // A pack setting: pack alone (nothing reads its output here).
+    write_config(d, 32, 600);
+    expect(&run(d, &[]), &["pack"]);
+    let manifest = read_text(&d.join("run/shards/train/manifest.json"));
+    assert!(manifest.contains("\"seq_len\": 32"), "{manifest}");
+
+    // A tokenizer setting: the tokenizer and pack, which reads it; not extract, stats or
+    // overlap.
+    write_config(d, 32, 500);
+    expect(&run(d, &[]), &["tokenizer", "pack"]);
+
+    // Setting it back is a change too (the output on disk is the 500 one).
+    write_config(d, 32, 600);
+    expect(&run(d, &[]), &["tokenizer", "pack"]);
+
+    // An input's content: a new package re-runs everything that reads the corpus.
+    fs::create_dir_all(d.join("packages/tinypkg/tinypkg")).unwrap();
+    fs::write(
+        d.join("packages/tinypkg/tinypkg/__init__.py"),
+        "def greet(name):\n    \"\"\"Say hello to someone by name, politely.\"\"\"\n    \
+         message = 'hello ' + name\n    return message.upper()\n",
+    )
+    .unwrap();
+    expect(&run(d, &[]), &ALL);
+    // Touching a file without changing it is no change.
+    let init = d.join("packages/tinypkg/tinypkg/__init__.py");
+    let text = fs::read(&init).unwrap();
+    fs::write(&init, text).unwrap();
+    expect(&run(d, &[]), &[]);
+}
+
+#[test]
+fn selection_flags_and_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    // --until: the stages after it have not run, and say so.
+    let got = run(d, &["--until", "tokenizer"]);
+    assert_eq!(got["extract"], "ran");
+    assert_eq!(got["tokenizer"], "ran");
+    assert_eq!(got["pack"], "not_selected");
+    assert_eq!(got["overlap"], "not_selected");
+    assert!(!d.join("run/shards").exists());
+    // --from pack picks up the outputs made before.
+    let got = run(d, &["--from", "pack"]);
+    assert_eq!(got["extract"], "not_selected");
+    assert_eq!(got["pack"], "ran");
+    assert_eq!(got["overlap"], "ran");
+    // --force with --only re-runs just that stage, although it is up to date.
+    let got = run(d, &["--only", "stats", "--force"]);
+    assert_eq!(got["stats"], "ran");
+    assert_eq!(got["pack"], "not_selected");
+    expect(&run(d, &[]), &[]);
+
+    // --from a stage whose input was never made is a usage error naming it.
+    let fresh = tempfile::tempdir().unwrap();
+    project(fresh.path(), 64, 600);
+    let o = pt!("run", fresh.path().join("pipe.toml"), "--from", "pack").fails_with(2);
+    assert!(
+        stderr(&o).contains("reads the output of extract"),
+        "{}",
+        stderr(&o)
+    );
+    // A stage the file does not have.
+    let o = pt!("run", d.join("pipe.toml"), "--only", "pretrain").fails_with(2);
+    assert!(stderr(&o).contains("no [pretrain] stage"), "{}", stderr(&o));
+    let o = pt!("run", d.join("pipe.toml"), "--only", "packing").fails_with(2);
+    assert!(stderr(&o).contains("unknown stage"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_report_has_every_section_and_the_stage_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    let v = pt!("run", d.join("pipe.toml"), "--quiet").json();
+    let report = Path::new(v["report"].as_str().unwrap()).to_path_buf();
+    assert_eq!(report, d.join("run/report.html"));
+    let html = read_text(&report);
+    for id in [
+        "pipeline",
+        "corpus",
+        "licenses",
+        "tokenizer",
+        "shards",
+        "training",
+        "fill-mask",
+        "cloze",
+        "retrieval",
+        "overlap",
+        "about",
+    ] {
+        assert!(
+            html.contains(&format!("<section id=\"{id}\">")),
+            "section {id}"
+        );
+    }
+    // Self-contained: no scripts, no external references.
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("src=\"http"));
+    assert!(!html.contains("href=\"http"));
+    // Figures of the run, as the stages reported them.
+    let stats: serde_json::Value =
+        serde_json::from_str(&read_text(&d.join("run/stages/stats.json"))).unwrap();
+    let records = stats["report"]["records"].as_u64().unwrap();
+    assert!(records > 0);
+    assert!(html.contains(&format!("<th>records</th><td>{records}</td>")));
+    // Licenses name their packages.
+    assert!(html.contains("<th>MIT</th>"), "MIT row");
+    assert!(html.contains("six"));
+    // Stages absent from the file are said to be so.
+    assert!(html.contains("not part of the pipeline"));
+    assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+}
+
+#[test]
+fn bad_pipeline_files_are_usage_errors_that_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    let cfg = d.join("pipe.toml");
+    let text = read_text(&cfg);
+    fs::write(&cfg, text.replace("seq_len", "seq_lenn")).unwrap();
+    let o = pt!("run", &cfg).fails_with(2);
+    assert!(
+        stderr(&o).contains("[pack] has no key `seq_lenn`"),
+        "{}",
+        stderr(&o)
+    );
+    fs::write(&cfg, text.replace("[stats]", "[stats]\nout = \"x\"")).unwrap();
+    let o = pt!("run", &cfg).fails_with(2);
+    assert!(stderr(&o).contains("[stats] has `out`"), "{}", stderr(&o));
+    fs::write(&cfg, "[pack]\nseq_len = 64\n").unwrap();
+    let o = pt!("run", &cfg).fails_with(2);
+    assert!(
+        stderr(&o).contains("[pack] needs `inputs`, or a [extract] stage"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pt!("run", d.join("missing.toml")).fails_with(2);
+    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_failed_stage_leaves_no_stamp_and_the_next_run_redoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    expect(&run(d, &[]), &ALL);
+    // A tokenizer that cannot be trained (vocabulary below the byte alphabet) fails the
+    // run with a data or usage error; its old stamp is gone, so it is not "up to date"
+    // later, and the stages after it did not run.
+    write_config(d, 64, 5);
+    let o = pt!("run", d.join("pipe.toml")).run();
+    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("stage tokenizer"), "{}", stderr(&o));
+    assert!(!d.join("run/stages/tokenizer.json").exists());
+    // The previous tokenizer folder is still whole (the failed one was built aside).
+    assert!(d.join("run/tokenizer/tokenizer.json").is_file());
+    write_config(d, 64, 600);
+    expect(&run(d, &[]), &["tokenizer"]);
+}
