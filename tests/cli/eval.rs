@@ -685,3 +685,49 @@ fn cloze_make_writes_codexglue_files_from_one_partition_deterministically() {
         .all(|l| l.ends_with("<CODESPLIT>max") || l.ends_with("<CODESPLIT>min")));
     assert_eq!(read_text(&mm.join("cloze_test_words.txt")), "max\nmin");
 }
+
+#[test]
+fn a_cloze_mask_past_the_models_length_is_a_miss_not_a_failure() {
+    // The shipped model reads 128 positions; one test record of the sample corpus has its
+    // first candidate word further in.
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    pt!(
+        "eval",
+        "cloze",
+        "make",
+        samples(),
+        "--kind",
+        "all",
+        "--out",
+        &set
+    )
+    .ok();
+    let model = root().join("data-samples/models/pytorrent-small-mlm");
+    let o = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        &model,
+        set.join("clozeTest.json"),
+        "--json"
+    )
+    .ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cut = v["masks_cut"].as_array().unwrap();
+    assert!(!cut.is_empty(), "the fixture needs a cut mask: {v}");
+    assert!(stderr(&o).contains("a miss when scored"), "{}", stderr(&o));
+    // Accuracy is over every answer, the cut ones counted wrong.
+    let answers = read_text(&set.join("answers.txt")).lines().count();
+    let correct = v["correct"].as_u64().unwrap() as usize;
+    assert_eq!(v["items"], answers);
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!((acc - correct as f64 / answers as f64).abs() < 1e-12);
+    let per_word_total: u64 = v["per_word"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_word_total as usize, answers);
+}

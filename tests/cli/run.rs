@@ -272,3 +272,77 @@ fn a_failed_stage_leaves_no_stamp_and_the_next_run_redoes_it() {
     write_config(d, 64, 600);
     expect(&run(d, &[]), &["tokenizer"]);
 }
+
+fn write_pretrain_config(dir: &Path, stop_after: Option<u32>) {
+    let tiny = root().join("configs/models/tiny.toml");
+    let stop = stop_after.map_or(String::new(), |n| format!("stop_after = {n}\n"));
+    fs::write(
+        dir.join("pipe.toml"),
+        format!(
+            r#"
+[pipeline]
+out = "run"
+
+[extract]
+inputs = ["packages"]
+split = "60,20"
+
+[tokenizer]
+vocab_size = 400
+
+[pack]
+seq_len = 32
+
+[pretrain]
+model_config = "{}"
+max_steps = 8
+batch_size = 2
+save_every = 2
+eval_every = 4
+eval_rows = 4
+{stop}
+[eval.fill_mask]
+"#,
+            tiny.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_paused_pretrain_continues_to_the_same_model_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 32, 400);
+    write_pretrain_config(d, Some(4));
+    let got = run(d, &[]);
+    assert_eq!(got["pretrain"], "paused", "{got:?}");
+    assert_eq!(got["fill_mask"], "waiting", "{got:?}");
+    assert!(!d.join("run/stages/pretrain.json").exists());
+    // Without the stop, the same run continues from its checkpoint, then the check runs.
+    write_pretrain_config(d, None);
+    let got = run(d, &[]);
+    assert_eq!(got["extract"], "up_to_date");
+    assert_eq!(got["pretrain"], "resumed", "{got:?}");
+    assert_eq!(got["fill_mask"], "ran", "{got:?}");
+    let stamp: serde_json::Value =
+        serde_json::from_str(&read_text(&d.join("run/stages/pretrain.json"))).unwrap();
+    assert_eq!(stamp["report"]["resumed_from"], 4);
+
+    let clean = tempfile::tempdir().unwrap();
+    let c = clean.path();
+    project(c, 32, 400);
+    write_pretrain_config(c, None);
+    let got = run(c, &[]);
+    assert_eq!(got["pretrain"], "ran");
+    let weights = |root: &Path| fs::read(root.join("run/model/model.safetensors")).unwrap();
+    assert!(
+        weights(d) == weights(c),
+        "resumed and uninterrupted models differ"
+    );
+    // The report draws the run's loss curves.
+    let html = read_text(&d.join("run/report.html"));
+    let training = &html[html.find("<section id=\"training\">").unwrap()..];
+    let training = &training[..training.find("</section>").unwrap()];
+    assert!(training.contains("<svg"), "{training}");
+}

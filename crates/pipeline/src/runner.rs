@@ -44,6 +44,10 @@ pub enum Status {
     UpToDate,
     /// Left out by --from / --until / --only.
     NotSelected,
+    /// Stopped early on purpose (pretrain's `stop_after`): the next run continues it.
+    Paused,
+    /// Not run because a stage before it paused.
+    Waiting,
 }
 
 impl Status {
@@ -53,6 +57,8 @@ impl Status {
             Status::Resumed => "resumed",
             Status::UpToDate => "up to date",
             Status::NotSelected => "not selected",
+            Status::Paused => "paused",
+            Status::Waiting => "waiting",
         }
     }
 }
@@ -137,7 +143,20 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
     let mut outcomes = Vec::new();
     let mut failed = Vec::new();
     let total = jobs.len();
+    let mut paused = false;
     for (i, job) in jobs.iter().enumerate() {
+        if paused {
+            outcomes.push(StageOutcome {
+                stage: job.stage,
+                status: Status::Waiting,
+                fingerprint: None,
+                seconds: 0.0,
+                last_run_seconds: None,
+                output: job.output.clone(),
+                stale: false,
+            });
+            continue;
+        }
         let mut upstream = BTreeMap::new();
         for u in &job.upstream {
             let Some(fp) = effective.get(u) else {
@@ -156,7 +175,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
                 hasher.digest(p)?,
             );
         }
-        let settings = placeholders.apply_json(&job.settings);
+        let settings = placeholders.apply_json(&fingerprinted(&job.settings));
         let fp = stage_fingerprint(&opts.tool, job.stage.name(), &settings, &inputs, &upstream);
         let stamp = state::read_stamp(&file.out, job.stage);
         let output_present = job.output.as_ref().is_none_or(|o| o.exists());
@@ -201,6 +220,19 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
         let t0 = Instant::now();
         let (report, resumed) = execute(job, &fp, &file.out, reporter)?;
         let seconds = t0.elapsed().as_secs_f64();
+        if job.stage == Stage::Pretrain && report.get("finished") == Some(&false.into()) {
+            // A planned stop (`stop_after`): no stamp, the pending mark stays, and the next
+            // run continues from the last checkpoint.
+            reporter.log(&format!(
+                "{head}: paused at step {} of {}: run again to continue",
+                report["steps"], report["max_steps"]
+            ));
+            outcome.status = Status::Paused;
+            outcome.seconds = seconds;
+            outcomes.push(outcome);
+            paused = true;
+            continue;
+        }
         if let Some(why) = gate_failure(job.stage, &report) {
             failed.push(format!("{}: {why}", job.stage));
         }
@@ -244,6 +276,18 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
     pytorrent_io::atomic::write_atomic(&file.report, html.as_bytes())?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The settings that decide a stage's output: `resume` and `stop_after` only decide how it is
+/// reached (a resumed run is bitwise the uninterrupted one), so a run stopped early
+/// continues rather than starts over when they change.
+fn fingerprinted(settings: &serde_json::Value) -> serde_json::Value {
+    let mut s = settings.clone();
+    if let Some(m) = s.as_object_mut() {
+        m.remove("resume");
+        m.remove("stop_after");
+    }
+    s
 }
 
 /// The stages --from / --until / --only select.
