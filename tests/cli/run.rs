@@ -346,3 +346,22 @@ fn a_paused_pretrain_continues_to_the_same_model_as_an_uninterrupted_run() {
     let training = &training[..training.find("</section>").unwrap()];
     assert!(training.contains("<svg"), "{training}");
 }
+
+#[test]
+fn a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    fs::create_dir_all(d.join("run/stages")).unwrap();
+    let lock = fs::File::create(d.join("run/stages/.lock")).unwrap();
+    lock.lock().unwrap();
+    let o = pt!("run", d.join("pipe.toml")).fails_with(2);
+    assert!(
+        stderr(&o).contains("another `pytorrent run` is using"),
+        "{}",
+        stderr(&o)
+    );
+    // Released (as when the first run ends or is killed): the run goes ahead.
+    drop(lock);
+    expect(&run(d, &[]), &ALL);
+}

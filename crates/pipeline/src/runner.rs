@@ -136,6 +136,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
     let selected = selection(file, opts)?;
     std::fs::create_dir_all(state::stages_dir(&file.out))
         .map_err(|e| pytorrent_io::Error::io(&file.out, e))?;
+    let _lock = lock_run_folder(&file.out)?;
     let hasher = Hasher::open(state::stages_dir(&file.out).join("input-digests.json"));
     let placeholders = Placeholders::new(file);
     // The fingerprint of each stage's output as it stands on disk after its turn.
@@ -276,6 +277,22 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
     pytorrent_io::atomic::write_atomic(&file.report, html.as_bytes())?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// One run at a time per run folder: two would write the same outputs and stamps. The lock
+/// is the operating system's (flock), so a killed run leaves none behind.
+fn lock_run_folder(out: &Path) -> Result<std::fs::File> {
+    let path = state::stages_dir(out).join(".lock");
+    let f = std::fs::File::create(&path).map_err(|e| pytorrent_io::Error::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+            "another `pytorrent run` is using {} (lock {}): wait for it, or give --out",
+            out.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(pytorrent_io::Error::io(&path, e).into()),
+    }
 }
 
 /// The settings that decide a stage's output: `resume` and `stop_after` only decide how it is
