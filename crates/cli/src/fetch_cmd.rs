@@ -46,6 +46,26 @@ pub struct FetchArgs {
     /// Opt-out list: these packages are not fetched.
     #[arg(long)]
     opt_out: Option<PathBuf>,
+    /// Every project the index lists, instead of names.
+    #[arg(long)]
+    all: bool,
+    /// The newest release uploaded on or before this date (YYYY-MM-DD or
+    /// YYYY-MM-DDTHH:MM:SS, UTC): the index as it was then.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Download metadata documents again even when an earlier run kept them.
+    #[arg(long)]
+    refresh_metadata: bool,
+    /// Requests per second at most, over all downloads.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Split the packages among N tasks by a hash of the name (default:
+    /// SLURM_ARRAY_TASK_COUNT).
+    #[arg(long)]
+    num_tasks: Option<usize>,
+    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's).
+    #[arg(long)]
+    task_index: Option<usize>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -63,6 +83,12 @@ impl From<&FetchArgs> for FetchConfig {
             retries: a.retries,
             timeout: a.timeout,
             opt_out: a.opt_out.clone(),
+            all: a.all,
+            as_of: a.as_of.clone(),
+            refresh_metadata: a.refresh_metadata,
+            rate: a.rate,
+            num_tasks: a.num_tasks,
+            task_index: a.task_index,
         }
     }
 }

@@ -35,10 +35,20 @@ pytorrent_io::word_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Downloaded { file: PathBuf, bytes: u64 },
-    AlreadyPresent { file: PathBuf },
+    Downloaded {
+        file: PathBuf,
+        bytes: u64,
+    },
+    AlreadyPresent {
+        file: PathBuf,
+    },
     OptedOut,
-    Failed { reason: FailReason, message: String },
+    /// `--as-of`: the package had no release on or before that date.
+    NotYetReleased,
+    Failed {
+        reason: FailReason,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +62,42 @@ pub struct FetchOptions {
     /// First retry delay; doubled for each further one.
     pub backoff: Duration,
     pub timeout: Duration,
+    /// The newest release uploaded at or before this time (`YYYY-MM-DDTHH:MM:SS`, UTC).
+    pub as_of: Option<String>,
+    /// Download the metadata document again even when one is kept from an earlier run.
+    pub refresh_metadata: bool,
+    /// Requests per second at most, over all downloads.
+    pub limiter: Option<std::sync::Arc<RateLimiter>>,
+}
+
+/// Spaces requests evenly: at most `rate` a second over every thread that shares it.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    next: std::sync::Mutex<std::time::Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: f64) -> RateLimiter {
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().expect("not poisoned");
+            let now = std::time::Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        let now = std::time::Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+    }
 }
 
 /// The JSON API base for a simple-index URL: a trailing `/simple` becomes `/pypi`.
@@ -153,37 +199,65 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .tls_config(tls)
+        // Statuses come back as responses, so a 429/503's Retry-After can be read.
+        .http_status_as_error(false)
         .build()
         .into()
 }
+
+/// Longest wait a server's Retry-After may ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 enum GetError {
     Status(u16),
     Network(String),
 }
 
-/// GET with retries on network errors, 429 and 5xx.
+/// GET with retries on network errors, 429 and 5xx; a `Retry-After` (in seconds) of a 429
+/// or 503 is waited out instead of the back-off.
 fn get(
     agent: &ureq::Agent,
     url: &str,
     opts: &FetchOptions,
-    sink: &mut dyn FnMut(&mut dyn Read) -> std::io::Result<()>,
+    accept: Option<&str>,
+    sink: &mut dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()>,
 ) -> Result<(), GetError> {
     let mut delay = opts.backoff;
     let mut attempt = 0;
     loop {
-        let result = agent.get(url).call();
-        let retryable = match result {
+        if let Some(l) = &opts.limiter {
+            l.wait();
+        }
+        let mut req = agent.get(url);
+        if let Some(a) = accept {
+            req = req.header("Accept", a);
+        }
+        let mut wait = delay;
+        let retryable = match req.call() {
             Ok(mut resp) => {
-                let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-                return sink(&mut reader).map_err(|e| GetError::Network(e.to_string()));
-            }
-            Err(ureq::Error::StatusCode(code)) => {
-                if code == 429 || code >= 500 {
-                    GetError::Status(code)
-                } else {
+                let code = resp.status().as_u16();
+                if (200..300).contains(&code) {
+                    let ctype = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                    return sink(&mut reader, ctype.as_deref())
+                        .map_err(|e| GetError::Network(e.to_string()));
+                }
+                if code != 429 && code < 500 {
                     return Err(GetError::Status(code));
                 }
+                if let Some(secs) = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                {
+                    wait = Duration::from_secs(secs).min(MAX_RETRY_AFTER);
+                }
+                GetError::Status(code)
             }
             Err(e) => GetError::Network(e.to_string()),
         };
@@ -191,7 +265,7 @@ fn get(
             return Err(retryable);
         }
         attempt += 1;
-        std::thread::sleep(delay);
+        std::thread::sleep(wait);
         delay *= 2;
     }
 }
@@ -207,19 +281,43 @@ fn digest_of(path: &Path) -> Option<String> {
     pytorrent_io::sha256_file(path).ok()
 }
 
-/// Fetches one package's metadata document and archive.
+/// Fetches one package's metadata document and archive. The document is written (or kept)
+/// only when the archive is in place, so a package that failed leaves no metadata claiming
+/// it was fetched.
 pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     let norm = normalize_name(name);
     let doc_url = format!("{}/{}/json", opts.json_api.trim_end_matches('/'), norm);
-    let mut body = Vec::new();
-    match get(agent, &doc_url, opts, &mut |r| {
-        r.read_to_end(&mut body).map(|_| ())
-    }) {
-        Ok(()) => {}
-        Err(GetError::Status(404)) => return fail(FailReason::NotFound, format!("{doc_url}: 404")),
-        Err(GetError::Status(c)) => return fail(FailReason::Http, format!("{doc_url}: HTTP {c}")),
-        Err(GetError::Network(m)) => return fail(FailReason::Network, format!("{doc_url}: {m}")),
-    }
+    let meta_path = opts
+        .out
+        .join("Package_Metadata/pypi_packages")
+        .join(format!("{norm}.json"));
+    // A document kept from an earlier run is used again (resume), unless asked to refresh.
+    let kept = (!opts.refresh_metadata)
+        .then(|| std::fs::read(&meta_path).ok())
+        .flatten()
+        .filter(|b| serde_json::from_slice::<serde_json::Value>(b).is_ok());
+    let from_network = kept.is_none();
+    let body = match kept {
+        Some(b) => b,
+        None => {
+            let mut body = Vec::new();
+            match get(agent, &doc_url, opts, None, &mut |r, _| {
+                r.read_to_end(&mut body).map(|_| ())
+            }) {
+                Ok(()) => {}
+                Err(GetError::Status(404)) => {
+                    return fail(FailReason::NotFound, format!("{doc_url}: 404"))
+                }
+                Err(GetError::Status(c)) => {
+                    return fail(FailReason::Http, format!("{doc_url}: HTTP {c}"))
+                }
+                Err(GetError::Network(m)) => {
+                    return fail(FailReason::Network, format!("{doc_url}: {m}"))
+                }
+            }
+            body
+        }
+    };
     let doc: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -229,46 +327,26 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
             )
         }
     };
-    let meta_path = opts
-        .out
-        .join("Package_Metadata/pypi_packages")
-        .join(format!("{norm}.json"));
-    if let Err(e) = pytorrent_io::atomic::write_atomic(&meta_path, &body) {
-        return fail(FailReason::Io, e.to_string());
-    }
-    let version = match &opts.version {
-        Some(v) => v.clone(),
-        None => match doc["info"]["version"].as_str() {
-            Some(v) => v.to_string(),
-            None => {
-                return fail(
-                    FailReason::BadMetadata,
-                    format!("{doc_url}: no info.version"),
-                )
+    let keep_metadata = || -> Option<Outcome> {
+        if from_network {
+            if let Err(e) = pytorrent_io::atomic::write_atomic(&meta_path, &body) {
+                return Some(fail(FailReason::Io, e.to_string()));
             }
-        },
-    };
-    let files = match doc["releases"].get(&version).and_then(|v| v.as_array()) {
-        Some(f) => f.clone(),
-        None if opts.version.is_none() => doc["urls"].as_array().cloned().unwrap_or_default(),
-        None => return fail(FailReason::NoSuchVersion, format!("no release {version}")),
-    };
-    // An sdist first; else a pure-Python wheel; else any wheel.
-    let rank = |f: &serde_json::Value| {
-        let kind = f["packagetype"].as_str().unwrap_or("");
-        let file = f["filename"].as_str().unwrap_or("");
-        match (kind, file.ends_with("-none-any.whl")) {
-            ("sdist", _) => 0,
-            ("bdist_wheel", true) => 1,
-            ("bdist_wheel", false) => 2,
-            _ => 3,
         }
+        None
     };
-    let Some(chosen) = files.iter().filter(|f| rank(f) < 3).min_by_key(|f| rank(f)) else {
-        return fail(
-            FailReason::NoArchive,
-            format!("{version}: no sdist or wheel"),
-        );
+    let files = match select_release(&doc, opts.version.as_deref(), opts.as_of.as_deref()) {
+        Ok(Some(files)) => files,
+        Ok(None) => return Outcome::NotYetReleased,
+        Err(outcome) => return outcome,
+    };
+    let platform = Platform::running();
+    let Some(chosen) = files
+        .iter()
+        .filter(|f| rank(f, &platform) < 4)
+        .min_by_key(|f| rank(f, &platform))
+    else {
+        return fail(FailReason::NoArchive, "no sdist or wheel in the release");
     };
     let (Some(filename), Some(href), Some(sha)) = (
         chosen["filename"].as_str(),
@@ -277,18 +355,21 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     ) else {
         return fail(
             FailReason::BadMetadata,
-            format!("{version}: file entry without filename, url or sha256"),
+            "a file entry without filename, url or sha256",
         );
     };
-    if filename.contains(['/', '\\']) || filename.starts_with('.') {
+    if filename.contains(['/', '\\'])
+        || filename.starts_with('.')
+        || filename.chars().any(char::is_control)
+    {
         return fail(
             FailReason::BadMetadata,
-            format!("{name}: unsafe file name {filename:?}"),
+            format!("unsafe file name {filename:?}"),
         );
     }
     let target = opts.out.join("packages").join(filename);
     if target.is_file() && digest_of(&target).as_deref() == Some(sha) {
-        return Outcome::AlreadyPresent { file: target };
+        return keep_metadata().unwrap_or(Outcome::AlreadyPresent { file: target });
     }
     // Mirrors may give file URLs relative to the document.
     let file_url = match url::Url::parse(&doc_url).and_then(|base| base.join(href)) {
@@ -296,12 +377,12 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Err(e) => {
             return fail(
                 FailReason::BadMetadata,
-                format!("{name}: bad file URL {href:?}: {e}"),
+                format!("bad file URL {href:?}: {e}"),
             )
         }
     };
     let mut outcome = None;
-    let result = get(agent, &file_url, opts, &mut |r| {
+    let result = get(agent, &file_url, opts, None, &mut |r, _| {
         let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
         let mut w = pytorrent_io::Sha256Writer::new(file);
         let bytes = std::io::copy(r, &mut w)?;
@@ -322,10 +403,156 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         });
         Ok(())
     });
-    match result {
+    let outcome = match result {
         Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
         Err(GetError::Status(c)) => fail(FailReason::Http, format!("{file_url}: HTTP {c}")),
         Err(GetError::Network(m)) => fail(FailReason::Network, format!("{file_url}: {m}")),
+    };
+    match outcome {
+        Outcome::Downloaded { .. } => keep_metadata().unwrap_or(outcome),
+        other => other,
+    }
+}
+
+/// The files of the release to fetch: the pinned version, else with `as_of` the newest
+/// release uploaded by then (none: `Ok(None)`), else the latest. Yanked releases are passed
+/// over unless pinned, as pip does.
+fn select_release(
+    doc: &serde_json::Value,
+    pinned: Option<&str>,
+    as_of: Option<&str>,
+) -> Result<Option<Vec<serde_json::Value>>, Outcome> {
+    if let Some(v) = pinned {
+        return match doc["releases"].get(v).and_then(|x| x.as_array()) {
+            Some(f) => Ok(Some(f.clone())),
+            None => Err(fail(FailReason::NoSuchVersion, format!("no release {v}"))),
+        };
+    }
+    let Some(cutoff) = as_of else {
+        let version = doc["info"]["version"].as_str();
+        let files = version
+            .and_then(|v| doc["releases"].get(v))
+            .and_then(|x| x.as_array())
+            .cloned()
+            .or_else(|| doc["urls"].as_array().cloned());
+        return match (version, files) {
+            (_, Some(f)) => Ok(Some(f)),
+            (None, None) => Err(fail(FailReason::BadMetadata, "no info.version")),
+            (Some(v), None) => Err(fail(FailReason::NoSuchVersion, format!("no release {v}"))),
+        };
+    };
+    // A release's time is its first file's upload; the newest release by then wins.
+    let mut best: Option<(String, &Vec<serde_json::Value>)> = None;
+    if let Some(releases) = doc["releases"].as_object() {
+        for files in releases.values().filter_map(|f| f.as_array()) {
+            let live: Vec<&serde_json::Value> = files
+                .iter()
+                .filter(|f| !f["yanked"].as_bool().unwrap_or(false))
+                .collect();
+            let Some(first) = live.iter().filter_map(|f| upload_time(f)).min() else {
+                continue;
+            };
+            if first.as_str() <= cutoff && best.as_ref().is_none_or(|(t, _)| first > *t) {
+                best = Some((first, files));
+            }
+        }
+    }
+    Ok(best.map(|(_, f)| f.clone()))
+}
+
+/// A file's upload time as `YYYY-MM-DDTHH:MM:SS` (UTC), from `upload_time_iso_8601` or
+/// `upload_time`.
+fn upload_time(f: &serde_json::Value) -> Option<String> {
+    let t = f["upload_time_iso_8601"]
+        .as_str()
+        .or_else(|| f["upload_time"].as_str())?;
+    (t.len() >= 19).then(|| t[..19].replace(' ', "T"))
+}
+
+/// `--as-of`: `YYYY-MM-DD` (the end of that day, UTC) or `YYYY-MM-DDTHH:MM:SS`, as the
+/// cutoff compared with upload times.
+pub fn parse_as_of(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
+    let date_ok = |d: &str| {
+        let p: Vec<&str> = d.split('-').collect();
+        p.len() == 3
+            && p[0].len() == 4
+            && p[1].len() == 2
+            && p[2].len() == 2
+            && p.iter().all(|x| digits(x))
+    };
+    match s.len() {
+        10 if date_ok(s) => Ok(format!("{s}T23:59:59")),
+        19.. if date_ok(&s[..10]) && s.as_bytes()[10] == b'T' => Ok(s[..19].to_string()),
+        _ => Err(format!(
+            "--as-of {s:?}: give a date, YYYY-MM-DD, or a time, YYYY-MM-DDTHH:MM:SS (UTC)"
+        )),
+    }
+}
+
+/// The platform wheels are chosen for: this machine's.
+struct Platform {
+    os: &'static str,
+    arch: &'static str,
+}
+
+impl Platform {
+    fn running() -> Platform {
+        Platform {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+
+    /// Whether a wheel's platform tag (`manylinux_2_17_x86_64.manylinux2014_x86_64`,
+    /// `macosx_11_0_arm64`, `win_amd64`) is one this machine runs.
+    fn runs(&self, tag: &str) -> bool {
+        tag.split('.').any(|t| match self.os {
+            "linux" => t.contains("linux") && t.ends_with(self.arch),
+            "macos" => {
+                let arch = if self.arch == "aarch64" {
+                    "arm64"
+                } else {
+                    self.arch
+                };
+                t.starts_with("macosx") && (t.ends_with(arch) || t.ends_with("universal2"))
+            }
+            "windows" => {
+                let arch = if self.arch == "aarch64" {
+                    "arm64"
+                } else {
+                    "amd64"
+                };
+                t == format!("win_{arch}")
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Which file of a release to take, lowest first: the sdist (the package's source as its
+/// authors wrote it); else a pure-Python wheel; else a wheel for this platform; else one for
+/// another platform (its Python files are still source); 4: not an archive we read.
+fn rank(f: &serde_json::Value, platform: &Platform) -> u8 {
+    let kind = f["packagetype"].as_str().unwrap_or("");
+    let file = f["filename"].as_str().unwrap_or("");
+    match kind {
+        "sdist" => 0,
+        "bdist_wheel" => {
+            let tag = file
+                .strip_suffix(".whl")
+                .and_then(|stem| stem.rsplit('-').next())
+                .unwrap_or("");
+            if tag == "any" {
+                1
+            } else if platform.runs(tag) {
+                2
+            } else {
+                3
+            }
+        }
+        _ => 4,
     }
 }
 
@@ -386,6 +613,27 @@ pub struct FetchConfig {
     /// Opt-out list: these packages are not fetched.
     #[serde(default)]
     pub opt_out: Option<PathBuf>,
+    /// Every project the index lists (its simple-index root, PEP 691 JSON or HTML) instead
+    /// of names.
+    #[serde(default)]
+    pub all: bool,
+    /// For each package the newest release uploaded on or before this date (`YYYY-MM-DD`,
+    /// or `YYYY-MM-DDTHH:MM:SS`, UTC): a snapshot of the index as it was then.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    /// Download metadata documents again even when an earlier run kept them.
+    #[serde(default)]
+    pub refresh_metadata: bool,
+    /// Requests per second at most, over all downloads (default: no limit).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Split the packages among this many tasks, by a hash of the name (default:
+    /// `SLURM_ARRAY_TASK_COUNT`, else one).
+    #[serde(default)]
+    pub num_tasks: Option<usize>,
+    /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
+    #[serde(default)]
+    pub task_index: Option<usize>,
 }
 
 fn default_jobs() -> usize {
@@ -411,6 +659,12 @@ impl FetchConfig {
             retries: default_retries(),
             timeout: default_timeout(),
             opt_out: None,
+            all: false,
+            as_of: None,
+            refresh_metadata: false,
+            rate: None,
+            num_tasks: None,
+            task_index: None,
         }
     }
 
@@ -426,9 +680,14 @@ impl FetchConfig {
                 specs.push(e.text);
             }
         }
-        if specs.is_empty() {
+        if self.all && !specs.is_empty() {
             return Err(usage(
-                "no package names (give names, or --from-file)".into(),
+                "--all fetches every project of the index: give no names with it".into(),
+            ));
+        }
+        if specs.is_empty() && !self.all {
+            return Err(usage(
+                "no package names (give names, --from-file, or --all)".into(),
             ));
         }
         specs
@@ -466,9 +725,18 @@ pub struct FetchReport {
     pub index_url: String,
     pub index_source: String,
     pub json_api: String,
+    /// This task's share (`index` of `count`) and the packages it took of the list.
+    pub task: pytorrent_io::tasks::Tasks,
+    pub listed: u64,
+    pub taken: u64,
+    pub as_of: Option<String>,
     pub downloaded: u64,
     pub already_present: u64,
     pub opted_out: Vec<String>,
+    /// `--as-of`: packages with no release by then.
+    pub not_yet_released: Vec<String>,
+    /// Temporary files of an earlier, interrupted run that this run removed.
+    pub stale_temp_files_removed: u64,
     /// `name: why` of each failed package, by reason.
     pub failed: BTreeMap<String, Vec<String>>,
     pub packages: Vec<(String, Outcome)>,
@@ -487,8 +755,22 @@ pub fn run(
     reporter: &dyn pytorrent_io::Reporter,
 ) -> crate::error::Result<FetchReport> {
     use rayon::prelude::*;
-    let names = cfg.requirements()?;
+    let mut names = cfg.requirements()?;
     let (index, json_api) = cfg.index()?;
+    let as_of = cfg
+        .as_of
+        .as_deref()
+        .map(parse_as_of)
+        .transpose()
+        .map_err(crate::error::Error::Usage)?;
+    if let Some(r) = cfg.rate {
+        if !(r > 0.0 && r.is_finite()) {
+            return Err(crate::error::Error::Usage(format!(
+                "--rate {r}: give requests per second above 0"
+            )));
+        }
+    }
+    let task = pytorrent_io::tasks::Tasks::resolve(cfg.num_tasks, cfg.task_index)?;
     let opt_out = cfg
         .opt_out
         .as_deref()
@@ -501,12 +783,53 @@ pub fn run(
         retries: cfg.retries,
         backoff: Duration::from_millis(500),
         timeout: Duration::from_secs(cfg.timeout),
+        as_of: as_of.clone(),
+        refresh_metadata: cfg.refresh_metadata,
+        limiter: cfg.rate.map(|r| std::sync::Arc::new(RateLimiter::new(r))),
     };
     let http = agent(opts.timeout);
     reporter.log(&format!(
         "index {} (from {}); JSON API {json_api}",
         index.index_url, index.source
     ));
+    if cfg.all {
+        if index.index_url.is_empty() {
+            return Err(crate::error::Error::Usage(
+                "--all reads the project list of the simple index: give --index-url".into(),
+            ));
+        }
+        names = list_projects(&http, &index.index_url, &opts)?
+            .into_iter()
+            .map(|n| (n, None))
+            .collect();
+        reporter.log(&format!("the index lists {} projects", names.len()));
+    }
+    let listed = names.len() as u64;
+    names.retain(|(n, _)| task.owns_unit(name_hash(n)));
+    let _lock;
+    let stale_temp_files_removed = {
+        // One task alone on its folder (the lock says so) removes every temporary file of an
+        // earlier run; tasks sharing a folder only those too old to be a live download's.
+        let lock_path = cfg.out.join(format!(".fetch-task-{}.lock", task.index));
+        std::fs::create_dir_all(&cfg.out).map_err(|e| pytorrent_io::Error::io(&cfg.out, e))?;
+        let f = std::fs::File::create(&lock_path)
+            .map_err(|e| pytorrent_io::Error::io(&lock_path, e))?;
+        if f.try_lock().is_err() {
+            return Err(crate::error::Error::Usage(format!(
+                "another fetch (task {}) is using {}",
+                task.index,
+                cfg.out.display()
+            )));
+        }
+        _lock = f;
+        let min_age = (task.count > 1).then(|| opts.timeout * 2);
+        remove_stale_temp_files(&cfg.out, min_age)
+    };
+    if stale_temp_files_removed > 0 {
+        reporter.log(&format!(
+            "removed {stale_temp_files_removed} temporary files of an interrupted run"
+        ));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.jobs.max(1))
         .build()
@@ -541,9 +864,15 @@ pub fn run(
         index_url: index.index_url,
         index_source: index.source,
         json_api,
+        task,
+        listed,
+        taken: names.len() as u64,
+        as_of,
         downloaded: 0,
         already_present: 0,
         opted_out: Vec::new(),
+        not_yet_released: Vec::new(),
+        stale_temp_files_removed,
         failed: BTreeMap::new(),
         packages: Vec::new(),
         out: cfg.out.clone(),
@@ -553,6 +882,7 @@ pub fn run(
             Outcome::Downloaded { .. } => report.downloaded += 1,
             Outcome::AlreadyPresent { .. } => report.already_present += 1,
             Outcome::OptedOut => report.opted_out.push(name.clone()),
+            Outcome::NotYetReleased => report.not_yet_released.push(name.clone()),
             Outcome::Failed { reason, message } => report
                 .failed
                 .entry(reason.name().to_string())
@@ -562,6 +892,96 @@ pub fn run(
     }
     report.packages = results;
     Ok(report)
+}
+
+/// A stable hash of a package's normalised name: which task fetches it.
+pub fn name_hash(name: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(normalize_name(name).as_bytes());
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// The projects a simple index lists at its root: PEP 691 JSON (`{"projects": [{"name"}]}`)
+/// when the index speaks it, else the anchors of its PEP 503 HTML page.
+fn list_projects(
+    agent: &ureq::Agent,
+    index_url: &str,
+    opts: &FetchOptions,
+) -> crate::error::Result<Vec<String>> {
+    let url = format!("{}/", index_url.trim_end_matches('/'));
+    let mut body = Vec::new();
+    let mut ctype = None;
+    get(
+        agent,
+        &url,
+        opts,
+        Some("application/vnd.pypi.simple.v1+json, text/html;q=0.1"),
+        &mut |r, t| {
+            ctype = t.map(str::to_string);
+            r.read_to_end(&mut body).map(|_| ())
+        },
+    )
+    .map_err(|e| {
+        crate::error::Error::Remote(match e {
+            GetError::Status(c) => format!("{url}: HTTP {c}"),
+            GetError::Network(m) => format!("{url}: {m}"),
+        })
+    })?;
+    let bad = |m: String| crate::error::Error::Remote(format!("{url}: {m}"));
+    let mut names: Vec<String> = if ctype.as_deref().is_some_and(|t| t.contains("json")) {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        doc["projects"]
+            .as_array()
+            .ok_or_else(|| bad("no `projects` list".into()))?
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        text.split("<a")
+            .skip(1)
+            .filter_map(|a| {
+                let inner = a.split_once('>')?.1;
+                let name = inner.split_once("</a>")?.0.trim();
+                (!name.is_empty()).then(|| name.to_string())
+            })
+            .collect()
+    };
+    names.sort_by_key(|n| normalize_name(n));
+    names.dedup_by_key(|n| normalize_name(n));
+    Ok(names)
+}
+
+/// Removes the temporary files (`.NAME.XXXXXX.tmp`) an interrupted run left in the output
+/// folders; with `min_age`, only those not written to for that long.
+fn remove_stale_temp_files(out: &Path, min_age: Option<Duration>) -> u64 {
+    let mut removed = 0;
+    for dir in [
+        out.join("packages"),
+        out.join("Package_Metadata/pypi_packages"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
+            let old_enough = min_age.is_none_or(|age| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|el| el >= age)
+            });
+            if old_enough && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 impl std::fmt::Display for FetchReport {
@@ -576,6 +996,20 @@ impl std::fmt::Display for FetchReport {
             self.failures(),
             self.out.display()
         )?;
+        if self.task.count > 1 {
+            writeln!(
+                f,
+                "  task {} of {}: {} of {} packages",
+                self.task.index, self.task.count, self.taken, self.listed
+            )?;
+        }
+        if let Some(t) = &self.as_of {
+            writeln!(
+                f,
+                "  as of {t}: {} had no release yet",
+                plural(self.not_yet_released.len() as u64, "package", "packages")
+            )?;
+        }
         for (reason, list) in &self.failed {
             writeln!(f, "  failed ({reason}):")?;
             for l in list {

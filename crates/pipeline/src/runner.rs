@@ -295,14 +295,16 @@ fn lock_run_folder(out: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// The settings that decide a stage's output: `resume` and `stop_after` only decide how it is
-/// reached (a resumed run is bitwise the uninterrupted one), so a run stopped early
-/// continues rather than starts over when they change.
+/// The settings that decide a stage's output. `resume` and `stop_after` only decide how it
+/// is reached (a resumed run is bitwise the uninterrupted one), and a download's `jobs`,
+/// `rate`, `retries` and `timeout` only how fast: changing them continues a run rather than
+/// starting it over.
 fn fingerprinted(settings: &serde_json::Value) -> serde_json::Value {
     let mut s = settings.clone();
     if let Some(m) = s.as_object_mut() {
-        m.remove("resume");
-        m.remove("stop_after");
+        for key in ["resume", "stop_after", "jobs", "rate", "retries", "timeout"] {
+            m.remove(key);
+        }
     }
     s
 }
@@ -400,6 +402,10 @@ fn execute(
         if same && output.exists() {
             resumed = true;
             reporter.log(&format!("{stage}: continuing the interrupted run"));
+        } else if stage == Stage::Fetch {
+            // Never thrown away: fetch keeps every archive whose digest still matches and
+            // downloads only what is missing, whatever changed.
+            resumed = output.exists();
         } else {
             remove_dir(output)?;
         }
