@@ -221,9 +221,11 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
-/// A JSON metadata document with the given releases: (version, files as (filename,
-/// packagetype, upload time, bytes)).
-fn doc(name: &str, latest: &str, releases: &[(&str, Vec<(&str, &str, &str, &[u8])>)]) -> String {
+/// A release file: filename, packagetype, upload time, bytes.
+type File<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
+
+/// A JSON metadata document with the given releases (version, files).
+fn doc(name: &str, latest: &str, releases: &[(&str, Vec<File>)]) -> String {
     let mut rel = serde_json::Map::new();
     for (v, files) in releases {
         let list: Vec<serde_json::Value> = files

@@ -213,6 +213,9 @@ enum GetError {
     Network(String),
 }
 
+/// Takes a response body and its content type.
+type Sink<'a> = dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()> + 'a;
+
 /// GET with retries on network errors, 429 and 5xx; a `Retry-After` (in seconds) of a 429
 /// or 503 is waited out instead of the back-off.
 fn get(
@@ -220,7 +223,7 @@ fn get(
     url: &str,
     opts: &FetchOptions,
     accept: Option<&str>,
-    sink: &mut dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()>,
+    sink: &mut Sink<'_>,
 ) -> Result<(), GetError> {
     let mut delay = opts.backoff;
     let mut attempt = 0;
