@@ -140,6 +140,9 @@ fn opts(server: &Server, out: &Path) -> FetchOptions {
         retries: 2,
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(10),
+        as_of: None,
+        refresh_metadata: false,
+        limiter: None,
     }
 }
 
@@ -235,6 +238,9 @@ fn an_unreachable_index_is_a_network_failure_after_retries() {
         retries: 1,
         backoff: Duration::from_millis(5),
         timeout: Duration::from_secs(5),
+        as_of: None,
+        refresh_metadata: false,
+        limiter: None,
     };
     assert!(matches!(
         fetch(&agent(o.timeout), "six", &o),
