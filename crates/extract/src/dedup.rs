@@ -38,6 +38,27 @@ impl Default for DedupOptions {
 
 const PERMUTATIONS: usize = 128;
 
+/// What de-duplication compares of one record, computed apart from the [`Deduper`] (and so
+/// in parallel): its exact key and its MinHash signature, as the options ask.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    exact: Option<u128>,
+    signature: Option<Box<[u32; PERMUTATIONS]>>,
+}
+
+impl DedupOptions {
+    /// The keys of a record's code tokens.
+    pub fn keys(&self, tokens: &[String]) -> Keys {
+        Keys {
+            exact: self.exact.then(|| exact_key(tokens)),
+            signature: self
+                .near_threshold
+                .and_then(|_| signature(self.shingle, tokens))
+                .map(Box::new),
+        }
+    }
+}
+
 pub struct Deduper {
     opts: DedupOptions,
     /// Exact key → the kept item it came from.
@@ -80,33 +101,16 @@ impl Deduper {
         }
     }
 
-    fn signature(&self, tokens: &[String]) -> Option<[u32; PERMUTATIONS]> {
-        let k = self.opts.shingle.max(1);
-        if tokens.len() < k {
-            return None;
-        }
-        let mut sig = [u32::MAX; PERMUTATIONS];
-        let mut buf = Vec::new();
-        for w in tokens.windows(k) {
-            buf.clear();
-            for t in w {
-                buf.extend_from_slice(t.as_bytes());
-                buf.push(0);
-            }
-            let base = xxh3_64_with_seed(&buf, 0);
-            for (i, slot) in sig.iter_mut().enumerate() {
-                // A cheap family of hash functions: mix the shingle hash with a per-slot seed.
-                let h = (base ^ SEEDS[i]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                *slot = (*slot).min((h >> 32) as u32);
-            }
-        }
-        Some(sig)
-    }
-
     /// Checks `tokens` against everything kept so far; keeps it when it is new.
     pub fn check(&mut self, tokens: &[String]) -> Option<Duplicate> {
-        let exact = self.opts.exact.then(|| exact_key(tokens));
-        let sig = self.opts.near_threshold.and(self.signature(tokens));
+        let keys = self.opts.keys(tokens);
+        self.check_keys(keys)
+    }
+
+    /// [`Deduper::check`] with the keys computed beforehand (by the same options).
+    pub fn check_keys(&mut self, keys: Keys) -> Option<Duplicate> {
+        let exact = keys.exact;
+        let sig = keys.signature.map(|b| *b);
         if let Some((kind, owner)) = self.find_with(exact, sig.as_ref()) {
             // A near duplicate's exact text still counts as seen (an exact copy of it later
             // is an exact duplicate), as it always has.
@@ -134,9 +138,8 @@ impl Deduper {
     /// The kept item (numbered from 0 in keeping order) that `tokens` duplicates, without
     /// keeping `tokens`: for checking one set against another.
     pub fn find(&self, tokens: &[String]) -> Option<(Duplicate, u32)> {
-        let exact = self.opts.exact.then(|| exact_key(tokens));
-        let sig = self.opts.near_threshold.and(self.signature(tokens));
-        self.find_with(exact, sig.as_ref())
+        let keys = self.opts.keys(tokens);
+        self.find_with(keys.exact, keys.signature.as_deref())
     }
 
     /// How many items were kept.
@@ -178,6 +181,31 @@ impl Deduper {
         }
         None
     }
+}
+
+/// The MinHash signature of a token list's `k`-shingles (none when it has fewer than `k`
+/// tokens).
+fn signature(k: usize, tokens: &[String]) -> Option<[u32; PERMUTATIONS]> {
+    let k = k.max(1);
+    if tokens.len() < k {
+        return None;
+    }
+    let mut sig = [u32::MAX; PERMUTATIONS];
+    let mut buf = Vec::new();
+    for w in tokens.windows(k) {
+        buf.clear();
+        for t in w {
+            buf.extend_from_slice(t.as_bytes());
+            buf.push(0);
+        }
+        let base = xxh3_64_with_seed(&buf, 0);
+        for (i, slot) in sig.iter_mut().enumerate() {
+            // A cheap family of hash functions: mix the shingle hash with a per-slot seed.
+            let h = (base ^ SEEDS[i]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            *slot = (*slot).min((h >> 32) as u32);
+        }
+    }
+    Some(sig)
 }
 
 fn exact_key(tokens: &[String]) -> u128 {

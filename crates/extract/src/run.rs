@@ -308,15 +308,37 @@ enum Writer {
     Parquet(ParquetCorpusWriter),
 }
 
+/// A record made ready for the writer on a parsing thread: serialised, with its
+/// de-duplication keys, so the writer (one thread, in input order) only looks them up.
+struct Prepared {
+    scenario: &'static str,
+    partition: pytorrent_corpus::Partition,
+    repo: String,
+    line: Vec<u8>,
+    keys: crate::dedup::Keys,
+}
+
+impl Prepared {
+    fn new(o: Output, dedup: &DedupOptions) -> Prepared {
+        Prepared {
+            scenario: o.scenario.name(),
+            partition: o.partition,
+            keys: dedup.keys(&o.record.code_tokens),
+            line: serde_json::to_vec(&o.record).expect("records serialise"),
+            repo: o.record.repo,
+        }
+    }
+}
+
 impl Sink {
-    fn write(&mut self, outputs: Vec<Output>, report: &mut ExtractReport) -> Result<()> {
+    fn write(&mut self, outputs: Vec<Prepared>, report: &mut ExtractReport) -> Result<()> {
         for o in outputs {
-            let scenario = o.scenario.name();
+            let scenario = o.scenario;
             let deduper = self
                 .dedupers
                 .entry(scenario)
                 .or_insert_with(|| Deduper::new(self.dedup.clone()));
-            if let Some(kind) = deduper.check(&o.record.code_tokens) {
+            if let Some(kind) = deduper.check_keys(o.keys) {
                 let kind = match kind {
                     Duplicate::Exact => "exact",
                     Duplicate::Near => "near",
@@ -331,16 +353,15 @@ impl Sink {
                 *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
                 continue;
             }
-            let line = serde_json::to_vec(&o.record).expect("records serialise");
             match &mut self.writer {
                 Writer::Jsonl(w) => {
                     let target = Target::Partitioned {
                         scenario: scenario.into(),
                         partition: o.partition,
                     };
-                    w.write(&target, &line)?
+                    w.write(&target, &o.line)?
                 }
-                Writer::Parquet(w) => w.write(scenario, o.partition, &o.record.repo, &line)?,
+                Writer::Parquet(w) => w.write(scenario, o.partition, &o.repo, &o.line)?,
             }
             ExtractReport::count(&mut report.records, scenario, o.partition.as_str());
         }
@@ -377,13 +398,38 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
         ..Default::default()
     };
     reporter.begin("extract", Unit::Items("packages"), Some(pkgs.len() as u64));
-    // Packages in parallel, a batch at a time (bounded memory), written in input order.
-    for batch in pkgs.chunks(rayon::current_num_threads() * 4) {
-        let results: Vec<_> = batch
-            .par_iter()
-            .map(|p| extract_package(p, &opts))
-            .collect();
-        for (outputs, package) in results {
+    // Packages are parsed in parallel, a batch at a time, on one thread that feeds this one;
+    // this thread de-duplicates, serialises and compresses them in input order meanwhile.
+    // Overlapping the two (rather than writing between batches) keeps every core busy; the
+    // bounded channel keeps at most two batches in memory.
+    let batch_len = rayon::current_num_threads() * 4;
+    let (tx, rx) = std::sync::mpsc::sync_channel(batch_len * 2);
+    let written = std::thread::scope(|scope| -> Result<()> {
+        let opts = &opts;
+        let pkgs = &pkgs;
+        let dedup = sink.dedup.clone();
+        scope.spawn(move || {
+            for batch in pkgs.chunks(batch_len) {
+                let results: Vec<_> = batch
+                    .par_iter()
+                    .map(|p| {
+                        let (outputs, package) = extract_package(p, opts);
+                        let prepared: Vec<Prepared> = outputs
+                            .into_iter()
+                            .map(|o| Prepared::new(o, &dedup))
+                            .collect();
+                        (prepared, package)
+                    })
+                    .collect();
+                for r in results {
+                    // The writer stopped (an error): nothing more to do.
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        for (outputs, package) in rx {
             report.add_package(&package);
             sink.write(outputs, &mut report)?;
             if package.has_problems() {
@@ -391,8 +437,10 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
             }
             reporter.advance(1);
         }
-    }
+        Ok(())
+    });
     reporter.end();
+    written?;
     report.written = match sink.writer {
         Writer::Jsonl(w) => w.finish()?,
         Writer::Parquet(w) => {
