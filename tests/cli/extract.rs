@@ -499,3 +499,202 @@ fn files_with_syntax_errors_are_named_with_their_first_error() {
     // Functions the parser recovered are still read: `fine` twice, minus the duplicate.
     assert_eq!(v["functions"], 3);
 }
+
+/// Every file under `dir` (hidden ones too) with its bytes, by relative path.
+fn all_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const ALL_SCENARIOS: [&str; 2] = ["--scenario", "docstrings,comments,both"];
+
+#[test]
+fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The sample packages plus a copy of two of them under other names: their functions are
+    // duplicates that only a merge across tasks can see.
+    let pkgs = dir.path().join("pkgs");
+    fs::create_dir_all(&pkgs).unwrap();
+    let src = std::path::PathBuf::from(packages());
+    for e in fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            fs::copy(&p, pkgs.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    fs::copy(
+        src.join("six-1.17.0.tar.gz"),
+        pkgs.join("sixcopy-1.17.0.tar.gz"),
+    )
+    .unwrap();
+    fs::copy(
+        src.join("idna-3.10.tar.gz"),
+        pkgs.join("idnafork-3.10.tar.gz"),
+    )
+    .unwrap();
+    let one = dir.path().join("one");
+    let v = pt!("extract", &pkgs, "--out", &one, "--json", "-q")
+        .args(ALL_SCENARIOS)
+        .ok();
+    let single: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert!(
+        single["duplicates"]["docstrings"]["exact"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the copies are duplicates: {}",
+        single["duplicates"]
+    );
+    assert!(
+        !one.join(".extract-journal").exists(),
+        "a lone run keeps no journal"
+    );
+    let mut tasks = Vec::new();
+    let mut taken = 0;
+    for i in 0..3 {
+        let out = dir.path().join(format!("task{i}"));
+        let o = pt!(
+            "extract",
+            &pkgs,
+            "--out",
+            &out,
+            "--num-tasks",
+            "3",
+            "--task-index",
+            i.to_string(),
+            "--json",
+            "-q"
+        )
+        .args(ALL_SCENARIOS)
+        .ok();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        taken += v["packages"].as_u64().unwrap();
+        assert_eq!(v["task"]["count"], 3);
+        tasks.push(out);
+    }
+    assert_eq!(taken, 12, "the tasks share the packages without overlap");
+    let merged = dir.path().join("merged");
+    let o =
+        pt!("corpus", "dedup", &tasks[0], &tasks[1], &tasks[2], "--out", &merged, "--json", "-q")
+            .ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["duplicates"], single["duplicates"]);
+    assert_eq!(v["records"], single["records"]);
+    assert!(
+        all_files(&merged) == all_files(&one),
+        "merged output differs from one task's"
+    );
+
+    // A missing task, a task given twice, or other settings are refused.
+    let o = pt!(
+        "corpus",
+        "dedup",
+        &tasks[0],
+        &tasks[1],
+        "--out",
+        dir.path().join("x")
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "tasks 2 of 3 are missing");
+    let o = pt!(
+        "corpus",
+        "dedup",
+        &tasks[0],
+        &tasks[0],
+        &tasks[2],
+        "--out",
+        dir.path().join("x")
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "given twice");
+    let o = pt!("corpus", "dedup", &one, "--out", dir.path().join("x")).fails_with(2);
+    assert_stderr_has(&o, "no extract journal");
+}
+
+#[test]
+fn a_killed_extract_resumes_to_the_bytes_of_an_uninterrupted_run() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference");
+    let start = Instant::now();
+    pt!("extract", packages(), "--out", &reference, "-q")
+        .args(ALL_SCENARIOS)
+        .ok();
+    let mut full = start.elapsed();
+    let out = dir.path().join("interrupted");
+    let journal = out.join(".extract-journal");
+    let mut resumed_from_journal = 0;
+    for attempt in 0..30 {
+        let _ = fs::remove_dir_all(&out);
+        let started = Instant::now();
+        let mut child = pt!("extract", packages(), "--out", &out, "-q")
+            .args(ALL_SCENARIOS)
+            .spawn();
+        // A kill somewhere in the run, from the clock.
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let f = 0.1 + 0.8 * ((n.wrapping_mul(2654435761) >> 8) % 1000) as f64 / 1000.0;
+        std::thread::sleep(full.mul_f64(f));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if finished {
+            full = started.elapsed();
+            continue;
+        }
+        let segments = fs::read_dir(&journal)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("segment-")
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        eprintln!(
+            "attempt {attempt}: killed at {f:.2} of {full:?} with {segments} journal segments"
+        );
+        let o = pt!("extract", packages(), "--out", &out, "--resume", "-q")
+            .args(ALL_SCENARIOS)
+            .ok();
+        assert!(
+            all_files(&out) == all_files(&reference),
+            "resumed output differs (attempt {attempt}): {}",
+            stderr(&o)
+        );
+        if segments > 0 {
+            resumed_from_journal += 1;
+            if resumed_from_journal >= 2 {
+                break;
+            }
+        }
+    }
+    assert!(
+        resumed_from_journal > 0,
+        "no kill landed after a journal segment"
+    );
+    // --resume with other settings is refused rather than mixing outputs.
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(journal.clone()).unwrap();
+    fs::write(journal.join("settings.json"), "{\"fingerprint\": \"x\"}").unwrap();
+    let o = pt!("extract", packages(), "--out", &out, "--resume").fails_with(2);
+    assert_stderr_has(&o, "made with other settings");
+}

@@ -27,6 +27,24 @@ pub enum CorpusCommand {
     Filter(FilterArgs),
     /// Change layout or compression (one big JSONL ⇄ PyTorrent / CodeSearchNet chunked layout).
     Convert(ConvertArgs),
+    /// Merge the outputs of `extract --num-tasks N` into the corpus one task alone would have
+    /// written: exact and near duplicates dropped across tasks, the first in input order kept.
+    Dedup(DedupArgs),
+}
+
+#[derive(Args)]
+pub struct DedupArgs {
+    /// The task output folders (each written by `extract --num-tasks N --task-index I`).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also print corpus statistics of the output.
+    #[arg(long)]
+    stats: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -219,6 +237,16 @@ pub fn run(cmd: CorpusCommand) -> Result<ExitCode, CliError> {
         CorpusCommand::Convert(a) => {
             let console = Console::new(&a.output);
             console.summary(&pytorrent_corpus::convert::run(&(&a).into(), &console)?)
+        }
+        CorpusCommand::Dedup(a) => {
+            let console = Console::new(&a.output);
+            let cfg = pytorrent_extract::run::MergeConfig {
+                inputs: a.inputs.clone(),
+                out: a.out.clone(),
+                stats: a.stats,
+            };
+            let report = pytorrent_extract::run::merge(&cfg, &console)?;
+            crate::extract_cmd::print_report(&report, &a.output)
         }
     }
 }

@@ -78,6 +78,17 @@ pub struct ExtractArgs {
     /// config per scenario.
     #[arg(long, default_value = "jsonl")]
     format: pytorrent_corpus::convert::CorpusFormat,
+    /// Continue a killed run of the same settings in --out from its journal (the output is
+    /// byte-identical to an uninterrupted run's).
+    #[arg(long)]
+    resume: bool,
+    /// Split the packages among N tasks by a hash of the package name (default:
+    /// SLURM_ARRAY_TASK_COUNT); `pytorrent corpus dedup` merges the task outputs.
+    #[arg(long)]
+    num_tasks: Option<usize>,
+    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's).
+    #[arg(long)]
+    task_index: Option<usize>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -104,6 +115,9 @@ impl From<&ExtractArgs> for ExtractConfig {
             metadata: a.metadata.clone(),
             on_error: a.on_error,
             format: a.format,
+            resume: a.resume,
+            num_tasks: a.num_tasks,
+            task_index: a.task_index,
         }
     }
 }
@@ -111,11 +125,19 @@ impl From<&ExtractArgs> for ExtractConfig {
 pub fn run(a: ExtractArgs) -> Result<ExitCode, CliError> {
     let console = Console::new(&a.output);
     let report = pytorrent_extract::run::run(&(&a).into(), &console)?;
-    if !a.output.quiet {
+    print_report(&report, &a.output)
+}
+
+/// Prints an extract report (also `corpus dedup`'s): the summary, the JSON, the statistics.
+pub fn print_report(
+    report: &pytorrent_extract::ExtractReport,
+    output: &OutputArgs,
+) -> Result<ExitCode, CliError> {
+    if !output.quiet {
         eprint!("{}", report.summary());
     }
-    if a.output.json {
-        print_json(&report)?;
+    if output.json {
+        print_json(report)?;
     } else if let Some(stats) = &report.stats {
         write_stdout(&stats.to_table())?;
     }

@@ -40,10 +40,50 @@ const PERMUTATIONS: usize = 128;
 
 /// What de-duplication compares of one record, computed apart from the [`Deduper`] (and so
 /// in parallel): its exact key and its MinHash signature, as the options ask.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Keys {
     exact: Option<u128>,
     signature: Option<Box<[u32; PERMUTATIONS]>>,
+}
+
+/// [`Keys`] as the extract journal stores them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredKeys {
+    /// The exact key, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Vec<u32>>,
+}
+
+impl From<&Keys> for StoredKeys {
+    fn from(k: &Keys) -> StoredKeys {
+        StoredKeys {
+            exact: k.exact.map(|x| format!("{x:032x}")),
+            signature: k.signature.as_ref().map(|s| s.to_vec()),
+        }
+    }
+}
+
+impl TryFrom<StoredKeys> for Keys {
+    type Error = String;
+
+    fn try_from(k: StoredKeys) -> Result<Keys, String> {
+        let exact = k
+            .exact
+            .map(|h| u128::from_str_radix(&h, 16).map_err(|e| format!("exact key {h:?}: {e}")))
+            .transpose()?;
+        let signature = k
+            .signature
+            .map(|v| {
+                let n = v.len();
+                <[u32; PERMUTATIONS]>::try_from(v)
+                    .map(Box::new)
+                    .map_err(|_| format!("a signature of {n} values, not {PERMUTATIONS}"))
+            })
+            .transpose()?;
+        Ok(Keys { exact, signature })
+    }
 }
 
 impl DedupOptions {

@@ -16,6 +16,7 @@ pub mod archive;
 pub mod dedup;
 pub mod error;
 pub mod fetch;
+pub mod journal;
 pub mod package;
 pub mod python;
 pub mod run;

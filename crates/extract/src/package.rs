@@ -187,7 +187,7 @@ fn cookie(bytes: &[u8]) -> Option<String> {
 }
 
 /// A file with syntax errors: where the first one is, what the parser said, how many.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyntaxErrorFile {
     pub path: String,
     pub line: usize,
@@ -196,7 +196,7 @@ pub struct SyntaxErrorFile {
 }
 
 /// What one package gave, for the summary.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PackageReport {
     pub package: String,
     pub path: String,

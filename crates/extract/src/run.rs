@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{DedupOptions, Deduper, Duplicate};
 use crate::error::{Error, Result};
-use crate::package::{extract_package, ExtractOptions, Filters, Output, PackageReport, Split};
+use crate::package::{
+    extract_package, package_name, ExtractOptions, Filters, Output, PackageReport, Split,
+};
 use crate::units::Scenario;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +85,17 @@ pub struct ExtractConfig {
     /// layout, with a dataset card (`datasets.load_dataset(out, "docstrings")`).
     #[serde(default)]
     pub format: CorpusFormat,
+    /// Continue a killed run of the same settings in `out` from its journal: the output is
+    /// byte-identical to an uninterrupted run's.
+    #[serde(default)]
+    pub resume: bool,
+    /// Split the packages among this many tasks by a hash of the package name (default:
+    /// `SLURM_ARRAY_TASK_COUNT`, else one); `corpus dedup` merges the task outputs.
+    #[serde(default)]
+    pub num_tasks: Option<usize>,
+    /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
+    #[serde(default)]
+    pub task_index: Option<usize>,
 }
 
 fn default_scenario() -> Vec<Scenario> {
@@ -123,7 +136,33 @@ impl ExtractConfig {
             metadata: Vec::new(),
             on_error: pytorrent_corpus::OnError::Fail,
             format: CorpusFormat::Jsonl,
+            resume: false,
+            num_tasks: None,
+            task_index: None,
         }
+    }
+
+    /// sha256 of what decides the records and their files: the journal of a resumed run or
+    /// of the tasks of a merge must have been made with the same.
+    fn fingerprint(&self, packages: &[PathBuf]) -> String {
+        use sha2::Digest;
+        let mut doc = serde_json::to_value(self).expect("configs serialise");
+        if let Some(m) = doc.as_object_mut() {
+            for key in [
+                "out",
+                "resume",
+                "num_tasks",
+                "task_index",
+                "stats",
+                "metadata",
+                "on_error",
+            ] {
+                m.remove(key);
+            }
+        }
+        let list: Vec<String> = packages.iter().map(|p| p.display().to_string()).collect();
+        let bytes = serde_json::to_vec(&(doc, list)).expect("plain JSON");
+        pytorrent_io::fingerprint::hex(&sha2::Sha256::digest(&bytes))
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -208,6 +247,8 @@ pub struct ExtractReport {
     /// Statistics of the output, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<CorpusStats>,
+    /// This task's share of the packages (`index` of `count`).
+    pub task: pytorrent_io::tasks::Tasks,
 }
 
 const ARCHIVE_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".zip", ".whl", ".conda"];
@@ -330,6 +371,34 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    fn stored(&self) -> crate::journal::StoredRecord {
+        crate::journal::StoredRecord {
+            scenario: self.scenario.into(),
+            partition: self.partition.as_str().into(),
+            repo: self.repo.clone(),
+            line: String::from_utf8(self.line.clone()).expect("JSON is UTF-8"),
+            keys: (&self.keys).into(),
+        }
+    }
+
+    fn from_stored(r: crate::journal::StoredRecord, at: &Path) -> Result<Prepared> {
+        let bad = |m: String| Error::Io(pytorrent_io::Error::format(at, m));
+        let scenario = Scenario::parse(&r.scenario)
+            .ok_or_else(|| bad(format!("unknown scenario {:?}", r.scenario)))?
+            .name();
+        let partition = pytorrent_corpus::Partition::parse(&r.partition)
+            .ok_or_else(|| bad(format!("unknown partition {:?}", r.partition)))?;
+        Ok(Prepared {
+            scenario,
+            partition,
+            repo: r.repo,
+            line: r.line.into_bytes(),
+            keys: r.keys.try_into().map_err(bad)?,
+        })
+    }
+}
+
 impl Sink {
     fn write(&mut self, outputs: Vec<Prepared>, report: &mut ExtractReport) -> Result<()> {
         for o in outputs {
@@ -369,56 +438,160 @@ impl Sink {
     }
 }
 
+impl Sink {
+    fn open(cfg: &ExtractConfig, out: &Path) -> Result<Sink> {
+        let writer = match cfg.format {
+            CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::new(
+                out,
+                WriterOptions {
+                    layout: Layout::PyTorrent,
+                    compression: None,
+                    chunk_records: Some(cfg.chunk_records),
+                    chunk_bytes: None,
+                },
+            )?),
+            CorpusFormat::Parquet => Writer::Parquet(ParquetCorpusWriter::new(
+                out,
+                pytorrent_corpus::parquet_out::DEFAULT_FILE_BYTES,
+            )?),
+        };
+        Ok(Sink {
+            writer,
+            dedupers: BTreeMap::new(),
+            dedup: cfg.dedup(),
+        })
+    }
+
+    /// One package's records and report, in input order.
+    fn take(
+        &mut self,
+        prepared: Vec<Prepared>,
+        package: PackageReport,
+        report: &mut ExtractReport,
+    ) -> Result<()> {
+        report.add_package(&package);
+        self.write(prepared, report)?;
+        if package.has_problems() {
+            report.packages_with_problems.push(package);
+        }
+        Ok(())
+    }
+
+    /// Closes the files; the report gets what was written.
+    fn finish(
+        self,
+        cfg: &ExtractConfig,
+        report: &mut ExtractReport,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        report.written = match self.writer {
+            Writer::Jsonl(w) => w.finish()?,
+            Writer::Parquet(w) => {
+                let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
+                w.finish(&Card {
+                    title: format!(
+                        "PyTorrent corpus of {}",
+                        pytorrent_io::reporter::plural(report.packages, "package", "packages")
+                    ),
+                    tool: format!("pytorrent {} (extract)", env!("CARGO_PKG_VERSION")),
+                    metadata: metadata.as_ref(),
+                })?
+            }
+        };
+        Ok(())
+    }
+}
+
 pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
     cfg.validate()?;
     let opts = cfg.options()?;
-    let pkgs = packages(&cfg.inputs)?;
-    let writer = match cfg.format {
-        CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::new(
-            &cfg.out,
-            WriterOptions {
-                layout: Layout::PyTorrent,
-                compression: None,
-                chunk_records: Some(cfg.chunk_records),
-                chunk_bytes: None,
-            },
-        )?),
-        CorpusFormat::Parquet => Writer::Parquet(ParquetCorpusWriter::new(
-            &cfg.out,
-            pytorrent_corpus::parquet_out::DEFAULT_FILE_BYTES,
-        )?),
+    let task = pytorrent_io::tasks::Tasks::resolve(cfg.num_tasks, cfg.task_index)?;
+    let all = packages(&cfg.inputs)?;
+    // This task's packages, with their places in the whole list.
+    let mine: Vec<(u64, &PathBuf)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| task.owns_unit(crate::fetch::name_hash(&package_name(p))))
+        .map(|(i, p)| (i as u64, p))
+        .collect();
+    let journal_dir = cfg.out.join(crate::journal::DIR);
+    let settings = crate::journal::Settings {
+        fingerprint: cfg.fingerprint(&all),
+        config: serde_json::to_value(cfg).expect("configs serialise"),
+        task,
+        packages: all.len() as u64,
     };
-    let mut sink = Sink {
-        writer,
-        dedupers: BTreeMap::new(),
-        dedup: cfg.dedup(),
-    };
+    let resuming = cfg.resume
+        && crate::journal::settings(&journal_dir)
+            .is_some_and(|s| s.fingerprint == settings.fingerprint && s.task == settings.task);
+    if cfg.resume && !resuming && journal_dir.exists() {
+        return Err(Error::Usage(format!(
+            "--resume: {} was made with other settings, inputs or task split; run without \
+             --resume to start over",
+            journal_dir.display()
+        )));
+    }
+    if !resuming {
+        remove_dir(&journal_dir)?;
+    }
+    // Half-written files of a killed run (`.NAME.XXXXXX.tmp`) go: this run rewrites them.
+    remove_temp_files(&cfg.out);
+    let mut sink = Sink::open(cfg, &cfg.out)?;
     let mut report = ExtractReport {
         out: cfg.out.clone(),
         ..Default::default()
     };
-    reporter.begin("extract", Unit::Items("packages"), Some(pkgs.len() as u64));
+    reporter.begin("extract", Unit::Items("packages"), Some(mine.len() as u64));
+    // A resumed run replays what the journal holds (no parsing), then goes on.
+    let mut done = 0;
+    if resuming {
+        for entry in crate::journal::entries(&journal_dir)? {
+            let entry = entry?;
+            if mine.get(done).map(|(i, _)| *i) != Some(entry.index) {
+                return Err(Error::Io(pytorrent_io::Error::format(
+                    &journal_dir,
+                    format!(
+                        "the journal's package {} is not the next of this run's list",
+                        entry.index
+                    ),
+                )));
+            }
+            let prepared = entry
+                .records
+                .into_iter()
+                .map(|r| Prepared::from_stored(r, &journal_dir))
+                .collect::<Result<Vec<_>>>()?;
+            sink.take(prepared, entry.report, &mut report)?;
+            done += 1;
+            reporter.advance(1);
+        }
+        reporter.log(&format!(
+            "resumed: {} from the journal",
+            pytorrent_io::reporter::plural(done as u64, "package", "packages")
+        ));
+    }
+    let mut journal = crate::journal::Journal::create(&journal_dir, &settings, mine.len())?;
     // Packages are parsed in parallel, a batch at a time, on one thread that feeds this one;
-    // this thread de-duplicates, serialises and compresses them in input order meanwhile.
+    // this thread de-duplicates, journals and compresses them in input order meanwhile.
     // Overlapping the two (rather than writing between batches) keeps every core busy; the
     // bounded channel keeps at most two batches in memory.
+    let rest = &mine[done..];
     let batch_len = rayon::current_num_threads() * 4;
     let (tx, rx) = std::sync::mpsc::sync_channel(batch_len * 2);
     let written = std::thread::scope(|scope| -> Result<()> {
         let opts = &opts;
-        let pkgs = &pkgs;
         let dedup = sink.dedup.clone();
         scope.spawn(move || {
-            for batch in pkgs.chunks(batch_len) {
+            for batch in rest.chunks(batch_len) {
                 let results: Vec<_> = batch
                     .par_iter()
-                    .map(|p| {
+                    .map(|(i, p)| {
                         let (outputs, package) = extract_package(p, opts);
                         let prepared: Vec<Prepared> = outputs
                             .into_iter()
                             .map(|o| Prepared::new(o, &dedup))
                             .collect();
-                        (prepared, package)
+                        (*i, prepared, package)
                     })
                     .collect();
                 for r in results {
@@ -429,36 +602,177 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
                 }
             }
         });
-        for (outputs, package) in rx {
-            report.add_package(&package);
-            sink.write(outputs, &mut report)?;
-            if package.has_problems() {
-                report.packages_with_problems.push(package);
-            }
+        for (index, prepared, package) in rx {
+            journal.push(&crate::journal::Entry {
+                index,
+                report: package.clone(),
+                records: prepared.iter().map(Prepared::stored).collect(),
+            })?;
+            sink.take(prepared, package, &mut report)?;
             reporter.advance(1);
         }
         Ok(())
     });
     reporter.end();
     written?;
-    report.written = match sink.writer {
-        Writer::Jsonl(w) => w.finish()?,
-        Writer::Parquet(w) => {
-            let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
-            w.finish(&Card {
-                title: format!(
-                    "PyTorrent corpus of {}",
-                    pytorrent_io::reporter::plural(report.packages, "package", "packages")
-                ),
-                tool: format!("pytorrent {} (extract)", env!("CARGO_PKG_VERSION")),
-                metadata: metadata.as_ref(),
-            })?
-        }
-    };
+    journal.flush()?;
+    sink.finish(cfg, &mut report, reporter)?;
+    // The journal is what a merge reads from a task; a run alone needs it no more.
+    if task.count == 1 {
+        remove_dir(&journal_dir)?;
+    }
+    report.task = task;
     report.ok =
         report.failed_packages.is_empty() || cfg.on_error == pytorrent_corpus::OnError::Skip;
     if cfg.stats {
         report.stats = Some(output_stats(cfg, reporter)?);
+    }
+    Ok(report)
+}
+
+/// Removes the temporary files of atomic writes (`.NAME.XXXXXX.tmp`) under `dir`.
+fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            remove_temp_files(&p);
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(pytorrent_io::Error::io(dir, e).into()),
+    }
+}
+
+/// `corpus dedup`: the outputs of `extract --num-tasks N` (one folder per task) → the corpus
+/// one task alone would have written: every package's records in input order through one
+/// de-duplication, so exact and near duplicates across tasks are dropped with the same
+/// keeper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeConfig {
+    /// The task output folders (each holds its `.extract-journal`).
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    /// Also compute corpus statistics of the output.
+    #[serde(default)]
+    pub stats: bool,
+}
+
+pub fn merge(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
+    let mut journals = Vec::new();
+    for dir in &cfg.inputs {
+        let j = dir.join(crate::journal::DIR);
+        let s = crate::journal::settings(&j).ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: no extract journal (run `extract --num-tasks N --task-index I` into it)",
+                dir.display()
+            ))
+        })?;
+        journals.push((j, s));
+    }
+    let Some((_, first)) = journals.first() else {
+        return Err(Error::Usage("give the task output folders".into()));
+    };
+    let first = first.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    for (j, s) in &journals {
+        if s.fingerprint != first.fingerprint || s.task.count != first.task.count {
+            return Err(Error::Usage(format!(
+                "{}: made with other settings, inputs or task count than {}",
+                j.display(),
+                journals[0].0.display()
+            )));
+        }
+        if !seen.insert(s.task.index) {
+            return Err(Error::Usage(format!(
+                "task {} is given twice ({})",
+                s.task.index,
+                j.display()
+            )));
+        }
+    }
+    if seen.len() != first.task.count {
+        let missing: Vec<String> = (0..first.task.count)
+            .filter(|i| !seen.contains(i))
+            .map(|i| i.to_string())
+            .collect();
+        return Err(Error::Usage(format!(
+            "tasks {} of {} are missing",
+            missing.join(", "),
+            first.task.count
+        )));
+    }
+    let mut task_cfg: ExtractConfig = serde_json::from_value(first.config.clone())
+        .map_err(|e| Error::Usage(format!("the journal's config: {e}")))?;
+    task_cfg.out = cfg.out.clone();
+    task_cfg.stats = cfg.stats;
+    task_cfg.num_tasks = None;
+    task_cfg.task_index = None;
+    let mut sink = Sink::open(&task_cfg, &cfg.out)?;
+    let mut report = ExtractReport {
+        out: cfg.out.clone(),
+        ..Default::default()
+    };
+    reporter.begin("merge", Unit::Items("packages"), Some(first.packages));
+    // The tasks' entries, merged by their place in the whole list.
+    let mut streams: Vec<_> = journals
+        .iter()
+        .map(|(j, _)| crate::journal::entries(j).map(|it| (j.clone(), it.peekable())))
+        .collect::<Result<_>>()?;
+    let mut expected = 0u64;
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (k, (_, it)) in streams.iter_mut().enumerate() {
+            match it.peek() {
+                Some(Ok(e)) if best.is_none_or(|(_, i)| e.index < i) => best = Some((k, e.index)),
+                Some(Err(_)) => {
+                    let (_, it) = &mut streams[k];
+                    return Err(it.next().expect("peeked").expect_err("an error"));
+                }
+                _ => {}
+            }
+        }
+        let Some((k, index)) = best else { break };
+        let (j, it) = &mut streams[k];
+        let entry = it.next().expect("peeked")?;
+        if index != expected {
+            return Err(Error::Io(pytorrent_io::Error::format(
+                j.as_path(),
+                format!("package {expected} is in no task's journal (a task did not finish?)"),
+            )));
+        }
+        expected += 1;
+        let at = j.clone();
+        let prepared = entry
+            .records
+            .into_iter()
+            .map(|r| Prepared::from_stored(r, &at))
+            .collect::<Result<Vec<_>>>()?;
+        sink.take(prepared, entry.report, &mut report)?;
+        reporter.advance(1);
+    }
+    reporter.end();
+    if expected != first.packages {
+        return Err(Error::Usage(format!(
+            "the journals hold {expected} of {} packages: a task did not finish",
+            first.packages
+        )));
+    }
+    sink.finish(&task_cfg, &mut report, reporter)?;
+    report.ok =
+        report.failed_packages.is_empty() || task_cfg.on_error == pytorrent_corpus::OnError::Skip;
+    if cfg.stats {
+        report.stats = Some(output_stats(&task_cfg, reporter)?);
     }
     Ok(report)
 }

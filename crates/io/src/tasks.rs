@@ -11,6 +11,13 @@ pub struct Tasks {
     pub index: usize,
 }
 
+impl Default for Tasks {
+    /// One task: the whole job.
+    fn default() -> Tasks {
+        Tasks::ONE
+    }
+}
+
 impl Tasks {
     pub const ONE: Tasks = Tasks { count: 1, index: 0 };
 
