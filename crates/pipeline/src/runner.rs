@@ -393,6 +393,11 @@ fn execute(
     // An interrupted run must not leave the old stamp vouching for a half-written output.
     state::clear_stamp(out, stage)?;
     let mut resumed = false;
+    // Extract continues a killed run from its journal in the temporary folder.
+    let same_pending = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
+    if stage == Stage::Extract {
+        state::write_pending(out, stage, fp)?;
+    }
     if stage.resumable() {
         let output = job
             .output
@@ -415,7 +420,14 @@ fn execute(
         Task::Fetch(c) => json(&pytorrent_extract::fetch::run(c, reporter).map_err(|e| wrap(&e))?),
         Task::Extract(c) => {
             let mut c = c.clone();
-            atomically(&c.out.clone(), |partial| {
+            let partial = partial_of(&c.out);
+            c.resume = same_pending && partial.join(pytorrent_extract::journal::DIR).is_dir();
+            if c.resume {
+                resumed = true;
+                reporter.log(&format!("{stage}: continuing the interrupted run"));
+            }
+            let keep = c.resume;
+            atomically(&c.out.clone(), keep, |partial| {
                 c.out = partial.to_path_buf();
                 pytorrent_extract::run::run(&c, reporter)
                     .map(|r| json(&r))
@@ -425,7 +437,7 @@ fn execute(
         Task::Stats(c) => json(&pytorrent_corpus::stats::run(c, reporter).map_err(|e| wrap(&e))?),
         Task::Tokenizer { train, eval } => {
             let mut train = train.clone();
-            let trained = atomically(&train.out.clone(), |partial| {
+            let trained = atomically(&train.out.clone(), false, |partial| {
                 train.out = partial.to_path_buf();
                 pytorrent_tokenizer::train_corpus::run(&train, reporter)
                     .map(|r| json(&r))
@@ -458,7 +470,7 @@ fn execute(
                 Some(m) => {
                     let mut m = m.clone();
                     let dir = m.out.clone();
-                    Some(atomically(&dir, |partial| {
+                    Some(atomically(&dir, false, |partial| {
                         m.out = partial.to_path_buf();
                         pytorrent_eval::cloze::make(&m, reporter)
                             .map(|r| json(&r))
@@ -493,17 +505,26 @@ impl<E: pytorrent_io::Classify + std::fmt::Display> StageError for E {
     }
 }
 
-/// Builds a folder under a temporary name beside it and renames it into place only when the
-/// stage succeeded; the report's mentions of the temporary name are rewritten.
-fn atomically(
-    dir: &Path,
-    build: impl FnOnce(&Path) -> Result<serde_json::Value>,
-) -> Result<serde_json::Value> {
+/// The temporary name a folder is built under.
+fn partial_of(dir: &Path) -> PathBuf {
     let name = dir
         .file_name()
         .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let partial = dir.with_file_name(format!(".{name}.partial"));
-    remove_dir(&partial)?;
+    dir.with_file_name(format!(".{name}.partial"))
+}
+
+/// Builds a folder under a temporary name beside it (kept from an interrupted run when
+/// `keep`) and renames it into place only when the stage succeeded; the report's mentions of
+/// the temporary name are rewritten.
+fn atomically(
+    dir: &Path,
+    keep: bool,
+    build: impl FnOnce(&Path) -> Result<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let partial = partial_of(dir);
+    if !keep {
+        remove_dir(&partial)?;
+    }
     let report = build(&partial)?;
     remove_dir(dir)?;
     std::fs::rename(&partial, dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
