@@ -243,6 +243,22 @@ fn doc(name: &str, latest: &str, releases: &[(&str, Vec<File>)]) -> String {
     .to_string()
 }
 
+/// The document and sdist of release 1.0 of each package.
+fn one_release_each(names: &[&str]) -> Vec<(String, Answer)> {
+    let mut routes = Vec::new();
+    for n in names {
+        let body = format!("{n} archive").into_bytes();
+        let f = format!("{n}-1.0.tar.gz");
+        let release = vec![(f.as_str(), "sdist", "2020-01-01T00:00:00Z", body.as_slice())];
+        routes.push((
+            format!("/pypi/{n}/json"),
+            ok(doc(n, "1.0", &[("1.0", release)])),
+        ));
+        routes.push((format!("/files/{f}"), ok(body)));
+    }
+    routes
+}
+
 fn fetch_json(idx: &str, args: &[&str], out: &std::path::Path) -> (i32, serde_json::Value) {
     let o = pt!(
         "fetch",
@@ -359,22 +375,7 @@ fn all_lists_the_index_and_tasks_split_it_by_name() {
             .to_string())
         },
     )];
-    for n in names {
-        let body = format!("{n} archive").into_bytes();
-        let f = format!("{n}-1.0.tar.gz");
-        routes.push((
-            format!("/pypi/{n}/json"),
-            ok(doc(
-                n,
-                "1.0",
-                &[(
-                    "1.0",
-                    vec![(f.as_str(), "sdist", "2020-01-01T00:00:00Z", &body)],
-                )],
-            )),
-        ));
-        routes.push((format!("/files/{f}"), ok(body)));
-    }
+    routes.extend(one_release_each(&names));
     let (idx, _) = serve(routes);
     let dir = tempfile::tempdir().unwrap();
     let mut taken = Vec::new();
@@ -416,22 +417,7 @@ fn all_lists_the_index_and_tasks_split_it_by_name() {
     // An index that only speaks HTML (PEP 503).
     let html = "<!DOCTYPE html><html><body><a href=\"/simple/alpha/\">alpha</a>\n<a href=\"/simple/beta/\">beta</a></body></html>";
     let mut routes = vec![("/simple/".to_string(), ok(html))];
-    for n in ["alpha", "beta"] {
-        let body = format!("{n} archive").into_bytes();
-        let f = format!("{n}-1.0.tar.gz");
-        routes.push((
-            format!("/pypi/{n}/json"),
-            ok(doc(
-                n,
-                "1.0",
-                &[(
-                    "1.0",
-                    vec![(f.as_str(), "sdist", "2020-01-01T00:00:00Z", &body)],
-                )],
-            )),
-        ));
-        routes.push((format!("/files/{f}"), ok(body)));
-    }
+    routes.extend(one_release_each(&["alpha", "beta"]));
     let (idx, _) = serve(routes);
     let (_, v) = fetch_json(&idx, &["--all"], &dir.path().join("html"));
     assert_eq!(v["downloaded"], 2, "{v}");

@@ -168,16 +168,12 @@ fn selection_flags_and_force() {
     let fresh = tempfile::tempdir().unwrap();
     project(fresh.path(), 64, 600);
     let o = pt!("run", fresh.path().join("pipe.toml"), "--from", "pack").fails_with(2);
-    assert!(
-        stderr(&o).contains("reads the output of extract"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "reads the output of extract");
     // A stage the file does not have.
     let o = pt!("run", d.join("pipe.toml"), "--only", "pretrain").fails_with(2);
-    assert!(stderr(&o).contains("no [pretrain] stage"), "{}", stderr(&o));
+    assert_stderr_has(&o, "no [pretrain] stage");
     let o = pt!("run", d.join("pipe.toml"), "--only", "packing").fails_with(2);
-    assert!(stderr(&o).contains("unknown stage"), "{}", stderr(&o));
+    assert_stderr_has(&o, "unknown stage");
 }
 
 #[test]
@@ -234,23 +230,15 @@ fn bad_pipeline_files_are_usage_errors_that_name_the_key() {
     let text = read_text(&cfg);
     fs::write(&cfg, text.replace("seq_len", "seq_lenn")).unwrap();
     let o = pt!("run", &cfg).fails_with(2);
-    assert!(
-        stderr(&o).contains("[pack] has no key `seq_lenn`"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "[pack] has no key `seq_lenn`");
     fs::write(&cfg, text.replace("[stats]", "[stats]\nout = \"x\"")).unwrap();
     let o = pt!("run", &cfg).fails_with(2);
-    assert!(stderr(&o).contains("[stats] has `out`"), "{}", stderr(&o));
+    assert_stderr_has(&o, "[stats] has `out`");
     fs::write(&cfg, "[pack]\nseq_len = 64\n").unwrap();
     let o = pt!("run", &cfg).fails_with(2);
-    assert!(
-        stderr(&o).contains("[pack] needs `inputs`, or a [extract] stage"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "[pack] needs `inputs`, or a [extract] stage");
     let o = pt!("run", d.join("missing.toml")).fails_with(2);
-    assert!(stderr(&o).contains("missing.toml"), "{}", stderr(&o));
+    assert_stderr_has(&o, "missing.toml");
 }
 
 #[test]
@@ -265,7 +253,7 @@ fn a_failed_stage_leaves_no_stamp_and_the_next_run_redoes_it() {
     write_config(d, 64, 5);
     let o = pt!("run", d.join("pipe.toml")).run();
     assert_ne!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("stage tokenizer"), "{}", stderr(&o));
+    assert_stderr_has(&o, "stage tokenizer");
     assert!(!d.join("run/stages/tokenizer.json").exists());
     // The previous tokenizer folder is still whole (the failed one was built aside).
     assert!(d.join("run/tokenizer/tokenizer.json").is_file());
@@ -356,11 +344,7 @@ fn a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it() {
     let lock = fs::File::create(d.join("run/stages/.lock")).unwrap();
     lock.lock().unwrap();
     let o = pt!("run", d.join("pipe.toml")).fails_with(2);
-    assert!(
-        stderr(&o).contains("another `pytorrent run` is using"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "another `pytorrent run` is using");
     // Released (as when the first run ends or is killed): the run goes ahead.
     drop(lock);
     expect(&run(d, &[]), &ALL);
