@@ -439,3 +439,57 @@ fn shards_roll_over_by_bytes() {
     assert_eq!(m["shard_bytes"], 4096);
     pack(&tok, &out).args(["--shard-bytes", "4X"]).fails_with(2);
 }
+
+#[test]
+fn ids_past_16_bits_are_stored_wide_even_in_a_small_vocabulary() {
+    // A tokenizer of 1,200 entries whose `Ġreturn` has id 70,000: counting entries would
+    // choose uint16 and wrap that id to 4,464 without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let file = Path::new(&tok).join("tokenizer.json");
+    let mut t: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    assert!(
+        t["model"]["vocab"]["Ġreturn"].is_u64(),
+        "the sample vocabulary has Ġreturn"
+    );
+    t["model"]["vocab"]["Ġreturn"] = serde_json::json!(70000);
+    let sparse = dir.path().join("sparse");
+    fs::create_dir_all(&sparse).unwrap();
+    fs::write(sparse.join("tokenizer.json"), t.to_string()).unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    let mut text = String::new();
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{{\"text\": \"def f{i}(x):\\n    return x + {i}\\n\"}}\n"
+        ));
+    }
+    fs::write(&corpus, text).unwrap();
+    let out = dir.path().join("packed");
+    pt!(
+        "pack",
+        &corpus,
+        "--tokenizer",
+        &sparse,
+        "--text-field",
+        "text",
+        "--out",
+        &out,
+        "--seq-len",
+        "32",
+        "--default-partition",
+        "train",
+        "-q"
+    )
+    .ok();
+    let m = manifest(&out.join("train"));
+    let shard = out
+        .join("train")
+        .join(m["shards"][0]["file"].as_str().unwrap());
+    let (header, _, _) = npy_parts(&fs::read(&shard).unwrap());
+    assert!(header.contains("'<i4'"), "ids need 32 bits: {header}");
+    let ids: Vec<i64> = npy_rows(&out.join("train"), None).concat();
+    assert!(ids.contains(&70000), "the far id survives");
+    assert!(!ids.contains(&(70000 - 65536)), "and is not wrapped");
+    assert!(ids.iter().all(|&i| (0..70001).contains(&i)));
+    pt!("shards", "verify", &out, "-q").ok();
+}

@@ -306,9 +306,25 @@ impl TokenizerInfo {
 }
 
 impl Loaded {
+    /// One more than the largest id the tokenizer can emit, added tokens included: what ids
+    /// must fit in and what an embedding matrix needs. It is the number of entries when ids
+    /// run from 0 without gaps, and more when they skip (a token at id 70,000 in a
+    /// vocabulary of 1,200 needs 70,001 rows and more than 16 bits).
+    pub fn id_bound(&self) -> usize {
+        let entries = self.tokenizer.get_vocab_size(true);
+        let max = self
+            .tokenizer
+            .get_vocab(true)
+            .values()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        entries.max(max)
+    }
+
     /// The manifest's record of this tokenizer (hashes its files).
     pub fn info(&self) -> Result<TokenizerInfo> {
-        let vocab_size = self.tokenizer.get_vocab_size(true);
+        let vocab_size = self.id_bound();
         Ok(match &self.source {
             Source::TokenizerJson(p) => TokenizerInfo::TokenizerJson {
                 file: p.display().to_string(),
