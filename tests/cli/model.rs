@@ -240,3 +240,25 @@ fn embed_text_lines_and_a_corpus_view() {
     .fails_with(2);
     assert_stderr_has(&o, "no pooler");
 }
+
+#[test]
+fn a_flipped_byte_in_pytorch_model_bin_is_named_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    fs::create_dir_all(&m).unwrap();
+    for e in fs::read_dir(model("roberta-untied")).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, m.join(p.file_name().unwrap())).unwrap();
+    }
+    // Intact, it loads.
+    pt!("fill-mask", "--model", &m, "--text", "def f(x): <mask> x").ok();
+    // One byte of tensor data flipped (the middle of the file is weights).
+    let bin = m.join("pytorch_model.bin");
+    let mut bytes = fs::read(&bin).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    fs::write(&bin, bytes).unwrap();
+    let o = pt!("fill-mask", "--model", &m, "--text", "def f(x): <mask> x").fails_with(1);
+    assert_stderr_has(&o, "pytorch_model.bin");
+    assert_stderr_has(&o, "corrupt");
+}

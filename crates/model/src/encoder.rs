@@ -84,16 +84,42 @@ fn tensor_names(weights: &Weights) -> Result<HashSet<String>> {
             )?;
             st.tensors().into_iter().map(|(n, _)| n).collect()
         }
-        Weights::Pytorch(p) => candle_core::pickle::PthTensors::new(p, None)
-            .map_err(|e| Error::Weights {
-                path: p.clone(),
-                message: e.to_string(),
-            })?
-            .tensor_infos()
-            .keys()
-            .cloned()
-            .collect(),
+        Weights::Pytorch(p) => {
+            check_zip_crcs(p)?;
+            candle_core::pickle::PthTensors::new(p, None)
+        }
+        .map_err(|e| Error::Weights {
+            path: p.clone(),
+            message: e.to_string(),
+        })?
+        .tensor_infos()
+        .keys()
+        .cloned()
+        .collect(),
     })
+}
+
+/// A `pytorch_model.bin` is a zip archive whose members carry CRC-32s, but the pickle loader
+/// reads each tensor's bytes by length and never reaches the check at a member's end: a
+/// flipped byte would load and silently change every score. Reading each member through once
+/// makes the zip reader check it.
+fn check_zip_crcs(path: &Path) -> Result<()> {
+    let bad = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
+    for i in 0..zip.len() {
+        let mut member = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let name = member
+            .name()
+            .map_or_else(|_| format!("#{i}"), |n| n.to_string());
+        std::io::copy(&mut member, &mut std::io::sink())
+            .map_err(|e| bad(format!("member {name}: {e} (corrupt: checksum or length)")))?;
+    }
+    Ok(())
 }
 
 fn weights_path(w: &Weights) -> PathBuf {
