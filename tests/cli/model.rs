@@ -262,3 +262,40 @@ fn a_flipped_byte_in_pytorch_model_bin_is_named_not_loaded() {
     assert_stderr_has(&o, "pytorch_model.bin");
     assert_stderr_has(&o, "corrupt");
 }
+
+#[test]
+fn nan_weights_and_a_negative_layer_norm_eps_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    fs::create_dir_all(&m).unwrap();
+    for e in fs::read_dir(model("roberta-tied")).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, m.join(p.file_name().unwrap())).unwrap();
+    }
+    pt!("fill-mask", "--model", &m, "--text", "def f(x): <mask> x").ok();
+    // A NaN written over the first value of one layer's output bias.
+    let st = m.join("model.safetensors");
+    let mut b = fs::read(&st).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    let (name, info) = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, v)| k.ends_with("layer.0.output.dense.bias") && v["dtype"] == "F32")
+        .expect("an f32 bias in the fixture");
+    let start = 8 + n + info["data_offsets"][0].as_u64().unwrap() as usize;
+    b[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    fs::write(&st, &b).unwrap();
+    let o = pt!("fill-mask", "--model", &m, "--text", "def f(x): <mask> x").fails_with(1);
+    assert_stderr_has(&o, "NaN or infinite");
+    assert_stderr_has(&o, name);
+    // An impossible epsilon in config.json.
+    fs::copy(model("roberta-tied").join("model.safetensors"), &st).unwrap();
+    let cfg = m.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
+    c["layer_norm_eps"] = serde_json::json!(-1.0);
+    fs::write(&cfg, c.to_string()).unwrap();
+    let o = pt!("fill-mask", "--model", &m, "--text", "def f(x): <mask> x").fails_with(1);
+    assert_stderr_has(&o, "layer_norm_eps -1 must be a positive number");
+}

@@ -108,6 +108,12 @@ impl ModelConfig {
                 raw.hidden_size, raw.num_attention_heads
             )));
         }
+        let layer_norm_eps = raw.layer_norm_eps.unwrap_or(1e-12);
+        if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
+            return Err(bad(format!(
+                "layer_norm_eps {layer_norm_eps} must be a positive number"
+            )));
+        }
         Ok(ModelConfig {
             family,
             vocab_size: raw.vocab_size,
@@ -119,7 +125,7 @@ impl ModelConfig {
             activation,
             max_position_embeddings: raw.max_position_embeddings,
             type_vocab_size: raw.type_vocab_size.unwrap_or(2),
-            layer_norm_eps: raw.layer_norm_eps.unwrap_or(1e-12),
+            layer_norm_eps,
             pad_token_id: raw.pad_token_id.unwrap_or(match family {
                 Family::Roberta => 1,
                 Family::Bert => 0,

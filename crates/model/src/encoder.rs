@@ -202,7 +202,26 @@ impl Loader<'_> {
         shape: impl Into<candle_core::Shape>,
         name: &str,
     ) -> Result<Tensor> {
-        vb.get(shape, name).map_err(|e| self.err(e))
+        let t = vb.get(shape, name).map_err(|e| self.err(e))?;
+        // NaN or infinite weights make every output NaN with no error anywhere: refuse them
+        // here, by name. `t * 0` is 0 for finite values and NaN for the others.
+        let probe = t
+            .affine(0.0, 0.0)
+            .and_then(|d| d.to_dtype(DType::F32))
+            .and_then(|d| d.sum_all())
+            .and_then(|d| d.to_scalar::<f32>())
+            .map_err(|e| self.err(e))?;
+        if !probe.is_finite() {
+            let full = match vb.prefix() {
+                p if p.is_empty() => name.to_string(),
+                p => format!("{p}.{name}"),
+            };
+            return Err(Error::Weights {
+                path: self.path.clone(),
+                message: format!("tensor {full} holds NaN or infinite values"),
+            });
+        }
+        Ok(t)
     }
 
     fn linear(&self, vb: VarBuilder, i: usize, o: usize) -> Result<Linear> {
