@@ -182,3 +182,46 @@ fn three_tasks_and_a_merge_give_the_rows_of_one_task() {
         }
     }
 }
+
+#[test]
+fn a_merge_checks_the_markers_and_every_shard_it_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let multi = dir.path().join("multi");
+    let task = |i: &str| {
+        pack(&tok, &multi)
+            .args(["--seq-len", "64", "--shard-rows", "50", "--num-tasks", "2"])
+            .args(["--task-index", i])
+            .ok()
+    };
+    task("0");
+    task("1");
+    let marker = multi.join("task-00001-of-00002/COMPLETE.json");
+    let good = fs::read(&marker).unwrap();
+    // An empty, a truncated and another task's marker are not completion.
+    for (bad, says) in [
+        (Vec::new(), "not a completion marker"),
+        (good[..good.len() / 2].to_vec(), "not a completion marker"),
+        (
+            fs::read(multi.join("task-00000-of-00002/COMPLETE.json")).unwrap(),
+            "but the folder is task 1 of 2",
+        ),
+    ] {
+        fs::write(&marker, bad).unwrap();
+        let o = pt!("shards", "merge", &multi).fails_with(1);
+        assert_stderr_has(&o, says);
+    }
+    fs::write(&marker, good).unwrap();
+    // A shard corrupted after its task finished is named, not linked in.
+    let train = multi.join("task-00001-of-00002/train");
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(train.join("manifest.json")).unwrap()).unwrap();
+    let shard = train.join(m["shards"][0]["file"].as_str().unwrap());
+    let mut b = fs::read(&shard).unwrap();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    fs::write(&shard, b).unwrap();
+    let o = pt!("shards", "merge", &multi).fails_with(1);
+    assert_stderr_has(&o, "the shard is corrupt");
+    assert_stderr_has(&o, m["shards"][0]["file"].as_str().unwrap());
+}

@@ -90,7 +90,49 @@ fn task_folders(out: &Path) -> Result<Vec<PathBuf>> {
             ),
         ));
     }
+    // The marker must be the one its task wrote last: its own index and count, and one
+    // fingerprint across tasks (an empty, truncated or foreign marker is not completion).
+    let mut fingerprint: Option<String> = None;
+    for (n, i, dir) in &found {
+        let path = dir.join(COMPLETE_FILE);
+        let doc: serde_json::Value = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| Error::data(&path, "not a completion marker (unreadable JSON)"))?;
+        let (ti, tn) = (doc["task"]["index"].as_u64(), doc["task"]["count"].as_u64());
+        if ti != Some(*i as u64) || tn != Some(*n as u64) {
+            return Err(Error::data(
+                &path,
+                format!("marks task {ti:?} of {tn:?}, but the folder is task {i} of {n}"),
+            ));
+        }
+        let fp = doc["fingerprint"]
+            .as_str()
+            .ok_or_else(|| Error::data(&path, "no fingerprint"))?;
+        match &fingerprint {
+            None => fingerprint = Some(fp.to_string()),
+            Some(f) if f != fp => {
+                return Err(Error::data(
+                    &path,
+                    "written with other settings, tokenizer or inputs than task 0",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     Ok(found.into_iter().map(|f| f.2).collect())
+}
+
+/// A task's file, checked against the sha256 its manifest gives before it is linked in.
+fn checked(path: &Path, sha256: &str) -> Result<()> {
+    let got = pytorrent_io::sha256_file(path)?;
+    if got != sha256 {
+        return Err(Error::data(
+            path,
+            format!("sha256 {got}, its manifest says {sha256}: the shard is corrupt"),
+        ));
+    }
+    Ok(())
 }
 
 /// `shard-00003.npy` → `shard-00012.npy`.
@@ -163,6 +205,7 @@ pub fn merge(out: &Path) -> Result<MergeReport> {
                 let n = shards.len();
                 let moved = |f: &FileRef| -> Result<FileRef> {
                     let name = renumber(&f.file, n);
+                    checked(&src.join(&f.file), &f.sha256)?;
                     link(&src.join(&f.file), &dest.join(&name))?;
                     Ok(FileRef {
                         file: name,
