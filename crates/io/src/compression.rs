@@ -129,7 +129,7 @@ pub fn open_input(path: &Path, raw_bytes: Option<Arc<AtomicU64>>) -> Result<Inpu
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             1 << 16,
-            flate2::bufread::MultiGzDecoder::new(buffered),
+            GzipMembers::new(buffered),
         )),
         Compression::Zstd => {
             let d = zstd::stream::read::Decoder::with_buffer(buffered)
@@ -141,6 +141,49 @@ pub fn open_input(path: &Path, raw_bytes: Option<Arc<AtomicU64>>) -> Result<Inpu
         reader,
         compression: sniffed,
     })
+}
+
+/// Gzip members one after another, as `gzip -d` and Python's `gzip` read them: NUL bytes
+/// between or after members (block padding of tapes and some writers) are skipped rather
+/// than taken for a corrupt member, which would lose every line after them.
+pub struct GzipMembers<R: BufRead> {
+    current: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzipMembers<R> {
+    pub fn new(inner: R) -> GzipMembers<R> {
+        GzipMembers {
+            current: Some(flate2::bufread::GzDecoder::new(inner)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.current.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: its reader stands right after the trailer.
+            let mut inner = self.current.take().expect("a member").into_inner();
+            loop {
+                let avail = inner.fill_buf()?;
+                if avail.is_empty() {
+                    return Ok(0);
+                }
+                let zeros = avail.iter().take_while(|b| **b == 0).count();
+                if zeros == 0 {
+                    break;
+                }
+                inner.consume(zeros);
+            }
+            self.current = Some(flate2::bufread::GzDecoder::new(inner));
+        }
+    }
 }
 
 enum Sink {
@@ -233,6 +276,32 @@ mod tests {
             .read_to_end(&mut out)
             .map_err(|e| Error::io(path, e))?;
         Ok(out)
+    }
+
+    fn gz(text: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn nul_padding_between_and_after_gzip_members_is_read_through() {
+        // As Python's gzip reads it: members, NUL padding, members, NUL padding at the end.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("padded.jsonl.gz");
+        let mut bytes = gz("{\"a\": 1}\n{\"a\": 2}\n");
+        bytes.extend(std::iter::repeat_n(0u8, 700));
+        bytes.extend(gz("{\"a\": 3}\n"));
+        bytes.extend(gz("{\"a\": 4}\n"));
+        bytes.extend(std::iter::repeat_n(0u8, 512));
+        std::fs::write(&p, &bytes).unwrap();
+        let text = String::from_utf8(read_all(&p).unwrap()).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        // Garbage that is not padding is still an error.
+        let mut bad = gz("{\"a\": 1}\n");
+        bad.extend(b"\x00\x00junk that is not gzip");
+        std::fs::write(&p, &bad).unwrap();
+        assert!(read_all(&p).is_err());
     }
 
     #[test]
