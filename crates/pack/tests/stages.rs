@@ -134,7 +134,11 @@ fn manifests_of_another_format_are_refused_by_resume_merge_and_verify() {
     let task = dir.path().join("tasks/task-00000-of-00001");
     std::fs::create_dir_all(&task).unwrap();
     std::fs::rename(out.join("test"), task.join("test")).unwrap();
-    std::fs::write(task.join("COMPLETE.json"), "{}").unwrap();
+    std::fs::write(
+        task.join("COMPLETE.json"),
+        r#"{"task": {"count": 1, "index": 0}, "fingerprint": "old"}"#,
+    )
+    .unwrap();
     let e = pytorrent_pack::merge::run(
         &MergeConfig {
             dir: dir.path().join("tasks"),
