@@ -158,14 +158,14 @@ fn fetch_then_extract_gives_a_valid_corpus() {
 
 /// One answer of the loopback index: status, body, headers; `times` answers of this kind
 /// before the next route for the same path takes over (0: for ever).
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    headers: Vec<(&'static str, String)>,
-    times: usize,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+    pub times: usize,
 }
 
-fn ok(body: impl Into<Vec<u8>>) -> Answer {
+pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Answer {
     Answer {
         status: 200,
         body: body.into(),
@@ -174,11 +174,11 @@ fn ok(body: impl Into<Vec<u8>>) -> Answer {
     }
 }
 
-type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+pub(crate) type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// A loopback index answering each path from `routes` (in order, for the `times` given);
 /// every request path is logged. Returns the simple-index URL and the log.
-fn serve(mut routes: Vec<(String, Answer)>) -> (String, Log) {
+pub(crate) fn serve(mut routes: Vec<(String, Answer)>) -> (String, Log) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let url = format!("http://{}/simple", server.server_addr().to_ip().unwrap());
     let log: Log = Default::default();
@@ -214,7 +214,7 @@ fn serve(mut routes: Vec<(String, Answer)>) -> (String, Log) {
     (url, log)
 }
 
-fn sha(b: &[u8]) -> String {
+pub(crate) fn sha(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))

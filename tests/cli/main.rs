@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod util;
 
+mod conda;
 mod corpus;
 mod defects;
 mod eval;

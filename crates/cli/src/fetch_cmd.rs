@@ -21,7 +21,8 @@ pub struct FetchArgs {
     /// A file of package names, one a line (# comments).
     #[arg(long)]
     from_file: Option<PathBuf>,
-    /// Output folder: Package_Metadata/pypi_packages/<name>.json and packages/<archive>.
+    /// Output folder: Package_Metadata/pypi_packages/<name>.json (anaconda_packages/ from
+    /// conda channels) and packages/<archive>.
     #[arg(long)]
     out: PathBuf,
     /// Release to fetch (default: the latest).
@@ -66,6 +67,17 @@ pub struct FetchArgs {
     /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's).
     #[arg(long)]
     task_index: Option<usize>,
+    /// Fetch from this conda channel (a URL, or a name .condarc's channel_alias or
+    /// custom_channels resolve) instead of the package index; repeat for more, first wins.
+    #[arg(long = "channel", value_name = "URL")]
+    channels: Vec<String>,
+    /// Fetch from conda channels; without --channel, those .condarc lists.
+    #[arg(long)]
+    conda: bool,
+    /// Conda subdir to read (default: noarch and this machine's, e.g. linux-64); repeat for
+    /// more.
+    #[arg(long = "subdir", value_name = "SUBDIR")]
+    subdirs: Vec<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -89,6 +101,9 @@ impl From<&FetchArgs> for FetchConfig {
             rate: a.rate,
             num_tasks: a.num_tasks,
             task_index: a.task_index,
+            channels: a.channels.clone(),
+            conda: a.conda,
+            subdirs: a.subdirs.clone(),
         }
     }
 }

@@ -208,17 +208,17 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 /// Longest wait a server's Retry-After may ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-enum GetError {
+pub(crate) enum GetError {
     Status(u16),
     Network(String),
 }
 
 /// Takes a response body and its content type.
-type Sink<'a> = dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()> + 'a;
+pub(crate) type Sink<'a> = dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()> + 'a;
 
 /// GET with retries on network errors, 429 and 5xx; a `Retry-After` (in seconds) of a 429
 /// or 503 is waited out instead of the back-off.
-fn get(
+pub(crate) fn get(
     agent: &ureq::Agent,
     url: &str,
     opts: &FetchOptions,
@@ -273,7 +273,7 @@ fn get(
     }
 }
 
-fn fail(reason: FailReason, message: impl Into<String>) -> Outcome {
+pub(crate) fn fail(reason: FailReason, message: impl Into<String>) -> Outcome {
     Outcome::Failed {
         reason,
         message: message.into(),
@@ -637,6 +637,16 @@ pub struct FetchConfig {
     /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
     #[serde(default)]
     pub task_index: Option<usize>,
+    /// Conda channels (URLs, or names that `.condarc`'s `channel_alias` or
+    /// `custom_channels` resolve) to fetch from instead of the package index.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Fetch from conda channels; without `channels`, those `.condarc` lists.
+    #[serde(default)]
+    pub conda: bool,
+    /// Conda subdirs to read (default: `noarch` and this machine's, e.g. `linux-64`).
+    #[serde(default)]
+    pub subdirs: Vec<String>,
 }
 
 fn default_jobs() -> usize {
@@ -668,6 +678,28 @@ impl FetchConfig {
             rate: None,
             num_tasks: None,
             task_index: None,
+            channels: Vec::new(),
+            conda: false,
+            subdirs: Vec::new(),
+        }
+    }
+
+    /// Whether packages come from conda channels rather than the package index.
+    pub fn is_conda(&self) -> bool {
+        self.conda || !self.channels.is_empty()
+    }
+
+    /// The conda subdirs to read: as given, else `noarch` and this machine's.
+    pub fn conda_subdirs(&self) -> Vec<String> {
+        if self.subdirs.is_empty() {
+            let mut s = vec!["noarch".to_string()];
+            let here = crate::conda::running_subdir();
+            if here != "noarch" {
+                s.push(here.to_string());
+            }
+            s
+        } else {
+            self.subdirs.clone()
         }
     }
 
@@ -725,6 +757,11 @@ impl FetchConfig {
 
 #[derive(Debug, Serialize)]
 pub struct FetchReport {
+    /// Conda channels read (empty when fetching from the package index).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subdirs: Vec<String>,
     pub index_url: String,
     pub index_source: String,
     pub json_api: String,
@@ -759,7 +796,20 @@ pub fn run(
 ) -> crate::error::Result<FetchReport> {
     use rayon::prelude::*;
     let mut names = cfg.requirements()?;
-    let (index, json_api) = cfg.index()?;
+    let conda = cfg.is_conda();
+    let channels = conda
+        .then(|| crate::conda::resolve_channels(&cfg.channels))
+        .transpose()?;
+    let (index, json_api) = match &channels {
+        Some(c) => (
+            IndexChoice {
+                index_url: String::new(),
+                source: c.source.clone(),
+            },
+            String::new(),
+        ),
+        None => cfg.index()?,
+    };
     let as_of = cfg
         .as_of
         .as_deref()
@@ -791,11 +841,20 @@ pub fn run(
         limiter: cfg.rate.map(|r| std::sync::Arc::new(RateLimiter::new(r))),
     };
     let http = agent(opts.timeout);
-    reporter.log(&format!(
-        "index {} (from {}); JSON API {json_api}",
-        index.index_url, index.source
-    ));
-    if cfg.all {
+    match &channels {
+        Some(c) => reporter.log(&format!(
+            "conda channels {} (from {})",
+            c.urls.join(", "),
+            c.source
+        )),
+        None => reporter.log(&format!(
+            "index {} (from {}); JSON API {json_api}",
+            index.index_url, index.source
+        )),
+    }
+    if cfg.all && conda {
+        // Listed once the repodata is loaded, under the lock below.
+    } else if cfg.all {
         if index.index_url.is_empty() {
             return Err(crate::error::Error::Usage(
                 "--all reads the project list of the simple index: give --index-url".into(),
@@ -807,8 +866,6 @@ pub fn run(
             .collect();
         reporter.log(&format!("the index lists {} projects", names.len()));
     }
-    let listed = names.len() as u64;
-    names.retain(|(n, _)| task.owns_unit(name_hash(n)));
     let _lock;
     let stale_temp_files_removed = {
         // One task alone on its folder (the lock says so) removes every temporary file of an
@@ -833,6 +890,31 @@ pub fn run(
             "removed {stale_temp_files_removed} temporary files of an interrupted run"
         ));
     }
+    let subdirs = if conda {
+        cfg.conda_subdirs()
+    } else {
+        Vec::new()
+    };
+    let catalog = match &channels {
+        Some(c) => {
+            let cat = crate::conda::Catalog::load(&http, &c.urls, &subdirs, &opts)?;
+            if cfg.all {
+                names = cat
+                    .python_packages()
+                    .into_iter()
+                    .map(|n| (n, None))
+                    .collect();
+                reporter.log(&format!(
+                    "the channels list {} Python packages",
+                    names.len()
+                ));
+            }
+            Some(cat)
+        }
+        None => None,
+    };
+    let listed = names.len() as u64;
+    names.retain(|(n, _)| task.owns_unit(name_hash(n)));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.jobs.max(1))
         .build()
@@ -846,16 +928,22 @@ pub fn run(
         names
             .par_iter()
             .map(|(n, pinned)| {
-                let outcome = if opt_out.as_ref().is_some_and(|o| o.package(n)) {
-                    Outcome::OptedOut
-                } else if pinned.is_some() {
-                    let pinned = FetchOptions {
+                let pinned_opts;
+                let o = if pinned.is_some() {
+                    pinned_opts = FetchOptions {
                         version: pinned.clone(),
                         ..opts.clone()
                     };
-                    fetch(&http, n, &pinned)
+                    &pinned_opts
                 } else {
-                    fetch(&http, n, &opts)
+                    &opts
+                };
+                let outcome = if opt_out.as_ref().is_some_and(|o| o.package(n)) {
+                    Outcome::OptedOut
+                } else if let Some(cat) = &catalog {
+                    crate::conda::fetch(&http, cat, n, o)
+                } else {
+                    fetch(&http, n, o)
                 };
                 reporter.advance(1);
                 (n.clone(), outcome)
@@ -864,6 +952,8 @@ pub fn run(
     });
     reporter.end();
     let mut report = FetchReport {
+        channels: channels.map(|c| c.urls).unwrap_or_default(),
+        subdirs,
         index_url: index.index_url,
         index_source: index.source,
         json_api,
@@ -960,10 +1050,26 @@ fn list_projects(
 /// folders; with `min_age`, only those not written to for that long.
 fn remove_stale_temp_files(out: &Path, min_age: Option<Duration>) -> u64 {
     let mut removed = 0;
-    for dir in [
+    let mut dirs = vec![
         out.join("packages"),
         out.join("Package_Metadata/pypi_packages"),
-    ] {
+        out.join("Package_Metadata/anaconda_packages"),
+    ];
+    // Kept repodata: conda_channels/<channel>/ and its subdirs.
+    let subfolders = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    for ch in subfolders(&out.join("conda_channels")) {
+        dirs.extend(subfolders(&ch));
+        dirs.push(ch);
+    }
+    for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };

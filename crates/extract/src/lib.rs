@@ -13,6 +13,7 @@
 //! a PyTorrent corpus) and [`fetch`] (package index → metadata and archives).
 
 pub mod archive;
+pub mod conda;
 pub mod dedup;
 pub mod error;
 pub mod fetch;

@@ -116,6 +116,23 @@ pub fn package_name(path: &Path) -> String {
                 .then(|| &file[..file.len() - ext.len()])
         })
         .unwrap_or(&file);
+    // A conda archive is NAME-VERSION-BUILD, and neither VERSION nor BUILD has a '-'
+    // (builds such as `py38h7b6447c_0` or `0` end in their build number).
+    let conda_build = |b: &str| {
+        b.rsplit('_')
+            .next()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    };
+    let fields: Vec<&str> = stem.rsplitn(3, '-').collect();
+    if fields.len() == 3
+        && (lower.ends_with(".conda")
+            || (lower.ends_with(".tar.bz2")
+                && conda_build(fields[0])
+                && fields[1].starts_with(|c: char| c.is_ascii_digit())))
+    {
+        return normalize_name(fields[2]);
+    }
     // The version starts at the last '-' followed by a digit.
     let cut = stem
         .char_indices()
@@ -566,6 +583,20 @@ mod tests {
             package_name(Path::new("python-dateutil-2.9.0.post0.tar.gz")),
             "python-dateutil"
         );
+        // Conda archives: NAME-VERSION-BUILD, whatever the build starts with.
+        for (file, name) in [
+            ("openssl-1.1.1-0.tar.bz2", "openssl"),
+            ("python-dateutil-2.8.1-py_0.tar.bz2", "python-dateutil"),
+            (
+                "typing_extensions-4.1.1-pyh06a4308_0.conda",
+                "typing-extensions",
+            ),
+            ("ruamel.yaml-0.17.21-py39h5eee18b_0.conda", "ruamel-yaml"),
+            ("my-pkg-2.tar.bz2", "my-pkg"),
+            ("foo-bar-1.0.tar.bz2", "foo-bar"),
+        ] {
+            assert_eq!(package_name(Path::new(file)), name, "{file}");
+        }
     }
 
     #[test]
