@@ -24,6 +24,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// Extraction and tokenising make and drop millions of small strings; glibc's allocator spent
+// a fifth of extract's time in malloc/free and kept freed pages. mimalloc halves that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The version line: the package version, the git commit it was built from, and the
 /// optional features compiled in.
 const VERSION: &str = concat!(

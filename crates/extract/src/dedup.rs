@@ -36,7 +36,7 @@ impl Default for DedupOptions {
     }
 }
 
-const PERMUTATIONS: usize = 128;
+pub(crate) const PERMUTATIONS: usize = 128;
 
 /// What de-duplication compares of one record, computed apart from the [`Deduper`] (and so
 /// in parallel): its exact key and its MinHash signature, as the options ask.

@@ -58,13 +58,29 @@ pub struct StoredRecord {
     pub keys: StoredKeys,
 }
 
-/// Appends entries in segments.
+/// A record as [`Journal::push`] takes it: borrowed, so journalling copies nothing.
+#[derive(Serialize)]
+pub struct RecordRef<'a> {
+    pub scenario: &'a str,
+    pub partition: &'a str,
+    pub repo: &'a str,
+    pub line: &'a str,
+    pub keys: StoredKeys,
+}
+
+/// Records are written a few hundred bytes at a time: the buffer in front of the encoder
+/// keeps zstd's per-call cost off each of them.
+type SegmentWriter = std::io::BufWriter<zstd::Encoder<'static, pytorrent_io::AtomicFile>>;
+
+/// Appends entries in segments, each compressed as it is written (a package's records are
+/// never held twice).
 pub struct Journal {
     dir: PathBuf,
-    pending: Vec<u8>,
+    open: Option<(PathBuf, SegmentWriter)>,
     pending_count: usize,
+    pending_bytes: usize,
     segment_packages: usize,
-    first: Option<u64>,
+    first_record: bool,
 }
 
 impl Journal {
@@ -76,38 +92,93 @@ impl Journal {
         pytorrent_io::atomic::write_atomic(dir.join("settings.json"), &bytes)?;
         Ok(Journal {
             dir: dir.to_path_buf(),
-            pending: Vec::new(),
+            open: None,
             pending_count: 0,
+            pending_bytes: 0,
             segment_packages: (packages / 16).clamp(1, SEGMENT_PACKAGES),
-            first: None,
+            first_record: true,
         })
     }
 
-    pub fn push(&mut self, entry: &Entry) -> Result<()> {
-        self.first.get_or_insert(entry.index);
-        serde_json::to_writer(&mut self.pending, entry).expect("plain JSON");
-        self.pending.push(b'\n');
+    /// Starts package `index`'s entry; its records follow ([`Journal::records`]), then its
+    /// report ([`Journal::end`]). The entry is one JSON line, `{"index", "records", "report"}`.
+    pub fn begin(&mut self, index: u64) -> Result<()> {
+        if self.open.is_none() {
+            let path = self.dir.join(format!("segment-{index:012}.jsonl.zst"));
+            let file = pytorrent_io::AtomicFile::create(&path)?;
+            // Level 1: the journal is read back once, if at all; speed matters more.
+            let z = zstd::Encoder::new(file, 1)
+                .map(|z| std::io::BufWriter::with_capacity(1 << 18, z))
+                .map_err(|e| pytorrent_io::Error::io(&path, e))?;
+            self.open = Some((path, z));
+        }
+        self.first_record = true;
+        self.put(|w| write!(w, "{{\"index\":{index},\"records\":["))
+    }
+
+    /// More records of the package begun.
+    pub fn records<'a>(&mut self, records: impl Iterator<Item = RecordRef<'a>>) -> Result<()> {
+        for r in records {
+            let comma = !std::mem::replace(&mut self.first_record, false);
+            self.put(|w| {
+                if comma {
+                    w.write_all(b",")?;
+                }
+                serde_json::to_writer(w, &r).map_err(std::io::Error::other)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Ends the package's entry with its report.
+    pub fn end(&mut self, report: &PackageReport) -> Result<()> {
+        self.put(|w| {
+            w.write_all(b"],\"report\":")?;
+            serde_json::to_writer(&mut *w, report).map_err(std::io::Error::other)?;
+            w.write_all(b"}\n")
+        })?;
         self.pending_count += 1;
-        if self.pending_count >= self.segment_packages || self.pending.len() >= SEGMENT_BYTES {
+        if self.pending_count >= self.segment_packages || self.pending_bytes >= SEGMENT_BYTES {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Writes the entries pushed since the last segment as one segment.
+    fn put(&mut self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+        let (path, z) = self.open.as_mut().expect("begun");
+        let mut counted = CountingWriter { inner: z, bytes: 0 };
+        f(&mut counted).map_err(|e| pytorrent_io::Error::io(path.as_path(), e))?;
+        self.pending_bytes += counted.bytes;
+        Ok(())
+    }
+
+    /// Completes the segment being written (renamed into place).
     pub fn flush(&mut self) -> Result<()> {
-        let Some(first) = self.first.take() else {
+        let Some((path, z)) = self.open.take() else {
             return Ok(());
         };
-        let path = self.dir.join(format!("segment-{first:012}.jsonl.zst"));
         let io = |e: std::io::Error| pytorrent_io::Error::io(&path, e);
-        let file = pytorrent_io::AtomicFile::create(&path)?;
-        let mut z = zstd::Encoder::new(file, 3).map_err(io)?;
-        z.write_all(&self.pending).map_err(io)?;
-        z.finish().map_err(io)?.commit()?;
-        self.pending.clear();
+        let encoder = z.into_inner().map_err(|e| io(e.into_error()))?;
+        encoder.finish().map_err(io)?.commit()?;
+        self.pending_bytes = 0;
         self.pending_count = 0;
         Ok(())
+    }
+}
+
+struct CountingWriter<'w, W> {
+    inner: &'w mut W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -136,30 +207,31 @@ fn segments(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Every entry of a journal, in order, read a segment at a time.
+/// Every entry of a journal, in order, read a line at a time.
 pub fn entries(dir: &Path) -> Result<impl Iterator<Item = Result<Entry>>> {
     let segs = segments(dir)?;
-    Ok(segs.into_iter().flat_map(|seg| {
-        let read = || -> Result<Vec<Entry>> {
-            let io = |e: std::io::Error| pytorrent_io::Error::io(&seg, e);
-            let f = std::fs::File::open(&seg).map_err(io)?;
-            let z = zstd::Decoder::new(f).map_err(io)?;
-            let mut out = Vec::new();
-            for (n, line) in std::io::BufReader::new(z).lines().enumerate() {
-                let line = line.map_err(io)?;
-                let e: Entry = serde_json::from_str(&line).map_err(|e| {
-                    Error::Io(pytorrent_io::Error::format(
-                        &seg,
-                        format!("line {}: not a journal entry: {e}", n + 1),
-                    ))
-                })?;
-                out.push(e);
-            }
-            Ok(out)
-        };
-        match read() {
-            Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        }
-    }))
+    Ok(segs
+        .into_iter()
+        .flat_map(|seg| -> Box<dyn Iterator<Item = Result<Entry>>> {
+            let io = |seg: &Path, e: std::io::Error| Error::Io(pytorrent_io::Error::io(seg, e));
+            let reader = std::fs::File::open(&seg).and_then(zstd::Decoder::new);
+            let z = match reader {
+                Ok(z) => z,
+                Err(e) => return Box::new(std::iter::once(Err(io(&seg, e)))),
+            };
+            Box::new(
+                std::io::BufReader::new(z)
+                    .lines()
+                    .enumerate()
+                    .map(move |(n, line)| {
+                        let line = line.map_err(|e| io(&seg, e))?;
+                        serde_json::from_str(&line).map_err(|e| {
+                            Error::Io(pytorrent_io::Error::format(
+                                &seg,
+                                format!("line {}: not a journal entry: {e}", n + 1),
+                            ))
+                        })
+                    }),
+            )
+        }))
 }

@@ -23,6 +23,7 @@ pub mod python;
 pub mod run;
 pub mod scrub;
 pub mod units;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use run::{ExtractConfig, ExtractReport};

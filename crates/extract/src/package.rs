@@ -373,6 +373,18 @@ pub fn summary_of(nl: &str) -> String {
 
 /// Extracts one package (archive or folder).
 pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, PackageReport) {
+    let mut out = Vec::new();
+    let report = extract_package_each(path, opts, &mut |o| out.push(o));
+    (out, report)
+}
+
+/// [`extract_package`] handing each record to `emit` as soon as it is made, so a caller that
+/// turns records into something smaller never holds a whole package of them.
+pub fn extract_package_each(
+    path: &Path,
+    opts: &ExtractOptions,
+    emit: &mut dyn FnMut(Output),
+) -> PackageReport {
     let package = package_name(path);
     let mut report = PackageReport {
         package: package.clone(),
@@ -381,7 +393,7 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
     };
     if opts.opt_out.as_ref().is_some_and(|o| o.package(&package)) {
         report.opted_out = true;
-        return (Vec::new(), report);
+        return report;
     }
     let sha = if path.is_file() {
         pytorrent_io::sha256_file(path).ok()
@@ -404,9 +416,9 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
         archive::strip_top_folder(&mut contents.members);
     }
     let partition = opts.split.partition(&package);
-    let mut out = Vec::new();
     let filters = &opts.filters;
-    for m in &contents.members {
+    // Each member's bytes are freed once its records are made.
+    for m in std::mem::take(&mut contents.members) {
         if opts
             .opt_out
             .as_ref()
@@ -503,7 +515,7 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
                     .records
                     .entry(scenario.name().to_string())
                     .or_default() += 1;
-                out.push(Output {
+                emit(Output {
                     scenario,
                     partition,
                     record,
@@ -511,7 +523,7 @@ pub fn extract_package(path: &Path, opts: &ExtractOptions) -> (Vec<Output>, Pack
             }
         }
     }
-    (out, report)
+    report
 }
 
 /// Scrubs every text field and token of a record; counts what the function's source held

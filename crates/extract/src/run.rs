@@ -10,14 +10,11 @@ use pytorrent_corpus::parquet_out::{Card, ParquetCorpusWriter};
 use pytorrent_corpus::stats::CorpusStats;
 use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
 use pytorrent_io::{Reporter, Unit};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::{DedupOptions, Deduper, Duplicate};
 use crate::error::{Error, Result};
-use crate::package::{
-    extract_package, package_name, ExtractOptions, Filters, Output, PackageReport, Split,
-};
+use crate::package::{package_name, ExtractOptions, Filters, Output, PackageReport, Split};
 use crate::units::Scenario;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +338,8 @@ struct Sink {
     writer: Writer,
     dedupers: BTreeMap<&'static str, Deduper>,
     dedup: DedupOptions,
+    /// Duplicates of the package being written: (scenario, kind).
+    duplicates: Vec<(&'static str, &'static str)>,
 }
 
 /// PyTorrent's JSONL layout, or Parquet in the Hugging Face layout (a config per scenario).
@@ -372,12 +371,12 @@ impl Prepared {
 }
 
 impl Prepared {
-    fn stored(&self) -> crate::journal::StoredRecord {
-        crate::journal::StoredRecord {
-            scenario: self.scenario.into(),
-            partition: self.partition.as_str().into(),
-            repo: self.repo.clone(),
-            line: String::from_utf8(self.line.clone()).expect("JSON is UTF-8"),
+    fn stored(&self) -> crate::journal::RecordRef<'_> {
+        crate::journal::RecordRef {
+            scenario: self.scenario,
+            partition: self.partition.as_str(),
+            repo: &self.repo,
+            line: std::str::from_utf8(&self.line).expect("JSON is UTF-8"),
             keys: (&self.keys).into(),
         }
     }
@@ -413,13 +412,8 @@ impl Sink {
                     Duplicate::Near => "near",
                 };
                 ExtractReport::count(&mut report.duplicates, scenario, kind);
-                // Written records are counted from what the writer got, below.
-                let outcomes = report
-                    .functions_by_scenario
-                    .entry(scenario.into())
-                    .or_default();
-                *outcomes.entry("record".into()).or_default() -= 1;
-                *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
+                // The package's outcomes are counted in at its end ([`Sink::end_package`]).
+                self.duplicates.push((scenario, kind));
                 continue;
             }
             match &mut self.writer {
@@ -459,6 +453,7 @@ impl Sink {
             writer,
             dedupers: BTreeMap::new(),
             dedup: cfg.dedup(),
+            duplicates: Vec::new(),
         })
     }
 
@@ -469,12 +464,27 @@ impl Sink {
         package: PackageReport,
         report: &mut ExtractReport,
     ) -> Result<()> {
-        report.add_package(&package);
         self.write(prepared, report)?;
+        self.end_package(package, report);
+        Ok(())
+    }
+
+    /// Counts in the report of a package whose records were written: its duplicates move
+    /// from `record` to `duplicate_*` in the outcomes.
+    fn end_package(&mut self, package: PackageReport, report: &mut ExtractReport) {
+        report.add_package(&package);
+        for (scenario, kind) in self.duplicates.drain(..) {
+            let outcomes = report
+                .functions_by_scenario
+                .entry(scenario.into())
+                .or_default();
+            let records = outcomes.entry("record".into()).or_default();
+            *records = records.saturating_sub(1);
+            *outcomes.entry(format!("duplicate_{kind}")).or_default() += 1;
+        }
         if package.has_problems() {
             report.packages_with_problems.push(package);
         }
-        Ok(())
     }
 
     /// Closes the files; the report gets what was written.
@@ -500,6 +510,41 @@ impl Sink {
         };
         Ok(())
     }
+}
+
+/// Records waiting for the writer, in bytes, beyond which parsing waits.
+const WINDOW_BYTES: usize = 256 << 20;
+/// Records handed to the writer at a time, in bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+/// A prepared record's size beside its line: keys, signature, vector and string headers.
+const PREPARED_OVERHEAD: usize = 4 * crate::dedup::PERMUTATIONS + 128;
+
+/// One package's records, each handed to `emit`; a panic while reading it (a defect, never
+/// expected) fails that package with the message instead of stopping the run (the records
+/// made before it are kept, as for an archive that breaks off).
+fn prepare_package(
+    path: &Path,
+    opts: &crate::package::ExtractOptions,
+    emit: &mut dyn FnMut(Output),
+) -> PackageReport {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::package::extract_package_each(path, opts, emit)
+    }));
+    caught.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        PackageReport {
+            package: package_name(path),
+            path: path.display().to_string(),
+            error: Some(format!(
+                "internal error while reading the package: {message}"
+            )),
+            ..Default::default()
+        }
+    })
 }
 
 pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
@@ -571,47 +616,63 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
         ));
     }
     let mut journal = crate::journal::Journal::create(&journal_dir, &settings, mine.len())?;
-    // Packages are parsed in parallel, a batch at a time, on one thread that feeds this one;
-    // this thread de-duplicates, journals and compresses them in input order meanwhile.
-    // Overlapping the two (rather than writing between batches) keeps every core busy; the
-    // bounded channel keeps at most two batches in memory.
+    // Packages are parsed on every thread, each taking the next package as it finishes one;
+    // their records flow in chunks to this thread, which de-duplicates, journals and
+    // compresses them in input order meanwhile — the package being written even while it is
+    // still parsed. The window bounds what waits: packages at most 4 a thread ahead, records
+    // at most WINDOW_BYTES, so memory stays flat however many or large the packages are.
     let rest = &mine[done..];
-    let batch_len = rayon::current_num_threads() * 4;
-    let (tx, rx) = std::sync::mpsc::sync_channel(batch_len * 2);
+    let threads = rayon::current_num_threads().max(1);
+    let window = crate::window::Window::new(rest.len(), threads * 4, WINDOW_BYTES);
     let written = std::thread::scope(|scope| -> Result<()> {
         let opts = &opts;
         let dedup = sink.dedup.clone();
-        scope.spawn(move || {
-            for batch in rest.chunks(batch_len) {
-                let results: Vec<_> = batch
-                    .par_iter()
-                    .map(|(i, p)| {
-                        let (outputs, package) = extract_package(p, opts);
-                        let prepared: Vec<Prepared> = outputs
-                            .into_iter()
-                            .map(|o| Prepared::new(o, &dedup))
-                            .collect();
-                        (*i, prepared, package)
-                    })
-                    .collect();
-                for r in results {
-                    // The writer stopped (an error): nothing more to do.
-                    if tx.send(r).is_err() {
-                        return;
+        for _ in 0..threads {
+            let (window, dedup) = (&window, dedup.clone());
+            scope.spawn(move || {
+                window.work(|k, push| {
+                    let (_, p) = rest[k];
+                    let mut chunk = Vec::new();
+                    let mut bytes = 0;
+                    let package = prepare_package(p, opts, &mut |o| {
+                        let r = Prepared::new(o, &dedup);
+                        bytes += r.line.len() + r.repo.len() + PREPARED_OVERHEAD;
+                        chunk.push(r);
+                        if bytes >= CHUNK_BYTES {
+                            push(std::mem::take(&mut chunk), std::mem::take(&mut bytes));
+                        }
+                    });
+                    if !chunk.is_empty() {
+                        push(chunk, bytes);
+                    }
+                    package
+                })
+            });
+        }
+        let result = (|| {
+            use crate::window::Next;
+            for (k, (index, _)) in rest.iter().enumerate() {
+                journal.begin(*index)?;
+                loop {
+                    match window.next(k) {
+                        Next::Chunk(prepared) => {
+                            journal.records(prepared.iter().map(Prepared::stored))?;
+                            sink.write(prepared, &mut report)?;
+                        }
+                        Next::End(package) => {
+                            journal.end(&package)?;
+                            sink.end_package(package, &mut report);
+                            break;
+                        }
                     }
                 }
+                reporter.advance(1);
             }
-        });
-        for (index, prepared, package) in rx {
-            journal.push(&crate::journal::Entry {
-                index,
-                report: package.clone(),
-                records: prepared.iter().map(Prepared::stored).collect(),
-            })?;
-            sink.take(prepared, package, &mut report)?;
-            reporter.advance(1);
-        }
-        Ok(())
+            Ok(())
+        })();
+        // The workers stop on an error; they are done otherwise.
+        window.stop();
+        result
     });
     reporter.end();
     written?;
