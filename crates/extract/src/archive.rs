@@ -43,8 +43,14 @@ pub enum Refusal {
     AbsolutePath,
     Link,
     SpecialFile,
-    TooLarge { bytes: u64 },
+    TooLarge {
+        bytes: u64,
+    },
     NulBytes,
+    /// A control character (`\r`, `\n`, …) in the member's name.
+    ControlCharacters,
+    /// A zip member whose local header names another file than the central directory.
+    NameMismatch,
 }
 
 impl Refusal {
@@ -56,6 +62,8 @@ impl Refusal {
             Refusal::SpecialFile => "special_file",
             Refusal::TooLarge { .. } => "member_too_large",
             Refusal::NulBytes => "nul_bytes",
+            Refusal::ControlCharacters => "control_characters",
+            Refusal::NameMismatch => "name_mismatch",
         }
     }
 }
@@ -129,8 +137,11 @@ impl Contents {
     }
 }
 
-/// Checks a stored member path: no `..`, not absolute.
+/// Checks a stored member path: no `..`, not absolute, no control characters.
 fn check_path(p: &str) -> Option<Refusal> {
+    if p.chars().any(char::is_control) {
+        return Some(Refusal::ControlCharacters);
+    }
     if p.starts_with('/') || p.starts_with('\\') || p.get(1..2) == Some(":") {
         return Some(Refusal::AbsolutePath);
     }
@@ -167,6 +178,10 @@ pub fn read(path: &Path, limits: &Limits) -> Contents {
         }
     };
     let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if compressed == 0 {
+        out.error = Some(corrupt(&name, "empty file (0 bytes)"));
+        return out;
+    }
     if lower.ends_with(".conda") {
         read_conda(file, &name, limits, &mut out);
     } else if lower.ends_with(".zip") || lower.ends_with(".whl") {
@@ -366,13 +381,20 @@ fn read_tar<'a>(
     }
     if let Some(e) = error {
         out.error = Some(fail(e));
+    } else if count == 0 {
+        out.error = Some(corrupt(name, "no members (an empty or truncated archive)"));
     }
 }
 
 fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut Contents) {
+    let mut local = file.try_clone().ok();
     let Some(mut zip) = open_zip(file, name, out) else {
         return;
     };
+    if zip.is_empty() {
+        out.error = Some(corrupt(name, "no members (an empty or truncated archive)"));
+        return;
+    }
     if zip.len() > limits.max_members {
         out.error = Some(ArchiveError::TooManyMembers {
             path: name.into(),
@@ -398,6 +420,14 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
         };
         if entry.is_dir() {
             continue;
+        }
+        // Readers disagree on which name counts; one that differs between the two records
+        // is an archive made to mislead (or damaged), and is not read.
+        if let Some(f) = local.as_mut() {
+            if local_name(f, entry.header_start()).is_some_and(|n| n != entry.name_raw()) {
+                out.refused.push((path, Refusal::NameMismatch));
+                continue;
+            }
         }
         if entry.is_symlink() {
             if is_python(&path) {
@@ -437,6 +467,22 @@ fn read_zip(file: File, name: &str, compressed: u64, limits: &Limits, out: &mut 
             return;
         }
     }
+}
+
+/// The file name a zip member's local header gives (`None`: unreadable, left to the zip
+/// reader to report).
+fn local_name(f: &mut File, header_start: u64) -> Option<Vec<u8>> {
+    use std::io::Seek;
+    let mut fixed = [0u8; 30];
+    f.seek(io::SeekFrom::Start(header_start)).ok()?;
+    f.read_exact(&mut fixed).ok()?;
+    if fixed[..4] != *b"PK\x03\x04" {
+        return None;
+    }
+    let len = u16::from_le_bytes([fixed[26], fixed[27]]) as usize;
+    let mut name = vec![0u8; len];
+    f.read_exact(&mut name).ok()?;
+    Some(name)
 }
 
 fn read_dir(root: &Path, limits: &Limits) -> Contents {

@@ -53,8 +53,9 @@ pub struct StoredRecord {
     pub scenario: String,
     pub partition: String,
     pub repo: String,
-    /// The record as written (one JSON object).
-    pub line: String,
+    /// The record as written (one JSON object, kept as JSON rather than as a string, so it
+    /// is not escaped and unescaped on the way).
+    pub line: Box<serde_json::value::RawValue>,
     pub keys: StoredKeys,
 }
 
@@ -64,7 +65,7 @@ pub struct RecordRef<'a> {
     pub scenario: &'a str,
     pub partition: &'a str,
     pub repo: &'a str,
-    pub line: &'a str,
+    pub line: &'a serde_json::value::RawValue,
     pub keys: StoredKeys,
 }
 

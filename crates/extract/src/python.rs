@@ -111,6 +111,58 @@ fn walk(body: &[Stmt], prefix: &str, source: &str, lines: &LineIndex, out: &mut 
     }
 }
 
+/// CPython's tokenizer allows 99 levels of indentation (`MAXINDENT` is 100); a file with
+/// more is an `IndentationError` there, and is refused here too. Besides matching Python, it
+/// bounds the work: every nested function's text holds its inner ones, so a file of `n` nested
+/// `def`s costs O(n^3) (11 GB at 3,000 levels).
+pub const MAX_INDENT_LEVELS: usize = 99;
+
+/// The byte offset of the first statement indented more than [`MAX_INDENT_LEVELS`] levels,
+/// if any. A block on its header's line (`def f(): pass`) adds no level, as in Python.
+pub fn too_deep(body: &[Stmt], lines: &LineIndex) -> Option<usize> {
+    fn deep(body: &[Stmt], level: usize, lines: &LineIndex) -> Option<usize> {
+        for stmt in body {
+            let header = lines.line_of(stmt.range().start().to_usize());
+            for inner in blocks(stmt) {
+                let Some(first) = inner.first() else { continue };
+                let start = first.range().start().to_usize();
+                let level = level + usize::from(lines.line_of(start) > header);
+                if level > MAX_INDENT_LEVELS {
+                    return Some(start);
+                }
+                if let Some(at) = deep(inner, level, lines) {
+                    return Some(at);
+                }
+            }
+        }
+        None
+    }
+    deep(body, 0, lines)
+}
+
+/// The statement blocks a compound statement holds.
+fn blocks(stmt: &Stmt) -> Vec<&[Stmt]> {
+    match stmt {
+        Stmt::FunctionDef(f) => vec![&f.body],
+        Stmt::ClassDef(c) => vec![&c.body],
+        Stmt::If(s) => std::iter::once(&s.body[..])
+            .chain(s.elif_else_clauses.iter().map(|c| &c.body[..]))
+            .collect(),
+        Stmt::For(s) => vec![&s.body, &s.orelse],
+        Stmt::While(s) => vec![&s.body, &s.orelse],
+        Stmt::With(s) => vec![&s.body],
+        Stmt::Try(s) => std::iter::once(&s.body[..])
+            .chain(s.handlers.iter().map(|h| {
+                let ExceptHandler::ExceptHandler(h) = h;
+                &h.body[..]
+            }))
+            .chain([&s.orelse[..], &s.finalbody[..]])
+            .collect(),
+        Stmt::Match(s) => s.cases.iter().map(|c| &c.body[..]).collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn is_trivial(body: &[Stmt], has_docstring: bool) -> bool {
     body.iter().skip(has_docstring as usize).all(|s| match s {
         Stmt::Pass(_) | Stmt::Raise(_) => true,

@@ -370,13 +370,19 @@ impl Prepared {
     }
 }
 
+/// A serialised record, borrowed as JSON to embed (serde_json checks it without copying).
+fn raw_json(line: &[u8]) -> &serde_json::value::RawValue {
+    let text = std::str::from_utf8(line).expect("JSON is UTF-8");
+    serde_json::from_str(text).expect("a record serialises to valid JSON")
+}
+
 impl Prepared {
     fn stored(&self) -> crate::journal::RecordRef<'_> {
         crate::journal::RecordRef {
             scenario: self.scenario,
             partition: self.partition.as_str(),
             repo: &self.repo,
-            line: std::str::from_utf8(&self.line).expect("JSON is UTF-8"),
+            line: raw_json(&self.line),
             keys: (&self.keys).into(),
         }
     }
@@ -392,7 +398,7 @@ impl Prepared {
             scenario,
             partition,
             repo: r.repo,
-            line: r.line.into_bytes(),
+            line: r.line.get().as_bytes().to_vec(),
             keys: r.keys.try_into().map_err(bad)?,
         })
     }
@@ -619,11 +625,12 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     // Packages are parsed on every thread, each taking the next package as it finishes one;
     // their records flow in chunks to this thread, which de-duplicates, journals and
     // compresses them in input order meanwhile — the package being written even while it is
-    // still parsed. The window bounds what waits: packages at most 4 a thread ahead, records
+    // still parsed. The window bounds what waits: packages at most 32 a thread ahead (so a
+    // large package does not idle the other threads), records
     // at most WINDOW_BYTES, so memory stays flat however many or large the packages are.
     let rest = &mine[done..];
     let threads = rayon::current_num_threads().max(1);
-    let window = crate::window::Window::new(rest.len(), threads * 4, WINDOW_BYTES);
+    let window = crate::window::Window::new(rest.len(), threads * 32, WINDOW_BYTES);
     let written = std::thread::scope(|scope| -> Result<()> {
         let opts = &opts;
         let dedup = sink.dedup.clone();

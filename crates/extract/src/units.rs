@@ -76,6 +76,18 @@ pub fn units(source: &str) -> (Vec<Unit>, SyntaxErrors) {
             (line, e.error.to_string())
         }),
     };
+    let index = LineIndex::new(source);
+    if let Some(at) = crate::python::too_deep(&parsed.syntax().body, &index) {
+        let message = format!(
+            "too many levels of indentation (Python allows {})",
+            crate::python::MAX_INDENT_LEVELS
+        );
+        let errors = SyntaxErrors {
+            count: errors.count + 1,
+            first: Some((index.line_of(at), message)),
+        };
+        return (Vec::new(), errors);
+    }
     let fns = functions_in(&parsed.syntax().body, source);
     let comment_text = |s: usize, e: usize| {
         let text = source[s..e].trim_start_matches('#');
@@ -87,17 +99,23 @@ pub fn units(source: &str) -> (Vec<Unit>, SyntaxErrors) {
     let units = fns
         .into_iter()
         .map(|f| {
-            let inside = tokens
+            // Tokens are in source order: the function's are found by binary search, not by
+            // a scan of the whole file for each function.
+            let first = tokens.partition_point(|(_, s, _)| *s < f.start);
+            let inside = tokens[first..]
                 .iter()
-                .filter(|(_, s, e)| *s >= f.start && *e <= f.end);
+                .take_while(|(_, s, _)| *s < f.end)
+                .filter(|(_, _, e)| *e <= f.end);
             // The function's text ends with its last statement; a comment after it on the same
             // line (`return x  # why`) belongs to the function too.
             let line_end = source[f.end..]
                 .find('\n')
                 .map_or(source.len(), |i| f.end + i);
-            let trailing = tokens
+            let after = tokens.partition_point(|(_, s, _)| *s < f.end);
+            let trailing = tokens[after..]
                 .iter()
-                .filter(|(k, s, e)| *k == TokenKind::Comment && *s >= f.end && *e <= line_end);
+                .take_while(|(_, s, _)| *s <= line_end)
+                .filter(|(k, _, e)| *k == TokenKind::Comment && *e <= line_end);
             let mut comments = Vec::new();
             let mut pragmas = 0u64;
             let mut comment_ranges = Vec::new();
@@ -369,5 +387,50 @@ mod tests {
         for s in [Scenario::Docstrings, Scenario::Comments, Scenario::Both] {
             assert_eq!(us[0].nl(s), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    /// `n` functions, each nested in the one before, the last with a docstring.
+    fn nested(n: usize) -> String {
+        let mut s: String = (0..n)
+            .map(|i| format!("{}def f{i}():\n", " ".repeat(i)))
+            .collect();
+        s.push_str(&format!("{}\"\"\"Deepest.\"\"\"\n", " ".repeat(n)));
+        s
+    }
+
+    #[test]
+    fn indentation_deeper_than_python_allows_is_a_syntax_error() {
+        // As CPython: 99 levels parse, 100 are an IndentationError on the first line so deep.
+        let (units, errors) = super::units(&nested(99));
+        assert_eq!((units.len(), errors.count), (99, 0));
+        let (units, errors) = super::units(&nested(100));
+        assert!(units.is_empty());
+        let (line, message) = errors.first.unwrap();
+        assert_eq!(line, 101);
+        assert!(
+            message.contains("too many levels of indentation"),
+            "{message}"
+        );
+        // Blocks on their header's line add no level.
+        let flat = format!("{}{}def g(): return 1\n", nested(99), " ".repeat(99));
+        assert_eq!(super::units(&flat).1.count, 0);
+    }
+
+    #[test]
+    fn thousands_of_nested_defs_stay_small_on_a_worker_stack() {
+        // 3,000 levels took 11 GB when every function's text was made; now the file is refused
+        // after parsing, on a 2 MiB stack like extract's workers.
+        let src = nested(3000);
+        let (units, errors) = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || super::units(&src))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(units.is_empty());
+        assert_eq!(errors.first.unwrap().0, 101);
     }
 }

@@ -343,3 +343,81 @@ fn conda_packages_are_read_from_their_inner_zstd_tar() {
         "only `<name>-<version>/` folders are stripped"
     );
 }
+
+#[test]
+fn empty_and_memberless_archives_are_errors_not_empty_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_tar = tar::Builder::new(Vec::new()).into_inner().unwrap();
+    let mut empty_zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    empty_zip.set_comment("");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("zero-1.0.tar.gz", Vec::new(), "empty file (0 bytes)"),
+        ("zero-1.0.whl", Vec::new(), "empty file (0 bytes)"),
+        ("gzempty-1.0.tar.gz", gz(b""), "no members"),
+        ("tarempty-1.0.tar.gz", gz(&empty_tar), "no members"),
+        (
+            "zipempty-1.0.zip",
+            empty_zip.finish().unwrap().into_inner(),
+            "no members",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let c = read(&p, &Limits::default());
+        match &c.error {
+            Some(e @ ArchiveError::Corrupt { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains(says) && m.contains(name), "{name}: {m}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn zip_names_that_disagree_or_hold_control_characters_are_refused() {
+    use zip::write::SimpleFileOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for name in ["pkg/ok.py", "pkg/evil.py", "pkg/e\rt_tests.py"] {
+        z.start_file(name, o).unwrap();
+        z.write_all(GOOD).unwrap();
+    }
+    let mut bytes = z.finish().unwrap().into_inner();
+    // The local header of pkg/evil.py (its first mention: local headers come before the
+    // central directory) is made to name pkg/exil.py.
+    let at = bytes.windows(11).position(|w| w == b"pkg/evil.py").unwrap();
+    bytes[at + 5] = b'x';
+    let p = dir.path().join("pkg-1.0-py3-none-any.whl");
+    std::fs::write(&p, &bytes).unwrap();
+    let c = read(&p, &Limits::default());
+    assert!(c.error.is_none(), "{:?}", c.error);
+    assert_eq!(
+        c.members
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect::<Vec<_>>(),
+        ["pkg/ok.py"]
+    );
+    assert_eq!(
+        c.refused,
+        [
+            ("pkg/evil.py".to_string(), Refusal::NameMismatch),
+            ("pkg/e\rt_tests.py".to_string(), Refusal::ControlCharacters),
+        ]
+    );
+
+    // In a tar too.
+    let t = tar_gz(dir.path(), "ctl-1.0.tar.gz", |b| {
+        entry(b, "ctl-1.0/a\nb.py", tar::EntryType::Regular, GOOD, None);
+        entry(b, "ctl-1.0/ok.py", tar::EntryType::Regular, GOOD, None);
+    });
+    let c = read(&t, &Limits::default());
+    assert_eq!(
+        c.refused,
+        [("ctl-1.0/a\nb.py".to_string(), Refusal::ControlCharacters)]
+    );
+    assert_eq!(c.members.len(), 1);
+}
