@@ -493,3 +493,45 @@ fn ids_past_16_bits_are_stored_wide_even_in_a_small_vocabulary() {
     assert!(ids.iter().all(|&i| (0..70001).contains(&i)));
     pt!("shards", "verify", &out, "-q").ok();
 }
+
+#[test]
+fn verify_checks_token_counts_per_shard_and_in_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    for (name, args) in [
+        ("npy", vec!["--mode", "record"]),
+        ("masked", vec!["--mode", "record", "--static-mask"]),
+        ("megatron", vec!["--format", "megatron"]),
+        ("parquet", vec!["--format", "parquet", "--mode", "record"]),
+    ] {
+        let out = dir.path().join(name);
+        pack(&tok, &out)
+            .args(["--seq-len", "64", "--shard-rows", "50"])
+            .args(&args)
+            .ok();
+        pt!("shards", "verify", &out).ok();
+        let m = out.join("train/manifest.json");
+        let good = fs::read(&m).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        // One shard's count raised, the total kept equal to the shards' sum.
+        let n = v["shards"][0]["tokens"].as_u64().unwrap();
+        v["shards"][0]["tokens"] = (n + 3).into();
+        v["tokens"] = (v["tokens"].as_u64().unwrap() + 3).into();
+        fs::write(&m, v.to_string()).unwrap();
+        let o = pt!("shards", "verify", out.join("train")).fails_with(1);
+        assert_stderr_has(&o, &format!("{n} tokens, the manifest says {}", n + 3));
+        // The total alone.
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        let total = v["tokens"].as_u64().unwrap();
+        v["tokens"] = (total - 1).into();
+        fs::write(&m, v.to_string()).unwrap();
+        let o = pt!("shards", "verify", out.join("train")).fails_with(1);
+        assert_stderr_has(
+            &o,
+            &format!(
+                "shards hold {total} tokens, the manifest says {}",
+                total - 1
+            ),
+        );
+    }
+}

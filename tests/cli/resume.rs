@@ -225,3 +225,49 @@ fn a_merge_checks_the_markers_and_every_shard_it_links() {
     assert_stderr_has(&o, "the shard is corrupt");
     assert_stderr_has(&o, m["shards"][0]["file"].as_str().unwrap());
 }
+
+#[test]
+fn resume_checks_the_shards_it_builds_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let out = dir.path().join("out");
+    let args = ["--seq-len", "64", "--shard-rows", "4"];
+    pack(&tok, &out).args(args).ok();
+    let train = out.join("train");
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(train.join("manifest.json")).unwrap()).unwrap();
+    let shards = m["shards"].as_array().unwrap().clone();
+    assert!(shards.len() >= 3);
+    let resume = || pack(&tok, &out).args(args).arg("--resume");
+
+    // A flipped byte in an earlier shard of a complete partition.
+    let first = train.join(shards[1]["file"].as_str().unwrap());
+    let good = fs::read(&first).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    fs::write(&first, &bad).unwrap();
+    let o = resume().fails_with(1);
+    assert_stderr_has(&o, "shard-00001.npy: sha256");
+    assert_stderr_has(&o, "--resume cannot build on it");
+    // Deleted.
+    fs::remove_file(&first).unwrap();
+    assert_stderr_has(
+        &resume().fails_with(1),
+        "shard-00001.npy: missing or unreadable",
+    );
+    fs::write(&first, &good).unwrap();
+    resume().ok();
+
+    // A state that lists a shard twice (a partition killed before its manifest).
+    fs::remove_file(train.join("manifest.json")).unwrap();
+    let state = serde_json::json!({
+        "fingerprint": m["fingerprint"],
+        "cursor": {"key": {"order": 0, "segment": 0}, "rows": 0},
+        "counts": {"records": 0, "missing_field": 0, "dropped_tokens": 0},
+        "shards": [shards[0], shards[0], shards[2]],
+    });
+    fs::write(train.join(".pack-state.json"), state.to_string()).unwrap();
+    let o = resume().fails_with(1);
+    assert_stderr_has(&o, "listed as shard 1, which is named shard-00001");
+}

@@ -254,3 +254,26 @@ fn loads_vocab_and_merges_only_and_a_model_id_from_the_local_hf_cache() {
     assert_stderr_has(&o, "tok-typo: no such file or folder");
     assert!(!stderr(&o).contains("cache"), "{}", stderr(&o));
 }
+
+#[test]
+fn inspect_of_a_tokenizer_with_a_huge_id_stays_small() {
+    // One vocabulary entry at id 2^31: serialising the tokenizer walked every id up to it
+    // (gigabytes, an abort under a memory limit). Run under a 1 GiB address-space limit.
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("tests/fixtures/models/roberta-tied/tokenizer.json");
+    let mut t: serde_json::Value = serde_json::from_slice(&fs::read(&src).unwrap()).unwrap();
+    let merges = t["model"]["merges"].as_array().unwrap().len();
+    t["model"]["vocab"]["zzhuge"] = serde_json::json!(1u64 << 31);
+    let file = dir.path().join("tokenizer.json");
+    fs::write(&file, t.to_string()).unwrap();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576 && exec "$0" tokenizer inspect --tokenizer "$1" --json -q"#)
+        .arg(env!("CARGO_BIN_EXE_pytorrent"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["merges"], merges);
+}

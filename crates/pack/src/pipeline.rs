@@ -386,11 +386,13 @@ impl Job<'_> {
         if manifest.is_file() {
             let m = Manifest::read(&manifest).map_err(|e| resume_refused(&manifest, e))?;
             check_same(&m.fingerprint, &self.fingerprint, &manifest)?;
+            check_done_shards(dir, &m.shards, &manifest)?;
             part.done = true;
             Ok(true)
         } else if state.is_file() {
             let s: State = read_json(&state).map_err(|e| resume_refused(&state, e))?;
             check_same(&s.fingerprint, &self.fingerprint, &state)?;
+            check_done_shards(dir, &s.shards, &state)?;
             part.writer = ShardWriter::new(dir, self.layout(), s.shards);
             part.counts = s.counts;
             part.cursor = Some(s.cursor);
@@ -613,6 +615,49 @@ fn report_of(m: &Manifest, dir: &Path, already_complete: bool) -> PartitionRepor
         dropped_tokens: m.dropped_tokens,
         already_complete,
     }
+}
+
+/// What a resume builds on must be what the state or manifest (`listed_in`) says: shard `i`
+/// named `shard-0000i…`, each once, and every file of it present with its recorded sha256.
+fn check_done_shards(dir: &Path, shards: &[ShardInfo], listed_in: &Path) -> Result<()> {
+    let refused = |path: &Path, what: String| {
+        Error::data(
+            path,
+            format!(
+                "{what}; --resume cannot build on it (listed in {}; drop --resume to start over)",
+                listed_in.display()
+            ),
+        )
+    };
+    for (i, shard) in shards.iter().enumerate() {
+        let stem = format!("shard-{i:05}");
+        if !shard.file.starts_with(&stem) || shard.file.contains(['/', '\\']) {
+            return Err(refused(
+                &dir.join(&shard.file),
+                format!("listed as shard {i}, which is named {stem}…"),
+            ));
+        }
+        let files = std::iter::once((&shard.file, &shard.sha256)).chain(
+            [&shard.attention_mask, &shard.labels, &shard.index]
+                .into_iter()
+                .flatten()
+                .map(|f| (&f.file, &f.sha256)),
+        );
+        for (file, sha) in files {
+            let path = dir.join(file);
+            match pytorrent_io::sha256_file(&path) {
+                Err(_) => return Err(refused(&path, "missing or unreadable".into())),
+                Ok(d) if d != *sha => {
+                    return Err(refused(
+                        &path,
+                        format!("sha256 {d} differs from the recorded {sha}"),
+                    ))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resume_refused(path: &Path, e: Error) -> Error {

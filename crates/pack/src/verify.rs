@@ -68,7 +68,13 @@ fn check_npy(
 }
 
 /// Checks one Parquet shard: sha256, row count, and every row's lengths and values.
-fn check_parquet(path: &Path, shard: &ShardInfo, seq_len: usize, vocab: u64) -> Option<String> {
+fn check_parquet(
+    path: &Path,
+    shard: &ShardInfo,
+    seq_len: usize,
+    vocab: u64,
+    pad: Option<u32>,
+) -> Option<String> {
     let digest = match pytorrent_io::sha256_file(path) {
         Ok(d) => d,
         Err(e) => return Some(format!("missing or unreadable: {e}")),
@@ -81,8 +87,15 @@ fn check_parquet(path: &Path, shard: &ShardInfo, seq_len: usize, vocab: u64) -> 
     }
     let in_vocab = |v: &i64| *v >= 0 && (*v as u64) < vocab;
     let mut rows = 0usize;
+    let mut tokens = Some(0u64);
     let checked = crate::parquet_shards::for_each_row(path, |i, r| {
         rows += 1;
+        let real = match (&r.attention_mask, pad) {
+            (Some(m), _) => Some(m.iter().filter(|v| **v == 1).count() as u64),
+            (None, Some(p)) => Some(real_tokens(&r.ids, p as i64)),
+            (None, None) => None,
+        };
+        tokens = tokens.zip(real).map(|(a, b)| a + b);
         if r.ids.len() != seq_len {
             return Some(format!(
                 "row {i}: {} ids, seq_len is {seq_len}",
@@ -117,7 +130,9 @@ fn check_parquet(path: &Path, shard: &ShardInfo, seq_len: usize, vocab: u64) -> 
         Ok(None) if rows != shard.rows => {
             Some(format!("{rows} rows, the manifest says {}", shard.rows))
         }
-        Ok(None) => None,
+        Ok(None) => tokens
+            .filter(|t| *t != shard.tokens)
+            .map(|t| format!("{t} tokens, the manifest says {}", shard.tokens)),
     }
 }
 
@@ -193,6 +208,13 @@ fn check_megatron(shard: &ShardInfo, dir: &Path, m: &Manifest, vocab: u64) -> Ve
             format!("{} bytes, the index accounts for {at}", data.len()),
         )];
     }
+    let tokens: i64 = index.lengths.iter().map(|l| *l as i64).sum();
+    if tokens as u64 != shard.tokens {
+        return vec![finding(
+            &idx,
+            format!("{tokens} tokens, the manifest says {}", shard.tokens),
+        )];
+    }
     match decode(dtype, &data)
         .iter()
         .position(|v| *v < 0 || *v as u64 >= vocab)
@@ -203,6 +225,50 @@ fn check_megatron(shard: &ShardInfo, dir: &Path, m: &Manifest, vocab: u64) -> Ve
         )],
         None => Vec::new(),
     }
+}
+
+/// The id rows are padded with, when telling it from real tokens is possible: the
+/// tokenizer (as the manifest names it) loads and has a padding token of its own. Rows are
+/// padded with `</s>` otherwise, which real tokens also end with.
+fn padding_id(m: &Manifest) -> Option<u32> {
+    let tok = pytorrent_tokenizer::load(&m.tokenizer.spec()).ok()?;
+    let sp = pytorrent_tokenizer::SpecialIds::of(&tok.tokenizer).ok()?;
+    sp.pad.filter(|p| *p != sp.eos)
+}
+
+/// Real tokens of a row: all but its trailing padding.
+fn real_tokens(ids: &[i64], pad: i64) -> u64 {
+    (ids.len() - ids.iter().rev().take_while(|v| **v == pad).count()) as u64
+}
+
+/// An npy shard's real tokens against the manifest's count: from its attention mask, else
+/// from the ids and the padding id; `None` when they agree or cannot be told.
+fn npy_tokens(dir: &Path, shard: &ShardInfo, m: &Manifest, pad: Option<u32>) -> Option<String> {
+    let read = |file: &str| -> Option<(Vec<i64>, Dtype)> {
+        let bytes = std::fs::read(dir.join(file)).ok()?;
+        let (descr, _, start) = read_header(&bytes).ok()?;
+        let dtype = [
+            Dtype::Uint8,
+            Dtype::Uint16,
+            Dtype::Uint32,
+            Dtype::Int32,
+            Dtype::Int64,
+        ]
+        .into_iter()
+        .find(|d| d.descr() == descr)?;
+        Some((decode(dtype, &bytes[start..]), dtype))
+    };
+    let tokens = match (&shard.attention_mask, pad) {
+        (Some(f), _) => read(&f.file)?.0.iter().filter(|v| **v == 1).count() as u64,
+        (None, Some(p)) => {
+            let (ids, _) = read(&shard.file)?;
+            ids.chunks(m.settings.seq_len.max(1))
+                .map(|row| real_tokens(row, p as i64))
+                .sum()
+        }
+        (None, None) => return None,
+    };
+    (tokens != shard.tokens).then(|| format!("{tokens} tokens, the manifest says {}", shard.tokens))
 }
 
 /// Verifies one folder holding a `manifest.json`.
@@ -221,6 +287,7 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
     };
     let seq_len = m.settings.seq_len;
     let vocab = m.tokenizer.vocab_size() as u64;
+    let pad = padding_id(&m);
     let mut out = Vec::new();
     for shard in &m.shards {
         if m.settings.format == Format::Megatron {
@@ -229,13 +296,16 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
         }
         if m.settings.format == Format::Parquet {
             let path = dir.join(&shard.file);
-            if let Some(p) = check_parquet(&path, shard, seq_len, vocab) {
+            if let Some(p) = check_parquet(&path, shard, seq_len, vocab, pad) {
                 out.push(finding(&path, p));
             }
             continue;
         }
         let path = dir.join(&shard.file);
         let in_vocab = move |v: i64| v >= 0 && (v as u64) < vocab;
+        if let Some(p) = npy_tokens(dir, shard, &m, pad) {
+            out.push(finding(&path, p));
+        }
         if let Some(p) = check_npy(
             &path,
             &shard.sha256,
@@ -276,6 +346,16 @@ pub fn verify_folder(dir: &Path) -> Vec<Finding> {
                 out.push(finding(&p, e));
             }
         }
+    }
+    let tokens: u64 = m.shards.iter().map(|s| s.tokens).sum();
+    if tokens != m.tokens {
+        out.push(finding(
+            &mpath,
+            format!(
+                "shards hold {tokens} tokens, the manifest says {}",
+                m.tokens
+            ),
+        ));
     }
     let rows: u64 = m.shards.iter().map(|s| s.rows as u64).sum();
     if rows != m.rows {

@@ -91,7 +91,7 @@ pub fn run(cfg: &InspectConfig, _reporter: &dyn Reporter) -> Result<InspectRepor
         model: model.into(),
         vocab_size: tok.get_vocab_size(true),
         vocab_size_without_added: tok.get_vocab_size(false),
-        merges: crate::merges_count(tok),
+        merges: crate::merges_in_source(&loaded.source),
         special_tokens: tok
             .get_added_tokens_decoder()
             .into_iter()

@@ -578,6 +578,27 @@ impl Encoder for Tokenizer {
 }
 
 /// Number of merges of a BPE tokenizer (0 for other models).
+/// The number of merges the tokenizer's files hold, read from the files: serialising the
+/// loaded tokenizer instead walks every id up to the largest, so one entry at id 2^31 would
+/// take gigabytes.
+pub fn merges_in_source(source: &Source) -> usize {
+    match source {
+        Source::TokenizerJson(p) => std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["model"]["merges"].as_array().map(Vec::len))
+            .unwrap_or(0),
+        Source::VocabMerges { merges, .. } => std::fs::read_to_string(merges)
+            .map(|t| {
+                t.lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with("#version"))
+                    .count()
+            })
+            .unwrap_or(0),
+    }
+}
+
+/// The number of merges of a tokenizer made here (ids without gaps).
 pub fn merges_count(tok: &Tokenizer) -> usize {
     let v: serde_json::Value =
         serde_json::from_str(&tok.to_string(false).unwrap_or_default()).unwrap_or_default();
