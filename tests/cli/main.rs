@@ -9,6 +9,7 @@ mod corpus;
 mod defects;
 mod eval;
 mod extract;
+mod faults;
 mod fetch;
 mod generic;
 mod model;

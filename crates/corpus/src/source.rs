@@ -152,6 +152,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
         let entry = entry.map_err(|e| pytorrent_io::Error::io(dir, e))?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name == pytorrent_io::atomic::INCOMPLETE_MARKER {
+            return Err(pytorrent_io::atomic::incomplete_error(dir).into());
+        }
         if name.starts_with('.') {
             continue; // hidden files include our own unfinished temporary outputs
         }
@@ -194,6 +197,12 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<InputFile>> {
             continue;
         }
         let meta = fs::metadata(input).map_err(|e| pytorrent_io::Error::io(input, e))?;
+        // Our own chunked outputs sit at most three levels above a file
+        // (`out/scenario/partition/chunk`); a folder may hold one anywhere below.
+        let levels = if meta.is_dir() { 0 } else { 3 };
+        if let Some(dir) = pytorrent_io::atomic::incomplete_output(input, levels) {
+            return Err(pytorrent_io::atomic::incomplete_error(&dir).into());
+        }
         if meta.is_dir() {
             let mut found = Vec::new();
             walk(input, input, &mut found)?;

@@ -109,6 +109,8 @@ pub struct CorpusWriter {
     done: Vec<WrittenFile>,
     /// Paths of every file opened, so two targets can never write one file.
     paths: BTreeMap<PathBuf, Target>,
+    /// A chunked layout (a folder of files) marked incomplete until `finish`.
+    marked: bool,
 }
 
 impl CorpusWriter {
@@ -127,12 +129,17 @@ impl CorpusWriter {
                 "only the flat layout can be written to standard output".into(),
             ));
         }
+        let marked = opts.layout != Layout::Flat;
+        if marked {
+            pytorrent_io::atomic::mark_incomplete(&out)?;
+        }
         Ok(CorpusWriter {
             out,
             opts,
             open: BTreeMap::new(),
             done: Vec::new(),
             paths: BTreeMap::new(),
+            marked,
         })
     }
 
@@ -256,8 +263,25 @@ impl CorpusWriter {
         for (target, o) in open {
             self.close(&target, o)?;
         }
-        self.done.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(self.done)
+        if self.marked {
+            pytorrent_io::atomic::mark_complete(&self.out)?;
+            self.marked = false;
+        }
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(done)
+    }
+}
+
+impl Drop for CorpusWriter {
+    /// A run that failed (disk full, a bad input under `fail`) keeps no file under a final
+    /// name: the chunks this writer completed go, and the folder stays marked incomplete.
+    fn drop(&mut self) {
+        if self.marked {
+            for f in &self.done {
+                let _ = std::fs::remove_file(&f.path);
+            }
+        }
     }
 }
 

@@ -124,3 +124,51 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
+
+/// A folder of many files is complete only when its writer says so: it holds this marker
+/// from the start of a run until every file is in place, so an output whose run failed or was
+/// killed (disk full, SIGKILL) never passes for a finished one. Readers refuse a folder that
+/// holds it.
+pub const INCOMPLETE_MARKER: &str = ".pytorrent-incomplete";
+
+/// Marks `dir` as being written (creating it).
+pub fn mark_incomplete(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let marker = dir.join(INCOMPLETE_MARKER);
+    std::fs::write(
+        &marker,
+        b"pytorrent is writing this folder, or its run stopped before the end\n",
+    )
+    .map_err(|e| Error::io(&marker, e))
+}
+
+/// Marks `dir` complete: its files are all in place.
+pub fn mark_complete(dir: &Path) -> Result<()> {
+    let marker = dir.join(INCOMPLETE_MARKER);
+    match std::fs::remove_file(&marker) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&marker, e)),
+    }
+}
+
+/// The incomplete output `path` is in, if any: `path` itself or one of its `levels` parents
+/// holding the marker.
+pub fn incomplete_output(path: &Path, levels: usize) -> Option<PathBuf> {
+    path.ancestors()
+        .take(levels + 1)
+        .find(|d| d.join(INCOMPLETE_MARKER).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// An error for reading from an incomplete output.
+pub fn incomplete_error(dir: &Path) -> Error {
+    Error::format(
+        dir,
+        format!(
+            "an incomplete output: its run failed or was stopped before the end ({} is still \
+             there); run it again to complete it",
+            INCOMPLETE_MARKER
+        ),
+    )
+}

@@ -186,17 +186,28 @@ pub const OUTPUT_FILES: [&str; 5] = [
 
 /// Writes the tokenizer folder, each file atomically.
 pub fn save(tok: &Tokenizer, dir: &Path, model_max_length: usize) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
+    pytorrent_io::atomic::mark_incomplete(dir)?;
     let write = |name: &str, bytes: &[u8]| -> Result<PathBuf> {
         let p = dir.join(name);
         pytorrent_io::atomic::write_atomic(&p, bytes)?;
         Ok(p)
     };
-    let mut out = vec![write("tokenizer.json", tok.to_string(false)?.as_bytes())?];
+    // tokenizer.json, what loaders look for first, is written last: a run that fails (disk
+    // full) leaves no folder that loads as a complete tokenizer.
+    let json = tok.to_string(false)?;
+    // An earlier tokenizer.json must not pass for this run's while the others are replaced.
+    let previous = dir.join("tokenizer.json");
+    if previous.is_file() {
+        std::fs::remove_file(&previous).map_err(|e| pytorrent_io::Error::io(&previous, e))?;
+    }
+    let mut out = Vec::new();
     // vocab.json + merges.txt, as the model's own serialisation writes them; staged in a
     // temporary folder so they too appear only when complete.
     let stage = tempfile_dir(dir)?;
-    let files = tok.get_model().save(stage.path(), None)?;
+    let files = tok
+        .get_model()
+        .save(stage.path(), None)
+        .map_err(|e| pytorrent_io::Error::io(stage.path(), std::io::Error::other(e.to_string())))?;
     for f in files {
         let name = f.file_name().expect("model files have names").to_owned();
         let bytes = std::fs::read(&f).map_err(|e| pytorrent_io::Error::io(&f, e))?;
@@ -220,6 +231,8 @@ pub fn save(tok: &Tokenizer, dir: &Path, model_max_length: usize) -> Result<Vec<
         |v: &serde_json::Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
     out.push(write("special_tokens_map.json", &pretty(&special_map))?);
     out.push(write("tokenizer_config.json", &pretty(&config))?);
+    out.insert(0, write("tokenizer.json", json.as_bytes())?);
+    pytorrent_io::atomic::mark_complete(dir)?;
     Ok(out)
 }
 
@@ -474,6 +487,13 @@ fn from_file(path: &Path) -> Result<Tokenizer> {
 }
 
 fn load_folder(dir: &Path) -> Result<Loaded> {
+    if dir.join(pytorrent_io::atomic::INCOMPLETE_MARKER).is_file() {
+        return Err(load_err(
+            dir,
+            "an incomplete tokenizer folder: the run that wrote it failed or was stopped; \
+             train it again",
+        ));
+    }
     let tj = dir.join("tokenizer.json");
     if tj.is_file() {
         let tokenizer = from_file(&tj)?;

@@ -1,0 +1,140 @@
+//! Failures in the middle of a run: a bad input under `fail`, a file-size limit (what a full
+//! disk does to a writer), a kill. Whatever stops a run, nothing it leaves passes for a
+//! finished output: multi-file outputs stay marked incomplete and readers refuse them, and a
+//! tokenizer folder never holds a `tokenizer.json` from a run that did not finish.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+/// Runs the binary with `args` under a file-size limit of `kib` KiB (a full disk, as a
+/// writer meets it: the write that passes the limit fails or kills the process).
+fn limited(kib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_pytorrent"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn chunk_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(chunk_files(&p));
+            } else if p.to_string_lossy().ends_with(".jsonl.gz") {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_failed_convert_leaves_no_chunks_and_readers_refuse_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // The sample corpus, then a bad line: under `fail` the run stops after chunks were done.
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    let text =
+        read_text(&samples().join("docstrings/train/train_scenario_docstrings_chk_0.jsonl.gz"));
+    fs::write(input.join("a.jsonl"), &text).unwrap();
+    fs::write(input.join("b.jsonl"), "{\"repo\": \n").unwrap();
+    let out = dir.path().join("out");
+    let o = pt!(
+        "corpus",
+        "convert",
+        &input,
+        "--layout",
+        "pytorrent",
+        "--chunk-records",
+        "10",
+        "--out",
+        &out
+    )
+    .fails_with(1);
+    assert_stderr_has(&o, "b.jsonl");
+    assert_eq!(
+        chunk_files(&out),
+        Vec::<String>::new(),
+        "chunks done before the error go"
+    );
+    assert!(out.join(".pytorrent-incomplete").is_file());
+    let o = pt!("corpus", "validate", &out).fails_with(1);
+    assert_stderr_has(&o, "an incomplete output");
+    // Running it again on good input completes the folder.
+    fs::remove_file(input.join("b.jsonl")).unwrap();
+    pt!(
+        "corpus",
+        "convert",
+        &input,
+        "--layout",
+        "pytorrent",
+        "--chunk-records",
+        "10",
+        "--out",
+        &out
+    )
+    .ok();
+    assert!(!out.join(".pytorrent-incomplete").exists());
+    assert!(chunk_files(&out).len() > 1);
+    pt!("corpus", "validate", &out, "-q").ok();
+}
+
+#[test]
+fn a_full_disk_during_extract_leaves_an_output_readers_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("corpus");
+    let o = limited(
+        16,
+        &[
+            "extract".as_ref(),
+            root().join("data-samples/packages").as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "-q".as_ref(),
+        ],
+    );
+    assert!(!o.status.success(), "a 16 KiB file limit stops extract");
+    assert!(out.join(".pytorrent-incomplete").is_file());
+    for reader in [&["corpus", "validate"][..], &["corpus", "stats"]] {
+        let o = pt!().args(reader).arg(&out).fails_with(1);
+        assert_stderr_has(&o, "an incomplete output");
+    }
+    // A chunk file given alone is refused too: its folder is an incomplete output.
+    if let Some(f) = chunk_files(&out).first() {
+        assert_stderr_has(
+            &pt!("corpus", "validate", f).fails_with(1),
+            "an incomplete output",
+        );
+    }
+}
+
+#[test]
+fn a_tokenizer_whose_run_failed_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tok");
+    // tokenizer.json is the largest file: the limit stops the run while writing it, last.
+    let o = limited(
+        40,
+        &[
+            "tokenizer".as_ref(),
+            "train".as_ref(),
+            samples().as_os_str(),
+            "--vocab-size".as_ref(),
+            "1200".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "-q".as_ref(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(!out.join("tokenizer.json").exists());
+    let o = pt!("tokenizer", "inspect", "--tokenizer", &out).fails_with(1);
+    assert_stderr_has(&o, "an incomplete tokenizer folder");
+}
