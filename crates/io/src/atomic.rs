@@ -80,51 +80,6 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_appears_only_on_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("sub/out.txt");
-        let mut f = AtomicFile::create(&target).unwrap();
-        f.write_all(b"hello").unwrap();
-        assert!(!target.exists(), "final name must not exist before commit");
-        f.commit().unwrap();
-        assert_eq!(fs::read(&target).unwrap(), b"hello");
-        let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap()).unwrap().collect();
-        assert_eq!(
-            leftovers.len(),
-            1,
-            "temporary file must be gone after commit"
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn committed_file_is_not_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("out.txt");
-        AtomicFile::create(&target).unwrap().commit().unwrap();
-        let mode = fs::metadata(&target).unwrap().permissions().mode();
-        assert_ne!(mode & 0o044, 0, "group/other can read: {mode:o}");
-    }
-
-    #[test]
-    fn dropped_file_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("out.txt");
-        {
-            let mut f = AtomicFile::create(&target).unwrap();
-            f.write_all(b"partial").unwrap();
-        }
-        assert!(!target.exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-}
-
 /// A folder of many files is complete only when its writer says so: it holds this marker
 /// from the start of a run until every file is in place, so an output whose run failed or was
 /// killed (disk full, SIGKILL) never passes for a finished one. Readers refuse a folder that
@@ -171,4 +126,49 @@ pub fn incomplete_error(dir: &Path) -> Error {
             INCOMPLETE_MARKER
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.txt");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!target.exists(), "final name must not exist before commit");
+        f.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"hello");
+        let leftovers: Vec<_> = fs::read_dir(target.parent().unwrap()).unwrap().collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "temporary file must be gone after commit"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn committed_file_is_not_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        AtomicFile::create(&target).unwrap().commit().unwrap();
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_ne!(mode & 0o044, 0, "group/other can read: {mode:o}");
+    }
+
+    #[test]
+    fn dropped_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        {
+            let mut f = AtomicFile::create(&target).unwrap();
+            f.write_all(b"partial").unwrap();
+        }
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
