@@ -10,6 +10,7 @@ mod defects;
 mod eval;
 mod extract;
 mod faults;
+mod fuzz_replay;
 mod fetch;
 mod generic;
 mod model;

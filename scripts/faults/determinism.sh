@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Every command's outputs, byte for byte: two runs with RAYON_NUM_THREADS=2 and one with 1
+# must give the same files.
+#   scripts/faults/determinism.sh           (uses target/release/pytorrent; PYTORRENT=… to
+#                                            choose another build)
+# Prints one line per command and exits 1 on any difference.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${PYTORRENT:-$root/target/release/pytorrent}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+s=$root/data-samples
+bert=$root/tests/fixtures/models/bert
+minilm=$root/tests/fixtures/models/st-minilm
+printf 'layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n' > "$work/tiny.toml"
+
+# name | command with OUT where its output goes (a file or a folder); run in $work/inputs.
+commands=(
+  "extract|$bin extract $s/packages --out OUT --scenario docstrings,comments,both -q"
+  "corpus convert parquet|$bin corpus convert $s/corpus --format parquet --out OUT -q"
+  "corpus convert codesearchnet|$bin corpus convert $s/corpus --layout codesearchnet --out OUT -q"
+  "corpus stats|$bin corpus stats $s/corpus --metadata $s/packages/Package_Metadata --json -q > OUT"
+  "corpus filter|$bin corpus filter $s/corpus --license permissive --metadata $s/packages/Package_Metadata --out OUT -q"
+  "tokenizer train|$bin tokenizer train $s/corpus --vocab-size 1200 --out OUT -q"
+  "tokenizer encode|$bin tokenizer encode --tokenizer $work/inputs/tok $s/corpus --out OUT -q"
+  "pack|$bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --static-mask --whole-word-mask --out OUT -q"
+  "pack megatron|$bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --format megatron --out OUT -q"
+  "pretrain|$bin pretrain $work/inputs/shards --out OUT --model-config $work/tiny.toml --max-steps 6 --batch-size 4 --eval-every 3 --eval-rows 8 --seed 5 -q"
+  "embed|$bin embed --model $minilm $s/corpus --field docstring --out OUT -q"
+  "fill-mask|$bin fill-mask --model $bert --text 'import <mask>' --json -q > OUT"
+  "eval retrieval|$bin eval retrieval $s/corpus --model $minilm --protocol pool --json -q > OUT"
+)
+mkdir -p "$work/inputs"
+"$bin" tokenizer train "$s/corpus" --vocab-size 1200 --out "$work/inputs/tok" -q
+"$bin" pack "$s/corpus" --tokenizer "$work/inputs/tok" --seq-len 64 --out "$work/inputs/shards" -q
+
+digest() { # a file or a folder → sha256 of every file (pretrain: the loss columns of log.csv)
+  if [ -d "$1" ]; then
+    (cd "$1" && find . -type f ! -name log.csv ! -name loss.svg -print0 | sort -z | xargs -0 sha256sum
+     [ -f log.csv ] && cut -d, -f1-6 log.csv | sha256sum || true)
+  else
+    sha256sum < "$1"
+  fi
+}
+status=0
+for entry in "${commands[@]}"; do
+  name=${entry%%|*}
+  cmd=${entry#*|}
+  for run in a b c; do
+    threads=2; [ $run = c ] && threads=1
+    out=$work/out-$run
+    rm -rf "$out"
+    (cd "$work/inputs" && RAYON_NUM_THREADS=$threads eval "${cmd//OUT/$out}")
+    digest "$out" > "$work/$run.sum"
+  done
+  if cmp -s "$work/a.sum" "$work/b.sum" && cmp -s "$work/a.sum" "$work/c.sum"; then
+    echo "$name: identical (2 runs on 2 threads, 1 on 1 thread)"
+  else
+    echo "$name: DIFFERS"; diff "$work/a.sum" "$work/b.sum" | head -5; diff "$work/a.sum" "$work/c.sum" | head -5
+    status=1
+  fi
+done
+exit $status

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SIGKILL at random points, then resume: the output must equal an uninterrupted run's.
+#   scripts/faults/kill_resume.sh [-n KILLS] [-s SEED] [extract|pack|pretrain|run]...
+# (default: 20 kills each, all four). Each command runs once uninterrupted (the reference,
+# timed); then, KILLS times, the command (fresh the first time, --resume after) is killed
+# with SIGKILL after a random fraction of the reference time; a last resume finishes it and
+# the outputs are compared byte for byte (pretrain: the model, config and the loss columns of
+# log.csv, since its elapsed-time columns are wall-clock; run: every stage output, not the
+# report's timings). Prints kills landed mid-run and the verdict per command; exit 1 on any
+# difference. The test suite runs a smaller loop of the same (tests/cli/resume.rs, extract.rs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${PYTORRENT:-$root/target/release/pytorrent}
+kills=20
+seed=1
+while getopts "n:s:" o; do
+  case $o in
+    n) kills=$OPTARG ;;
+    s) seed=$OPTARG ;;
+    *) exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+commands=("$@")
+[ ${#commands[@]} -gt 0 ] || commands=(extract pack pretrain run)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+RANDOM=$seed
+samples=$root/data-samples
+
+# Shared inputs: a tokenizer and shards for pack and pretrain.
+"$bin" tokenizer train "$samples/corpus" --vocab-size 1200 --out "$work/tok" -q
+"$bin" pack "$samples/corpus" --tokenizer "$work/tok" --seq-len 64 --out "$work/shards" -q
+printf 'layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n' > "$work/tiny.toml"
+sed "s|^out = .*|out = \"$work/run-OUT\"|" "$root/configs/sample.toml" > "$work/sample.toml"
+
+command_of() { # $1 command, $2 output folder
+  case $1 in
+    extract) echo "$bin extract $samples/packages --out $2 --scenario docstrings,comments,both -q" ;;
+    pack) echo "$bin pack $samples/corpus --tokenizer $work/tok --seq-len 64 --shard-rows 8 --static-mask --out $2 -q" ;;
+    pretrain) echo "$bin pretrain $work/shards --out $2 --model-config $work/tiny.toml --max-steps 40 --batch-size 4 --save-every 5 --eval-every 20 --eval-rows 8 --seed 5 -q" ;;
+    run) sed "s|run-OUT|$(basename "$2")|" "$work/sample.toml" > "$2.toml"; echo "$bin run $2.toml -q" ;;
+  esac
+}
+resume_flag() { case $1 in run) echo "" ;; *) echo "--resume" ;; esac; }
+
+# What must be equal: a listing of files with their sha256 (pretrain: the loss columns only).
+digest() { # $1 command, $2 output folder
+  case $1 in
+    pretrain)
+      (cd "$2" && sha256sum model.safetensors config.json && cut -d, -f1-6 log.csv | sha256sum) ;;
+    run)
+      (cd "$2" && find . -type f ! -name 'report.html' ! -path './stages/*' ! -name '*.log' -print0 \
+        | sort -z | xargs -0 sha256sum) ;;
+    *)
+      (cd "$2" && find . -type f -print0 | sort -z | xargs -0 sha256sum) ;;
+  esac
+}
+
+status=0
+for c in "${commands[@]}"; do
+  ref=$work/$c-ref
+  start=$(date +%s.%N)
+  eval "$(command_of "$c" "$ref")"
+  full=$(echo "$(date +%s.%N) - $start" | bc)
+  out=$work/$c-killed
+  rm -rf "$out"
+  landed=0
+  for ((i = 0; i < kills; i++)); do
+    extra=""
+    [ -e "$out" ] && extra=$(resume_flag "$c")
+    frac=$(echo "scale=3; $((RANDOM % 1000)) / 1000" | bc)
+    eval "$(command_of "$c" "$out") $extra" & pid=$!
+    sleep "$(echo "$full * $frac" | bc)"
+    if kill -9 "$pid" 2>/dev/null; then landed=$((landed + 1)); fi
+    wait "$pid" 2>/dev/null || true
+  done
+  extra=""
+  [ -e "$out" ] && extra=$(resume_flag "$c")
+  eval "$(command_of "$c" "$out") $extra"
+  if diff <(digest "$c" "$ref") <(digest "$c" "$out") > "$work/$c.diff"; then
+    echo "$c: $landed of $kills kills landed mid-run (reference ${full}s); resumed output identical"
+  else
+    echo "$c: $landed of $kills kills landed; OUTPUT DIFFERS:"; head -20 "$work/$c.diff"; status=1
+  fi
+done
+exit $status
