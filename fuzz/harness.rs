@@ -22,8 +22,17 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("pipeline_toml", pipeline_toml),
 ];
 
+/// libfuzzer-sys aborts on any panic, even one the code under test catches and turns into
+/// an error (third-party decoders that panic on malformed input are guarded so); the default
+/// hook lets those through, and a panic that escapes still fails the target.
+fn default_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| drop(std::panic::take_hook()));
+}
+
 /// A scratch folder holding `files`; removed when dropped.
 fn scratch(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    default_panic_hook();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let paths = files
         .iter()
@@ -133,17 +142,27 @@ pub fn vocab_merges(data: &[u8]) {
 /// Ids of `text` from the fast encoder (when it takes the tokenizer) and from `tokenizers`:
 /// any difference is a failure.
 fn same_ids(tok: &tokenizers::Tokenizer, text: &str) {
+    if let Some(fast) = pytorrent_tokenizer::fast::FastEncoder::new(tok) {
+        same_ids_with(tok, &fast, text);
+    }
+}
+
+fn same_ids_with(
+    tok: &tokenizers::Tokenizer,
+    fast: &pytorrent_tokenizer::fast::FastEncoder<'_>,
+    text: &str,
+) {
     use pytorrent_tokenizer::Encoder;
-    let Some(fast) = pytorrent_tokenizer::fast::FastEncoder::new(tok) else {
-        return;
-    };
     for special in [false, true] {
         let reference = tok.encode(text, special).map(|e| e.get_ids().to_vec());
         let ours = fast
             .encode_batch(&[text], special)
             .map(|mut v| v.pop().unwrap_or_default());
         if let (Ok(r), Ok(o)) = (&reference, &ours) {
-            assert_eq!(o, r, "fast encoder ids differ from tokenizers' for {text:?}");
+            assert_eq!(
+                o, r,
+                "fast encoder ids differ from tokenizers' for {text:?}"
+            );
         }
     }
     if let (Ok(words), Ok(r)) = (fast.encode_batch_words(&[text]), tok.encode(text, false)) {
@@ -166,9 +185,16 @@ fn shipped_tokenizer() -> &'static tokenizers::Tokenizer {
     })
 }
 
-/// Differential: the fast encoder against `tokenizers` on arbitrary text.
+/// Differential: the fast encoder against `tokenizers` on arbitrary text (the encoder is
+/// made once: its memo of pieces persists across inputs, as in a long encoding run).
 pub fn fast_encoder(data: &[u8]) {
-    same_ids(shipped_tokenizer(), &String::from_utf8_lossy(data));
+    static FAST: std::sync::OnceLock<pytorrent_tokenizer::fast::FastEncoder<'static>> =
+        std::sync::OnceLock::new();
+    let tok = shipped_tokenizer();
+    let fast = FAST.get_or_init(|| {
+        pytorrent_tokenizer::fast::FastEncoder::new(tok).expect("a byte-level BPE tokenizer")
+    });
+    same_ids_with(tok, fast, &String::from_utf8_lossy(data));
 }
 
 /// npy headers and data, Megatron indexes, manifests and the verification of a shard folder

@@ -38,7 +38,7 @@ run_one() {
   local t=$1
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   cargo +nightly fuzz run -O "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-    -max_total_time="$budget" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=20 \
+    -max_total_time="$budget" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=20 -detect_leaks=0 \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 > "$logs/$t.log" 2>&1 || true
 }
 export -f run_one max_len

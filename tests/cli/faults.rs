@@ -138,3 +138,19 @@ fn a_tokenizer_whose_run_failed_does_not_load() {
     let o = pt!("tokenizer", "inspect", "--tokenizer", &out).fails_with(1);
     assert_stderr_has(&o, "an incomplete tokenizer folder");
 }
+
+#[test]
+fn a_parquet_file_the_decoder_panics_on_is_a_named_data_error() {
+    // Found by the parquet fuzz target: a negative column offset made the parquet crate
+    // assert instead of returning an error.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.parquet");
+    fs::copy(
+        root().join("fuzz/regressions/parquet/negative-column-offset"),
+        &f,
+    )
+    .unwrap();
+    let o = pt!("corpus", "validate", &f).fails_with(1);
+    assert_stderr_has(&o, "bad.parquet");
+    assert_stderr_has(&o, "not a readable Parquet file");
+}

@@ -121,6 +121,23 @@ pub fn read_as_json_lines(
     batch_bytes: usize,
     sink: &mut dyn FnMut(Vec<u8>, u64, f64) -> bool,
 ) -> Result<(), FileProblem> {
+    pytorrent_io::guard_decoder(|| read_json_lines(path, columns, stand_ins, batch_bytes, sink))
+        .unwrap_or_else(|m| {
+            Err((
+                0,
+                ProblemKind::Compression,
+                format!("not a readable Parquet file: {m}"),
+            ))
+        })
+}
+
+fn read_json_lines(
+    path: &Path,
+    columns: Option<&[String]>,
+    stand_ins: &[String],
+    batch_bytes: usize,
+    sink: &mut dyn FnMut(Vec<u8>, u64, f64) -> bool,
+) -> Result<(), FileProblem> {
     use rayon::prelude::*;
 
     let file = File::open(path).map_err(|e| (0, ProblemKind::Io, format!("read error: {e}")))?;

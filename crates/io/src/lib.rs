@@ -87,3 +87,17 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs a third-party decoder on untrusted bytes, turning a panic (some decoders assert on
+/// malformed input instead of returning an error: the `parquet` crate on a negative column
+/// offset) into an error message, so a bad file is a data error that names it, not a crash.
+pub fn guard_decoder<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        format!("the decoder failed on malformed data: {message}")
+    })
+}

@@ -226,6 +226,15 @@ pub fn read_rows(
     start: usize,
     count: usize,
 ) -> Result<(Vec<ParquetRow>, usize), Error> {
+    pytorrent_io::guard_decoder(|| read_rows_unguarded(path, start, count))
+        .unwrap_or_else(|m| Err(err(path, m)))
+}
+
+fn read_rows_unguarded(
+    path: &Path,
+    start: usize,
+    count: usize,
+) -> Result<(Vec<ParquetRow>, usize), Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(path, e))?;
     let total = builder.metadata().file_metadata().num_rows().max(0) as usize;
@@ -263,6 +272,14 @@ pub fn read_rows(
 
 /// Every row of a Parquet shard, in batches, for checking.
 pub fn for_each_row(
+    path: &Path,
+    f: impl FnMut(usize, &ParquetRow) -> Option<String>,
+) -> Result<Option<String>, Error> {
+    pytorrent_io::guard_decoder(|| for_each_row_unguarded(path, f))
+        .unwrap_or_else(|m| Err(err(path, m)))
+}
+
+fn for_each_row_unguarded(
     path: &Path,
     mut f: impl FnMut(usize, &ParquetRow) -> Option<String>,
 ) -> Result<Option<String>, Error> {
