@@ -154,3 +154,28 @@ fn a_parquet_file_the_decoder_panics_on_is_a_named_data_error() {
     assert_stderr_has(&o, "bad.parquet");
     assert_stderr_has(&o, "not a readable Parquet file");
 }
+
+#[test]
+fn tokenizer_files_the_tokenizers_crate_panics_on_are_named_load_errors() {
+    // Found by the tokenizer_json and vocab_merges fuzz targets.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("tokenizer.json");
+    fs::copy(
+        root().join("fuzz/regressions/tokenizer_json/decoder-json-panic"),
+        &json,
+    )
+    .unwrap();
+    let o = pt!("tokenizer", "inspect", "--tokenizer", &json).fails_with(1);
+    assert_stderr_has(&o, "tokenizer.json");
+    assert_stderr_has(&o, "the decoder failed on malformed data");
+    // vocab.json, then 0xFF, then merges.txt (as the harness splits them).
+    let bytes = fs::read(root().join("fuzz/regressions/vocab_merges/long-merge-panic")).unwrap();
+    let cut = bytes.iter().position(|b| *b == 0xff).unwrap();
+    let folder = dir.path().join("vm");
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("vocab.json"), &bytes[..cut]).unwrap();
+    fs::write(folder.join("merges.txt"), &bytes[cut + 1..]).unwrap();
+    let o = pt!("tokenizer", "inspect", "--tokenizer", &folder).fails_with(1);
+    assert_stderr_has(&o, "vm: the decoder failed on malformed data");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

@@ -113,6 +113,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    pytorrent_io::quiet_guarded_panics();
     // With --json a failure is a JSON document on stdout too, so scripts never parse nothing.
     let json = std::env::args().skip(1).any(|a| a == "--json");
     let cli = match Cli::try_parse() {

@@ -92,7 +92,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// malformed input instead of returning an error: the `parquet` crate on a negative column
 /// offset) into an error message, so a bad file is a data error that names it, not a crash.
 pub fn guard_decoder<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+    let was = GUARDED.with(|g| g.replace(true));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    caught.map_err(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -100,4 +103,20 @@ pub fn guard_decoder<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String>
             .unwrap_or_else(|| "unknown failure".into());
         format!("the decoder failed on malformed data: {message}")
     })
+}
+
+thread_local! {
+    /// Whether this thread runs a guarded decoder: its panics are reported as errors.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics [`guard_decoder`] turns into errors
+/// (the error is reported instead) and prints every other panic as before. For binaries.
+pub fn quiet_guarded_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !GUARDED.with(|g| g.get()) {
+            previous(info);
+        }
+    }));
 }

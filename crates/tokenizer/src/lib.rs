@@ -456,6 +456,13 @@ fn load_err(path: &Path, message: impl Into<String>) -> Error {
 /// as some published RoBERTa models ship, e.g. PyTorrent's own), or a model id resolved in
 /// the local Hugging Face cache (`HF_HUB_CACHE`, else `HF_HOME/hub`).
 pub fn load(spec: &str) -> Result<Loaded> {
+    // `tokenizers` panics on some malformed files (a decoder's JSON, a merge longer than its
+    // buffer): that is a load error naming the file, not a crash.
+    pytorrent_io::guard_decoder(|| load_unguarded(spec))
+        .unwrap_or_else(|m| Err(load_err(Path::new(spec), m)))
+}
+
+fn load_unguarded(spec: &str) -> Result<Loaded> {
     let path = Path::new(spec);
     if path.is_file() {
         let tokenizer = from_file(path)?;
