@@ -8,8 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// A target: its name and what it runs on one input.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The targets, by name: the folder names under `fuzz/seeds/` and `fuzz/regressions/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("jsonl_record", jsonl_record),
     ("parquet", parquet),
     ("archive", archive),
@@ -235,7 +238,7 @@ pub fn shards(data: &[u8]) {
 /// A 1 × 4 `uint16` npy file (ids 0–3).
 fn small_npy() -> Vec<u8> {
     let mut header = "{'descr': '<u2', 'fortran_order': False, 'shape': (1, 4), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
