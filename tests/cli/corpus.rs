@@ -775,9 +775,11 @@ fn a_failed_run_leaves_no_output_under_a_final_name() {
     } else {
         vec![]
     };
-    assert!(
-        left.is_empty(),
-        "nothing may look complete, and no temporary files stay: {left:?}"
+    // Only the marker that tells readers the folder is incomplete.
+    assert_eq!(
+        left,
+        [".pytorrent-incomplete"],
+        "nothing may look complete, and no temporary files stay"
     );
 }
 

@@ -175,7 +175,13 @@ fn tokenizer_files_the_tokenizers_crate_panics_on_are_named_load_errors() {
     fs::create_dir_all(&folder).unwrap();
     fs::write(folder.join("vocab.json"), &bytes[..cut]).unwrap();
     fs::write(folder.join("merges.txt"), &bytes[cut + 1..]).unwrap();
-    let o = pt!("tokenizer", "inspect", "--tokenizer", &folder).fails_with(1);
-    assert_stderr_has(&o, "vm: the decoder failed on malformed data");
+    // Whether `tokenizers` panics here depends on its hash maps' random order: the folder
+    // loads or is refused as malformed, and never crashes the command.
+    let o = pt!("tokenizer", "inspect", "--tokenizer", &folder).run();
+    match code(&o) {
+        0 => {}
+        1 => assert_stderr_has(&o, "vm: the decoder failed on malformed data"),
+        c => panic!("exit {c}: {}", stderr(&o)),
+    }
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }

@@ -92,7 +92,13 @@ fn check_parquet(
         rows += 1;
         let real = match (&r.attention_mask, pad) {
             (Some(m), _) => Some(m.iter().filter(|v| **v == 1).count() as u64),
-            (None, Some(p)) => Some(real_tokens(&r.ids, p as i64)),
+            (None, Some(p)) => {
+                let mut ids = r.ids.clone();
+                if let Some(l) = &r.labels {
+                    originals(&mut ids, l);
+                }
+                Some(real_tokens(&ids, p as i64))
+            }
             (None, None) => None,
         };
         tokens = tokens.zip(real).map(|(a, b)| a + b);
@@ -236,6 +242,15 @@ fn padding_id(m: &Manifest) -> Option<u32> {
     sp.pad.filter(|p| *p != sp.eos)
 }
 
+/// Puts back the original id wherever a label records one (static masks).
+fn originals(ids: &mut [i64], labels: &[i64]) {
+    for (id, label) in ids.iter_mut().zip(labels) {
+        if *label != crate::mask::IGNORE as i64 {
+            *id = *label;
+        }
+    }
+}
+
 /// Real tokens of a row: all but its trailing padding.
 fn real_tokens(ids: &[i64], pad: i64) -> u64 {
     (ids.len() - ids.iter().rev().take_while(|v| **v == pad).count()) as u64
@@ -261,7 +276,13 @@ fn npy_tokens(dir: &Path, shard: &ShardInfo, m: &Manifest, pad: Option<u32>) -> 
     let tokens = match (&shard.attention_mask, pad) {
         (Some(f), _) => read(&f.file)?.0.iter().filter(|v| **v == 1).count() as u64,
         (None, Some(p)) => {
-            let (ids, _) = read(&shard.file)?;
+            let (mut ids, _) = read(&shard.file)?;
+            // A static mask may have put any id, the padding id too, where a token was: the
+            // labels hold the original there.
+            if let Some(l) = &shard.labels {
+                let (labels, _) = read(&l.file)?;
+                originals(&mut ids, &labels);
+            }
             ids.chunks(m.settings.seq_len.max(1))
                 .map(|row| real_tokens(row, p as i64))
                 .sum()
