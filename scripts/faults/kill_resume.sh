@@ -70,10 +70,15 @@ for c in "${commands[@]}"; do
     extra=""
     [ -e "$out" ] && extra=$(resume_flag "$c")
     frac=$(echo "scale=3; $((RANDOM % 1000)) / 1000" | bc)
-    eval "$(command_of "$c" "$out") $extra" & pid=$!
+    # exec: the background job is pytorrent itself, so the SIGKILL reaches it.
+    cmd="$(command_of "$c" "$out") $extra"
+    (eval "exec $cmd") & pid=$!
     sleep "$(echo "$full * $frac" | bc)"
-    if kill -9 "$pid" 2>/dev/null; then landed=$((landed + 1)); fi
-    wait "$pid" 2>/dev/null || true
+    kill -9 "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    # 137: killed by the signal (it had not finished).
+    [ "$rc" -eq 137 ] && landed=$((landed + 1))
   done
   extra=""
   [ -e "$out" ] && extra=$(resume_flag "$c")
