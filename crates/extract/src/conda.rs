@@ -267,27 +267,12 @@ fn channel_slug(url: &str) -> String {
         .collect()
 }
 
-/// Seconds or milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SS`. Hand-written (the
-/// civil-from-days algorithm) because this one conversion does not justify a date crate.
+/// Seconds or milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SS` (UTC).
 fn iso_time(ts: u64) -> String {
     // Repodata switched from seconds to milliseconds; no real upload is before 1973 in ms.
     let secs = if ts > 100_000_000_000 { ts / 1000 } else { ts } as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let (y, m, d, hour, minute, second) = pytorrent_io::civil_utc(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}")
 }
 
 /// GETs `url` into `cache` (atomically) unless it is kept there already; `Ok(false)`: 404.
@@ -637,11 +622,7 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
         });
         Ok(())
     });
-    let outcome = match result {
-        Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
-        Err(GetError::Status(c)) => fail(FailReason::Http, format!("{url}: HTTP {c}")),
-        Err(GetError::Network(m)) => fail(FailReason::Network, format!("{url}: {m}")),
-    };
+    let outcome = crate::fetch::download_outcome(result, outcome, &url);
     match outcome {
         Outcome::Downloaded { .. } => write_document(outcome),
         other => other,

@@ -406,14 +406,23 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         });
         Ok(())
     });
-    let outcome = match result {
-        Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
-        Err(GetError::Status(c)) => fail(FailReason::Http, format!("{file_url}: HTTP {c}")),
-        Err(GetError::Network(m)) => fail(FailReason::Network, format!("{file_url}: {m}")),
-    };
+    let outcome = download_outcome(result, outcome, &file_url);
     match outcome {
         Outcome::Downloaded { .. } => keep_metadata().unwrap_or(outcome),
         other => other,
+    }
+}
+
+/// What a download ended as: the sink's outcome, or the request's failure.
+pub(crate) fn download_outcome(
+    result: Result<(), GetError>,
+    outcome: Option<Outcome>,
+    url: &str,
+) -> Outcome {
+    match result {
+        Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
+        Err(GetError::Status(c)) => fail(FailReason::Http, format!("{url}: HTTP {c}")),
+        Err(GetError::Network(m)) => fail(FailReason::Network, format!("{url}: {m}")),
     }
 }
 
