@@ -17,7 +17,7 @@ use pytorrent_corpus::metadata::normalize_name;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::fetch::{fail, get, FailReason, FetchOptions, GetError, Outcome};
+use crate::fetch::{fail, get, unsafe_file_name, FailReason, FetchOptions, GetError, Outcome};
 
 /// The channels to read and where they were configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -559,14 +559,8 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
         );
     }
     let filename = &chosen.filename;
-    if filename.contains(['/', '\\'])
-        || filename.starts_with('.')
-        || filename.chars().any(char::is_control)
-    {
-        return fail(
-            FailReason::BadMetadata,
-            format!("unsafe file name {filename:?}"),
-        );
+    if let Some(refused) = unsafe_file_name(filename) {
+        return refused;
     }
     let meta_path = opts
         .out

@@ -361,14 +361,8 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
             "a file entry without filename, url or sha256",
         );
     };
-    if filename.contains(['/', '\\'])
-        || filename.starts_with('.')
-        || filename.chars().any(char::is_control)
-    {
-        return fail(
-            FailReason::BadMetadata,
-            format!("unsafe file name {filename:?}"),
-        );
+    if let Some(refused) = unsafe_file_name(filename) {
+        return refused;
     }
     let target = opts.out.join("packages").join(filename);
     if target.is_file() && digest_of(&target).as_deref() == Some(sha) {
@@ -411,6 +405,20 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Outcome::Downloaded { .. } => keep_metadata().unwrap_or(outcome),
         other => other,
     }
+}
+
+/// A failure when a file name from metadata could escape the output folder or hide in it
+/// (a path separator, a leading dot, a control character).
+pub(crate) fn unsafe_file_name(filename: &str) -> Option<Outcome> {
+    (filename.contains(['/', '\\'])
+        || filename.starts_with('.')
+        || filename.chars().any(char::is_control))
+    .then(|| {
+        fail(
+            FailReason::BadMetadata,
+            format!("unsafe file name {filename:?}"),
+        )
+    })
 }
 
 /// What a download ended as: the sink's outcome, or the request's failure.
