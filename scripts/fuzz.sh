@@ -25,6 +25,9 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 cargo +nightly fuzz build -O
+# The targets run from the binaries built here, so editing the sources during a long campaign
+# cannot rebuild (and change) what is being fuzzed halfway through.
+bin_dir="$root/fuzz/target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 # Largest input per target: archives and safetensors files need room, text less.
 max_len() {
   case $1 in
@@ -37,12 +40,12 @@ logs=$(mktemp -d)
 run_one() {
   local t=$1
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  cargo +nightly fuzz run -O "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+  "$bin_dir/$t" "fuzz/corpus/$t" "fuzz/seeds/$t" \
     -max_total_time="$budget" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=20 -detect_leaks=0 \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 > "$logs/$t.log" 2>&1 || true
 }
 export -f run_one max_len
-export budget logs
+export budget logs bin_dir
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'
 {
   echo "| target | seconds | executions | crashes kept in fuzz/artifacts |"

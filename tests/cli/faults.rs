@@ -185,3 +185,132 @@ fn tokenizer_files_the_tokenizers_crate_panics_on_are_named_load_errors() {
     }
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+/// Copies `from` (a file or folder) to `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap().flatten() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        fs::copy(from, to).unwrap();
+    }
+}
+
+#[test]
+fn a_read_only_output_folder_is_a_named_error_and_nothing_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // Root writes through permission bits, so as root the commands run as `nobody`; the
+    // binary and inputs are copied where that user can read them.
+    let as_root = fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let as_root = as_root.unwrap_or(false);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = d.join("pytorrent");
+    if fs::hard_link(env!("CARGO_BIN_EXE_pytorrent"), &bin).is_err() {
+        fs::copy(env!("CARGO_BIN_EXE_pytorrent"), &bin).unwrap();
+    }
+    let packages = d.join("packages");
+    fs::create_dir_all(&packages).unwrap();
+    for f in ["six-1.17.0.tar.gz", "idna-3.10.tar.gz"] {
+        copy_tree(
+            &root().join("data-samples/packages").join(f),
+            &packages.join(f),
+        );
+    }
+    let corpus = d.join("corpus");
+    copy_tree(&samples(), &corpus);
+    let tok = d.join("tok");
+    copy_tree(
+        &root().join("data-samples/models/pytorrent-small-mlm"),
+        &tok,
+    );
+    let ro = d.join("ro");
+    fs::create_dir_all(&ro).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut c = std::process::Command::new(&bin);
+        c.args(args).env("HOME", d).current_dir(d);
+        if as_root {
+            c.uid(65534).gid(65534);
+        }
+        c.output().unwrap()
+    };
+    let cases: Vec<(&str, Vec<&std::ffi::OsStr>)> = vec![
+        (
+            "extract into a new folder",
+            vec![
+                "extract".as_ref(),
+                packages.as_os_str(),
+                "--out".as_ref(),
+                ro.join("corpus").into_os_string().leak(),
+            ],
+        ),
+        (
+            "extract into the read-only folder itself",
+            vec![
+                "extract".as_ref(),
+                packages.as_os_str(),
+                "--out".as_ref(),
+                ro.as_os_str(),
+            ],
+        ),
+        (
+            "corpus convert",
+            vec![
+                "corpus".as_ref(),
+                "convert".as_ref(),
+                corpus.as_os_str(),
+                "--out".as_ref(),
+                ro.join("c.jsonl").into_os_string().leak(),
+            ],
+        ),
+        (
+            "tokenizer train",
+            vec![
+                "tokenizer".as_ref(),
+                "train".as_ref(),
+                corpus.as_os_str(),
+                "--vocab-size".as_ref(),
+                "600".as_ref(),
+                "--out".as_ref(),
+                ro.join("tok").into_os_string().leak(),
+            ],
+        ),
+        (
+            "pack",
+            vec![
+                "pack".as_ref(),
+                corpus.as_os_str(),
+                "--tokenizer".as_ref(),
+                tok.as_os_str(),
+                "--out".as_ref(),
+                ro.join("shards").into_os_string().leak(),
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let mut args = args;
+        args.push("-q".as_ref());
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: exit 1\n{err}");
+        assert!(
+            err.contains(ro.to_str().unwrap()) && err.contains("ermission denied"),
+            "{what}: the error names the folder and the cause\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{what}\n{err}");
+        assert_eq!(
+            fs::read_dir(&ro).unwrap().count(),
+            0,
+            "{what}: nothing written"
+        );
+    }
+}

@@ -222,10 +222,10 @@ pub(crate) fn sha(b: &[u8]) -> String {
 }
 
 /// A release file: filename, packagetype, upload time, bytes.
-type File<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
+pub(crate) type File<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
 
 /// A JSON metadata document with the given releases (version, files).
-fn doc(name: &str, latest: &str, releases: &[(&str, Vec<File>)]) -> String {
+pub(crate) fn doc(name: &str, latest: &str, releases: &[(&str, Vec<File>)]) -> String {
     let mut rel = serde_json::Map::new();
     for (v, files) in releases {
         let list: Vec<serde_json::Value> = files
@@ -259,7 +259,11 @@ fn one_release_each(names: &[&str]) -> Vec<(String, Answer)> {
     routes
 }
 
-fn fetch_json(idx: &str, args: &[&str], out: &std::path::Path) -> (i32, serde_json::Value) {
+pub(crate) fn fetch_json(
+    idx: &str,
+    args: &[&str],
+    out: &std::path::Path,
+) -> (i32, serde_json::Value) {
     let o = pt!(
         "fetch",
         "--out",

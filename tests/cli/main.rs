@@ -11,6 +11,7 @@ mod eval;
 mod extract;
 mod faults;
 mod fetch;
+mod fetch_faults;
 mod fuzz_replay;
 mod generic;
 mod model;

@@ -289,7 +289,7 @@ fn cached_get(agent: &ureq::Agent, url: &str, cache: &Path, opts: &FetchOptions)
         Ok(()) => Ok(true),
         Err(GetError::Status(404)) => Ok(false),
         Err(GetError::Status(c)) => Err(Error::Remote(format!("{url}: HTTP {c}"))),
-        Err(GetError::Network(m)) => Err(Error::Remote(format!("{url}: {m}"))),
+        Err(GetError::Network(m) | GetError::Local(m)) => Err(Error::Remote(format!("{url}: {m}"))),
     }
 }
 

@@ -211,9 +211,27 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 pub(crate) enum GetError {
     Status(u16),
     Network(String),
+    /// The sink failed on this side (a full disk): not worth retrying.
+    Local(String),
 }
 
-/// Takes a response body and its content type.
+/// A response body that remembers whether reading it failed, so that a body cut short is
+/// told apart from the sink's own errors.
+struct BodyReader<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for BodyReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+/// Takes a response body and its content type; called again from the start when a retry
+/// follows a body cut short.
 pub(crate) type Sink<'a> = dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()> + 'a;
 
 /// GET with retries on network errors, 429 and 5xx; a `Retry-After` (in seconds) of a 429
@@ -245,22 +263,20 @@ pub(crate) fn get(
                         .get("content-type")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-                    return sink(&mut reader, ctype.as_deref())
-                        .map_err(|e| GetError::Network(e.to_string()));
+                    let mut body = BodyReader {
+                        inner: resp.body_mut().with_config().limit(u64::MAX).reader(),
+                        failed: false,
+                    };
+                    match sink(&mut body, ctype.as_deref()) {
+                        Ok(()) => return Ok(()),
+                        // A body cut short (a dropped connection, fewer bytes than its
+                        // length) is tried again; the sink starts afresh each time.
+                        Err(e) if body.failed => GetError::Network(format!("body cut short: {e}")),
+                        Err(e) => return Err(GetError::Local(e.to_string())),
+                    }
+                } else {
+                    retry_status(&resp, code, &mut wait)?
                 }
-                if code != 429 && code < 500 {
-                    return Err(GetError::Status(code));
-                }
-                if let Some(secs) = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                {
-                    wait = Duration::from_secs(secs).min(MAX_RETRY_AFTER);
-                }
-                GetError::Status(code)
             }
             Err(e) => GetError::Network(e.to_string()),
         };
@@ -271,6 +287,27 @@ pub(crate) fn get(
         std::thread::sleep(wait);
         delay *= 2;
     }
+}
+
+/// A status other than success: 429 and 5xx are worth another try (after `Retry-After`, in
+/// seconds, when the server names one); any other is final.
+fn retry_status<B>(
+    resp: &ureq::http::Response<B>,
+    code: u16,
+    wait: &mut Duration,
+) -> Result<GetError, GetError> {
+    if code != 429 && code < 500 {
+        return Err(GetError::Status(code));
+    }
+    if let Some(secs) = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        *wait = Duration::from_secs(secs).min(MAX_RETRY_AFTER);
+    }
+    Ok(GetError::Status(code))
 }
 
 pub(crate) fn fail(reason: FailReason, message: impl Into<String>) -> Outcome {
@@ -305,6 +342,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         None => {
             let mut body = Vec::new();
             match get(agent, &doc_url, opts, None, &mut |r, _| {
+                body.clear();
                 r.read_to_end(&mut body).map(|_| ())
             }) {
                 Ok(()) => {}
@@ -317,6 +355,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
                 Err(GetError::Network(m)) => {
                     return fail(FailReason::Network, format!("{doc_url}: {m}"))
                 }
+                Err(GetError::Local(m)) => return fail(FailReason::Io, format!("{doc_url}: {m}")),
             }
             body
         }
@@ -431,6 +470,7 @@ pub(crate) fn download_outcome(
         Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
         Err(GetError::Status(c)) => fail(FailReason::Http, format!("{url}: HTTP {c}")),
         Err(GetError::Network(m)) => fail(FailReason::Network, format!("{url}: {m}")),
+        Err(GetError::Local(m)) => fail(FailReason::Io, format!("{url}: {m}")),
     }
 }
 
@@ -1028,13 +1068,14 @@ fn list_projects(
         Some("application/vnd.pypi.simple.v1+json, text/html;q=0.1"),
         &mut |r, t| {
             ctype = t.map(str::to_string);
+            body.clear();
             r.read_to_end(&mut body).map(|_| ())
         },
     )
     .map_err(|e| {
         crate::error::Error::Remote(match e {
             GetError::Status(c) => format!("{url}: HTTP {c}"),
-            GetError::Network(m) => format!("{url}: {m}"),
+            GetError::Network(m) | GetError::Local(m) => format!("{url}: {m}"),
         })
     })?;
     let bad = |m: String| crate::error::Error::Remote(format!("{url}: {m}"));
