@@ -314,3 +314,121 @@ fn a_read_only_output_folder_is_a_named_error_and_nothing_is_written() {
         );
     }
 }
+
+/// `path` cut to half its length.
+fn truncate_half(path: &Path) {
+    let b = fs::read(path).unwrap();
+    fs::write(path, &b[..b.len() / 2]).unwrap();
+}
+
+/// Runs `cmd`, which must fail with exit 1 naming `file` and not panicking.
+fn names_it(cmd: Cmd, file: &str, what: &str) {
+    let o = cmd.fails_with(1);
+    let err = stderr(&o);
+    assert!(err.contains(file), "{what}: the error names {file}\n{err}");
+    assert!(!err.contains("panicked"), "{what}\n{err}");
+}
+
+#[test]
+fn truncated_checkpoints_shards_manifests_and_parquet_files_are_named_data_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shipped = root().join("data-samples/models/pytorrent-small-mlm");
+
+    // A checkpoint cut short, and one whose header is garbage.
+    for (name, damage) in [
+        ("cut", truncate_half as fn(&Path)),
+        ("garbled", |p: &Path| {
+            let mut b = fs::read(p).unwrap();
+            b[8..40].fill(b'#');
+            fs::write(p, b).unwrap();
+        }),
+    ] {
+        let m = d.join(format!("model-{name}"));
+        copy_tree(&shipped, &m);
+        damage(&m.join("model.safetensors"));
+        let vectors = d.join(format!("{name}.npy"));
+        for args in [
+            &["fill-mask", "def f(x): <mask> x"][..],
+            &[
+                "embed",
+                "def f(x): return x",
+                "--out",
+                vectors.to_str().unwrap(),
+            ],
+        ] {
+            names_it(
+                pt!().args(args).arg("--model").arg(&m),
+                "model.safetensors",
+                &format!("{name} checkpoint, {}", args[0]),
+            );
+        }
+    }
+
+    // Shards: one cut short, then a manifest cut short; verify and pretrain both name them.
+    let shards = d.join("shards");
+    pack(shipped.to_str().unwrap(), &shards)
+        .args(["--seq-len", "32", "--shard-rows", "50"])
+        .ok();
+    let tiny = root().join("configs/models/tiny.toml");
+    let pretrain = |out: &str| {
+        pt!(
+            "pretrain",
+            &shards,
+            "--out",
+            d.join(out),
+            "--model-config",
+            &tiny,
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "-q"
+        )
+    };
+    let shard = shards.join("train/shard-00001.npy");
+    let whole = fs::read(&shard).unwrap();
+    truncate_half(&shard);
+    names_it(
+        pt!("shards", "verify", &shards),
+        "shard-00001.npy",
+        "verify, cut shard",
+    );
+    names_it(pretrain("p1"), "shard-00001.npy", "pretrain, cut shard");
+    fs::write(&shard, whole).unwrap();
+    pt!("shards", "verify", &shards).ok();
+    let manifest = shards.join("train/manifest.json");
+    truncate_half(&manifest);
+    names_it(
+        pt!("shards", "verify", &shards),
+        "manifest.json",
+        "verify, cut manifest",
+    );
+    names_it(pretrain("p2"), "manifest.json", "pretrain, cut manifest");
+
+    // A Parquet file cut short: every reader names it.
+    let pq = d.join("cut.parquet");
+    fs::copy(
+        root().join("tests/fixtures/parquet/pytorrent-test.parquet"),
+        &pq,
+    )
+    .unwrap();
+    truncate_half(&pq);
+    names_it(pt!("corpus", "validate", &pq), "cut.parquet", "validate");
+    names_it(pt!("corpus", "stats", &pq), "cut.parquet", "stats");
+    names_it(
+        pt!(
+            "pack",
+            &pq,
+            "--tokenizer",
+            &shipped,
+            "--out",
+            d.join("pq-shards"),
+            "-q"
+        ),
+        "cut.parquet",
+        "pack",
+    );
+    assert!(!d.join("pq-shards/train/manifest.json").exists());
+    assert!(!d.join("cut.npy").exists() && !d.join("garbled.npy").exists());
+}

@@ -349,3 +349,114 @@ fn a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it() {
     drop(lock);
     expect(&run(d, &[]), &ALL);
 }
+
+/// Every file of a run's output but those that record when and how long (the report, the
+/// stage stamps, logs, and pretraining's wall-clock columns and fields), with its bytes.
+fn run_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(out)
+        .into_iter()
+        .filter(|f| {
+            !(f.starts_with("stages/")
+                || f.starts_with("report.")
+                || f.ends_with(".log")
+                || f.ends_with("trainer_state.json"))
+        })
+        .map(|f| {
+            let mut bytes = fs::read(out.join(&f)).unwrap();
+            if f.ends_with("log.csv") {
+                // step,epoch,... then the timing columns: keep the loss columns only.
+                let text = String::from_utf8(bytes).unwrap();
+                bytes = text
+                    .lines()
+                    .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes();
+            }
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_run_run_again_gives_the_outputs_of_an_uninterrupted_run() {
+    // Both runs in the same folder, since manifests and reports record absolute paths: the
+    // reference is moved aside before the killed runs start.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 32, 400);
+    write_pretrain_config(d, None);
+    let start = std::time::Instant::now();
+    run(d, &[]);
+    let full = start.elapsed();
+    fs::rename(d.join("run"), d.join("reference")).unwrap();
+
+    let mut landed = 0;
+    for attempt in 0..6 {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let f = 0.1 + 0.8 * ((n.wrapping_mul(2654435761) >> 8) % 1000) as f64 / 1000.0;
+        let mut child = pt!("run", d.join("pipe.toml"), "--quiet").spawn();
+        std::thread::sleep(full.mul_f64(f));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        eprintln!("attempt {attempt}: killed at {f:.2} of {full:?}, finished before: {finished}");
+        if !finished {
+            landed += 1;
+            if landed == 3 {
+                break;
+            }
+        } else {
+            // It got to the end: start over, so that the next kill lands mid-run.
+            fs::remove_dir_all(d.join("run")).unwrap();
+        }
+    }
+    assert!(landed >= 1, "no kill landed while the pipeline ran");
+    run(d, &[]);
+    let (want, got) = (
+        run_outputs(&d.join("reference")),
+        run_outputs(&d.join("run")),
+    );
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&want));
+    for ((name, a), (_, b)) in want.iter().zip(&got) {
+        assert!(a == b, "{name} differs after the kills");
+    }
+}
+
+#[test]
+fn a_corpus_with_empty_partitions_still_gets_its_tokenizer() {
+    // Every package in train: valid and test are empty, which the tokenizer stage's
+    // compression table reports instead of failing the stage.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 32, 400);
+    fs::write(
+        d.join("pipe.toml"),
+        "[pipeline]\nout = \"run\"\n\n[extract]\ninputs = [\"packages\"]\nsplit = \"100,0\"\n\n\
+         [tokenizer]\nvocab_size = 400\n",
+    )
+    .unwrap();
+    let v = pt!("run", d.join("pipe.toml"), "--quiet").json();
+    let got = statuses(&v);
+    assert_eq!(got["tokenizer"], "ran", "{v}");
+    let stamp: serde_json::Value =
+        serde_json::from_str(&read_text(&d.join("run/stages/tokenizer.json"))).unwrap();
+    let compression = &stamp["report"]["compression"];
+    assert!(
+        compression["train"]["results"][0]["texts"].as_u64().unwrap() > 0,
+        "{compression}"
+    );
+    for p in ["valid", "test"] {
+        assert_eq!(compression[p]["texts"], 0, "{compression}");
+        assert!(compression[p]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("partition(s) {p}")));
+    }
+    assert!(d.join("run/tokenizer/tokenizer.json").is_file());
+    assert!(read_text(&d.join("run/report.html")).contains("0 (empty)"));
+}

@@ -489,6 +489,16 @@ fn tokenizer(page: &mut Page, t: &Value) -> std::result::Result<(), Box<dyn std:
                 .and_then(Value::as_array)
                 .and_then(|a| a.first())
             else {
+                if r.get("skipped").is_some() {
+                    let dash = "—".to_string();
+                    rows.push(vec![
+                        partition.clone(),
+                        "0 (empty)".into(),
+                        dash.clone(),
+                        dash.clone(),
+                        dash,
+                    ]);
+                }
                 continue;
             };
             rows.push(vec![

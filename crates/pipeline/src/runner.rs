@@ -447,8 +447,15 @@ fn execute(
             for p in [Partition::Train, Partition::Valid, Partition::Test] {
                 let mut e = eval.clone();
                 e.partition = Partitions::only(p);
-                let r = pytorrent_tokenizer::eval::run(&e, reporter).map_err(|e| wrap(&e))?;
-                compression.insert(p.as_str().to_string(), json(&r));
+                // A small corpus can leave a partition empty: nothing to measure there.
+                let r = match pytorrent_tokenizer::eval::run(&e, reporter) {
+                    Ok(r) => json(&r),
+                    Err(pytorrent_tokenizer::Error::NoTexts(why)) => {
+                        serde_json::json!({"texts": 0, "skipped": why})
+                    }
+                    Err(e) => return Err(wrap(&e)),
+                };
+                compression.insert(p.as_str().to_string(), r);
             }
             serde_json::json!({"train": trained, "compression": compression})
         }

@@ -56,6 +56,25 @@ impl NpyFile {
         let [rows, cols] = dims[..] else {
             return Err(Error::data(&path, format!("not 2-D: shape {dims:?}")));
         };
+        // A shard cut short (or grown) is refused before training starts, not when an epoch
+        // first reaches its missing rows.
+        let len = file
+            .metadata()
+            .map_err(|e| pytorrent_io::Error::io(&path, e))?
+            .len();
+        let want = (rows as u64)
+            .checked_mul(cols as u64)
+            .and_then(|n| n.checked_mul(dtype.size() as u64))
+            .and_then(|n| n.checked_add(start as u64));
+        if want != Some(len) {
+            return Err(Error::data(
+                &path,
+                format!(
+                    "{len} bytes, but its header's shape {rows}×{cols} of {descr} needs {}                      (truncated or damaged)",
+                    want.map_or("more than 2^64".into(), |w| w.to_string())
+                ),
+            ));
+        }
         Ok(NpyFile {
             file,
             path,

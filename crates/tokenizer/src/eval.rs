@@ -122,7 +122,9 @@ pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {
     let (counted, read, counts) = streamed?;
     counted?;
     if counts.texts == 0 {
-        return Err(Error::Usage(counts.why_none(&cfg.source(), &cfg.partition)));
+        return Err(Error::NoTexts(
+            counts.why_none(&cfg.source(), &cfg.partition),
+        ));
     }
     for r in &mut results {
         r.bytes_per_token = (r.bytes as f64 / r.tokens.max(1) as f64 * 1000.0).round() / 1000.0;

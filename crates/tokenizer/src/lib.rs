@@ -61,6 +61,10 @@ pub enum Error {
     /// The request is wrong: no inputs, conflicting options (exit code 2).
     #[error("{0}")]
     Usage(String),
+    /// The inputs hold no text of the field and partitions asked for (exit code 2); a
+    /// pipeline measuring every partition passes over an empty one.
+    #[error("{0}")]
+    NoTexts(String),
 }
 
 impl From<pytorrent_corpus::Error> for Error {
@@ -75,7 +79,7 @@ impl pytorrent_io::Classify for Error {
         match self {
             // A tokenizer that cannot be found is a bad argument; one that cannot be read is
             // bad data.
-            Error::NotCached { .. } | Error::Usage(_) => ErrorKind::Usage,
+            Error::NotCached { .. } | Error::Usage(_) | Error::NoTexts(_) => ErrorKind::Usage,
             Error::Load { path, .. } if !path.exists() => ErrorKind::Usage,
             Error::Corpus(c) => c.kind(),
             Error::Io(e) => e.kind(),
