@@ -8,12 +8,14 @@ use std::path::Path;
 
 use crate::util::*;
 
-/// Runs the binary with `args` under a file-size limit of `kib` KiB (a full disk, as a
-/// writer meets it: the write that passes the limit fails or kills the process).
-fn limited(kib: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
+/// Runs the binary with `args` under a file-size limit of `blocks` (of 512 bytes, as `sh`'s
+/// `ulimit -f` counts): a full disk as a writer meets it. SIGXFSZ is ignored, so the write
+/// that passes the limit fails (EFBIG) as a write to a full disk fails (ENOSPC), instead of
+/// killing the process.
+fn limited(blocks: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
     std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\""))
+        .arg(format!("trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_pytorrent"))
         .args(args)
         .output()
@@ -100,7 +102,9 @@ fn a_full_disk_during_extract_leaves_an_output_readers_refuse() {
             "-q".as_ref(),
         ],
     );
-    assert!(!o.status.success(), "a 16 KiB file limit stops extract");
+    assert_eq!(o.status.code(), Some(1), "a 8 KiB file limit stops extract");
+    assert_stderr_has(&o, out.to_str().unwrap());
+    assert_stderr_has(&o, "File too large");
     assert!(out.join(".pytorrent-incomplete").is_file());
     for reader in [&["corpus", "validate"][..], &["corpus", "stats"]] {
         let o = pt!().args(reader).arg(&out).fails_with(1);
@@ -133,7 +137,9 @@ fn a_tokenizer_whose_run_failed_does_not_load() {
             "-q".as_ref(),
         ],
     );
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1));
+    assert_stderr_has(&o, out.to_str().unwrap());
+    assert_stderr_has(&o, "File too large");
     assert!(!out.join("tokenizer.json").exists());
     let o = pt!("tokenizer", "inspect", "--tokenizer", &out).fails_with(1);
     assert_stderr_has(&o, "an incomplete tokenizer folder");

@@ -45,6 +45,14 @@ fn on_cpu(t: HashMap<String, Tensor>, dtype: DType) -> Result<HashMap<String, Te
         .collect()
 }
 
+/// A safetensors file, its write errors (a full disk) naming it.
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path).map_err(|e| match e {
+        candle_core::Error::Io(e) => pytorrent_io::Error::io(path, e).into(),
+        e => Error::data(path, e.to_string()),
+    })
+}
+
 /// The model's own files (config, weights, tokenizer) into `dir`, which must exist.
 pub fn write_model(
     dir: &Path,
@@ -55,7 +63,7 @@ pub fn write_model(
     let config = serde_json::to_vec_pretty(&config_json(&model.arch, dtype)).expect("json");
     io(&dir.join(CONFIG), std::fs::write(dir.join(CONFIG), config))?;
     let weights = dir.join(WEIGHTS);
-    candle_core::safetensors::save(&on_cpu(model.tensors(), dtype)?, &weights)?;
+    save_tensors(&on_cpu(model.tensors(), dtype)?, &weights)?;
     // The writer creates the file owner-only; a model is for others to read too.
     #[cfg(unix)]
     {
@@ -103,9 +111,9 @@ pub fn save(
             .tempdir_in(parent),
     )?;
     write_model(tmp.path(), model, DType::F32, tokenizer_files)?;
-    candle_core::safetensors::save(
+    save_tensors(
         &on_cpu(opt.state(), DType::F32)?,
-        tmp.path().join(OPTIMIZER),
+        &tmp.path().join(OPTIMIZER),
     )?;
     let st = serde_json::to_vec_pretty(state).expect("json");
     io(tmp.path(), std::fs::write(tmp.path().join(STATE), st))?;
