@@ -15,7 +15,9 @@ use crate::util::*;
 fn limited(blocks: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
     std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""))
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
+        ))
         .arg(env!("CARGO_BIN_EXE_pytorrent"))
         .args(args)
         .output()

@@ -271,3 +271,44 @@ fn resume_checks_the_shards_it_builds_on() {
     let o = resume().fails_with(1);
     assert_stderr_has(&o, "listed as shard 1, which is named shard-00001");
 }
+
+#[test]
+fn a_manifest_naming_files_outside_its_folder_is_refused_by_every_reader() {
+    // A task folder from elsewhere whose manifest names a path: merge would link it to
+    // `out/../…` and read it from outside, verify and pretrain would read outside.
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let multi = dir.path().join("multi");
+    for i in ["0", "1"] {
+        pack(&tok, &multi)
+            .args(["--seq-len", "64", "--num-tasks", "2", "--task-index", i])
+            .ok();
+    }
+    let train = multi.join("task-00001-of-00002/train");
+    let mpath = train.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    let first = m["shards"][0]["file"].as_str().unwrap().to_string();
+    // The shard moved out of the folder, its name in the manifest now a path to it.
+    fs::rename(train.join(&first), dir.path().join("escape-1.npy")).unwrap();
+    m["shards"][0]["file"] = "../../../escape-1.npy".into();
+    fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let o = pt!("shards", "merge", &multi).fails_with(1);
+    assert_stderr_has(&o, "is not a plain file name");
+    assert_stderr_has(&o, "manifest.json");
+    assert!(!dir.path().join("escape-00000.npy").exists());
+    assert!(!multi.join("train/manifest.json").exists());
+    let o = pt!("shards", "verify", &train).fails_with(1);
+    assert_stderr_has(&o, "is not a plain file name");
+    let o = pt!(
+        "pretrain",
+        &train,
+        "--out",
+        dir.path().join("model"),
+        "--model-config",
+        root().join("configs/models/tiny.toml"),
+        "--max-steps",
+        "1"
+    )
+    .fails_with(1);
+    assert_stderr_has(&o, "is not a plain file name");
+}

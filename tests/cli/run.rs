@@ -447,7 +447,10 @@ fn a_corpus_with_empty_partitions_still_gets_its_tokenizer() {
         serde_json::from_str(&read_text(&d.join("run/stages/tokenizer.json"))).unwrap();
     let compression = &stamp["report"]["compression"];
     assert!(
-        compression["train"]["results"][0]["texts"].as_u64().unwrap() > 0,
+        compression["train"]["results"][0]["texts"]
+            .as_u64()
+            .unwrap()
+            > 0,
         "{compression}"
     );
     for p in ["valid", "test"] {

@@ -82,8 +82,33 @@ impl Manifest {
                 ),
             ));
         }
-        serde_json::from_value(v).map_err(|e| Error::data(path, format!("not valid: {e}")))
+        let m: Manifest =
+            serde_json::from_value(v).map_err(|e| Error::data(path, format!("not valid: {e}")))?;
+        // Manifests come from other jobs and machines: a file name that is a path could make
+        // verify, pretrain or inspect read outside the folder, and merge write outside it.
+        for s in &m.shards {
+            let companions = [&s.attention_mask, &s.labels, &s.index];
+            let names =
+                std::iter::once(&s.file).chain(companions.into_iter().flatten().map(|f| &f.file));
+            for name in names {
+                if !plain_file_name(name) {
+                    return Err(Error::data(
+                        path,
+                        format!("shard file name {name:?} is not a plain file name in the folder"),
+                    ));
+                }
+            }
+        }
+        Ok(m)
     }
+}
+
+/// A file name without a folder, not hidden, without control characters.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
 }
 
 /// JSON of our own small files.
