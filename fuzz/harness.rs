@@ -206,7 +206,7 @@ pub fn shards(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
     };
-    match first % 3 {
+    match first % 5 {
         0 => {
             if let Ok((descr, _, start)) = pytorrent_io::npy::read_header(rest) {
                 for d in [
@@ -225,12 +225,42 @@ pub fn shards(data: &[u8]) {
         1 => {
             let _ = pytorrent_pack::megatron::Index::parse(rest);
         }
-        _ => {
+        2 => {
             // A manifest, with a small shard beside it for it to describe.
             let shard = small_npy();
             let (dir, paths) = scratch(&[("manifest.json", rest), ("shard-00000.npy", &shard)]);
             let _ = pytorrent_pack::manifest::Manifest::read(&paths[0]);
             let _ = pytorrent_pack::verify::verify_folder(dir.path());
+        }
+        3 => {
+            // The same folder as pretraining and `shards inspect` read it.
+            let shard = small_npy();
+            let (dir, _) = scratch(&[("manifest.json", rest), ("shard-00000.npy", &shard)]);
+            let _ = pytorrent_pack::inspect::read_rows(dir.path(), 0, 4);
+            if let Ok(mut p) = pytorrent_pretrain::data::Partition::open(dir.path()) {
+                let sizes = p.sizes().to_vec();
+                for (s, rows) in sizes.iter().enumerate() {
+                    for r in 0..(*rows).min(4) {
+                        let _ = p.row(s, r);
+                    }
+                }
+            }
+        }
+        _ => {
+            // One complete task of a split run, its manifest these bytes, merged.
+            let shard = small_npy();
+            let marker = br#"{"task": {"index": 0, "count": 1}, "fingerprint": "f"}"#;
+            let (dir, _) = scratch(&[]);
+            let task = dir.path().join("task-00000-of-00001");
+            std::fs::create_dir_all(task.join("train")).expect("scratch folder");
+            for (name, bytes) in [
+                ("COMPLETE.json", &marker[..]),
+                ("train/manifest.json", rest),
+                ("train/shard-00000.npy", &shard),
+            ] {
+                std::fs::write(task.join(name), bytes).expect("scratch file written");
+            }
+            let _ = pytorrent_pack::merge::merge(dir.path());
         }
     }
 }

@@ -61,6 +61,23 @@ printf 'caf\xc3\xa9 = "<mask>"  # \xe2\x9c\x93\n' > "$seeds/fast_encoder/non-asc
 prefixed 0 "$work/npy/train/shard-00000.npy" "$seeds/shards/npy"
 prefixed 1 "$work/meg/train/shard-00000.idx" "$seeds/shards/megatron-idx"
 prefixed 2 "$work/npy/train/manifest.json" "$seeds/shards/manifest"
+# The manifest of the harness's own 1 × 4 shard (fuzz/harness.rs small_npy), for pretrain's
+# reader and inspect (3) and for merge (4).
+python3 - "$work/npy/train/manifest.json" "$work/small-manifest.json" <<'PY'
+import hashlib, json, struct, sys
+header = "{'descr': '<u2', 'fortran_order': False, 'shape': (1, 4), }"
+while (10 + len(header) + 1) % 64:
+    header += " "
+header += "\n"
+npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + struct.pack("<4H", 0, 1, 2, 3)
+m = json.load(open(sys.argv[1]))
+m.update(seq_len=4, rows=1, tokens=4, records=1, dropped_tokens=0)
+m["shards"] = [{"file": "shard-00000.npy", "rows": 1, "tokens": 4,
+                "sha256": hashlib.sha256(npy).hexdigest()}]
+json.dump(m, open(sys.argv[2], "w"), indent=2)
+PY
+prefixed 3 "$work/small-manifest.json" "$seeds/shards/manifest-pretrain"
+prefixed 4 "$work/small-manifest.json" "$seeds/shards/manifest-merge"
 
 # Model files: a fixture's config.json, and a safetensors file of the harness's tiny config.
 prefixed 0 "$root/tests/fixtures/models/roberta-tied/config.json" "$seeds/model_files/config"
