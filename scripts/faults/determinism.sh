@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every command's outputs, byte for byte: two runs with RAYON_NUM_THREADS=2 and one with 1
 # must give the same files.
-#   scripts/faults/determinism.sh           (uses target/release/pytorrent; PYTORRENT=… to
-#                                            choose another build)
+#   scripts/faults/determinism.sh [NAME…]   (uses target/release/pytorrent; PYTORRENT=… to
+#                                            choose another build; NAME: only the commands
+#                                            whose names contain it)
 # Prints one line per command and exits 1 on any difference.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,22 +30,50 @@ commands=(
   "embed|$bin embed --model $minilm $s/corpus --field docstring --out OUT -q"
   "fill-mask|$bin fill-mask --model $bert --text 'import <mask>' --json -q > OUT"
   "eval retrieval|$bin eval retrieval $s/corpus --model $minilm --protocol pool --json -q > OUT"
+  "corpus dedup|$bin extract $s/packages --num-tasks 2 --task-index 0 --out OUT.tasks -q && $bin extract $s/packages --num-tasks 2 --task-index 1 --out OUT.tasks -q && $bin corpus dedup OUT.tasks --out OUT -q"
+  "shards merge|$bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --num-tasks 2 --task-index 0 --out OUT -q && $bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --num-tasks 2 --task-index 1 --out OUT -q && $bin shards merge OUT -q"
+  "tokenizer eval|$bin tokenizer eval --tokenizer $work/inputs/tok $s/corpus --json -q > OUT"
+  "eval fill-mask|$bin eval fill-mask --model $s/models/pytorrent-small-mlm --json -q > OUT"
+  "eval cloze|$bin eval cloze make $s/corpus --partition test --out OUT.set -q && $bin eval cloze OUT.set --model $s/models/pytorrent-small-mlm --json -q > OUT"
+  "eval overlap|$bin eval overlap $s/corpus $s/corpus --json -q > OUT"
+  "run (the sample pipeline)|sed 's|^out = .*|out = \"OUT\"|; s|\\.\\./|$root/|g; s|\"models/|\"$root/configs/models/|' $root/configs/sample.toml > $work/sample.toml && $bin run $work/sample.toml -q"
 )
+# Only the commands whose names contain one of the arguments, if any are given.
+if [ $# -gt 0 ]; then
+  chosen=()
+  for entry in "${commands[@]}"; do
+    for want in "$@"; do
+      [[ ${entry%%|*} == *"$want"* ]] && { chosen+=("$entry"); break; }
+    done
+  done
+  commands=("${chosen[@]}")
+fi
 mkdir -p "$work/inputs"
 "$bin" tokenizer train "$s/corpus" --vocab-size 1200 --out "$work/inputs/tok" -q
 "$bin" pack "$s/corpus" --tokenizer "$work/inputs/tok" --seq-len 64 --out "$work/inputs/shards" -q
 
 # a file or a folder → sha256 of every file. Pretraining's wall-clock fields are left out:
-# log.csv keeps its loss columns, trainer_state.json loses `elapsed_s`, loss.svg is skipped.
+# log.csv loses its two wall-clock columns, trainer_state.json loses `elapsed_s`, loss.svg is skipped.
 digest() {
   if [ -d "$1" ]; then
-    (cd "$1" && find . -type f ! -name log.csv ! -name loss.svg ! -name trainer_state.json -print0 \
+    # A pipeline run: the stage stamps are compared as JSON without their timings, the
+    # HTML report (timings throughout) is left out.
+    (cd "$1" && find . -type f ! -name log.csv ! -name loss.svg ! -name trainer_state.json \
+       ! -name report.html ! -path './stages/*' -print0 \
        | sort -z | xargs -0 sha256sum
+     if [ -d stages ]; then
+       for f in stages/*.json; do echo "$(digest_json "$f") $f"; done
+     fi
      find . -name trainer_state.json | sort | while read -r f; do
        echo "$(grep -v elapsed_s "$f" | sha256sum) $f"; done
-     [ -f log.csv ] && cut -d, -f1-6 log.csv | sha256sum || true)
+     find . -name log.csv | sort | while read -r f; do
+       echo "$(cut -d, -f1-6,9- "$f" | sha256sum) $f"; done)
   else
-    # JSON reports: their timing fields (evaluation_time, elapsed …) are wall-clock.
+    digest_json "$1"
+  fi
+}
+# JSON reports: their timing fields (evaluation_time, elapsed, seconds …) are wall-clock.
+digest_json() {
     python3 - "$1" <<'PY' | sha256sum
 import json, re, sys
 data = open(sys.argv[1], "rb").read()
@@ -54,13 +83,13 @@ except ValueError:
     sys.stdout.buffer.write(data); sys.exit()
 def strip(v):
     if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if not re.search(r"time|elapsed|per_s$", k)}
+        return {k: strip(x) for k, x in v.items()
+                if not re.search(r"time|elapsed|per_s$|seconds|finished|mtime", k)}
     if isinstance(v, list):
         return [strip(x) for x in v]
     return v
 print(json.dumps(strip(doc), sort_keys=True))
 PY
-  fi
 }
 status=0
 for entry in "${commands[@]}"; do
@@ -68,8 +97,9 @@ for entry in "${commands[@]}"; do
   cmd=${entry#*|}
   for run in a b c; do
     threads=2; [ $run = c ] && threads=1
-    out=$work/out-$run
-    rm -rf "$out"
+    # The same path each time: manifests and stamps record absolute paths.
+    out=$work/out
+    rm -rf "$out" "$out".*
     (cd "$work/inputs" && RAYON_NUM_THREADS=$threads eval "${cmd//OUT/$out}")
     digest "$out" > "$work/$run.sum"
   done

@@ -5,8 +5,8 @@
 # timed); then the command (fresh the first time, --resume after) is killed with SIGKILL
 # after a random fraction of the reference time, until KILLS kills have landed mid-run. A run
 # that finishes first, and the last resume, are compared with the reference byte for byte
-# (pretrain: the model, config and the loss columns of log.csv, since its elapsed-time
-# columns are wall-clock; run: every stage output, not the report's timings). Prints the
+# (pretrain and run: every file, hidden ones too, but the pipeline's report and stamps and
+# pretraining's wall-clock columns and fields). Prints the
 # kills landed and the verdict per command; exit 1 on any difference. The test suite runs
 # smaller loops of the same (tests/cli/resume.rs, extract.rs, run.rs).
 set -euo pipefail
@@ -33,7 +33,7 @@ samples=$root/data-samples
 "$bin" tokenizer train "$samples/corpus" --vocab-size 1200 --out "$work/tok" -q
 "$bin" pack "$samples/corpus" --tokenizer "$work/tok" --seq-len 64 --out "$work/shards" -q
 printf 'layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n' > "$work/tiny.toml"
-sed "s|^out = .*|out = \"$work/run-OUT\"|" "$root/configs/sample.toml" > "$work/sample.toml"
+sed "s|^out = .*|out = \"$work/run-OUT\"|; s|\.\./|$root/|g; s|\"models/|\"$root/configs/models/|" "$root/configs/sample.toml" > "$work/sample.toml"
 
 command_of() { # $1 command, $2 output folder
   case $1 in
@@ -45,14 +45,19 @@ command_of() { # $1 command, $2 output folder
 }
 resume_flag() { case $1 in run) echo "" ;; *) echo "--resume" ;; esac; }
 
-# What must be equal: a listing of files with their sha256 (pretrain: the loss columns only).
+# What must be equal: a listing of files with their sha256 (log.csv without its wall-clock columns).
 digest() { # $1 command, $2 output folder
   case $1 in
-    pretrain)
-      (cd "$2" && sha256sum model.safetensors config.json && cut -d, -f1-6 log.csv | sha256sum) ;;
-    run)
-      (cd "$2" && find . -type f ! -name 'report.html' ! -path './stages/*' ! -name '*.log' -print0 \
-        | sort -z | xargs -0 sha256sum) ;;
+    pretrain | run)
+      # Pretraining's wall-clock fields left out, as for pretrain: log.csv loses its two wall-clock
+      # columns, trainer_state.json loses `elapsed_s`, loss.svg (drawn from them) is skipped.
+      (cd "$2" && find . -type f ! -name 'report.html' ! -path './stages/*' ! -name '*.log' \
+         ! -name log.csv ! -name loss.svg ! -name trainer_state.json -print0 \
+        | sort -z | xargs -0 sha256sum
+       find . -name trainer_state.json | sort | while read -r f; do
+         echo "$(grep -v elapsed_s "$f" | sha256sum) $f"; done
+       find . -name log.csv | sort | while read -r f; do
+         echo "$(cut -d, -f1-6,9- "$f" | sha256sum) $f"; done) ;;
     *)
       (cd "$2" && find . -type f -print0 | sort -z | xargs -0 sha256sum) ;;
   esac
@@ -61,10 +66,13 @@ digest() { # $1 command, $2 output folder
 status=0
 for c in "${commands[@]}"; do
   ref=$work/$c-ref
+  # Outputs record absolute paths (manifests, stamps): the reference runs where the killed
+  # runs will, and is moved aside.
+  out=$work/$c-out
   start=$(date +%s.%N)
-  eval "$(command_of "$c" "$ref")"
+  eval "$(command_of "$c" "$out")"
   full=$(echo "$(date +%s.%N) - $start" | bc)
-  out=$work/$c-killed
+  mv "$out" "$ref"
   rm -rf "$out"
   landed=0
   chains=1

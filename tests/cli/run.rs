@@ -364,11 +364,17 @@ fn run_outputs(out: &Path) -> Vec<(String, Vec<u8>)> {
         .map(|f| {
             let mut bytes = fs::read(out.join(&f)).unwrap();
             if f.ends_with("log.csv") {
-                // step,epoch,... then the timing columns: keep the loss columns only.
+                // Every column but the two wall-clock ones (elapsed_s, tokens_per_s).
                 let text = String::from_utf8(bytes).unwrap();
+                assert!(text.starts_with(
+                    "step,epoch,lr,loss,grad_norm,tokens,elapsed_s,tokens_per_s,valid_loss"
+                ));
                 bytes = text
                     .lines()
-                    .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+                    .map(|l| {
+                        let cols: Vec<&str> = l.split(',').collect();
+                        [&cols[..6], &cols[8..]].concat().join(",")
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
                     .into_bytes();

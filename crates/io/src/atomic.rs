@@ -71,6 +71,37 @@ impl Write for AtomicFile {
     }
 }
 
+/// Removes what a killed writer left in `dir` (not below it): the hidden `.NAME.XXXXXX.tmp`
+/// files and folders of [`AtomicFile`] and temporary folders, and hidden entries starting with
+/// one of `prefixes`. A resumed run calls it, so that its output ends as an uninterrupted
+/// run's does. Returns how many entries went.
+pub fn remove_leftovers(dir: &Path, prefixes: &[&str]) -> Result<u64> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut removed = 0;
+    for e in rd {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let leftover = name.starts_with('.')
+            && (name.ends_with(".tmp") || prefixes.iter().any(|p| name.starts_with(p)));
+        if !leftover || name == INCOMPLETE_MARKER {
+            continue;
+        }
+        let path = e.path();
+        let gone = if e.file_type().map_err(|e| Error::io(&path, e))?.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        gone.map_err(|e| Error::io(&path, e))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path.as_ref())?;
@@ -158,6 +189,32 @@ mod tests {
         AtomicFile::create(&target).unwrap().commit().unwrap();
         let mode = fs::metadata(&target).unwrap().permissions().mode();
         assert_ne!(mode & 0o044, 0, "group/other can read: {mode:o}");
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_writer_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // What a SIGKILL leaves: an AtomicFile's temporary (forgotten, as a kill forgets
+        // it), a temporary folder, a prefixed one.
+        let f = AtomicFile::create(d.join("log.csv")).unwrap();
+        std::mem::forget(f);
+        fs::create_dir_all(d.join(".checkpoint-4.Ab12.tmp/x")).unwrap();
+        fs::create_dir_all(d.join(".final.Zz9")).unwrap();
+        for keep in ["log.csv", ".hidden", "checkpoint-2.tmp", INCOMPLETE_MARKER] {
+            fs::write(d.join(keep), b"k").unwrap();
+        }
+        assert_eq!(remove_leftovers(d, &[".final."]).unwrap(), 3);
+        let mut left: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".hidden", INCOMPLETE_MARKER, "checkpoint-2.tmp", "log.csv"]
+        );
+        assert_eq!(remove_leftovers(&d.join("absent"), &[]).unwrap(), 0);
     }
 
     #[test]
