@@ -277,3 +277,28 @@ fn inspect_of_a_tokenizer_with_a_huge_id_stays_small() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["merges"], merges);
 }
+
+#[test]
+fn a_vocab_and_merges_pair_with_a_huge_id_loads_in_little_memory() {
+    // Found by the vocab_merges fuzz target: loading converted the pair through JSON, which
+    // walks every id up to the largest (8 GB for an id of 2^31). 1 GiB address-space limit.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = root().join("data-samples/models/pytorrent-small-mlm");
+    let mut vocab: serde_json::Value =
+        serde_json::from_slice(&fs::read(shipped.join("vocab.json")).unwrap()).unwrap();
+    vocab["zzhuge"] = serde_json::json!(2_199_999_999u64);
+    let tok = dir.path().join("tok");
+    fs::create_dir_all(&tok).unwrap();
+    fs::write(tok.join("vocab.json"), vocab.to_string()).unwrap();
+    fs::copy(shipped.join("merges.txt"), tok.join("merges.txt")).unwrap();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576 && exec "$0" tokenizer encode --tokenizer "$1" --text "def f(x): return x" --json -q"#)
+        .arg(env!("CARGO_BIN_EXE_pytorrent"))
+        .arg(&tok)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids: Vec<u64> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((ids[0], *ids.last().unwrap()), (0, 2), "<s> … </s>: {ids:?}");
+}

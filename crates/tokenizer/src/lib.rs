@@ -148,9 +148,10 @@ pub(crate) fn roberta_pipeline(model: BPE) -> Result<Bpe> {
         .map_err(Error::from)
 }
 
+/// Converted in memory, not through JSON: `tokenizers` serialises a vocabulary by walking
+/// every id up to the largest, so a vocab.json with one id of 2^31 took 8 GB to load.
 pub(crate) fn into_tokenizer(t: Bpe) -> Result<Tokenizer> {
-    let s = t.to_string(false)?;
-    s.parse::<Tokenizer>().map_err(Error::from)
+    Ok(Tokenizer::from(t))
 }
 
 /// Trains a RoBERTa-layout byte-level BPE on `texts`, each one training sequence.
