@@ -40,9 +40,12 @@ logs=$(mktemp -d)
 run_one() {
   local t=$1
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+  local start=$SECONDS
   "$bin_dir/$t" "fuzz/corpus/$t" "fuzz/seeds/$t" \
     -max_total_time="$budget" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=20 -detect_leaks=0 \
     -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 > "$logs/$t.log" 2>&1 || true
+  # How long it ran: the budget, or less when it stopped at a crash.
+  echo $((SECONDS - start)) > "$logs/$t.secs"
 }
 export -f run_one max_len
 export budget logs bin_dir
@@ -53,7 +56,7 @@ printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'
   for t in "${targets[@]}"; do
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$logs/$t.log" | grep -o '[0-9]*$' | tail -1)
     crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
-    echo "| $t | $budget | ${execs:-?} | $crashes |"
+    echo "| $t | $(cat "$logs/$t.secs") | ${execs:-?} | $crashes |"
   done
 } | tee fuzz/last-run.md
 echo "logs: $logs"
