@@ -730,4 +730,8 @@ fn a_cloze_mask_past_the_models_length_is_a_miss_not_a_failure() {
         .map(|x| x[1].as_u64().unwrap())
         .sum();
     assert_eq!(per_word_total as usize, answers);
+    // The folder `make` wrote stands for its clozeTest.json.
+    let o = pt!("eval", "cloze", "--model", &model, &set, "--json").ok();
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((&w["correct"], &w["items"]), (&v["correct"], &v["items"]));
 }

@@ -300,5 +300,9 @@ fn a_vocab_and_merges_pair_with_a_huge_id_loads_in_little_memory() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ids: Vec<u64> = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((ids[0], *ids.last().unwrap()), (0, 2), "<s> … </s>: {ids:?}");
+    assert_eq!(
+        (ids[0], *ids.last().unwrap()),
+        (0, 2),
+        "<s> … </s>: {ids:?}"
+    );
 }

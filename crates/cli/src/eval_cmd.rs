@@ -49,7 +49,8 @@ pub struct ClozeArgs {
     /// Items per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    /// clozeTest.json (a JSON array of {idx, nl_tokens, pl_tokens}, one <mask> each).
+    /// clozeTest.json (a JSON array of {idx, nl_tokens, pl_tokens}, one <mask> each), or the
+    /// folder that holds it (as `eval cloze make` writes it).
     #[arg(required = true)]
     data: Option<PathBuf>,
     /// cloze_test_words.txt (default: beside the data file, or in the folder above).

@@ -295,6 +295,17 @@ pub fn predict(
 }
 
 pub fn run(cfg: &ClozeConfig, reporter: &dyn Reporter) -> Result<ClozeReport> {
+    // A folder (what `eval cloze make` writes, or CodeXGLUE's) stands for its clozeTest.json.
+    let in_folder;
+    let cfg = if cfg.data.is_dir() {
+        in_folder = ClozeConfig {
+            data: cfg.data.join("clozeTest.json"),
+            ..cfg.clone()
+        };
+        &in_folder
+    } else {
+        cfg
+    };
     let items = read_items(&cfg.data)?;
     let words = read_words(&cfg.words_path()?)?;
     let answers_path = cfg.answers_path();
