@@ -644,11 +644,7 @@ fn a_killed_extract_resumes_to_the_bytes_of_an_uninterrupted_run() {
             .args(ALL_SCENARIOS)
             .spawn();
         // A kill somewhere in the run, from the clock.
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let f = 0.1 + 0.8 * ((n.wrapping_mul(2654435761) >> 8) % 1000) as f64 / 1000.0;
+        let f = random_fraction(0.1, 0.9);
         std::thread::sleep(full.mul_f64(f));
         let finished = child.try_wait().unwrap().is_some();
         child.kill().unwrap();

@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use crate::fetch::{doc, fetch_json, sha, Log};
+use crate::util::tree;
 
 /// One scripted answer, written on a raw socket so that it can break HTTP mid-way.
 #[derive(Clone)]
@@ -213,13 +214,8 @@ fn a_faulty_index_gives_intact_archives_or_named_refusals_and_nothing_corrupt() 
     assert!(named("network", "alwayscut"), "{v}");
 
     // Exactly the intact archives sit under final names, byte for byte; no temporary files.
-    let mut kept: Vec<String> = fs::read_dir(out.join("packages"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    kept.sort();
     assert_eq!(
-        kept,
+        tree(&out.join("packages")),
         ["busy-1.0.tar.gz", "cut-1.0.tar.gz", "dropped-1.0.tar.gz"],
         "nothing partial, corrupt or temporary is left"
     );
@@ -228,12 +224,10 @@ fn a_faulty_index_gives_intact_archives_or_named_refusals_and_nothing_corrupt() 
         assert_eq!(sha(&got), sha(&bodies[n]), "{n} arrived intact");
     }
     // Metadata only for what was fetched.
-    let mut meta: Vec<String> = fs::read_dir(out.join("Package_Metadata/pypi_packages"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    meta.sort();
-    assert_eq!(meta, ["busy.json", "cut.json", "dropped.json"]);
+    assert_eq!(
+        tree(&out.join("Package_Metadata/pypi_packages")),
+        ["busy.json", "cut.json", "dropped.json"]
+    );
 
     // Every fault was retried, and given-up requests stopped at the retry limit (2).
     let count = |p: &str| log.lock().unwrap().iter().filter(|x| **x == p).count();

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::util::*;
 
@@ -13,15 +13,6 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|f| (f.clone(), fs::read(dir.join(&f)).unwrap()))
         .collect()
-}
-
-/// A pseudo-random fraction in [0.05, 0.95) from the clock (printed for reproduction).
-fn random_fraction() -> f64 {
-    let n = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    0.05 + 0.9 * ((n.wrapping_mul(2654435761) >> 8) % 10_000) as f64 / 10_000.0
 }
 
 #[test]
@@ -60,7 +51,7 @@ fn resume_after_sigkill_is_byte_identical() {
         let cmd = pack(&tok, &out).args(extra);
         let started = Instant::now();
         let mut child = if fresh { cmd } else { cmd.arg("--resume") }.spawn();
-        let f = random_fraction();
+        let f = random_fraction(0.05, 0.95);
         std::thread::sleep(full.mul_f64(f));
         let finished = child.try_wait().unwrap().is_some();
         child.kill().unwrap(); // SIGKILL

@@ -399,11 +399,7 @@ fn a_killed_run_run_again_gives_the_outputs_of_an_uninterrupted_run() {
 
     let mut landed = 0;
     for attempt in 0..6 {
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let f = 0.1 + 0.8 * ((n.wrapping_mul(2654435761) >> 8) % 1000) as f64 / 1000.0;
+        let f = random_fraction(0.1, 0.9);
         let mut child = pt!("run", d.join("pipe.toml"), "--quiet").spawn();
         std::thread::sleep(full.mul_f64(f));
         let finished = child.try_wait().unwrap().is_some();

@@ -334,3 +334,13 @@ pub fn copy_sample(name: &str, dir: &Path) {
     )
     .unwrap();
 }
+
+/// A pseudo-random fraction in [lo, hi) from the clock, for where a kill lands (tests print it
+/// for reproduction).
+pub fn random_fraction(lo: f64, hi: f64) -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    lo + (hi - lo) * ((n.wrapping_mul(2654435761) >> 8) % 10_000) as f64 / 10_000.0
+}

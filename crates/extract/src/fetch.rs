@@ -1107,7 +1107,6 @@ fn list_projects(
 /// Removes the temporary files (`.NAME.XXXXXX.tmp`) an interrupted run left in the output
 /// folders; with `min_age`, only those not written to for that long.
 fn remove_stale_temp_files(out: &Path, min_age: Option<Duration>) -> u64 {
-    let mut removed = 0;
     let mut dirs = vec![
         out.join("packages"),
         out.join("Package_Metadata/pypi_packages"),
@@ -1127,28 +1126,10 @@ fn remove_stale_temp_files(out: &Path, min_age: Option<Duration>) -> u64 {
         dirs.extend(subfolders(&ch));
         dirs.push(ch);
     }
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with('.') && name.ends_with(".tmp")) {
-                continue;
-            }
-            let old_enough = min_age.is_none_or(|age| {
-                e.metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|el| el >= age)
-            });
-            if old_enough && std::fs::remove_file(e.path()).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
+    // Best effort: a temporary file that cannot be removed costs only its space.
+    dirs.iter()
+        .map(|d| pytorrent_io::atomic::remove_leftovers(d, &[], min_age).unwrap_or(0))
+        .sum()
 }
 
 impl std::fmt::Display for FetchReport {

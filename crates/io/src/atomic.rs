@@ -73,9 +73,14 @@ impl Write for AtomicFile {
 
 /// Removes what a killed writer left in `dir` (not below it): the hidden `.NAME.XXXXXX.tmp`
 /// files and folders of [`AtomicFile`] and temporary folders, and hidden entries starting with
-/// one of `prefixes`. A resumed run calls it, so that its output ends as an uninterrupted
-/// run's does. Returns how many entries went.
-pub fn remove_leftovers(dir: &Path, prefixes: &[&str]) -> Result<u64> {
+/// one of `prefixes`. With `min_age`, only those untouched for that long (another task may be
+/// writing the younger ones). A resumed run calls it, so that its output ends as an
+/// uninterrupted run's does. Returns how many entries went.
+pub fn remove_leftovers(
+    dir: &Path,
+    prefixes: &[&str],
+    min_age: Option<std::time::Duration>,
+) -> Result<u64> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -91,7 +96,17 @@ pub fn remove_leftovers(dir: &Path, prefixes: &[&str]) -> Result<u64> {
             continue;
         }
         let path = e.path();
-        let gone = if e.file_type().map_err(|e| Error::io(&path, e))?.is_dir() {
+        let meta = e.metadata().map_err(|e| Error::io(&path, e))?;
+        let old_enough = min_age.is_none_or(|age| {
+            meta.modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|el| el >= age)
+        });
+        if !old_enough {
+            continue;
+        }
+        let gone = if meta.is_dir() {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
@@ -204,7 +219,10 @@ mod tests {
         for keep in ["log.csv", ".hidden", "checkpoint-2.tmp", INCOMPLETE_MARKER] {
             fs::write(d.join(keep), b"k").unwrap();
         }
-        assert_eq!(remove_leftovers(d, &[".final."]).unwrap(), 3);
+        // Too young for a minimum age of an hour: all kept.
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(remove_leftovers(d, &[".final."], Some(hour)).unwrap(), 0);
+        assert_eq!(remove_leftovers(d, &[".final."], None).unwrap(), 3);
         let mut left: Vec<String> = fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -214,7 +232,7 @@ mod tests {
             left,
             [".hidden", INCOMPLETE_MARKER, "checkpoint-2.tmp", "log.csv"]
         );
-        assert_eq!(remove_leftovers(&d.join("absent"), &[]).unwrap(), 0);
+        assert_eq!(remove_leftovers(&d.join("absent"), &[], None).unwrap(), 0);
     }
 
     #[test]

@@ -553,7 +553,7 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
     std::fs::create_dir_all(out).map_err(|e| pytorrent_io::Error::io(out, e))?;
     // A killed run leaves half-written checkpoints, logs and final files under temporary
     // names; they go before this run writes its own.
-    let leftovers = pytorrent_io::atomic::remove_leftovers(out, &[".final."])?;
+    let leftovers = pytorrent_io::atomic::remove_leftovers(out, &[".final."], None)?;
     if leftovers > 0 {
         reporter.log(&format!(
             "removed {leftovers} temporary files of an interrupted run from {}",
