@@ -447,12 +447,9 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
 }
 
 /// A failure when a file name from metadata could escape the output folder or hide in it
-/// (a path separator, a leading dot, a control character).
+/// (empty, a path separator, a leading dot, a control character).
 pub(crate) fn unsafe_file_name(filename: &str) -> Option<Outcome> {
-    (filename.contains(['/', '\\'])
-        || filename.starts_with('.')
-        || filename.chars().any(char::is_control))
-    .then(|| {
+    (!pytorrent_io::plain_file_name(filename)).then(|| {
         fail(
             FailReason::BadMetadata,
             format!("unsafe file name {filename:?}"),

@@ -88,6 +88,16 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A file name that stays in its folder and in sight: not empty, no path separator, not
+/// hidden, no control character. Names from data made elsewhere (index metadata, repodata,
+/// shard manifests) must pass it before they name a file.
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
 /// Runs a third-party decoder on untrusted bytes, turning a panic (some decoders assert on
 /// malformed input instead of returning an error: the `parquet` crate on a negative column
 /// offset) into an error message, so a bad file is a data error that names it, not a crash.
@@ -135,4 +145,17 @@ pub fn civil_utc(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_file_names_stay_in_their_folder_and_in_sight() {
+        for ok in ["shard-00000.npy", "six-1.17.0.tar.gz", "a b.whl"] {
+            assert!(super::plain_file_name(ok), "{ok}");
+        }
+        for bad in ["", "../x.npy", "a/b", "a\\b", ".hidden", "..", "e\rt.py", "x\0"] {
+            assert!(!super::plain_file_name(bad), "{bad:?}");
+        }
+    }
 }

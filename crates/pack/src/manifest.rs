@@ -91,7 +91,7 @@ impl Manifest {
             let names =
                 std::iter::once(&s.file).chain(companions.into_iter().flatten().map(|f| &f.file));
             for name in names {
-                if !plain_file_name(name) {
+                if !pytorrent_io::plain_file_name(name) {
                     return Err(Error::data(
                         path,
                         format!("shard file name {name:?} is not a plain file name in the folder"),
@@ -101,14 +101,6 @@ impl Manifest {
         }
         Ok(m)
     }
-}
-
-/// A file name without a folder, not hidden, without control characters.
-fn plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control)
 }
 
 /// JSON of our own small files.
