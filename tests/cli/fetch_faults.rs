@@ -15,7 +15,7 @@ use crate::util::tree;
 
 /// One scripted answer, written on a raw socket so that it can break HTTP mid-way.
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Ok(Vec<u8>),
     /// A status with extra headers and a short body.
     Status(u16, Vec<(&'static str, &'static str)>),
@@ -25,10 +25,13 @@ enum Reply {
     Truncated(Vec<u8>, usize),
     /// No `Content-Length`: the body ends where the server closes the connection.
     CloseDelimited(Vec<u8>),
+    /// A body that never ends, with `Content-Length` announcing this many bytes (or none):
+    /// bytes come until the client hangs up.
+    Endless(Option<u64>),
 }
 
 /// Serves each path's replies in order; the last one repeats for ever. Unknown paths: 404.
-fn serve_raw(routes: Vec<(String, Vec<Reply>)>) -> (String, Log) {
+pub(crate) fn serve_raw(routes: Vec<(String, Vec<Reply>)>) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/simple", listener.local_addr().unwrap());
     let routes: BTreeMap<String, VecDeque<Reply>> = routes
@@ -67,7 +70,7 @@ fn serve_raw(routes: Vec<(String, Vec<Reply>)>) -> (String, Log) {
                         None => Reply::Status(404, vec![]),
                     }
                 };
-                let head = |status: &str, len: Option<usize>, extra: &[(&str, &str)]| {
+                let head = |status: &str, len: Option<u64>, extra: &[(&str, &str)]| {
                     let mut h = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
                     if let Some(n) = len {
                         h += &format!("Content-Length: {n}\r\n");
@@ -80,24 +83,35 @@ fn serve_raw(routes: Vec<(String, Vec<Reply>)>) -> (String, Log) {
                 let mut out = Vec::new();
                 match reply {
                     Reply::Ok(b) => {
-                        out.extend(head("200 OK", Some(b.len()), &[]).into_bytes());
+                        out.extend(head("200 OK", Some(b.len() as u64), &[]).into_bytes());
                         out.extend(b);
                     }
                     Reply::Status(code, extra) => {
                         let body = b"busy or broken";
                         out.extend(
-                            head(&format!("{code} Status"), Some(body.len()), &extra).into_bytes(),
+                            head(&format!("{code} Status"), Some(body.len() as u64), &extra)
+                                .into_bytes(),
                         );
                         out.extend(body);
                     }
                     Reply::Drop => {}
                     Reply::Truncated(b, n) => {
-                        out.extend(head("200 OK", Some(b.len()), &[]).into_bytes());
+                        out.extend(head("200 OK", Some(b.len() as u64), &[]).into_bytes());
                         out.extend(&b[..n]);
                     }
                     Reply::CloseDelimited(b) => {
                         out.extend(head("200 OK", None, &[]).into_bytes());
                         out.extend(b);
+                    }
+                    Reply::Endless(announced) => {
+                        let _ = stream.write_all(head("200 OK", announced, &[]).as_bytes());
+                        let chunk = vec![b'x'; 64 * 1024];
+                        // Until the client hangs up (a write fails), or 1 GiB at the most.
+                        for _ in 0..16 * 1024 {
+                            if stream.write_all(&chunk).is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
                 let _ = stream.write_all(&out);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use pytorrent_extract::fetch::FetchConfig;
+use pytorrent_io::size::ByteSize;
 
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
@@ -78,6 +79,17 @@ pub struct FetchArgs {
     /// more.
     #[arg(long = "subdir", value_name = "SUBDIR")]
     subdirs: Vec<String>,
+    /// Largest metadata document or project listing accepted (e.g. 64M): a server that sends
+    /// more is refused.
+    #[arg(long, default_value_t = defaults().max_metadata_bytes)]
+    max_metadata_bytes: ByteSize,
+    /// Largest archive accepted when its metadata gives no size (e.g. 2G); one larger than the
+    /// size its metadata gives is refused whatever this says.
+    #[arg(long, default_value_t = defaults().max_archive_bytes)]
+    max_archive_bytes: ByteSize,
+    /// Largest conda repodata.json or channeldata.json accepted.
+    #[arg(long, default_value_t = defaults().max_repodata_bytes)]
+    max_repodata_bytes: ByteSize,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -104,6 +116,9 @@ impl From<&FetchArgs> for FetchConfig {
             channels: a.channels.clone(),
             conda: a.conda,
             subdirs: a.subdirs.clone(),
+            max_metadata_bytes: a.max_metadata_bytes,
+            max_archive_bytes: a.max_archive_bytes,
+            max_repodata_bytes: a.max_repodata_bytes,
         }
     }
 }

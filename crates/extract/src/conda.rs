@@ -251,6 +251,8 @@ pub struct Catalog {
     pub subdirs: Vec<String>,
     by_name: BTreeMap<String, Vec<Entry>>,
     described: Vec<BTreeMap<String, ChannelPackage>>,
+    /// Names the repodata listed that are not package names: left out, and reported.
+    pub refused_names: Vec<String>,
 }
 
 /// A folder name for a channel URL: its host and path with other characters as `_`.
@@ -280,7 +282,7 @@ fn cached_get(agent: &ureq::Agent, url: &str, cache: &Path, opts: &FetchOptions)
     if !opts.refresh_metadata && cache.is_file() {
         return Ok(true);
     }
-    let result = get(agent, url, opts, None, &mut |r, _| {
+    let result = get(agent, url, opts, None, opts.max_repodata_bytes, &mut |r, _| {
         let mut f = pytorrent_io::AtomicFile::create(cache).map_err(std::io::Error::other)?;
         std::io::copy(r, &mut f)?;
         f.commit().map(|_| ()).map_err(std::io::Error::other)
@@ -288,8 +290,11 @@ fn cached_get(agent: &ureq::Agent, url: &str, cache: &Path, opts: &FetchOptions)
     match result {
         Ok(()) => Ok(true),
         Err(GetError::Status(404)) => Ok(false),
-        Err(GetError::Status(c)) => Err(Error::Remote(format!("{url}: HTTP {c}"))),
-        Err(GetError::Network(m) | GetError::Local(m)) => Err(Error::Remote(format!("{url}: {m}"))),
+        Err(e @ GetError::TooLarge(_)) => Err(Error::Remote(format!(
+            "{url}: {} (raise --max-repodata-bytes)",
+            e.describe()
+        ))),
+        Err(e) => Err(Error::Remote(format!("{url}: {}", e.describe()))),
     }
 }
 
@@ -331,6 +336,10 @@ impl Catalog {
                 found += 1;
                 let data: Repodata = read_json(&cache, &url)?;
                 for (filename, e) in data.packages.into_iter().chain(data.packages_conda) {
+                    if pytorrent_io::project_name_problem(&e.name).is_some() {
+                        cat.refused_names.push(e.name);
+                        continue;
+                    }
                     let python = e.noarch.as_ref().and_then(|v| v.as_str()) == Some("python")
                         || e.depends
                             .iter()
@@ -370,6 +379,8 @@ impl Catalog {
             };
             cat.described.push(described);
         }
+        cat.refused_names.sort();
+        cat.refused_names.dedup();
         Ok(cat)
     }
 
@@ -540,6 +551,9 @@ fn digest_matches(e: &Entry, sha: &str, md5: &str) -> bool {
 /// Fetches one package from the channels: its newest (or pinned, or `as_of`) archive and
 /// its metadata document, written only once the archive is in place.
 pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions) -> Outcome {
+    if let Some(refused) = crate::fetch::unsafe_project_name(name) {
+        return refused;
+    }
     let norm = normalize_name(name);
     let Some(entries) = cat.by_name.get(&norm) else {
         return fail(
@@ -562,6 +576,10 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
     if let Some(refused) = unsafe_file_name(filename) {
         return refused;
     }
+    let limit = match crate::fetch::archive_limit(chosen.size, filename, opts) {
+        Ok(l) => l,
+        Err(refused) => return refused,
+    };
     let meta_path = opts
         .out
         .join("Package_Metadata/anaconda_packages")
@@ -587,7 +605,7 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
         cat.channels[chosen.channel], chosen.subdir, filename
     );
     let mut outcome = None;
-    let result = get(agent, &url, opts, None, &mut |r: &mut dyn Read, _| {
+    let result = get(agent, &url, opts, None, limit, &mut |r: &mut dyn Read, _| {
         use sha2::Digest;
         let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
         let mut w = Digests {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pytorrent_corpus::metadata::normalize_name;
+use pytorrent_io::size::ByteSize;
 use serde::Serialize;
 
 pytorrent_io::word_enum! {
@@ -27,6 +28,8 @@ pytorrent_io::word_enum! {
         Http = "http",
         Network = "network",
         DigestMismatch = "digest_mismatch",
+        /// The server sent (or announced) more than the size limit allows.
+        TooLarge = "too_large",
         Io = "io",
     }
 }
@@ -68,6 +71,12 @@ pub struct FetchOptions {
     pub refresh_metadata: bool,
     /// Requests per second at most, over all downloads.
     pub limiter: Option<std::sync::Arc<RateLimiter>>,
+    /// Largest metadata document or project listing accepted, in bytes.
+    pub max_metadata_bytes: u64,
+    /// Largest archive accepted, in bytes (a smaller size the metadata gives wins).
+    pub max_archive_bytes: u64,
+    /// Largest conda `repodata.json` / `channeldata.json` accepted, in bytes.
+    pub max_repodata_bytes: u64,
 }
 
 /// Spaces requests evenly: at most `rate` a second over every thread that shares it.
@@ -213,20 +222,54 @@ pub(crate) enum GetError {
     Network(String),
     /// The sink failed on this side (a full disk): not worth retrying.
     Local(String),
+    /// The body is (or says it is) larger than the limit: not worth retrying either.
+    TooLarge(String),
+}
+
+impl GetError {
+    /// The error in words, after the URL it concerns.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            GetError::Status(c) => format!("HTTP {c}"),
+            GetError::Network(m) | GetError::Local(m) | GetError::TooLarge(m) => m.clone(),
+        }
+    }
 }
 
 /// A response body that remembers whether reading it failed, so that a body cut short is
-/// told apart from the sink's own errors.
+/// told apart from the sink's own errors, and that stops at `limit` bytes: a server that
+/// sends without end costs at most that much memory or disk.
 struct BodyReader<R> {
     inner: R,
     failed: bool,
+    read: u64,
+    limit: u64,
+    too_large: bool,
 }
 
 impl<R: Read> Read for BodyReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let r = self.inner.read(buf);
-        self.failed |= r.is_err();
-        r
+        // One byte past the limit is asked for, so that a body of exactly `limit` passes.
+        let room = (self.limit + 1).saturating_sub(self.read);
+        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let r = self.inner.read(&mut buf[..want]);
+        match r {
+            Ok(n) => {
+                self.read += n as u64;
+                if self.read > self.limit {
+                    self.too_large = true;
+                    return Err(std::io::Error::other(format!(
+                        "more than {} bytes",
+                        self.limit
+                    )));
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -235,12 +278,14 @@ impl<R: Read> Read for BodyReader<R> {
 pub(crate) type Sink<'a> = dyn FnMut(&mut dyn Read, Option<&str>) -> std::io::Result<()> + 'a;
 
 /// GET with retries on network errors, 429 and 5xx; a `Retry-After` (in seconds) of a 429
-/// or 503 is waited out instead of the back-off.
+/// or 503 is waited out instead of the back-off. A body over `limit` bytes (announced by its
+/// `Content-Length`, or counted as it arrives) is refused before the sink sees more of it.
 pub(crate) fn get(
     agent: &ureq::Agent,
     url: &str,
     opts: &FetchOptions,
     accept: Option<&str>,
+    limit: u64,
     sink: &mut Sink<'_>,
 ) -> Result<(), GetError> {
     let mut delay = opts.backoff;
@@ -258,17 +303,35 @@ pub(crate) fn get(
             Ok(mut resp) => {
                 let code = resp.status().as_u16();
                 if (200..300).contains(&code) {
-                    let ctype = resp
-                        .headers()
-                        .get("content-type")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
+                    let header = |name: &str| {
+                        resp.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
+                    let ctype = header("content-type");
+                    if let Some(n) = header("content-length")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .filter(|n| *n > limit)
+                    {
+                        return Err(GetError::TooLarge(format!(
+                            "the server announces {n} bytes, more than the {limit} allowed"
+                        )));
+                    }
                     let mut body = BodyReader {
                         inner: resp.body_mut().with_config().limit(u64::MAX).reader(),
                         failed: false,
+                        read: 0,
+                        limit,
+                        too_large: false,
                     };
                     match sink(&mut body, ctype.as_deref()) {
                         Ok(()) => return Ok(()),
+                        Err(_) if body.too_large => {
+                            return Err(GetError::TooLarge(format!(
+                                "the server sent more than the {limit} bytes allowed"
+                            )))
+                        }
                         // A body cut short (a dropped connection, fewer bytes than its
                         // length) is tried again; the sink starts afresh each time.
                         Err(e) if body.failed => GetError::Network(format!("body cut short: {e}")),
@@ -325,6 +388,9 @@ fn digest_of(path: &Path) -> Option<String> {
 /// only when the archive is in place, so a package that failed leaves no metadata claiming
 /// it was fetched.
 pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
+    if let Some(refused) = unsafe_project_name(name) {
+        return refused;
+    }
     let norm = normalize_name(name);
     let doc_url = format!("{}/{}/json", opts.json_api.trim_end_matches('/'), norm);
     let meta_path = opts
@@ -341,21 +407,15 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Some(b) => b,
         None => {
             let mut body = Vec::new();
-            match get(agent, &doc_url, opts, None, &mut |r, _| {
+            let got = get(agent, &doc_url, opts, None, opts.max_metadata_bytes, &mut |r, _| {
                 body.clear();
                 r.read_to_end(&mut body).map(|_| ())
-            }) {
-                Ok(()) => {}
-                Err(GetError::Status(404)) => {
-                    return fail(FailReason::NotFound, format!("{doc_url}: 404"))
-                }
-                Err(GetError::Status(c)) => {
-                    return fail(FailReason::Http, format!("{doc_url}: HTTP {c}"))
-                }
-                Err(GetError::Network(m)) => {
-                    return fail(FailReason::Network, format!("{doc_url}: {m}"))
-                }
-                Err(GetError::Local(m)) => return fail(FailReason::Io, format!("{doc_url}: {m}")),
+            });
+            if let Err(e) = got {
+                return match e {
+                    GetError::Status(404) => fail(FailReason::NotFound, format!("{doc_url}: 404")),
+                    e => get_failure(e, &doc_url, "--max-metadata-bytes"),
+                };
             }
             body
         }
@@ -369,6 +429,16 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
             )
         }
     };
+    // The document must be the one asked for: a document naming another package would be
+    // kept under this name and joined to this package's records.
+    if let Some(named) = doc["info"]["name"].as_str() {
+        if normalize_name(named) != norm {
+            return fail(
+                FailReason::BadMetadata,
+                format!("{doc_url}: the document describes {named:?}, not {name:?}"),
+            );
+        }
+    }
     let keep_metadata = || -> Option<Outcome> {
         if from_network {
             if let Err(e) = pytorrent_io::atomic::write_atomic(&meta_path, &body) {
@@ -403,6 +473,10 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     if let Some(refused) = unsafe_file_name(filename) {
         return refused;
     }
+    let limit = match archive_limit(chosen["size"].as_u64(), filename, opts) {
+        Ok(l) => l,
+        Err(refused) => return refused,
+    };
     let target = opts.out.join("packages").join(filename);
     if target.is_file() && digest_of(&target).as_deref() == Some(sha) {
         return keep_metadata().unwrap_or(Outcome::AlreadyPresent { file: target });
@@ -418,7 +492,7 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         }
     };
     let mut outcome = None;
-    let result = get(agent, &file_url, opts, None, &mut |r, _| {
+    let result = get(agent, &file_url, opts, None, limit, &mut |r, _| {
         let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
         let mut w = pytorrent_io::Sha256Writer::new(file);
         let bytes = std::io::copy(r, &mut w)?;
@@ -446,6 +520,47 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
     }
 }
 
+/// A failure when a package name (from the command line, an index listing or a channel)
+/// fails [`pytorrent_io::project_name_problem`]: it would name files and URLs.
+pub(crate) fn unsafe_project_name(name: &str) -> Option<Outcome> {
+    pytorrent_io::project_name_problem(name).map(|why| {
+        fail(
+            FailReason::BadMetadata,
+            format!("unsafe package name {name:?}: {why}"),
+        )
+    })
+}
+
+/// The most bytes an archive may have: the size its metadata gives (when it gives one), which
+/// must itself be within `--max-archive-bytes`.
+pub(crate) fn archive_limit(
+    size: Option<u64>,
+    filename: &str,
+    opts: &FetchOptions,
+) -> Result<u64, Outcome> {
+    match size {
+        Some(n) if n > opts.max_archive_bytes => Err(fail(
+            FailReason::TooLarge,
+            format!(
+                "{filename}: {n} bytes by its metadata, more than --max-archive-bytes {}",
+                opts.max_archive_bytes
+            ),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(opts.max_archive_bytes),
+    }
+}
+
+/// A failed request as a package's outcome; `flag` is the setting that raises a size limit.
+pub(crate) fn get_failure(e: GetError, url: &str, flag: &str) -> Outcome {
+    match e {
+        GetError::Status(c) => fail(FailReason::Http, format!("{url}: HTTP {c}")),
+        GetError::Network(m) => fail(FailReason::Network, format!("{url}: {m}")),
+        GetError::Local(m) => fail(FailReason::Io, format!("{url}: {m}")),
+        GetError::TooLarge(m) => fail(FailReason::TooLarge, format!("{url}: {m} ({flag})")),
+    }
+}
+
 /// A failure when a file name from metadata could escape the output folder or hide in it
 /// (empty, a path separator, a leading dot, a control character).
 pub(crate) fn unsafe_file_name(filename: &str) -> Option<Outcome> {
@@ -465,9 +580,7 @@ pub(crate) fn download_outcome(
 ) -> Outcome {
     match result {
         Ok(()) => outcome.unwrap_or_else(|| fail(FailReason::Io, "download produced nothing")),
-        Err(GetError::Status(c)) => fail(FailReason::Http, format!("{url}: HTTP {c}")),
-        Err(GetError::Network(m)) => fail(FailReason::Network, format!("{url}: {m}")),
-        Err(GetError::Local(m)) => fail(FailReason::Io, format!("{url}: {m}")),
+        Err(e) => get_failure(e, url, "its metadata's size, --max-archive-bytes"),
     }
 }
 
@@ -627,7 +740,10 @@ pub fn parse_requirement(spec: &str) -> Result<(String, Option<String>), String>
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '!'))
     };
-    if !plain(name) || version.is_some_and(|v| !plain(v) || v.contains('*')) {
+    // The name passes the check every name from an index or channel passes too.
+    if pytorrent_io::project_name_problem(name).is_some()
+        || version.is_some_and(|v| !plain(v) || v.contains('*'))
+    {
         return Err(format!(
             "{spec}: give a package name, or name==version for one exact release \
              (other version specifiers, extras and markers are not understood)"
@@ -701,10 +817,30 @@ pub struct FetchConfig {
     /// Conda subdirs to read (default: `noarch` and this machine's, e.g. `linux-64`).
     #[serde(default)]
     pub subdirs: Vec<String>,
+    /// Largest metadata document or project listing accepted (`64M`, or bytes): a server that
+    /// sends more is refused, so one reply cannot fill memory.
+    #[serde(default = "default_max_metadata_bytes")]
+    pub max_metadata_bytes: ByteSize,
+    /// Largest archive accepted when the metadata gives no size (`2G`, or bytes); an archive
+    /// larger than the size its metadata gives is refused whatever this says.
+    #[serde(default = "default_max_archive_bytes")]
+    pub max_archive_bytes: ByteSize,
+    /// Largest conda `repodata.json` or `channeldata.json` accepted.
+    #[serde(default = "default_max_repodata_bytes")]
+    pub max_repodata_bytes: ByteSize,
 }
 
 fn default_jobs() -> usize {
     4
+}
+fn default_max_metadata_bytes() -> ByteSize {
+    ByteSize(64 << 20)
+}
+fn default_max_archive_bytes() -> ByteSize {
+    ByteSize(2 << 30)
+}
+fn default_max_repodata_bytes() -> ByteSize {
+    ByteSize(2 << 30)
 }
 fn default_retries() -> u32 {
     3
@@ -735,6 +871,9 @@ impl FetchConfig {
             channels: Vec::new(),
             conda: false,
             subdirs: Vec::new(),
+            max_metadata_bytes: default_max_metadata_bytes(),
+            max_archive_bytes: default_max_archive_bytes(),
+            max_repodata_bytes: default_max_repodata_bytes(),
         }
     }
 
@@ -831,6 +970,9 @@ pub struct FetchReport {
     pub not_yet_released: Vec<String>,
     /// Temporary files of an earlier, interrupted run that this run removed.
     pub stale_temp_files_removed: u64,
+    /// Package names the index or the channels listed that are not package names (a path, a
+    /// control character…): never fetched, never made a file name.
+    pub refused_names: Vec<String>,
     /// `name: why` of each failed package, by reason.
     pub failed: BTreeMap<String, Vec<String>>,
     pub packages: Vec<(String, Outcome)>,
@@ -893,6 +1035,9 @@ pub fn run(
         as_of: as_of.clone(),
         refresh_metadata: cfg.refresh_metadata,
         limiter: cfg.rate.map(|r| std::sync::Arc::new(RateLimiter::new(r))),
+        max_metadata_bytes: cfg.max_metadata_bytes.0,
+        max_archive_bytes: cfg.max_archive_bytes.0,
+        max_repodata_bytes: cfg.max_repodata_bytes.0,
     };
     let http = agent(opts.timeout);
     match &channels {
@@ -906,6 +1051,8 @@ pub fn run(
             index.index_url, index.source
         )),
     }
+    // Names an index or channel listed that fail the name check: reported, never used.
+    let mut refused_names: Vec<String> = Vec::new();
     if cfg.all && conda {
         // Listed once the repodata is loaded, under the lock below.
     } else if cfg.all {
@@ -914,11 +1061,11 @@ pub fn run(
                 "--all reads the project list of the simple index: give --index-url".into(),
             ));
         }
-        names = list_projects(&http, &index.index_url, &opts)?
-            .into_iter()
-            .map(|n| (n, None))
-            .collect();
+        let (listed, refused) = list_projects(&http, &index.index_url, &opts)?;
+        names = listed.into_iter().map(|n| (n, None)).collect();
         reporter.log(&format!("the index lists {} projects", names.len()));
+        warn_refused(&refused, "the index", reporter);
+        refused_names = refused;
     }
     let _lock;
     let stale_temp_files_removed = {
@@ -949,9 +1096,17 @@ pub fn run(
     } else {
         Vec::new()
     };
+    // A subdir names a folder of the kept repodata: it must stay a plain name.
+    if let Some(bad) = subdirs.iter().find(|s| !pytorrent_io::plain_file_name(s)) {
+        return Err(crate::error::Error::Usage(format!(
+            "--subdir {bad:?}: give a conda subdir name such as noarch or linux-64"
+        )));
+    }
     let catalog = match &channels {
         Some(c) => {
             let cat = crate::conda::Catalog::load(&http, &c.urls, &subdirs, &opts)?;
+            warn_refused(&cat.refused_names, "the channels", reporter);
+            refused_names.extend(cat.refused_names.iter().cloned());
             if cfg.all {
                 names = cat
                     .python_packages()
@@ -1020,6 +1175,7 @@ pub fn run(
         opted_out: Vec::new(),
         not_yet_released: Vec::new(),
         stale_temp_files_removed,
+        refused_names,
         failed: BTreeMap::new(),
         packages: Vec::new(),
         out: cfg.out.clone(),
@@ -1050,11 +1206,13 @@ pub fn name_hash(name: &str) -> u64 {
 
 /// The projects a simple index lists at its root: PEP 691 JSON (`{"projects": [{"name"}]}`)
 /// when the index speaks it, else the anchors of its PEP 503 HTML page.
+/// Returns the names that pass [`pytorrent_io::project_name_problem`] and, apart, those that
+/// do not.
 fn list_projects(
     agent: &ureq::Agent,
     index_url: &str,
     opts: &FetchOptions,
-) -> crate::error::Result<Vec<String>> {
+) -> crate::error::Result<(Vec<String>, Vec<String>)> {
     let url = format!("{}/", index_url.trim_end_matches('/'));
     let mut body = Vec::new();
     let mut ctype = None;
@@ -1063,6 +1221,7 @@ fn list_projects(
         &url,
         opts,
         Some("application/vnd.pypi.simple.v1+json, text/html;q=0.1"),
+        opts.max_metadata_bytes,
         &mut |r, t| {
             ctype = t.map(str::to_string);
             body.clear();
@@ -1070,13 +1229,14 @@ fn list_projects(
         },
     )
     .map_err(|e| {
-        crate::error::Error::Remote(match e {
-            GetError::Status(c) => format!("{url}: HTTP {c}"),
-            GetError::Network(m) | GetError::Local(m) => format!("{url}: {m}"),
-        })
+        let hint = match e {
+            GetError::TooLarge(_) => " (raise --max-metadata-bytes)",
+            _ => "",
+        };
+        crate::error::Error::Remote(format!("{url}: {}{hint}", e.describe()))
     })?;
     let bad = |m: String| crate::error::Error::Remote(format!("{url}: {m}"));
-    let mut names: Vec<String> = if ctype.as_deref().is_some_and(|t| t.contains("json")) {
+    let names: Vec<String> = if ctype.as_deref().is_some_and(|t| t.contains("json")) {
         let doc: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
         doc["projects"]
@@ -1096,9 +1256,28 @@ fn list_projects(
             })
             .collect()
     };
+    let (mut names, refused): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| pytorrent_io::project_name_problem(n).is_none());
     names.sort_by_key(|n| normalize_name(n));
     names.dedup_by_key(|n| normalize_name(n));
-    Ok(names)
+    Ok((names, refused))
+}
+
+/// Warns of the names a listing held that are not package names, quoting a few.
+fn warn_refused(refused: &[String], by: &str, reporter: &dyn pytorrent_io::Reporter) {
+    if refused.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = refused.iter().take(5).map(|n| format!("{n:?}")).collect();
+    reporter.warn(&format!(
+        "{by} listed {} that {} not a package name and {} refused: {}{}",
+        pytorrent_io::reporter::plural(refused.len() as u64, "name", "names"),
+        if refused.len() == 1 { "is" } else { "are" },
+        if refused.len() == 1 { "is" } else { "are" },
+        shown.join(", "),
+        if refused.len() > 5 { ", …" } else { "" }
+    ));
 }
 
 /// Removes the temporary files (`.NAME.XXXXXX.tmp`) an interrupted run left in the output
@@ -1153,6 +1332,13 @@ impl std::fmt::Display for FetchReport {
                 f,
                 "  as of {t}: {} had no release yet",
                 plural(self.not_yet_released.len() as u64, "package", "packages")
+            )?;
+        }
+        if !self.refused_names.is_empty() {
+            writeln!(
+                f,
+                "  refused {} listed that are not package names",
+                plural(self.refused_names.len() as u64, "name", "names")
             )?;
         }
         for (reason, list) in &self.failed {

@@ -143,6 +143,9 @@ fn opts(server: &Server, out: &Path) -> FetchOptions {
         as_of: None,
         refresh_metadata: false,
         limiter: None,
+        max_metadata_bytes: 1 << 20,
+        max_archive_bytes: 1 << 20,
+        max_repodata_bytes: 1 << 20,
     }
 }
 

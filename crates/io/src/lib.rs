@@ -98,6 +98,40 @@ pub fn plain_file_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
+/// Longest package name accepted: far above any real one, well below a file name's limit
+/// once `.json` is added.
+pub const MAX_PROJECT_NAME: usize = 200;
+
+/// Why a package name cannot be used, if it cannot: it must be 1 to [`MAX_PROJECT_NAME`]
+/// ASCII letters, digits, `-`, `_` and `.`, with at least one letter or digit (PEP 508's
+/// characters; conda's names use the same). Every name, whether typed on the command line or
+/// listed by an index, a JSON document or a conda channel, passes this one check before it
+/// names a file or a URL: once normalised (`-_.` runs made `-`) it is a plain file name.
+pub fn project_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("an empty package name".into());
+    }
+    if name.len() > MAX_PROJECT_NAME {
+        return Some(format!(
+            "a package name of {} bytes (at most {MAX_PROJECT_NAME})",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Some(format!(
+            "{:?} in a package name (only letters, digits, '-', '_' and '.')",
+            c
+        ));
+    }
+    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Some("a package name without a letter or digit".into());
+    }
+    None
+}
+
 /// Runs a third-party decoder on untrusted bytes, turning a panic (some decoders assert on
 /// malformed input instead of returning an error: the `parquet` crate on a negative column
 /// offset) into an error message, so a bad file is a data error that names it, not a crash.
@@ -156,6 +190,17 @@ mod tests {
         }
         for bad in ["", "../x.npy", "a/b", "a\\b", ".hidden", "..", "e\rt.py", "x\0"] {
             assert!(!super::plain_file_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn package_names_become_plain_file_names_or_are_refused() {
+        for ok in ["six", "Django", "zope.interface", "typing_extensions", "_r-mutex", "a"] {
+            assert_eq!(super::project_name_problem(ok), None, "{ok}");
+        }
+        let long = "a".repeat(super::MAX_PROJECT_NAME + 1);
+        for bad in ["", "/tmp/x", "../../etc/x", "a/b", "a\\b", "..", "-_.", "x\0", "é", &long] {
+            assert!(super::project_name_problem(bad).is_some(), "{bad:?}");
         }
     }
 }

@@ -1,0 +1,276 @@
+//! The trust boundary: what an index, a channel, a pipeline file or a data file says never
+//! writes outside its place, never deletes what the command did not make, and never makes
+//! the process allocate or download without bound. Each test is a hostile input that did one
+//! of these before.
+
+use std::fs;
+
+use crate::fetch::{fetch_json, ok, serve, sha, Answer};
+use crate::fetch_faults::{serve_raw, Reply};
+use crate::util::tree;
+
+/// A PyPI JSON document of release 1.0 with one sdist, `size` given or not.
+fn sized_doc(name: &str, file: &str, body: &[u8], size: Option<u64>) -> Vec<u8> {
+    let mut f = serde_json::json!({"filename": file, "url": format!("/files/{file}"),
+        "packagetype": "sdist", "upload_time_iso_8601": "2020-01-01T00:00:00Z",
+        "digests": {"sha256": sha(body)}});
+    if let Some(n) = size {
+        f["size"] = n.into();
+    }
+    serde_json::json!({"info": {"name": name, "version": "1.0", "license": "MIT",
+        "classifiers": []}, "releases": {"1.0": [f]}})
+    .to_string()
+    .into_bytes()
+}
+
+/// A folder outside every test's temporary folder whose path normalises to itself as a
+/// package name would (lowercase letters and digits only), so that a fetch that joined an
+/// index's absolute "name" would write there.
+struct Outside(std::path::PathBuf);
+
+impl Outside {
+    fn new(tag: &str) -> Outside {
+        let p = std::env::temp_dir().join(format!("pytorrenttrust{tag}{}", std::process::id()));
+        fs::create_dir_all(&p).unwrap();
+        Outside(p)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn names_an_index_lists_never_leave_the_output_folder() {
+    let outside = Outside::new("fetch");
+    let victim = outside.0.join("victim");
+    let victim_str = victim.to_str().unwrap().to_string();
+    // A user's file where the hostile name points; kept metadata must not be read from it
+    // either.
+    fs::write(outside.0.join("victim.json"), b"the user's own file").unwrap();
+    let hostile = [
+        victim_str.as_str(),
+        "../../escape",
+        "a/b",
+        "tab\there",
+        "",
+    ];
+    let mut projects: Vec<serde_json::Value> = hostile
+        .iter()
+        .map(|n| serde_json::json!({ "name": n }))
+        .collect();
+    projects.push(serde_json::json!({"name": "good"}));
+    projects.push(serde_json::json!({"name": "liar"}));
+    let body = b"good archive".to_vec();
+    let liar_body = b"liar archive".to_vec();
+    let mut routes = vec![(
+        "/simple/".to_string(),
+        Answer {
+            headers: vec![(
+                "Content-Type",
+                "application/vnd.pypi.simple.v1+json".to_string(),
+            )],
+            ..ok(serde_json::json!({ "projects": projects }).to_string())
+        },
+    )];
+    // The index answers for the hostile names too, as a hostile index would.
+    for n in [victim_str.to_lowercase(), "--/--/escape".into(), "a/b".into()] {
+        routes.push((
+            format!("/pypi/{n}/json"),
+            ok(sized_doc("x", "x-1.0.tar.gz", &body, None)),
+        ));
+    }
+    routes.push((
+        "/pypi/good/json".into(),
+        ok(sized_doc("good", "good-1.0.tar.gz", &body, None)),
+    ));
+    routes.push(("/files/good-1.0.tar.gz".into(), ok(body.clone())));
+    // A document that describes another package than the one asked for.
+    routes.push((
+        "/pypi/liar/json".into(),
+        ok(sized_doc("good", "liar-1.0.tar.gz", &liar_body, None)),
+    ));
+    routes.push(("/files/liar-1.0.tar.gz".into(), ok(liar_body)));
+    routes.push(("/files/x-1.0.tar.gz".into(), ok(body.clone())));
+    let (idx, log) = serve(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dl");
+    let (code, v) = fetch_json(&idx, &["--all", "--refresh-metadata"], &out);
+    assert_eq!(code, 1, "the lying document is a failed package: {v}");
+    assert_eq!(
+        fs::read(outside.0.join("victim.json")).unwrap(),
+        b"the user's own file",
+        "nothing written outside --out"
+    );
+    assert_eq!(tree(&outside.0), ["victim.json"]);
+    let mut refused: Vec<String> = v["refused_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    refused.sort();
+    let mut want: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(refused, want, "each refused name is reported: {v}");
+    assert_eq!(v["downloaded"], 1, "{v}");
+    let liar = v["failed"]["bad_metadata"][0].as_str().unwrap();
+    assert!(
+        liar.starts_with("liar: ") && liar.contains("describes \"good\""),
+        "{liar}"
+    );
+    assert_eq!(
+        tree(&out),
+        [
+            ".fetch-task-0.lock",
+            "Package_Metadata/pypi_packages/good.json",
+            "packages/good-1.0.tar.gz",
+        ]
+    );
+    // No request was made for a refused name.
+    assert!(
+        log.lock().unwrap().iter().all(|p| !p.contains("escape")
+            && !p.contains("victim")
+            && !p.contains("a/b")),
+        "{:?}",
+        log.lock().unwrap()
+    );
+
+    // The same check as names typed on the command line.
+    let o = pt!("fetch", &victim_str, "--out", &out, "--index-url", &idx).fails_with(2);
+    crate::util::assert_stderr_has(&o, "give a package name");
+}
+
+#[test]
+fn what_a_server_sends_is_bounded_in_memory_and_on_disk() {
+    let small = b"an archive of a few bytes".to_vec();
+    let routes = vec![
+        // A metadata document that never ends.
+        ("/pypi/endless/json".to_string(), vec![Reply::Endless(None)]),
+        // An archive announced as 10 GiB, and sent until the client gives up.
+        (
+            "/pypi/huge/json".into(),
+            vec![Reply::Ok(sized_doc("huge", "huge-1.0.tar.gz", &small, None))],
+        ),
+        (
+            "/files/huge-1.0.tar.gz".into(),
+            vec![Reply::Endless(Some(10 << 30))],
+        ),
+        // An archive whose metadata says 25 bytes, sent without a length and without end.
+        (
+            "/pypi/sized/json".into(),
+            vec![Reply::Ok(sized_doc(
+                "sized",
+                "sized-1.0.tar.gz",
+                &small,
+                Some(small.len() as u64),
+            ))],
+        ),
+        ("/files/sized-1.0.tar.gz".into(), vec![Reply::Endless(None)]),
+        // Metadata that gives a size beyond --max-archive-bytes: not even asked for.
+        (
+            "/pypi/claims/json".into(),
+            vec![Reply::Ok(sized_doc(
+                "claims",
+                "claims-1.0.tar.gz",
+                &small,
+                Some(50 << 30),
+            ))],
+        ),
+        // And one that is fine.
+        (
+            "/pypi/fine/json".into(),
+            vec![Reply::Ok(sized_doc(
+                "fine",
+                "fine-1.0.tar.gz",
+                &small,
+                Some(small.len() as u64),
+            ))],
+        ),
+        ("/files/fine-1.0.tar.gz".into(), vec![Reply::Ok(small.clone())]),
+        // A project listing without end.
+        ("/simple/".into(), vec![Reply::Endless(None)]),
+    ];
+    let (idx, log) = serve_raw(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dl");
+    let started = std::time::Instant::now();
+    let o = pt!(
+        "fetch",
+        "endless",
+        "huge",
+        "sized",
+        "claims",
+        "fine",
+        "--out",
+        &out,
+        "--index-url",
+        &idx,
+        "--max-metadata-bytes",
+        "1M",
+        "--max-archive-bytes",
+        "8M",
+        "--retries",
+        "2",
+        "--json",
+        "-q"
+    )
+    .fails_with(1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "refused as the limits are reached, not at the timeout"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["downloaded"], 1, "{v}");
+    let too_large: Vec<&str> = v["failed"]["too_large"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(too_large.len(), 4, "{too_large:?}");
+    for (pkg, says) in [
+        ("endless", "--max-metadata-bytes"),
+        ("huge", "announces 10737418240 bytes"),
+        ("sized", "more than the 25 bytes allowed"),
+        ("claims", "more than --max-archive-bytes"),
+    ] {
+        assert!(
+            too_large
+                .iter()
+                .any(|m| m.starts_with(&format!("{pkg}: ")) && m.contains(says)),
+            "{pkg}: {too_large:?}"
+        );
+    }
+    // Nothing but the good archive on disk, no temporary file; no metadata for the refused.
+    assert_eq!(
+        tree(&out),
+        [
+            ".fetch-task-0.lock",
+            "Package_Metadata/pypi_packages/fine.json",
+            "packages/fine-1.0.tar.gz",
+        ]
+    );
+    // A refusal for size is final: not retried.
+    let count = |p: &str| log.lock().unwrap().iter().filter(|x| *x == p).count();
+    assert_eq!(count("/pypi/endless/json"), 1);
+    assert_eq!(count("/files/huge-1.0.tar.gz"), 1);
+    assert_eq!(count("/files/sized-1.0.tar.gz"), 1);
+    assert_eq!(count("/files/claims-1.0.tar.gz"), 0);
+
+    // The listing of --all is bounded the same way: a named error, exit 1.
+    let o = pt!(
+        "fetch",
+        "--all",
+        "--out",
+        dir.path().join("all"),
+        "--index-url",
+        &idx,
+        "--max-metadata-bytes",
+        "1M"
+    )
+    .fails_with(1);
+    crate::util::assert_stderr_has(&o, "raise --max-metadata-bytes");
+}
