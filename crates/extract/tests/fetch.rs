@@ -244,6 +244,9 @@ fn an_unreachable_index_is_a_network_failure_after_retries() {
         as_of: None,
         refresh_metadata: false,
         limiter: None,
+        max_metadata_bytes: 1 << 20,
+        max_archive_bytes: 1 << 20,
+        max_repodata_bytes: 1 << 20,
     };
     assert!(matches!(
         fetch(&agent(o.timeout), "six", &o),
