@@ -22,7 +22,7 @@ fn tar_of(path: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// A `.tar.bz2` conda package holding one module.
-fn tar_bz2(module: &str) -> Vec<u8> {
+pub(crate) fn tar_bz2(module: &str) -> Vec<u8> {
     let tar = tar_of(&format!("site-packages/{module}.py"), SOURCE);
     let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
     e.write_all(&tar).unwrap();
@@ -50,7 +50,7 @@ fn dot_conda(stem: &str, module: &str) -> Vec<u8> {
 }
 
 /// One repodata entry: file name, name, version, build, timestamp (ms), depends, bytes.
-type Pkg<'a> = (
+pub(crate) type Pkg<'a> = (
     &'a str,
     &'a str,
     &'a str,
@@ -61,7 +61,7 @@ type Pkg<'a> = (
 );
 
 /// Routes of one channel under `/<channel>/`: repodata per subdir, files, channeldata.
-fn channel(name: &str, subdirs: &[(&str, Vec<Pkg>)], described: bool) -> Vec<(String, Answer)> {
+pub(crate) fn channel(name: &str, subdirs: &[(&str, Vec<Pkg>)], described: bool) -> Vec<(String, Answer)> {
     let mut routes = Vec::new();
     for (sd, pkgs) in subdirs {
         let (mut bz2, mut conda) = (serde_json::Map::new(), serde_json::Map::new());

@@ -4,7 +4,7 @@
 #[macro_use]
 pub mod util;
 
-mod conda;
+pub(crate) mod conda;
 mod corpus;
 mod defects;
 mod eval;

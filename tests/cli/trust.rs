@@ -274,3 +274,62 @@ fn what_a_server_sends_is_bounded_in_memory_and_on_disk() {
     .fails_with(1);
     crate::util::assert_stderr_has(&o, "raise --max-metadata-bytes");
 }
+
+#[test]
+fn names_a_conda_channel_lists_never_leave_the_output_folder() {
+    let outside = Outside::new("conda");
+    let victim = outside.0.join("victim").to_str().unwrap().to_string();
+    let pkg = |file: &'static str, name: &'static str| -> crate::conda::Pkg<'static> {
+        (
+            file,
+            name,
+            "1.0",
+            "py_0",
+            1_579_046_400_000,
+            &["python >=3.6"],
+            crate::conda::tar_bz2("greeter"),
+        )
+    };
+    let hostile: &'static str = Box::leak(victim.clone().into_boxed_str());
+    let routes = crate::conda::channel(
+        "main",
+        &[(
+            "noarch",
+            vec![
+                pkg("greeter-1.0-py_0.tar.bz2", "greeter"),
+                pkg("victim-1.0-py_0.tar.bz2", hostile),
+                pkg("up-1.0-py_0.tar.bz2", "../../up"),
+            ],
+        )],
+        false,
+    );
+    let (url, _) = serve(routes);
+    let main = format!("{}/main", url.trim_end_matches("/simple"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dl");
+    let o = pt!(
+        "fetch", "--all", "--channel", &main, "--subdir", "noarch", "--out", &out, "--json",
+        "-q"
+    )
+    .env("HOME", dir.path())
+    .env("CONDARC", dir.path().join("condarc.yml"))
+    .ok();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["downloaded"], 1, "{v}");
+    assert_eq!(
+        v["refused_names"],
+        serde_json::json!(["../../up", victim]),
+        "{v}"
+    );
+    assert!(tree(&outside.0).is_empty(), "{:?}", tree(&outside.0));
+    assert!(tree(&out)
+        .iter()
+        .all(|f| !f.contains("victim") && !f.contains("up")));
+
+    // A subdir given on the command line names a folder too.
+    let o = pt!("fetch", "greeter", "--channel", &main, "--subdir", "../x", "--out", &out)
+        .env("HOME", dir.path())
+        .env("CONDARC", dir.path().join("condarc.yml"))
+        .fails_with(2);
+    crate::util::assert_stderr_has(&o, "--subdir \"../x\"");
+}
