@@ -333,3 +333,61 @@ fn names_a_conda_channel_lists_never_leave_the_output_folder() {
         .fails_with(2);
     crate::util::assert_stderr_has(&o, "--subdir \"../x\"");
 }
+
+/// A pipeline file of one cheap stage (extract of two sample packages), writing to `out`.
+fn extract_pipeline(dir: &std::path::Path, out: &str) -> std::path::PathBuf {
+    let pkgs = dir.join("packages");
+    fs::create_dir_all(&pkgs).unwrap();
+    for p in ["six-1.17.0.tar.gz", "idna-3.10.tar.gz"] {
+        fs::copy(
+            crate::util::root().join("data-samples/packages").join(p),
+            pkgs.join(p),
+        )
+        .unwrap();
+    }
+    let file = dir.join("pipe.toml");
+    fs::write(
+        &file,
+        format!(
+            "[pipeline]\nout = \"{out}\"\n\n[extract]\ninputs = [\"packages\"]\nscenario = \"docstrings\"\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn run_replaces_only_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = extract_pipeline(dir.path(), "run");
+    // An existing folder of the user's, given as the run folder: refused, untouched.
+    let theirs = dir.path().join("theirs");
+    fs::create_dir_all(theirs.join("corpus")).unwrap();
+    fs::write(theirs.join("corpus/thesis.txt"), b"four years of work").unwrap();
+    let o = pt!("run", &file, "--out", &theirs).fails_with(2);
+    crate::util::assert_stderr_has(&o, "\"corpus\"");
+    crate::util::assert_stderr_has(&o, "no `pytorrent run` made it");
+    assert_eq!(tree(&theirs), ["corpus/thesis.txt"]);
+
+    // A run folder it made: marked, and run again freely.
+    let run = dir.path().join("run");
+    pt!("run", &file, "-q").ok();
+    assert!(run.join(".pytorrent-run").is_file());
+    pt!("run", &file, "-q", "--force").ok();
+
+    // A stage folder this pipeline has no record of writing, in its own run folder (the
+    // user put it there, or removed the stamp): refused, not replaced.
+    fs::remove_dir_all(run.join("corpus")).unwrap();
+    fs::remove_file(run.join("stages/extract.json")).unwrap();
+    fs::create_dir_all(run.join("corpus")).unwrap();
+    fs::write(run.join("corpus/notes.txt"), b"mine").unwrap();
+    let o = pt!("run", &file).fails_with(2);
+    crate::util::assert_stderr_has(&o, "holds files this pipeline did not write (\"notes.txt\")");
+    assert_eq!(fs::read(run.join("corpus/notes.txt")).unwrap(), b"mine");
+
+    // An empty folder is fine, and becomes a run folder.
+    let empty = dir.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    pt!("run", &file, "--out", &empty, "-q").ok();
+    assert!(empty.join(".pytorrent-run").is_file());
+}

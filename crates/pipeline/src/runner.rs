@@ -134,6 +134,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
     let started = Instant::now();
     let jobs = plan(file)?;
     let selected = selection(file, opts)?;
+    state::claim_run_folder(&file.out)?;
     std::fs::create_dir_all(state::stages_dir(&file.out))
         .map_err(|e| pytorrent_io::Error::io(&file.out, e))?;
     let _lock = lock_run_folder(&file.out)?;
@@ -390,21 +391,23 @@ fn execute(
 ) -> Result<(serde_json::Value, bool)> {
     let stage = job.stage;
     let wrap = |e: &dyn StageError| e.to_error(stage);
+    // Extract continues a killed run from its journal in the temporary folder.
+    let same_pending = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
+    if let Some(output) = &job.output {
+        // Only what this pipeline wrote is replaced; the pending record, written before the
+        // old stamp goes, keeps saying so if this run is killed.
+        refuse_foreign(out, stage, output)?;
+        state::write_pending(out, stage, fp)?;
+    }
     // An interrupted run must not leave the old stamp vouching for a half-written output.
     state::clear_stamp(out, stage)?;
     let mut resumed = false;
-    // Extract continues a killed run from its journal in the temporary folder.
-    let same_pending = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
-    if stage == Stage::Extract {
-        state::write_pending(out, stage, fp)?;
-    }
     if stage.resumable() {
         let output = job
             .output
             .as_ref()
             .expect("resumable stages write a folder");
-        let same = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
-        if same && output.exists() {
+        if same_pending && output.exists() {
             resumed = true;
             reporter.log(&format!("{stage}: continuing the interrupted run"));
         } else if stage == Stage::Fetch {
@@ -414,7 +417,6 @@ fn execute(
         } else {
             remove_dir(output)?;
         }
-        state::write_pending(out, stage, fp)?;
     }
     let report = match &job.task {
         Task::Fetch(c) => json(&pytorrent_extract::fetch::run(c, reporter).map_err(|e| wrap(&e))?),
@@ -499,6 +501,26 @@ fn execute(
         Task::Overlap(c) => json(&pytorrent_eval::overlap::run(c, reporter).map_err(|e| wrap(&e))?),
     };
     Ok((report, resumed))
+}
+
+/// Refuses to write a stage folder (or its temporary one) that holds files when this
+/// pipeline has no record of writing it: they are someone else's.
+fn refuse_foreign(out: &Path, stage: Stage, output: &Path) -> Result<()> {
+    if state::written_by_pipeline(out, stage) {
+        return Ok(());
+    }
+    for dir in [output.to_path_buf(), partial_of(output)] {
+        let held = state::entries(&dir);
+        if !held.is_empty() {
+            return Err(Error::Usage(format!(
+                "{stage}: {} holds files this pipeline did not write ({}): move them away; the \
+                 stage would replace the folder",
+                dir.display(),
+                state::listing(&held)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Object-safe access to a stage error's kind and text.

@@ -40,6 +40,62 @@ pub fn stages_dir(out: &Path) -> PathBuf {
     out.join("stages")
 }
 
+/// The mark of a run folder `pytorrent run` made: only such a folder (or an empty one) is
+/// written into, so that a mistyped `out` never has its contents replaced.
+pub const RUN_MARK: &str = ".pytorrent-run";
+
+/// Makes `out` this pipeline's run folder, or says why it cannot be: a folder that holds
+/// anything and has no [`RUN_MARK`] is someone else's. (Run folders of versions before the
+/// mark hold `stages/.lock`: they are marked now.)
+pub fn claim_run_folder(out: &Path) -> Result<()> {
+    let mark = out.join(RUN_MARK);
+    if mark.is_file() {
+        return Ok(());
+    }
+    let earlier_run = stages_dir(out).join(".lock").is_file();
+    let held = entries(out);
+    if !held.is_empty() && !earlier_run {
+        return Err(crate::Error::Usage(format!(
+            "{} is not empty and no `pytorrent run` made it (it holds {}): give a new or empty              folder as [pipeline] out or --out; a run replaces what it writes there",
+            out.display(),
+            listing(&held)
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| pytorrent_io::Error::io(out, e))?;
+    pytorrent_io::atomic::write_atomic(
+        &mark,
+        b"a pytorrent run folder: `pytorrent run` replaces the stage folders it wrote here\n",
+    )?;
+    Ok(())
+}
+
+/// Whether the stage's output was written by this pipeline: its stamp, or the record of a
+/// run of it that had started, is there.
+pub fn written_by_pipeline(out: &Path, stage: Stage) -> bool {
+    stamp_path(out, stage).is_file() || pending_path(out, stage).is_file()
+}
+
+/// The names in `dir`, sorted (none when it does not exist).
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A few names, quoted, and how many more.
+pub fn listing(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(5).map(|n| format!("{n:?}")).collect();
+    match names.len().saturating_sub(5) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 fn stamp_path(out: &Path, stage: Stage) -> PathBuf {
     stages_dir(out).join(format!("{}.json", stage.name()))
 }
