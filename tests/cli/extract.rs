@@ -562,15 +562,17 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
         !one.join(".extract-journal").exists(),
         "a lone run keeps no journal"
     );
+    // The tasks share one --out, each writing only its own folder in it.
+    let shared = dir.path().join("tasks");
     let mut tasks = Vec::new();
     let mut taken = 0;
     for i in 0..3 {
-        let out = dir.path().join(format!("task{i}"));
+        let out = shared.join(format!("task-0000{i}-of-00003"));
         let o = pt!(
             "extract",
             &pkgs,
             "--out",
-            &out,
+            &shared,
             "--num-tasks",
             "3",
             "--task-index",
@@ -583,20 +585,34 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         taken += v["packages"].as_u64().unwrap();
         assert_eq!(v["task"]["count"], 3);
+        assert!(out.join(".extract-journal").is_dir());
         tasks.push(out);
     }
     assert_eq!(taken, 12, "the tasks share the packages without overlap");
-    let merged = dir.path().join("merged");
-    let o =
-        pt!("corpus", "dedup", &tasks[0], &tasks[1], &tasks[2], "--out", &merged, "--json", "-q")
+    // The shared folder, or the task folders one by one, merge to the one-task output.
+    for (k, inputs) in [vec![shared.clone()], tasks.clone()].into_iter().enumerate() {
+        let merged = dir.path().join(format!("merged{k}"));
+        let o = pt!("corpus", "dedup", "--out", &merged, "--json", "-q")
+            .args(&inputs)
             .ok();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["duplicates"], single["duplicates"]);
-    assert_eq!(v["records"], single["records"]);
-    assert!(
-        all_files(&merged) == all_files(&one),
-        "merged output differs from one task's"
-    );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["duplicates"], single["duplicates"]);
+        assert_eq!(v["records"], single["records"]);
+        assert!(
+            all_files(&merged) == all_files(&one),
+            "merged output differs from one task's"
+        );
+    }
+    // A task run again replaces its own folder only.
+    let before: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
+    pt!("extract", &pkgs, "--out", &shared, "--num-tasks", "3", "--task-index", "1", "-q")
+        .args(ALL_SCENARIOS)
+        .ok();
+    let after: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
+    assert!(before == after, "the other tasks' folders are untouched");
+    // The merge output may not be the tasks' folder.
+    let o = pt!("corpus", "dedup", &shared, "--out", shared.join("merged")).fails_with(2);
+    assert_stderr_has(&o, "overlap");
 
     // A missing task, a task given twice, or other settings are refused.
     let o = pt!(

@@ -391,3 +391,176 @@ fn run_replaces_only_what_it_wrote() {
     pt!("run", &file, "--out", &empty, "-q").ok();
     assert!(empty.join(".pytorrent-run").is_file());
 }
+
+/// Records of every corpus file under `path` (a file, or a folder), sorted: what a reader gets.
+fn records_under(path: &std::path::Path) -> Vec<String> {
+    let files = if path.is_dir() {
+        tree(path).into_iter().map(|f| path.join(f)).collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut lines: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            crate::util::read_text(f)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Records of a sample chunk, with `partition` as written.
+fn sample_chunk() -> std::path::PathBuf {
+    crate::util::samples().join("docstrings/train/train_scenario_docstrings_chk_0.jsonl.gz")
+}
+
+#[test]
+fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = sample_chunk();
+    let mut want = crate::util::read_text(&input)
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    want.sort();
+    let folder_in = crate::util::samples();
+    let all = crate::util::sample_lines().len();
+
+    // One file out, plain or compressed (the magic bytes match the name), for filter and
+    // convert.
+    for cmd in [&["corpus", "filter"][..], &["corpus", "convert"][..]] {
+        for (name, magic) in [
+            ("out.jsonl", &b"{"[..]),
+            ("out.jsonl.gz", &[0x1f, 0x8b][..]),
+            ("out.jsonl.zst", &[0x28, 0xb5, 0x2f, 0xfd][..]),
+        ] {
+            let out = d.join(format!("{}-{name}", cmd[1]));
+            pt!().args(cmd).arg(&input).arg("--out").arg(&out).arg("-q").ok();
+            assert!(out.is_file(), "{cmd:?} {name}: a file");
+            assert!(fs::read(&out).unwrap().starts_with(magic), "{cmd:?} {name}");
+            assert_eq!(records_under(&out), want, "{cmd:?} {name}");
+        }
+        // Standard output.
+        let o = pt!().args(cmd).arg(&input).args(["--out", "-", "-q"]).ok();
+        let mut got: Vec<String> = crate::util::stdout(&o).lines().map(str::to_owned).collect();
+        got.sort();
+        assert_eq!(got, want, "{cmd:?} to standard output");
+    }
+
+    // filter: one file into an existing folder keeps its name; a folder of inputs mirrors.
+    let into = d.join("into");
+    fs::create_dir_all(&into).unwrap();
+    pt!("corpus", "filter", &input, "--out", &into, "-q").ok();
+    assert_eq!(tree(&into), ["train_scenario_docstrings_chk_0.jsonl.gz"]);
+    let mirror = d.join("mirror");
+    pt!("corpus", "filter", &folder_in, "--out", &mirror, "-q").ok();
+    assert_eq!(records_under(&mirror).len(), all);
+    assert_eq!(tree(&mirror), tree(&folder_in));
+
+    // convert: a chunked layout writes a folder; the flat one refuses a folder.
+    let chunked = d.join("chunked");
+    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--out", &chunked, "-q").ok();
+    assert_eq!(records_under(&chunked).len(), all);
+    let o = pt!("corpus", "convert", &input, "--out", &into).fails_with(2);
+    crate::util::assert_stderr_has(&o, "is a folder");
+
+    // extract and dedup write folders.
+    let pkgs = d.join("pkgs");
+    fs::create_dir_all(&pkgs).unwrap();
+    crate::util::copy_sample("six-1.17.0.tar.gz", &pkgs);
+    crate::util::copy_sample("idna-3.10.tar.gz", &pkgs);
+    let ex = d.join("ex");
+    pt!("extract", &pkgs, "--out", &ex, "-q").ok();
+    assert!(!records_under(&ex).is_empty());
+    let tasks = d.join("tasks");
+    for i in ["0", "1"] {
+        pt!("extract", &pkgs, "--out", &tasks, "--num-tasks", "2", "--task-index", i, "-q").ok();
+    }
+    let merged = d.join("merged");
+    pt!("corpus", "dedup", &tasks, "--out", &merged, "-q").ok();
+    assert_eq!(records_under(&merged), records_under(&ex));
+
+    // A folder writer given a file name or standard output: a usage error, and no folder of
+    // that name (a directory called out.jsonl was made before).
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["corpus".into(), "filter".into(), folder_in.clone().into()],
+        vec![
+            "corpus".into(),
+            "convert".into(),
+            input.clone().into(),
+            "--layout".into(),
+            "pytorrent".into(),
+        ],
+        vec!["corpus".into(), "dedup".into(), tasks.clone().into()],
+        vec!["extract".into(), pkgs.clone().into()],
+    ];
+    for args in &cases {
+        for name in ["as-file.jsonl", "as-file.jsonl.gz", "as-file.jsonl.zst", "-"] {
+            let out = if name == "-" {
+                std::path::PathBuf::from("-")
+            } else {
+                d.join(name)
+            };
+            let o = pt!().args(args).arg("--out").arg(&out).fails_with(2);
+            let err = crate::util::stderr(&o);
+            assert!(err.contains("writes a folder"), "{args:?} {name}: {err}");
+            assert!(!out.exists() || name == "-", "{args:?} {name}: nothing made");
+        }
+    }
+}
+
+#[test]
+fn a_command_replaces_only_its_own_earlier_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let folder_in = crate::util::samples();
+    // A user's folder (holding a file) is not written into without --force.
+    let theirs = d.join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(theirs.join("thesis.txt"), b"mine").unwrap();
+    for args in [
+        vec!["corpus", "convert", "--layout", "pytorrent"],
+        vec!["corpus", "filter"],
+    ] {
+        let o = pt!().args(&args).arg(&folder_in).arg("--out").arg(&theirs).fails_with(2);
+        crate::util::assert_stderr_has(&o, "no pytorrent command made it (it holds \"thesis.txt\")");
+    }
+    let pkgs = d.join("pkgs");
+    fs::create_dir_all(&pkgs).unwrap();
+    crate::util::copy_sample("six-1.17.0.tar.gz", &pkgs);
+    let o = pt!("extract", &pkgs, "--out", &theirs).fails_with(2);
+    crate::util::assert_stderr_has(&o, "--force");
+    assert_eq!(tree(&theirs), ["thesis.txt"]);
+    // With --force it writes there, removing nothing of theirs.
+    pt!("extract", &pkgs, "--out", &theirs, "--force", "-q").ok();
+    assert!(theirs.join("thesis.txt").is_file());
+
+    // Another command's output is refused too.
+    let converted = d.join("converted");
+    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--out", &converted, "-q").ok();
+    let o = pt!("extract", &pkgs, "--out", &converted).fails_with(2);
+    crate::util::assert_stderr_has(&o, "the output of `pytorrent corpus convert`");
+
+    // Its own output is replaced whole: no chunk of the earlier, larger run is left over.
+    let out = d.join("chunks");
+    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--chunk-records", "3", "--out", &out, "-q").ok();
+    let many = tree(&out).len();
+    fs::write(out.join("notes.txt"), b"mine").unwrap();
+    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--chunk-records", "1000", "--out", &out, "-q").ok();
+    let files = tree(&out);
+    assert!(files.len() < many, "{files:?}");
+    assert!(files.contains(&"notes.txt".to_string()), "a file it did not make stays");
+    assert_eq!(
+        records_under(&out).len(),
+        crate::util::sample_lines().len() + 1,
+        "the records once (and the user's one line)"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join(".pytorrent-output")).unwrap().lines().next(),
+        Some("pytorrent corpus convert")
+    );
+}

@@ -197,14 +197,15 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// Every file under `dir`, relative, sorted.
+/// Every file under `dir`, relative, sorted; the owner file of a claimed output folder
+/// (which names the command that made it, see tests/cli/trust.rs) left out.
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 walk(base, &p, out);
-            } else {
+            } else if p.file_name() != Some(pytorrent_io::owner::OWNER_FILE.as_ref()) {
                 out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
             }
         }

@@ -34,7 +34,8 @@ pub enum CorpusCommand {
 
 #[derive(Args)]
 pub struct DedupArgs {
-    /// The task output folders (each written by `extract --num-tasks N --task-index I`).
+    /// The --out the extract tasks shared (holding their task-IIIII-of-NNNNN folders), or
+    /// the task folders themselves.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output folder.
@@ -43,6 +44,10 @@ pub struct DedupArgs {
     /// Also print corpus statistics of the output.
     #[arg(long)]
     stats: bool,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -116,6 +121,10 @@ pub struct FilterArgs {
     /// Keep records whose code has at most this many characters.
     #[arg(long)]
     max_code_chars: Option<u64>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -156,6 +165,10 @@ pub struct ConvertArgs {
     /// Package metadata for the license summary of a Parquet dataset card.
     #[arg(long)]
     metadata: Vec<PathBuf>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -196,6 +209,7 @@ impl From<&FilterArgs> for FilterConfig {
             opt_out: a.opt_out.clone(),
             min_code_chars: a.min_code_chars,
             max_code_chars: a.max_code_chars,
+            force: a.force,
         }
     }
 }
@@ -214,6 +228,7 @@ impl From<&ConvertArgs> for ConvertConfig {
             partition: a.partition.clone(),
             format: a.format,
             metadata: a.metadata.clone(),
+            force: a.force,
         }
     }
 }
@@ -244,6 +259,7 @@ pub fn run(cmd: CorpusCommand) -> Result<ExitCode, CliError> {
                 inputs: a.inputs.clone(),
                 out: a.out.clone(),
                 stats: a.stats,
+                force: a.force,
             };
             let report = pytorrent_extract::run::merge(&cfg, &console)?;
             crate::extract_cmd::print_report(&report, &a.output)

@@ -86,9 +86,14 @@ pub struct ExtractArgs {
     /// SLURM_ARRAY_TASK_COUNT); `pytorrent corpus dedup` merges the task outputs.
     #[arg(long)]
     num_tasks: Option<usize>,
-    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's).
+    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's). Tasks
+    /// share one --out: each writes its own task-IIIII-of-NNNNN/ folder in it.
     #[arg(long)]
     task_index: Option<usize>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -118,6 +123,7 @@ impl From<&ExtractArgs> for ExtractConfig {
             resume: a.resume,
             num_tasks: a.num_tasks,
             task_index: a.task_index,
+            force: a.force,
         }
     }
 }

@@ -55,6 +55,10 @@ pub struct ConvertConfig {
     /// Package metadata for the license summary of a Parquet dataset card.
     #[serde(default)]
     pub metadata: Vec<PathBuf>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[serde(default)]
+    pub force: bool,
 }
 
 pytorrent_io::word_enum! {
@@ -86,6 +90,7 @@ impl ConvertConfig {
             partition: Partitions::All,
             format: CorpusFormat::Jsonl,
             metadata: Vec::new(),
+            force: false,
         }
     }
 
@@ -220,12 +225,21 @@ pub fn run(cfg: &ConvertConfig, reporter: &dyn Reporter) -> Result<ConvertReport
         files.iter().filter_map(|f| f.scenario.as_deref()).collect();
     let multi = scenarios.len() > 1;
     let metadata = crate::metadata::MetadataIndex::load_logged(&cfg.metadata, reporter)?;
-    let mut writer = match cfg.format {
-        CorpusFormat::Jsonl => Sink::Jsonl(CorpusWriter::new(&cfg.out, cfg.writer_options())?),
-        CorpusFormat::Parquet => Sink::Parquet(ParquetCorpusWriter::new(
-            &cfg.out,
-            cfg.chunk_bytes.unwrap_or(DEFAULT_FILE_BYTES),
-        )?),
+    let mut writer = if cfg.chunked() {
+        crate::writer::check_folder_out(&cfg.out, "a chunked or Parquet layout")?;
+        crate::writer::check_apart(&cfg.out, &cfg.input.inputs)?;
+        use pytorrent_io::owner::{Owner, Previous};
+        let owner = Owner::claim(&cfg.out, "corpus convert", cfg.force, Previous::Remove)?;
+        match cfg.format {
+            CorpusFormat::Jsonl => Sink::Jsonl(CorpusWriter::owned(owner, cfg.writer_options())?),
+            CorpusFormat::Parquet => Sink::Parquet(ParquetCorpusWriter::owned(
+                owner,
+                cfg.chunk_bytes.unwrap_or(DEFAULT_FILE_BYTES),
+            )?),
+        }
+    } else {
+        crate::writer::check_file_out(&cfg.out, "the flat layout")?;
+        Sink::Jsonl(CorpusWriter::new(&cfg.out, cfg.writer_options())?)
     };
     let mut per_partition: BTreeMap<String, u64> = BTreeMap::new();
     let mut left_out = 0u64;

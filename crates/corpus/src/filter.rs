@@ -2,6 +2,7 @@
 //! partition, package names, code length. Every dropped record is counted by reason.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -187,6 +188,10 @@ pub struct FilterConfig {
     /// Most characters of `code` a record may have.
     #[serde(default)]
     pub max_code_chars: Option<u64>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl FilterConfig {
@@ -204,6 +209,7 @@ impl FilterConfig {
             opt_out: None,
             min_code_chars: None,
             max_code_chars: None,
+            force: false,
         }
     }
 
@@ -301,17 +307,37 @@ pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<
     if let (Some(wanted), Some(index)) = (&cfg.spdx, &metadata) {
         warn_unmatched_ids(wanted, index, reporter);
     }
-    // One input file → one output file; a folder or several inputs → a folder mirroring them.
+    // One input file → one output file (or a file of its name in an existing folder); a
+    // folder or several inputs → a folder mirroring them.
     let single_file = cfg.input.inputs.len() == 1 && !cfg.input.inputs[0].is_dir();
-    let mut writer = CorpusWriter::new(
-        &cfg.out,
-        WriterOptions {
-            layout: Layout::Mirror,
-            compression: None,
-            chunk_records: None,
-            chunk_bytes: None,
-        },
-    )?;
+    let into_folder = !single_file || cfg.out.is_dir();
+    let options = |layout| WriterOptions {
+        layout,
+        compression: None,
+        chunk_records: None,
+        chunk_bytes: None,
+    };
+    let single_name = single_file
+        .then(|| cfg.input.inputs[0].file_name().map(PathBuf::from))
+        .flatten()
+        .filter(|_| cfg.input.inputs[0] != Path::new("-"));
+    let mut writer = if into_folder {
+        if single_file && single_name.is_none() {
+            return Err(Error::Usage(format!(
+                "--out {} is a folder: give a file name for what standard input holds",
+                cfg.out.display()
+            )));
+        }
+        if !cfg.out.is_dir() {
+            crate::writer::check_folder_out(&cfg.out, "filter of a folder or several inputs")?;
+        }
+        crate::writer::check_apart(&cfg.out, &cfg.input.inputs)?;
+        use pytorrent_io::owner::{Owner, Previous};
+        let owner = Owner::claim(&cfg.out, "corpus filter", cfg.force, Previous::Remove)?;
+        CorpusWriter::owned(owner, options(Layout::Mirror))?
+    } else {
+        CorpusWriter::new(&cfg.out, options(Layout::Flat))?
+    };
     let mut counts = FilterCounts::default();
     reporter.begin("filter", pytorrent_io::Unit::Bytes, None);
     let read = crate::read::read_corpus(
@@ -324,12 +350,14 @@ pub fn run(cfg: &FilterConfig, reporter: &dyn pytorrent_io::Reporter) -> Result<
                 // Only files that keep a record are written: a filtered-out partition leaves
                 // no empty chunk files behind.
                 if value.is_ok() {
-                    let rel = if single_file {
-                        Default::default()
-                    } else {
-                        file.rel.clone()
+                    let target = match (&single_name, into_folder) {
+                        (_, false) => Target::Flat,
+                        (Some(name), true) => Target::Mirror { rel: name.clone() },
+                        (None, true) => Target::Mirror {
+                            rel: file.rel.clone(),
+                        },
                     };
-                    writer.write(&Target::Mirror { rel }, line.bytes)?;
+                    writer.write(&target, line.bytes)?;
                 }
                 counts.add(value);
             }

@@ -53,7 +53,20 @@ pub struct ParquetCorpusWriter {
 
 impl ParquetCorpusWriter {
     pub fn new(out: impl Into<PathBuf>, file_bytes: u64) -> Result<ParquetCorpusWriter> {
-        let mut files = ParquetCorpusFiles::new(out.into(), file_bytes)?;
+        Self::open(ParquetCorpusFiles::new(out.into(), file_bytes)?)
+    }
+
+    /// A writer of the folder `owner` claimed: each file is recorded before it appears.
+    pub fn owned(
+        owner: pytorrent_io::owner::Owner,
+        file_bytes: u64,
+    ) -> Result<ParquetCorpusWriter> {
+        let mut files = ParquetCorpusFiles::new(owner.dir().to_path_buf(), file_bytes)?;
+        files.owner = Some(owner);
+        Self::open(files)
+    }
+
+    fn open(mut files: ParquetCorpusFiles) -> Result<ParquetCorpusWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(2);
         let worker = std::thread::spawn(move || {
             for rows in rx {
@@ -232,6 +245,8 @@ pub struct ParquetCorpusFiles {
     packages: BTreeMap<String, BTreeSet<String>>,
     /// Fields of the records that the schema has no column for, with how often.
     pub unknown_fields: BTreeMap<String, u64>,
+    /// The claim on the output folder, when the caller made one.
+    owner: Option<pytorrent_io::owner::Owner>,
 }
 
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
@@ -252,6 +267,7 @@ impl ParquetCorpusFiles {
             splits: BTreeMap::new(),
             packages: BTreeMap::new(),
             unknown_fields: BTreeMap::new(),
+            owner: None,
         })
     }
 
@@ -344,6 +360,9 @@ impl ParquetCorpusFiles {
             let m = split.files.len();
             for (i, (tmp, rows)) in split.files.iter().enumerate() {
                 let path = dir.join(format!("{}-{i:05}-of-{m:05}.parquet", split_name(*p)));
+                if let Some(o) = &mut self.owner {
+                    o.record(&path)?;
+                }
                 io(&path, std::fs::rename(tmp, &path))?;
                 let bytes = io(&path, std::fs::metadata(&path))?.len();
                 written.push(WrittenFile {
@@ -355,6 +374,9 @@ impl ParquetCorpusFiles {
         }
         let text = self.card_text(card, single);
         let path = self.out.join("README.md");
+        if let Some(o) = &mut self.owner {
+            o.record(&path)?;
+        }
         pytorrent_io::atomic::write_atomic(&path, text.as_bytes())?;
         Ok(written)
     }

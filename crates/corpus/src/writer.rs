@@ -111,11 +111,26 @@ pub struct CorpusWriter {
     paths: BTreeMap<PathBuf, Target>,
     /// A chunked layout (a folder of files) marked incomplete until `finish`.
     marked: bool,
+    /// The claim on the output folder: every file is recorded in it before it is created.
+    owner: Option<pytorrent_io::owner::Owner>,
 }
 
 impl CorpusWriter {
+    /// A writer of `out` as it is: for a flat file, or a folder the caller answers for.
     pub fn new(out: impl Into<PathBuf>, opts: WriterOptions) -> Result<Self> {
-        let out = out.into();
+        Self::open(out.into(), opts, None)
+    }
+
+    /// A writer of the folder `owner` claimed (see [`pytorrent_io::owner`]).
+    pub fn owned(owner: pytorrent_io::owner::Owner, opts: WriterOptions) -> Result<Self> {
+        Self::open(owner.dir().to_path_buf(), opts, Some(owner))
+    }
+
+    fn open(
+        out: PathBuf,
+        opts: WriterOptions,
+        owner: Option<pytorrent_io::owner::Owner>,
+    ) -> Result<Self> {
         if opts.layout == Layout::Flat
             && (opts.chunk_records.is_some() || opts.chunk_bytes.is_some())
         {
@@ -140,6 +155,7 @@ impl CorpusWriter {
             done: Vec::new(),
             paths: BTreeMap::new(),
             marked,
+            owner,
         })
     }
 
@@ -191,6 +207,9 @@ impl CorpusWriter {
                     path.display()
                 )));
             }
+        }
+        if let Some(o) = &mut self.owner {
+            o.record(&path)?;
         }
         let writer = if path == Path::new("-") {
             Output::Stdout(std::io::BufWriter::new(std::io::stdout()), 0)
@@ -283,6 +302,79 @@ impl Drop for CorpusWriter {
             }
         }
     }
+}
+
+/// Whether `out` is named like a file of records (`.jsonl`, `.json`, `.gz`, `.zst`,
+/// `.parquet`) rather than a folder.
+fn file_like(out: &Path) -> bool {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [".jsonl", ".json", ".gz", ".zst", ".parquet", ".txt"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Checks an output that must be a folder (chunked layouts, extract, dedup): not standard
+/// output, not named like a file (`--out corpus.jsonl.gz` would make a folder of that name).
+pub fn check_folder_out(out: &Path, what: &str) -> Result<()> {
+    if out == Path::new("-") {
+        return Err(Error::Usage(format!(
+            "{what} writes a folder of files: standard output cannot hold it; give a folder \
+             (then `pytorrent corpus convert FOLDER --out -` streams it as one JSONL)"
+        )));
+    }
+    if file_like(out) {
+        return Err(Error::Usage(format!(
+            "--out {}: {what} writes a folder, and this names a file; give a folder name \
+             (then `pytorrent corpus convert FOLDER --out FILE` makes one file of it)",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that an output folder is neither an input nor holds one nor lies inside one:
+/// writing it would replace or mix into what is being read.
+pub fn check_apart(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let o = resolved(out);
+    for input in inputs.iter().filter(|i| i.as_path() != Path::new("-")) {
+        let i = resolved(input);
+        if o.starts_with(&i) || i.starts_with(&o) {
+            return Err(Error::Usage(format!(
+                "--out {} and the input {} overlap: write the output elsewhere",
+                out.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `p` made absolute with its links resolved as far as it exists (an output folder often
+/// does not exist yet).
+fn resolved(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    for base in abs.ancestors() {
+        if let Ok(real) = base.canonicalize() {
+            let rest = abs.strip_prefix(base).unwrap_or(Path::new(""));
+            return real.join(rest);
+        }
+    }
+    abs
+}
+
+/// Checks an output that must be one file: not an existing folder.
+pub fn check_file_out(out: &Path, what: &str) -> Result<()> {
+    if out != Path::new("-") && out.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out {}: {what} writes one file here, and this is a folder; give a file name \
+             (or a chunked --layout to write a folder)",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Returns `line` with `"partition": p` added when the record has no partition field, keeping

@@ -9,6 +9,7 @@ use pytorrent_corpus::metadata::MetadataIndex;
 use pytorrent_corpus::parquet_out::{Card, ParquetCorpusWriter};
 use pytorrent_corpus::stats::CorpusStats;
 use pytorrent_corpus::writer::{CorpusWriter, Layout, Target, WriterOptions, WrittenFile};
+use pytorrent_io::owner::{Owner, Previous};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,8 @@ pub struct ExtractConfig {
     /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl, .conda), package folders, or
     /// folders of archives (one package per archive).
     pub inputs: Vec<PathBuf>,
-    /// Output folder, in PyTorrent's layout: `<out>/<scenario>/<partition>/…_chk_N.jsonl.gz`.
+    /// Output folder, in PyTorrent's layout: `<out>/<scenario>/<partition>/…_chk_N.jsonl.gz`
+    /// (a task of several: under `<out>/task-IIIII-of-NNNNN/`).
     pub out: PathBuf,
     /// Scenarios: docstrings, comments, both.
     #[serde(
@@ -91,8 +93,13 @@ pub struct ExtractConfig {
     #[serde(default)]
     pub num_tasks: Option<usize>,
     /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
+    /// Tasks of several share one `out`: each writes its own `task-IIIII-of-NNNNN/` in it.
     #[serde(default)]
     pub task_index: Option<usize>,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[serde(default)]
+    pub force: bool,
 }
 
 fn default_scenario() -> Vec<Scenario> {
@@ -136,6 +143,7 @@ impl ExtractConfig {
             resume: false,
             num_tasks: None,
             task_index: None,
+            force: false,
         }
     }
 
@@ -148,6 +156,7 @@ impl ExtractConfig {
             for key in [
                 "out",
                 "resume",
+                "force",
                 "num_tasks",
                 "task_index",
                 "stats",
@@ -439,9 +448,9 @@ impl Sink {
 }
 
 impl Sink {
-    fn open(cfg: &ExtractConfig, out: &Path) -> Result<Sink> {
+    fn open(cfg: &ExtractConfig, out: Owner) -> Result<Sink> {
         let writer = match cfg.format {
-            CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::new(
+            CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::owned(
                 out,
                 WriterOptions {
                     layout: Layout::PyTorrent,
@@ -450,7 +459,7 @@ impl Sink {
                     chunk_bytes: None,
                 },
             )?),
-            CorpusFormat::Parquet => Writer::Parquet(ParquetCorpusWriter::new(
+            CorpusFormat::Parquet => Writer::Parquet(ParquetCorpusWriter::owned(
                 out,
                 pytorrent_corpus::parquet_out::DEFAULT_FILE_BYTES,
             )?),
@@ -555,8 +564,14 @@ fn prepare_package(
 
 pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
     cfg.validate()?;
+    pytorrent_corpus::writer::check_folder_out(&cfg.out, "extract")?;
     let opts = cfg.options()?;
     let task = pytorrent_io::tasks::Tasks::resolve(cfg.num_tasks, cfg.task_index)?;
+    // From here on `out` is this task's own folder.
+    let cfg = &ExtractConfig {
+        out: task.root(&cfg.out),
+        ..cfg.clone()
+    };
     let all = packages(&cfg.inputs)?;
     // This task's packages, with their places in the whole list.
     let mine: Vec<(u64, &PathBuf)> = all
@@ -582,12 +597,20 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
             journal_dir.display()
         )));
     }
+    // Only a folder this command made is written into: a new run removes the files its last
+    // run made there (a resumed one rewrites them), and nothing else.
+    let previous = if resuming {
+        Previous::Keep
+    } else {
+        Previous::Remove
+    };
+    let owner = Owner::claim(&cfg.out, "extract", cfg.force, previous)?;
     if !resuming {
         remove_dir(&journal_dir)?;
     }
     // Half-written files of a killed run (`.NAME.XXXXXX.tmp`) go: this run rewrites them.
     remove_temp_files(&cfg.out);
-    let mut sink = Sink::open(cfg, &cfg.out)?;
+    let mut sink = Sink::open(cfg, owner)?;
     let mut report = ExtractReport {
         out: cfg.out.clone(),
         ..Default::default()
@@ -728,17 +751,56 @@ fn remove_dir(dir: &Path) -> Result<()> {
 /// keeper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergeConfig {
-    /// The task output folders (each holds its `.extract-journal`).
+    /// The `out` the tasks shared (holding their `task-IIIII-of-NNNNN` folders), or the task
+    /// folders themselves (each holds its `.extract-journal`).
     pub inputs: Vec<PathBuf>,
     pub out: PathBuf,
     /// Also compute corpus statistics of the output.
     #[serde(default)]
     pub stats: bool,
+    /// Write into an output folder that another command (or someone) made; only files of the
+    /// names this run writes are replaced.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// The task folders the inputs name: a folder with a journal is one; another folder gives
+/// the `task-IIIII-of-NNNNN` folders in it.
+fn task_folders(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for dir in inputs {
+        if dir.join(crate::journal::DIR).is_dir() {
+            found.push(dir.clone());
+            continue;
+        }
+        let rd = std::fs::read_dir(dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
+        let mut tasks: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| {
+                pytorrent_io::Tasks::from_dir_name(&e.file_name().to_string_lossy()).is_some()
+            })
+            .map(|e| e.path())
+            .collect();
+        if tasks.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no extract journal and no task-IIIII-of-NNNNN folders (run `extract \
+                 --num-tasks N --task-index I --out {}` for each task first)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        tasks.sort();
+        found.extend(tasks);
+    }
+    Ok(found)
 }
 
 pub fn merge(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
+    pytorrent_corpus::writer::check_folder_out(&cfg.out, "corpus dedup")?;
+    pytorrent_corpus::writer::check_apart(&cfg.out, &cfg.inputs)?;
+    let inputs = task_folders(&cfg.inputs)?;
     let mut journals = Vec::new();
-    for dir in &cfg.inputs {
+    for dir in &inputs {
         let j = dir.join(crate::journal::DIR);
         let s = crate::journal::settings(&j).ok_or_else(|| {
             Error::Usage(format!(
@@ -786,7 +848,10 @@ pub fn merge(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     task_cfg.stats = cfg.stats;
     task_cfg.num_tasks = None;
     task_cfg.task_index = None;
-    let mut sink = Sink::open(&task_cfg, &cfg.out)?;
+    // The merged corpus is what one extract task would have written, owner file included:
+    // extract and dedup may each re-run into the other's output.
+    let owner = Owner::claim(&cfg.out, "extract", cfg.force, Previous::Remove)?;
+    let mut sink = Sink::open(&task_cfg, owner)?;
     let mut report = ExtractReport {
         out: cfg.out.clone(),
         ..Default::default()

@@ -5,6 +5,7 @@
 //!   the file extension so a mislabelled file is an error rather than garbage.
 //! - [`fingerprint`]: sha256 of files and byte streams.
 //! - [`npy`]: the streaming `.npy` writer and header reader every stage uses.
+//! - [`owner`]: which output folders a command may write into, and which files it may replace.
 //! - [`reporter`]: how a stage reports progress, log lines and warnings to its caller.
 //! - [`kind`]: usage vs data errors, which the command line maps to exit codes 2 and 1.
 //! - [`tasks`]: one job split among tasks (flags, Slurm arrays, Kubernetes Indexed Jobs).
@@ -19,6 +20,7 @@ pub mod kind;
 pub mod lists;
 pub mod names;
 pub mod npy;
+pub mod owner;
 pub mod reporter;
 pub mod size;
 pub mod tasks;

@@ -21,6 +21,30 @@ impl Default for Tasks {
 impl Tasks {
     pub const ONE: Tasks = Tasks { count: 1, index: 0 };
 
+    /// The folder a task of several writes under the shared output folder:
+    /// `task-IIIII-of-NNNNN` (zero-padded, so that names sort as numbers do).
+    pub fn dir_name(&self) -> String {
+        format!("task-{:05}-of-{:05}", self.index, self.count)
+    }
+
+    /// Where this task writes: `out` itself when it is the only task, else its own
+    /// [`Tasks::dir_name`] folder inside `out`; tasks sharing one `out` never touch each
+    /// other's files.
+    pub fn root(&self, out: &std::path::Path) -> std::path::PathBuf {
+        if self.count == 1 {
+            out.to_path_buf()
+        } else {
+            out.join(self.dir_name())
+        }
+    }
+
+    /// The task a folder name of [`Tasks::dir_name`]'s form names.
+    pub fn from_dir_name(name: &str) -> Option<Tasks> {
+        let (i, n) = name.strip_prefix("task-")?.split_once("-of-")?;
+        let (index, count) = (i.parse().ok()?, n.parse().ok()?);
+        (index < count).then_some(Tasks { count, index })
+    }
+
     /// Whether the unit of work numbered `n` (a segment, a package) is this task's:
     /// `n mod count == index`.
     pub fn owns_unit(&self, n: u64) -> bool {

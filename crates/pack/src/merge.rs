@@ -48,14 +48,8 @@ fn task_folders(out: &Path) -> Result<Vec<PathBuf>> {
     let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("task-") else {
-            continue;
-        };
-        let Some((i, n)) = rest.split_once("-of-") else {
-            continue;
-        };
-        if let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.parse::<usize>()) {
-            found.push((n, i, e.path()));
+        if let Some(t) = pytorrent_io::Tasks::from_dir_name(&name) {
+            found.push((t.count, t.index, e.path()));
         }
     }
     if found.is_empty() {

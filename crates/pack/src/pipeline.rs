@@ -133,17 +133,9 @@ struct Part {
     counts: Counts,
 }
 
-/// The folder a task writes: the output itself, or `task-III-of-NNN/` under it.
+/// The folder a task writes: the output itself, or `task-IIIII-of-NNNNN/` under it.
 pub fn task_root(out: &Path, tasks: Tasks) -> PathBuf {
-    if tasks.count == 1 {
-        out.to_path_buf()
-    } else {
-        out.join(task_dir_name(tasks))
-    }
-}
-
-pub fn task_dir_name(tasks: Tasks) -> String {
-    format!("task-{:05}-of-{:05}", tasks.index, tasks.count)
+    tasks.root(out)
 }
 
 fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {

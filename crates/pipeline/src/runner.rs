@@ -510,13 +510,13 @@ fn refuse_foreign(out: &Path, stage: Stage, output: &Path) -> Result<()> {
         return Ok(());
     }
     for dir in [output.to_path_buf(), partial_of(output)] {
-        let held = state::entries(&dir);
+        let held = pytorrent_io::owner::names(&dir);
         if !held.is_empty() {
             return Err(Error::Usage(format!(
                 "{stage}: {} holds files this pipeline did not write ({}): move them away; the \
                  stage would replace the folder",
                 dir.display(),
-                state::listing(&held)
+                pytorrent_io::owner::listing(&held)
             )));
         }
     }

@@ -53,12 +53,13 @@ pub fn claim_run_folder(out: &Path) -> Result<()> {
         return Ok(());
     }
     let earlier_run = stages_dir(out).join(".lock").is_file();
-    let held = entries(out);
+    let held = pytorrent_io::owner::names(out);
     if !held.is_empty() && !earlier_run {
         return Err(crate::Error::Usage(format!(
-            "{} is not empty and no `pytorrent run` made it (it holds {}): give a new or empty              folder as [pipeline] out or --out; a run replaces what it writes there",
+            "{} is not empty and no `pytorrent run` made it (it holds {}): give a new or empty \
+             folder as [pipeline] out or --out; a run replaces what it writes there",
             out.display(),
-            listing(&held)
+            pytorrent_io::owner::listing(&held)
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| pytorrent_io::Error::io(out, e))?;
@@ -73,27 +74,6 @@ pub fn claim_run_folder(out: &Path) -> Result<()> {
 /// run of it that had started, is there.
 pub fn written_by_pipeline(out: &Path, stage: Stage) -> bool {
     stamp_path(out, stage).is_file() || pending_path(out, stage).is_file()
-}
-
-/// The names in `dir`, sorted (none when it does not exist).
-pub fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// A few names, quoted, and how many more.
-pub fn listing(names: &[String]) -> String {
-    let shown: Vec<String> = names.iter().take(5).map(|n| format!("{n:?}")).collect();
-    match names.len().saturating_sub(5) {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
-    }
 }
 
 fn stamp_path(out: &Path, stage: Stage) -> PathBuf {
