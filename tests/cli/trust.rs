@@ -564,3 +564,50 @@ fn a_command_replaces_only_its_own_earlier_output() {
         Some("pytorrent corpus convert")
     );
 }
+
+/// Runs the binary with `args` under a 1 GiB address-space limit (an allocation past it
+/// fails: a command that allocates by what its input says aborts here).
+fn under_1gib(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576 && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_pytorrent"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_vocabulary_beyond_the_ids_or_the_texts_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample_chunk();
+    let out = dir.path().join("tok");
+    let o = pt!("tokenizer", "train", &input, "--out", &out, "--vocab-size", "4294967296")
+        .fails_with(2);
+    crate::util::assert_stderr_has(&o, "32-bit");
+    // Far more than the 0.1 MB of texts can give: refused, in little memory.
+    let o = under_1gib(&[
+        "tokenizer".as_ref(),
+        "train".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--vocab-size".as_ref(),
+        "100000000".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("can give at most"));
+    assert!(!out.join("tokenizer.json").exists());
+    // Up to 65,536 the texts give what they hold, with a warning.
+    let o = pt!("tokenizer", "train", &input, "--out", &out, "--vocab-size", "60000").ok();
+    crate::util::assert_stderr_has(&o, "fewer than the 60000 asked for");
+
+    // From a pipeline file: the same usage error, no abort.
+    let file = extract_pipeline(dir.path(), "run");
+    let mut text = fs::read_to_string(&file).unwrap();
+    text.push_str("\n[tokenizer]\nvocab_size = 1099511627776\n");
+    fs::write(&file, text).unwrap();
+    let o = pt!("run", &file).fails_with(2);
+    crate::util::assert_stderr_has(&o, "--vocab-size 1099511627776");
+}

@@ -105,6 +105,22 @@ pub struct TrainOptions {
     pub model_max_length: usize,
 }
 
+/// The largest vocabulary accepted: ids must fit the signed 32-bit ids that shards of
+/// vocabularies above 65,536 store (and models embed).
+pub const MAX_VOCAB_SIZE: usize = 1 << 31;
+
+/// Vocabularies up to this size are always trained as asked (smaller when the texts hold
+/// fewer merges); a larger one must be within what the texts can give.
+pub const ALWAYS_ACCEPTED_VOCAB: usize = 1 << 16;
+
+/// The most entries BPE can learn from these words: 5 special tokens, 256 bytes, and one merge
+/// at most per pair of adjacent symbols of each distinct word (every merge joins two).
+pub fn vocab_bound<'a>(words: impl Iterator<Item = &'a str>) -> usize {
+    261 + words
+        .map(|w| w.chars().count().saturating_sub(1))
+        .sum::<usize>()
+}
+
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {

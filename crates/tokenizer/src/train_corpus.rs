@@ -163,6 +163,22 @@ pub fn train_from_corpus(
         }
     }
     counts.distinct_words = total.len() as u64;
+    // The trainer sizes its tables by the vocabulary asked for: ask no more than the words
+    // can give (the result is the same), and refuse a size far beyond it.
+    let bound = crate::vocab_bound(total.keys().map(|w| w.as_str()));
+    if opts.vocab_size > bound && opts.vocab_size > crate::ALWAYS_ACCEPTED_VOCAB {
+        return Err(Error::Usage(format!(
+            "--vocab-size {}: the training texts can give at most {bound} entries (5 special \
+             tokens, 256 bytes and one merge per pair of adjacent symbols of each of their {} \
+             distinct words); ask for at most that",
+            opts.vocab_size,
+            total.len()
+        )));
+    }
+    let opts = &TrainOptions {
+        vocab_size: opts.vocab_size.min(bound),
+        ..opts.clone()
+    };
     let trainer = bpe_trainer(opts);
     let mut model = BPE::default();
     let special = trainer.do_train(&total, &mut model)?;
@@ -245,6 +261,14 @@ impl TrainConfig {
             return Err(Error::Usage(format!(
                 "--vocab-size {} is below 261 (5 special tokens and 256 byte symbols)",
                 self.vocab_size
+            )));
+        }
+        if self.vocab_size > crate::MAX_VOCAB_SIZE {
+            return Err(Error::Usage(format!(
+                "--vocab-size {} is above {} (2^31): token ids are stored as 32-bit signed \
+                 integers",
+                self.vocab_size,
+                crate::MAX_VOCAB_SIZE
             )));
         }
         if self.model_max_length == 0 {
