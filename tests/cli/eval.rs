@@ -197,7 +197,7 @@ fn requests_that_cannot_work_fail_before_a_model_loads() {
     .fails_with(1);
     assert!(
         stderr(&o).contains(&format!(
-            "{}: not a 2-D float32 or float64 npy array",
+            "{}: not an .npy file",
             c.display()
         )),
         "{}",

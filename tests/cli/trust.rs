@@ -611,3 +611,48 @@ fn a_vocabulary_beyond_the_ids_or_the_texts_is_a_usage_error() {
     let o = pt!("run", &file).fails_with(2);
     crate::util::assert_stderr_has(&o, "--vocab-size 1099511627776");
 }
+
+/// An npy file of `descr` whose header claims `shape` and that holds `data` after it.
+fn npy_claiming(path: &std::path::Path, descr: &str, shape: &str, data: &[u8]) {
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut body = dict.into_bytes();
+    body.resize(117, b' ');
+    body.push(b'\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    b.extend_from_slice(&body);
+    b.extend_from_slice(data);
+    fs::write(path, b).unwrap();
+}
+
+#[test]
+fn npy_headers_are_checked_against_the_file_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.npy");
+    npy_claiming(&huge, "<f4", "(2147483648, 8)", &[]);
+    let fine = dir.path().join("fine.npy");
+    npy_claiming(&fine, "<f4", "(1, 2)", &[0, 0, 128, 63, 0, 0, 128, 63]);
+    let o = under_1gib(&[
+        "eval".as_ref(),
+        "retrieval".as_ref(),
+        "--query-embeddings".as_ref(),
+        huge.as_os_str(),
+        "--candidate-embeddings".as_ref(),
+        fine.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("huge.npy") && err.contains("needs 68719476864"),
+        "{err}"
+    );
+    // A header whose shape overflows, and one with a row too many for its bytes.
+    npy_claiming(&huge, "<f4", "(18446744073709551615, 4)", &[]);
+    let o = pt!("eval", "retrieval", "--query-embeddings", &huge, "--candidate-embeddings", &fine)
+        .fails_with(1);
+    crate::util::assert_stderr_has(&o, "more than 2^64");
+    npy_claiming(&huge, "<f4", "(2, 2)", &[0; 8]);
+    let o = pt!("eval", "retrieval", "--query-embeddings", &huge, "--candidate-embeddings", &fine)
+        .fails_with(1);
+    crate::util::assert_stderr_has(&o, "truncated or damaged");
+}

@@ -55,6 +55,13 @@ impl Matrix {
     pub fn read_npy(path: &Path) -> Result<Matrix> {
         let bad = |m: String| Error::data(path, m);
         let file = std::fs::File::open(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
+        // The header is checked against the file's size before the reader allocates by it.
+        let header = pytorrent_io::npy::read_checked_header(&file, path)?;
+        header.two_d().map_err(|m| {
+            bad(format!(
+                "{m}: embeddings are a 2-D float32 or float64 array [rows, dim]"
+            ))
+        })?;
         let arr: Array2<f32> = match ndarray_npy::ReadNpyExt::read_npy(&file) {
             Ok(a) => a,
             Err(first) => {

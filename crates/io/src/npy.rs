@@ -156,6 +156,75 @@ pub fn read_header(bytes: &[u8]) -> Result<(String, Vec<usize>, usize), String> 
     Ok((descr, dims, start + len))
 }
 
+/// An `.npy` header checked against its file: the data its shape and dtype promise is
+/// exactly what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedHeader {
+    pub descr: String,
+    pub shape: Vec<usize>,
+    /// Where the data starts.
+    pub start: u64,
+    /// Bytes per element, from the descriptor (`<f4`: 4).
+    pub item_size: u64,
+}
+
+impl CheckedHeader {
+    /// `[rows, cols]`, or an error naming the shape.
+    pub fn two_d(&self) -> Result<(usize, usize), String> {
+        match self.shape[..] {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(format!("not 2-D: shape {:?}", self.shape)),
+        }
+    }
+}
+
+/// Reads the header of the npy file `file` (at `path`) and checks it against the file's size
+/// before anything is allocated by what it says: a header claiming `(2^31, 8)` over no data
+/// is an error naming the file, not a 64 GiB allocation.
+pub fn read_checked_header(file: &File, path: &Path) -> Result<CheckedHeader, Error> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    // Headers are a few hundred bytes; numpy writes at most 64 KiB of them.
+    let mut head = vec![0u8; len.min(65_536 + 12) as usize];
+    let mut got = 0;
+    while got < head.len() {
+        match file.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let (descr, shape, start) =
+        read_header(&head[..got]).map_err(|m| Error::format(path, m))?;
+    let item_size = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)
+        .and_then(|d| d.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::format(path, format!("unsupported dtype {descr:?}")))?;
+    let want = shape
+        .iter()
+        .try_fold(item_size, |acc, d| acc.checked_mul(*d as u64))
+        .and_then(|n| n.checked_add(start as u64));
+    if want != Some(len) {
+        return Err(Error::format(
+            path,
+            format!(
+                "{len} bytes, but its header's shape {shape:?} of {descr} needs {} (truncated \
+                 or damaged)",
+                want.map_or("more than 2^64".into(), |w| w.to_string())
+            ),
+        ));
+    }
+    Ok(CheckedHeader {
+        descr,
+        shape,
+        start: start as u64,
+        item_size,
+    })
+}
+
 pub const HEADER_LEN: usize = 128;
 
 fn header(dtype: Dtype, rows: usize, cols: Option<usize>) -> Vec<u8> {

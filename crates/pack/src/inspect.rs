@@ -6,7 +6,7 @@ use std::path::Path;
 
 use std::path::PathBuf;
 
-use pytorrent_io::npy::{decode, read_header, Dtype};
+use pytorrent_io::npy::{decode, Dtype};
 use pytorrent_io::Reporter;
 
 use crate::error::{Error, Result};
@@ -33,14 +33,13 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
 /// Row `row` of a 2-D npy file.
 fn npy_row(path: &Path, row: usize) -> Result<Vec<i64>> {
     let mut f = io(path, File::open(path))?;
-    let mut head = vec![0u8; 4096];
-    let n = io(path, f.read(&mut head))?;
-    let (descr, dims, start) = read_header(&head[..n]).map_err(|e| Error::data(path, e))?;
-    let dtype = Dtype::from_descr(&descr)
+    // Checked against the file's size: `cols` below sizes a buffer.
+    let header = pytorrent_io::npy::read_checked_header(&f, path)?;
+    let descr = &header.descr;
+    let dtype = Dtype::from_descr(descr)
         .ok_or_else(|| Error::data(path, format!("unexpected dtype {descr}")))?;
-    let [rows, cols] = dims[..] else {
-        return Err(Error::data(path, format!("not 2-D: shape {dims:?}")));
-    };
+    let (rows, cols) = header.two_d().map_err(|m| Error::data(path, m))?;
+    let start = header.start as usize;
     if row >= rows {
         return Err(Error::data(path, format!("row {row} of {rows}")));
     }

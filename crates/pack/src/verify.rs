@@ -51,11 +51,14 @@ fn check_npy(
         return Some(format!("shape {dims:?}, manifest says [{rows}, {cols}]"));
     }
     let data = &bytes[start..];
-    if data.len() != rows * cols * dtype.size() {
+    let want = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(dtype.size()));
+    if want != Some(data.len()) {
         return Some(format!(
             "{} data bytes, expected {}",
             data.len(),
-            rows * cols * dtype.size()
+            want.map_or("more than the address space".into(), |w| w.to_string())
         ));
     }
     decode(dtype, data).iter().position(|v| !ok(*v)).map(|i| {

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use pytorrent_io::npy::{decode, read_header, Dtype};
+use pytorrent_io::npy::{decode, Dtype};
 use pytorrent_pack::manifest::Manifest;
 use pytorrent_pack::mask::{mask_row, row_rng, MaskSpec, IGNORE};
 use pytorrent_pack::megatron::Index;
@@ -46,42 +46,21 @@ struct NpyFile {
 impl NpyFile {
     fn open(path: PathBuf) -> Result<NpyFile> {
         let file = File::open(&path).map_err(|e| pytorrent_io::Error::io(&path, e))?;
-        let mut head = vec![0u8; 4096];
-        let n = file
-            .read_at(&mut head, 0)
-            .map_err(|e| pytorrent_io::Error::io(&path, e))?;
-        let (descr, dims, start) = read_header(&head[..n]).map_err(|e| Error::data(&path, e))?;
-        let dtype = Dtype::from_descr(&descr)
-            .ok_or_else(|| Error::data(&path, format!("unexpected dtype {descr}")))?;
-        let [rows, cols] = dims[..] else {
-            return Err(Error::data(&path, format!("not 2-D: shape {dims:?}")));
-        };
         // A shard cut short (or grown) is refused before training starts, not when an epoch
         // first reaches its missing rows.
-        let len = file
-            .metadata()
-            .map_err(|e| pytorrent_io::Error::io(&path, e))?
-            .len();
-        let want = (rows as u64)
-            .checked_mul(cols as u64)
-            .and_then(|n| n.checked_mul(dtype.size() as u64))
-            .and_then(|n| n.checked_add(start as u64));
-        if want != Some(len) {
-            return Err(Error::data(
-                &path,
-                format!(
-                    "{len} bytes, but its header's shape {rows}×{cols} of {descr} needs {}                      (truncated or damaged)",
-                    want.map_or("more than 2^64".into(), |w| w.to_string())
-                ),
-            ));
-        }
+        let header = pytorrent_io::npy::read_checked_header(&file, &path)?;
+        let descr = &header.descr;
+        let dtype = Dtype::from_descr(descr)
+            .ok_or_else(|| Error::data(&path, format!("unexpected dtype {descr}")))?;
+        let (rows, cols) = header.two_d().map_err(|m| Error::data(&path, m))?;
+        let start = header.start;
         Ok(NpyFile {
             file,
             path,
             dtype,
             cols,
             rows,
-            start: start as u64,
+            start,
         })
     }
 
