@@ -656,3 +656,58 @@ fn npy_headers_are_checked_against_the_file_before_allocating() {
         .fails_with(1);
     crate::util::assert_stderr_has(&o, "truncated or damaged");
 }
+
+#[test]
+fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = crate::util::tokenizer(dir.path());
+    let shards = dir.path().join("shards");
+    crate::util::pack(&tok, &shards).args(["--seq-len", "64"]).ok();
+    let spec = |extra: &str| {
+        let p = dir.path().join("spec.toml");
+        fs::write(
+            &p,
+            format!("layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n{extra}"),
+        )
+        .unwrap();
+        p
+    };
+    let out = dir.path().join("run");
+    for (extra, says) in [
+        ("layer_norm_eps = 0.0\n", "layer_norm_eps must be a positive number, not 0"),
+        ("layer_norm_eps = -1e-5\n", "layer_norm_eps must be a positive number"),
+        ("initializer_range = -0.02\n", "initializer_range must be a positive number"),
+    ] {
+        let o = pt!("pretrain", &shards, "--out", &out, "--model-config", spec(extra))
+            .args(["--max-steps", "2"])
+            .fails_with(1);
+        crate::util::assert_stderr_has(&o, says);
+        assert!(!out.join("model.safetensors").exists());
+    }
+    let good = spec("");
+    for (flag, value, says) in [
+        ("--weight-decay", "NaN", "--weight-decay NaN"),
+        ("--weight-decay", "-0.1", "--weight-decay -0.1"),
+        ("--beta1", "1", "--beta1 1: must be a finite number in [0, 1)"),
+        ("--beta2", "1.5", "--beta2 1.5"),
+        ("--adam-eps", "0", "--adam-eps 0"),
+        ("--max-grad-norm", "-1", "--max-grad-norm -1"),
+    ] {
+        let o = pt!("pretrain", &shards, "--out", &out, "--model-config", &good)
+            .args(["--max-steps", "2", &format!("{flag}={value}")])
+            .fails_with(2);
+        crate::util::assert_stderr_has(&o, says);
+        assert!(!out.exists() || crate::util::tree(&out).is_empty(), "{flag}");
+    }
+    // A checkpoint whose config.json says the same, as --init: refused as its data.
+    let init = dir.path().join("init");
+    pt!("pretrain", &shards, "--out", &init, "--model-config", &good, "--max-steps", "1", "-q").ok();
+    let cfg = init.join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
+    v["layer_norm_eps"] = serde_json::json!(0.0);
+    fs::write(&cfg, v.to_string()).unwrap();
+    let o = pt!("pretrain", &shards, "--out", dir.path().join("again"), "--init", &init)
+        .args(["--max-steps", "2"])
+        .fails_with(1);
+    crate::util::assert_stderr_has(&o, "config.json: layer_norm_eps must be a positive number");
+}

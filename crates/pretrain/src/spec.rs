@@ -70,7 +70,18 @@ impl ModelSpec {
         if self.max_positions < 3 {
             return Err("max_positions must be at least 3".into());
         }
+        positive("layer_norm_eps", self.layer_norm_eps)?;
+        positive("initializer_range", self.initializer_range)
+    }
+}
+
+/// A setting that must be a positive, finite number (LayerNorm's epsilon: 0 divides by zero
+/// on a constant row, a negative one takes the root of a negative number).
+fn positive(name: &str, v: f64) -> std::result::Result<(), String> {
+    if v.is_finite() && v > 0.0 {
         Ok(())
+    } else {
+        Err(format!("{name} must be a positive number, not {v}"))
     }
 }
 
@@ -202,10 +213,20 @@ impl Arch {
             bos_id: int("bos_token_id").unwrap_or(0) as u32,
             eos_id: int("eos_token_id").unwrap_or(2) as u32,
         };
-        if !arch.hidden.is_multiple_of(arch.heads) {
+        if arch.heads == 0 || !arch.hidden.is_multiple_of(arch.heads) {
             return Err(bad(
                 "hidden_size is not a multiple of num_attention_heads".into()
             ));
+        }
+        positive("layer_norm_eps", arch.layer_norm_eps).map_err(bad)?;
+        positive("initializer_range", arch.initializer_range).map_err(bad)?;
+        for (name, p) in [
+            ("hidden_dropout_prob", arch.hidden_dropout),
+            ("attention_probs_dropout_prob", arch.attention_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(bad(format!("{name} must be in [0, 1), not {p}")));
+            }
         }
         Ok(arch)
     }

@@ -196,6 +196,41 @@ impl PretrainConfig {
         if self.warmup() > self.max_steps {
             return usage("--warmup-steps exceeds --max-steps");
         }
+        // AdamW's settings: each outside its range gives NaN or no training at all.
+        let checks: [(&str, f64, bool, &str); 5] = [
+            (
+                "--weight-decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                "0 or more",
+            ),
+            (
+                "--beta1",
+                self.beta1,
+                (0.0..1.0).contains(&self.beta1),
+                "in [0, 1)",
+            ),
+            (
+                "--beta2",
+                self.beta2,
+                (0.0..1.0).contains(&self.beta2),
+                "in [0, 1)",
+            ),
+            ("--adam-eps", self.adam_eps, self.adam_eps > 0.0, "above 0"),
+            (
+                "--max-grad-norm",
+                self.max_grad_norm,
+                self.max_grad_norm >= 0.0,
+                "0 (no clipping) or more",
+            ),
+        ];
+        for (flag, v, ok, range) in checks {
+            if !(ok && v.is_finite()) {
+                return Err(Error::Usage(format!(
+                    "{flag} {v}: must be a finite number {range}"
+                )));
+            }
+        }
         Ok(())
     }
 
