@@ -252,6 +252,9 @@ fn read_json_lines(
             )
             .map_err(|e| corrupt(rows + 1, &e))?;
         }
+        // Binary columns would be written as hex digits: they are read as the UTF-8 text they
+        // hold, or refused.
+        batch = binary_as_text(batch, rows).map_err(|e| *e)?;
         // JSON encoding is the costly step: its slices are encoded at once.
         let per = n.div_ceil(SLICES).max(1);
         let starts: Vec<usize> = (0..n).step_by(per).collect();
@@ -286,6 +289,141 @@ fn read_json_lines(
         rows += n as u64;
     }
     Ok(())
+}
+
+/// The batch with each binary column (and list of binary) made a string column, each value
+/// checked as UTF-8; a value that is not is a `wrong_type` problem at its row.
+fn binary_as_text(
+    batch: arrow_array::RecordBatch,
+    rows_before: u64,
+) -> Result<arrow_array::RecordBatch, Box<FileProblem>> {
+    use arrow_schema::DataType;
+    let is_binary = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::FixedSizeBinary(_)
+        )
+    };
+    let schema = batch.schema();
+    let touched = schema.fields().iter().any(|f| match f.data_type() {
+        DataType::List(inner) | DataType::LargeList(inner) => is_binary(inner.data_type()),
+        t => is_binary(t),
+    });
+    if !touched {
+        return Ok(batch);
+    }
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let converted = as_text(array.as_ref()).map_err(|row| {
+            Box::new((
+                rows_before + row as u64 + 1,
+                ProblemKind::WrongType,
+                format!(
+                    "column `{}` is binary, and this row's value is not UTF-8 text",
+                    field.name()
+                ),
+            ))
+        })?;
+        match converted {
+            Some(a) => {
+                fields.push(std::sync::Arc::new(arrow_schema::Field::new(
+                    field.name(),
+                    a.data_type().clone(),
+                    field.is_nullable(),
+                )));
+                arrays.push(a);
+            }
+            None => {
+                fields.push(field.clone());
+                arrays.push(array.clone());
+            }
+        }
+    }
+    arrow_array::RecordBatch::try_new(
+        std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+        arrays,
+    )
+    .map_err(|e| {
+        Box::new((
+            rows_before + 1,
+            ProblemKind::Compression,
+            format!("not a readable Parquet file: {e}"),
+        ))
+    })
+}
+
+/// A binary array (or list of one) as strings; `Err(row)`: that row is not UTF-8; `None`: not
+/// binary.
+fn as_text(a: &dyn arrow_array::Array) -> Result<Option<arrow_array::ArrayRef>, usize> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Array, ArrayRef, StringArray};
+    use arrow_schema::DataType;
+    use std::sync::Arc;
+    let strings = |values: Vec<Option<&[u8]>>| -> Result<ArrayRef, usize> {
+        let mut out = Vec::with_capacity(values.len());
+        for (row, v) in values.into_iter().enumerate() {
+            out.push(match v {
+                Some(b) => Some(std::str::from_utf8(b).map_err(|_| row)?),
+                None => None,
+            });
+        }
+        Ok(Arc::new(StringArray::from(out)))
+    };
+    Ok(Some(match a.data_type() {
+        DataType::Binary => strings(a.as_binary::<i32>().iter().collect())?,
+        DataType::LargeBinary => strings(a.as_binary::<i64>().iter().collect())?,
+        DataType::BinaryView => strings(a.as_binary_view().iter().collect())?,
+        DataType::FixedSizeBinary(_) => strings(a.as_fixed_size_binary().iter().collect())?,
+        DataType::List(_) | DataType::LargeList(_) => {
+            let large = matches!(a.data_type(), DataType::LargeList(_));
+            let (values, offsets): (ArrayRef, Vec<usize>) = if large {
+                let l = a.as_list::<i64>();
+                (
+                    l.values().clone(),
+                    l.offsets().iter().map(|o| *o as usize).collect(),
+                )
+            } else {
+                let l = a.as_list::<i32>();
+                (
+                    l.values().clone(),
+                    l.offsets().iter().map(|o| *o as usize).collect(),
+                )
+            };
+            // A bad element is reported at the row whose list holds it.
+            let Some(text) = as_text(values.as_ref()).map_err(|element| {
+                offsets
+                    .windows(2)
+                    .position(|w| w[0] <= element && element < w[1])
+                    .unwrap_or(0)
+            })?
+            else {
+                return Ok(None);
+            };
+            let field = Arc::new(arrow_schema::Field::new_list_field(DataType::Utf8, true));
+            if large {
+                let l = a.as_list::<i64>();
+                Arc::new(arrow_array::LargeListArray::new(
+                    field,
+                    l.offsets().clone(),
+                    text,
+                    l.nulls().cloned(),
+                ))
+            } else {
+                let l = a.as_list::<i32>();
+                Arc::new(arrow_array::ListArray::new(
+                    field,
+                    l.offsets().clone(),
+                    text,
+                    l.nulls().cloned(),
+                ))
+            }
+        }
+        _ => return Ok(None),
+    }))
 }
 
 #[cfg(test)]
@@ -437,5 +575,58 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn binary_columns_are_read_as_text_or_refused_by_row() {
+        use super::read_as_json_lines;
+        use crate::ProblemKind;
+        use arrow_array::{Array, BinaryArray, LargeListArray};
+        let dir = tempfile::tempdir().unwrap();
+        let write_binary = |path: &std::path::Path, code: Vec<&[u8]>| {
+            let n = code.len();
+            let tokens = LargeListArray::new(
+                Arc::new(Field::new_list_field(DataType::Binary, true)),
+                arrow_buffer::OffsetBuffer::<i64>::from_lengths(std::iter::repeat_n(1, n)),
+                Arc::new(BinaryArray::from(vec![&b"tok"[..]; n])),
+                None,
+            );
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("code", DataType::Binary, false),
+                Field::new("code_tokens", tokens.data_type().clone(), false),
+            ]));
+            let cols: Vec<ArrayRef> = vec![Arc::new(BinaryArray::from(code)), Arc::new(tokens)];
+            let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+            let mut w =
+                ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+        };
+        let lines = |path: &std::path::Path| {
+            let mut out = Vec::new();
+            let r = read_as_json_lines(path, None, &[], 1 << 20, &mut |b, _, _| {
+                out.extend(String::from_utf8(b).unwrap().lines().map(str::to_owned));
+                true
+            });
+            (r, out)
+        };
+        let ok = dir.path().join("ok.parquet");
+        write_binary(&ok, vec![b"def f(): pass", "def \u{e9}(): pass".as_bytes()]);
+        let (r, got) = lines(&ok);
+        r.unwrap();
+        assert_eq!(
+            got,
+            [
+                r#"{"code":"def f(): pass","code_tokens":["tok"]}"#,
+                r#"{"code":"def é(): pass","code_tokens":["tok"]}"#
+            ],
+            "text, not hex digits"
+        );
+        let bad = dir.path().join("bad.parquet");
+        write_binary(&bad, vec![b"def f(): pass", b"\xff\xfe"]);
+        let (r, _) = lines(&bad);
+        let (row, kind, message) = r.unwrap_err();
+        assert_eq!((row, kind), (2, ProblemKind::WrongType), "{message}");
+        assert!(message.contains("column `code` is binary"), "{message}");
     }
 }
