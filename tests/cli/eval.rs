@@ -571,7 +571,8 @@ fn cloze_predictions_equal_run_cloze_py_and_accuracy_is_exact_match() {
         stderr(&o)
     );
     let words = dir.path().join("words.txt");
-    fs::write(&words, "self\nreturn_value_xyz\nkey").unwrap();
+    let fixture_words = read_text(&cloze_fixture().join("cloze_test_words.txt"));
+    fs::write(&words, format!("{fixture_words}\nreturn_value_xyz\n")).unwrap();
     let v = pt!(
         "eval",
         "cloze",

@@ -711,3 +711,95 @@ fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
         .fails_with(1);
     crate::util::assert_stderr_has(&o, "config.json: layer_norm_eps must be a positive number");
 }
+
+#[test]
+fn pack_cloze_and_fill_mask_refuse_what_they_would_score_or_write_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tok = crate::util::tokenizer(d);
+    // A row length no encoder takes: a usage error, nothing written.
+    let shards = d.join("shards");
+    let o = crate::util::pack(&tok, &shards)
+        .args(["--seq-len", "1000000000000"])
+        .fails_with(2);
+    crate::util::assert_stderr_has(&o, "--seq-len 1000000000000 is above 1048576");
+    assert!(!shards.exists());
+    // Longer than every record, the remainder dropped: no row at all is a data error, and no
+    // manifest claims a finished output.
+    let o = crate::util::pack(&tok, &shards)
+        .args(["--seq-len", "1000000"])
+        .fails_with(1);
+    crate::util::assert_stderr_has(&o, "gave no row of --seq-len 1000000");
+    assert!(
+        !shards.exists()
+            || crate::util::tree(&shards)
+                .iter()
+                .all(|f| !f.ends_with("manifest.json"))
+    );
+
+    // Cloze: an item with two masks, and an answer no candidate word can be.
+    let fixture = crate::util::root().join("tests/fixtures/cloze");
+    let mut items: serde_json::Value =
+        serde_json::from_slice(&fs::read(fixture.join("clozeTest.json")).unwrap()).unwrap();
+    let cloze = d.join("cloze");
+    fs::create_dir_all(&cloze).unwrap();
+    for f in ["cloze_test_words.txt", "answers.txt"] {
+        fs::copy(fixture.join(f), cloze.join(f)).unwrap();
+    }
+    let second = items[1]["idx"].as_str().unwrap().to_string();
+    items[1]["pl_tokens"]
+        .as_array_mut()
+        .unwrap()
+        .push("<mask>".into());
+    fs::write(cloze.join("clozeTest.json"), items.to_string()).unwrap();
+    let model = fixture.join("model");
+    let o = pt!("eval", "cloze", "--model", &model, cloze.join("clozeTest.json")).fails_with(1);
+    crate::util::assert_stderr_has(
+        &o,
+        &format!("clozeTest.json: item 2 (idx {second}): 2 <mask> in pl_tokens"),
+    );
+    fs::copy(fixture.join("clozeTest.json"), cloze.join("clozeTest.json")).unwrap();
+    let answers = crate::util::read_text(&fixture.join("answers.txt"));
+    let first = answers.lines().next().unwrap().split("<CODESPLIT>").next().unwrap();
+    fs::write(
+        cloze.join("answers.txt"),
+        answers.replacen(
+            answers.lines().next().unwrap(),
+            &format!("{first}<CODESPLIT>not_a_candidate"),
+            1,
+        ),
+    )
+    .unwrap();
+    let o = pt!("eval", "cloze", "--model", &model, cloze.join("clozeTest.json")).fails_with(1);
+    crate::util::assert_stderr_has(
+        &o,
+        &format!("answers.txt: idx {first}: the answer \"not_a_candidate\" is not one of"),
+    );
+
+    // Fill-mask: a prompt past the model's length names the suite file and the prompt, and
+    // quotes only its start.
+    let suite = d.join("suite.toml");
+    let long = "x = 1\\n".repeat(3000);
+    fs::write(
+        &suite,
+        format!(
+            "name = \"long\"\n[[group]]\ncategory = \"c\"\nprompts = [\n  {{ text = \"y = <mask>\", answers = [\"i\"] }},\n  {{ text = \"{long}y = <mask>\", answers = [\"i\"] }},\n]\n"
+        ),
+    )
+    .unwrap();
+    let o = pt!(
+        "eval",
+        "fill-mask",
+        "--model",
+        crate::util::root().join("tests/fixtures/models/roberta-tied"),
+        "--suite",
+        &suite
+    )
+    .fails_with(1);
+    let err = crate::util::stderr(&o);
+    assert!(
+        err.contains("suite.toml: prompt 2 (") && err.contains("0 of its 1 masks"),
+        "{err}"
+    );
+    assert!(err.len() < 1000, "{} bytes of error", err.len());
+}

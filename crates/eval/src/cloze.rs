@@ -53,10 +53,18 @@ pub fn read_items(path: &Path) -> Result<Vec<ClozeItem>> {
         )
     })?;
     for (i, it) in items.iter().enumerate() {
-        if !it.pl_tokens.iter().any(|t| t == MASK) {
+        // Exactly one: the prediction is for the first, so a second would be scored as
+        // though it were not there.
+        let masks = it.pl_tokens.iter().filter(|t| *t == MASK).count();
+        if masks != 1 {
             return Err(Error::data(
                 path,
-                format!("item {} (idx {}): no {MASK} in pl_tokens", i + 1, it.idx),
+                format!(
+                    "item {} (idx {}): {} {MASK} in pl_tokens; a cloze item has exactly one",
+                    i + 1,
+                    it.idx,
+                    if masks == 0 { "no".to_string() } else { masks.to_string() }
+                ),
             ));
         }
     }
@@ -310,6 +318,21 @@ pub fn run(cfg: &ClozeConfig, reporter: &dyn Reporter) -> Result<ClozeReport> {
     let words = read_words(&cfg.words_path()?)?;
     let answers_path = cfg.answers_path();
     let answers = answers_path.as_deref().map(read_answers).transpose()?;
+    // An answer no candidate can be is a miss whatever the model does: a broken answer file,
+    // not a model's error.
+    if let (Some(answers), Some(path)) = (&answers, &answers_path) {
+        let candidates: std::collections::HashSet<&str> = words.iter().map(String::as_str).collect();
+        if let Some((idx, word)) = answers.iter().find(|(_, w)| !candidates.contains(w.as_str())) {
+            return Err(Error::data(
+                path,
+                format!(
+                    "idx {idx}: the answer {word:?} is not one of the {} candidate words of {}",
+                    words.len(),
+                    cfg.words_path()?.display()
+                ),
+            ));
+        }
+    }
     let (predictions, mut report) = predict(cfg, &items, &words, reporter)?;
     if let Some(out) = &cfg.out {
         let mut f = AtomicFile::create(out)?;

@@ -80,6 +80,17 @@ pub struct Suite {
     pub name: String,
     pub description: Option<String>,
     pub prompts: Vec<Prompt>,
+    /// The file it was read from (errors name it).
+    pub origin: PathBuf,
+}
+
+/// A prompt as errors quote it: its start, when it is long.
+fn quoted(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}… ({} characters)", &text[..cut], text.chars().count()),
+        None => format!("{text:?}"),
+    }
 }
 
 impl Suite {
@@ -92,7 +103,7 @@ impl Suite {
             for p in g.prompts {
                 let n = prompts.len() + 1;
                 let bad =
-                    |m: String| Error::data(origin, format!("prompt {n} ({:?}): {m}", p.text));
+                    |m: String| Error::data(origin, format!("prompt {n} ({}): {m}", quoted(&p.text)));
                 let masks = p.text.matches(MASK).count();
                 let answers = p.answers.per_mask();
                 if masks == 0 {
@@ -124,6 +135,7 @@ impl Suite {
             name: file.name,
             description: file.description,
             prompts,
+            origin: origin.to_path_buf(),
         })
     }
 
@@ -332,6 +344,28 @@ pub fn run(cfg: &FillMaskEvalConfig, reporter: &dyn Reporter) -> Result<FillMask
     }
     let max = model.config.max_tokens();
     let encoded = encode_inputs(&tok, &texts, max, &|_| {})?;
+    // A prompt whose masks the model's length cuts off cannot be scored: said before any
+    // forward pass, naming its suite file and its place there.
+    let places: Vec<(&Path, usize)> = suites
+        .iter()
+        .flat_map(|s| (1..=s.prompts.len()).map(move |n| (s.origin.as_path(), n)))
+        .collect();
+    for (i, row) in encoded.iter().enumerate() {
+        let masks = row.iter().filter(|&&t| t == mask_id).count();
+        if masks != prompts[i].answers.len() {
+            let (file, n) = places[i];
+            return Err(Error::data(
+                file,
+                format!(
+                    "prompt {n} ({}): {} of its {} masks lie within the model's {max}-token \
+                     limit; shorten the prompt",
+                    quoted(&prompts[i].text),
+                    masks,
+                    prompts[i].answers.len()
+                ),
+            ));
+        }
+    }
     let mut scored: Vec<Scored> = Vec::new();
     reporter.begin(
         "fill-mask suite",
@@ -353,9 +387,9 @@ pub fn run(cfg: &FillMaskEvalConfig, reporter: &dyn Reporter) -> Result<FillMask
             let masks = at.iter().filter(|(rr, _)| *rr == r).count();
             if masks != prompts[i].answers.len() {
                 return Err(Error::Input(format!(
-                    "prompt {} ({:?}): {} of its masks survive the model's {max}-token limit",
+                    "prompt {} ({}): {} of its masks survive the model's {max}-token limit",
                     i + 1,
-                    prompts[i].text,
+                    quoted(&prompts[i].text),
                     masks
                 )));
             }

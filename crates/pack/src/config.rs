@@ -67,6 +67,9 @@ pub struct Settings {
 fn default_field() -> TextView {
     TextView::Code
 }
+/// The longest row packed (2^20 tokens).
+pub const MAX_SEQ_LEN: usize = 1 << 20;
+
 fn default_seq_len() -> usize {
     512
 }
@@ -110,6 +113,13 @@ impl Settings {
         let usage = |m: &str| Err(Error::Usage(m.into()));
         if self.seq_len < 2 {
             return usage("--seq-len must be at least 2 (<s> and </s>)");
+        }
+        if self.seq_len > MAX_SEQ_LEN {
+            return Err(Error::Usage(format!(
+                "--seq-len {} is above {MAX_SEQ_LEN} tokens: no encoder takes rows that long, \
+                 and a row's buffers are sized by it",
+                self.seq_len
+            )));
         }
         if self.shard_rows == 0 {
             return usage("--shard-rows must be at least 1");

@@ -293,6 +293,21 @@ pub fn pack(
     if tasks.count == 1 && !resumed && parts.iter().all(|p| p.counts.records == 0) {
         return Err(nothing_to_pack(cfg, files, no_partition));
     }
+    // Records that fill no row (all their tokens dropped) would give a complete-looking
+    // output of nothing.
+    if tasks.count == 1 && !resumed && parts.iter().all(|p| !p.writer.wrote_any()) {
+        let records: u64 = parts.iter().map(|p| p.counts.records).sum();
+        let inputs: Vec<String> = files.iter().map(InputFile::display).collect();
+        return Err(Error::data(
+            inputs.join(", "),
+            format!(
+                "{} gave no row of --seq-len {}: their tokens fill none (and the remainder \
+                 is dropped); lower --seq-len, or give --remainder pad",
+                pytorrent_io::reporter::plural(records, "record", "records"),
+                cfg.settings.seq_len
+            ),
+        ));
+    }
     let partitions = job.finish(files, parts)?;
     Ok(PackReport {
         root: job.root.clone(),

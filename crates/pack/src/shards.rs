@@ -110,6 +110,11 @@ fn file_ref(p: &Path) -> Result<FileRef> {
 }
 
 impl ShardWriter {
+    /// Whether any row has been written (or was, before a resume).
+    pub fn wrote_any(&self) -> bool {
+        self.tokens > 0 || !self.shards.is_empty()
+    }
+
     /// A writer whose next shard is numbered after `done`.
     pub fn new(dir: &Path, layout: ShardLayout, done: Vec<ShardInfo>) -> ShardWriter {
         ShardWriter {
