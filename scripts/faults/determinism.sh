@@ -30,7 +30,7 @@ commands=(
   "embed|$bin embed --model $minilm $s/corpus --field docstring --out OUT -q"
   "fill-mask|$bin fill-mask --model $bert --text 'import <mask>' --json -q > OUT"
   "eval retrieval|$bin eval retrieval $s/corpus --model $minilm --protocol pool --json -q > OUT"
-  "corpus dedup|$bin extract $s/packages --num-tasks 2 --task-index 0 --out OUT.t0 -q && $bin extract $s/packages --num-tasks 2 --task-index 1 --out OUT.t1 -q && $bin corpus dedup OUT.t0 OUT.t1 --out OUT -q"
+  "corpus dedup|$bin extract $s/packages --num-tasks 2 --task-index 0 --out OUT.tasks -q && $bin extract $s/packages --num-tasks 2 --task-index 1 --out OUT.tasks -q && $bin corpus dedup OUT.tasks --out OUT -q"
   "shards merge|$bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --num-tasks 2 --task-index 0 --out OUT -q && $bin pack $s/corpus --tokenizer $work/inputs/tok --seq-len 64 --num-tasks 2 --task-index 1 --out OUT -q && $bin shards merge OUT -q"
   "tokenizer eval|$bin tokenizer eval --tokenizer $work/inputs/tok $s/corpus --json -q > OUT"
   "eval fill-mask|$bin eval fill-mask --model $s/models/pytorrent-small-mlm --json -q > OUT"

@@ -12,5 +12,5 @@ fetch=$(STAGE=fetch sbatch --parsable --export=ALL,STAGE=fetch --job-name=pytorr
 extract=$(sbatch --parsable --export=ALL,STAGE=extract --job-name=pytorrent-extract \
   --dependency="afterok:${fetch%%;*}" "$here/slurm_fetch_extract.sbatch")
 sbatch --dependency="afterok:${extract%%;*}" --job-name=pytorrent-dedup --export=ALL \
-  --wrap "${PYTORRENT:-pytorrent} corpus dedup \"$OUT\"/tasks/task-* --out \"$OUT/corpus\" --stats"
+  --wrap "${PYTORRENT:-pytorrent} corpus dedup \"$OUT/tasks\" --out \"$OUT/corpus\" --stats"
 echo "fetch array $fetch, extract array $extract after it, then the merge into $OUT/corpus"

@@ -37,13 +37,13 @@ fn train_writes_the_folder_and_says_when_the_vocabulary_is_smaller() {
         assert!(out.join(f).is_file(), "{f}");
     }
     assert!(rec.warnings().is_empty(), "{:?}", rec.warnings());
-    let (_, rec, report) = train(dir.path(), 200_000);
-    assert!(report.vocab_size < 200_000);
+    let (_, rec, report) = train(dir.path(), 60_000);
+    assert!(report.vocab_size < 60_000);
     let w = rec.warnings();
     assert!(
         w.len() == 1
             && w[0].contains(&format!("{} entries", report.vocab_size))
-            && w[0].contains("200000"),
+            && w[0].contains("60000"),
         "{w:?}"
     );
 }
