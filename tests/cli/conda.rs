@@ -61,7 +61,11 @@ pub(crate) type Pkg<'a> = (
 );
 
 /// Routes of one channel under `/<channel>/`: repodata per subdir, files, channeldata.
-pub(crate) fn channel(name: &str, subdirs: &[(&str, Vec<Pkg>)], described: bool) -> Vec<(String, Answer)> {
+pub(crate) fn channel(
+    name: &str,
+    subdirs: &[(&str, Vec<Pkg>)],
+    described: bool,
+) -> Vec<(String, Answer)> {
     let mut routes = Vec::new();
     for (sd, pkgs) in subdirs {
         let (mut bz2, mut conda) = (serde_json::Map::new(), serde_json::Map::new());

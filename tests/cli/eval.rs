@@ -196,10 +196,7 @@ fn requests_that_cannot_work_fail_before_a_model_loads() {
     )
     .fails_with(1);
     assert!(
-        stderr(&o).contains(&format!(
-            "{}: not an .npy file",
-            c.display()
-        )),
+        stderr(&o).contains(&format!("{}: not an .npy file", c.display())),
         "{}",
         stderr(&o)
     );

@@ -590,7 +590,10 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
     }
     assert_eq!(taken, 12, "the tasks share the packages without overlap");
     // The shared folder, or the task folders one by one, merge to the one-task output.
-    for (k, inputs) in [vec![shared.clone()], tasks.clone()].into_iter().enumerate() {
+    for (k, inputs) in [vec![shared.clone()], tasks.clone()]
+        .into_iter()
+        .enumerate()
+    {
         let merged = dir.path().join(format!("merged{k}"));
         let o = pt!("corpus", "dedup", "--out", &merged, "--json", "-q")
             .args(&inputs)
@@ -605,9 +608,19 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
     }
     // A task run again replaces its own folder only.
     let before: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
-    pt!("extract", &pkgs, "--out", &shared, "--num-tasks", "3", "--task-index", "1", "-q")
-        .args(ALL_SCENARIOS)
-        .ok();
+    pt!(
+        "extract",
+        &pkgs,
+        "--out",
+        &shared,
+        "--num-tasks",
+        "3",
+        "--task-index",
+        "1",
+        "-q"
+    )
+    .args(ALL_SCENARIOS)
+    .ok();
     let after: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
     assert!(before == after, "the other tasks' folders are untouched");
     // The merge output may not be the tasks' folder.

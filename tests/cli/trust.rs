@@ -50,13 +50,7 @@ fn names_an_index_lists_never_leave_the_output_folder() {
     // A user's file where the hostile name points; kept metadata must not be read from it
     // either.
     fs::write(outside.0.join("victim.json"), b"the user's own file").unwrap();
-    let hostile = [
-        victim_str.as_str(),
-        "../../escape",
-        "a/b",
-        "tab\there",
-        "",
-    ];
+    let hostile = [victim_str.as_str(), "../../escape", "a/b", "tab\there", ""];
     let mut projects: Vec<serde_json::Value> = hostile
         .iter()
         .map(|n| serde_json::json!({ "name": n }))
@@ -76,7 +70,11 @@ fn names_an_index_lists_never_leave_the_output_folder() {
         },
     )];
     // The index answers for the hostile names too, as a hostile index would.
-    for n in [victim_str.to_lowercase(), "--/--/escape".into(), "a/b".into()] {
+    for n in [
+        victim_str.to_lowercase(),
+        "--/--/escape".into(),
+        "a/b".into(),
+    ] {
         routes.push((
             format!("/pypi/{n}/json"),
             ok(sized_doc("x", "x-1.0.tar.gz", &body, None)),
@@ -131,9 +129,10 @@ fn names_an_index_lists_never_leave_the_output_folder() {
     );
     // No request was made for a refused name.
     assert!(
-        log.lock().unwrap().iter().all(|p| !p.contains("escape")
-            && !p.contains("victim")
-            && !p.contains("a/b")),
+        log.lock()
+            .unwrap()
+            .iter()
+            .all(|p| !p.contains("escape") && !p.contains("victim") && !p.contains("a/b")),
         "{:?}",
         log.lock().unwrap()
     );
@@ -152,7 +151,12 @@ fn what_a_server_sends_is_bounded_in_memory_and_on_disk() {
         // An archive announced as 10 GiB, and sent until the client gives up.
         (
             "/pypi/huge/json".into(),
-            vec![Reply::Ok(sized_doc("huge", "huge-1.0.tar.gz", &small, None))],
+            vec![Reply::Ok(sized_doc(
+                "huge",
+                "huge-1.0.tar.gz",
+                &small,
+                None,
+            ))],
         ),
         (
             "/files/huge-1.0.tar.gz".into(),
@@ -189,7 +193,10 @@ fn what_a_server_sends_is_bounded_in_memory_and_on_disk() {
                 Some(small.len() as u64),
             ))],
         ),
-        ("/files/fine-1.0.tar.gz".into(), vec![Reply::Ok(small.clone())]),
+        (
+            "/files/fine-1.0.tar.gz".into(),
+            vec![Reply::Ok(small.clone())],
+        ),
         // A project listing without end.
         ("/simple/".into(), vec![Reply::Endless(None)]),
     ];
@@ -308,7 +315,15 @@ fn names_a_conda_channel_lists_never_leave_the_output_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dl");
     let o = pt!(
-        "fetch", "--all", "--channel", &main, "--subdir", "noarch", "--out", &out, "--json",
+        "fetch",
+        "--all",
+        "--channel",
+        &main,
+        "--subdir",
+        "noarch",
+        "--out",
+        &out,
+        "--json",
         "-q"
     )
     .env("HOME", dir.path())
@@ -327,10 +342,19 @@ fn names_a_conda_channel_lists_never_leave_the_output_folder() {
         .all(|f| !f.contains("victim") && !f.contains("up")));
 
     // A subdir given on the command line names a folder too.
-    let o = pt!("fetch", "greeter", "--channel", &main, "--subdir", "../x", "--out", &out)
-        .env("HOME", dir.path())
-        .env("CONDARC", dir.path().join("condarc.yml"))
-        .fails_with(2);
+    let o = pt!(
+        "fetch",
+        "greeter",
+        "--channel",
+        &main,
+        "--subdir",
+        "../x",
+        "--out",
+        &out
+    )
+    .env("HOME", dir.path())
+    .env("CONDARC", dir.path().join("condarc.yml"))
+    .fails_with(2);
     crate::util::assert_stderr_has(&o, "--subdir \"../x\"");
 }
 
@@ -382,7 +406,10 @@ fn run_replaces_only_what_it_wrote() {
     fs::create_dir_all(run.join("corpus")).unwrap();
     fs::write(run.join("corpus/notes.txt"), b"mine").unwrap();
     let o = pt!("run", &file).fails_with(2);
-    crate::util::assert_stderr_has(&o, "holds files this pipeline did not write (\"notes.txt\")");
+    crate::util::assert_stderr_has(
+        &o,
+        "holds files this pipeline did not write (\"notes.txt\")",
+    );
     assert_eq!(fs::read(run.join("corpus/notes.txt")).unwrap(), b"mine");
 
     // An empty folder is fine, and becomes a run folder.
@@ -439,7 +466,13 @@ fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
             ("out.jsonl.zst", &[0x28, 0xb5, 0x2f, 0xfd][..]),
         ] {
             let out = d.join(format!("{}-{name}", cmd[1]));
-            pt!().args(cmd).arg(&input).arg("--out").arg(&out).arg("-q").ok();
+            pt!()
+                .args(cmd)
+                .arg(&input)
+                .arg("--out")
+                .arg(&out)
+                .arg("-q")
+                .ok();
             assert!(out.is_file(), "{cmd:?} {name}: a file");
             assert!(fs::read(&out).unwrap().starts_with(magic), "{cmd:?} {name}");
             assert_eq!(records_under(&out), want, "{cmd:?} {name}");
@@ -463,7 +496,17 @@ fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
 
     // convert: a chunked layout writes a folder; the flat one refuses a folder.
     let chunked = d.join("chunked");
-    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--out", &chunked, "-q").ok();
+    pt!(
+        "corpus",
+        "convert",
+        &folder_in,
+        "--layout",
+        "pytorrent",
+        "--out",
+        &chunked,
+        "-q"
+    )
+    .ok();
     assert_eq!(records_under(&chunked).len(), all);
     let o = pt!("corpus", "convert", &input, "--out", &into).fails_with(2);
     crate::util::assert_stderr_has(&o, "is a folder");
@@ -478,7 +521,18 @@ fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
     assert!(!records_under(&ex).is_empty());
     let tasks = d.join("tasks");
     for i in ["0", "1"] {
-        pt!("extract", &pkgs, "--out", &tasks, "--num-tasks", "2", "--task-index", i, "-q").ok();
+        pt!(
+            "extract",
+            &pkgs,
+            "--out",
+            &tasks,
+            "--num-tasks",
+            "2",
+            "--task-index",
+            i,
+            "-q"
+        )
+        .ok();
     }
     let merged = d.join("merged");
     pt!("corpus", "dedup", &tasks, "--out", &merged, "-q").ok();
@@ -499,7 +553,12 @@ fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
         vec!["extract".into(), pkgs.clone().into()],
     ];
     for args in &cases {
-        for name in ["as-file.jsonl", "as-file.jsonl.gz", "as-file.jsonl.zst", "-"] {
+        for name in [
+            "as-file.jsonl",
+            "as-file.jsonl.gz",
+            "as-file.jsonl.zst",
+            "-",
+        ] {
             let out = if name == "-" {
                 std::path::PathBuf::from("-")
             } else {
@@ -508,7 +567,10 @@ fn every_corpus_writer_writes_files_folders_and_standard_output_as_named() {
             let o = pt!().args(args).arg("--out").arg(&out).fails_with(2);
             let err = crate::util::stderr(&o);
             assert!(err.contains("writes a folder"), "{args:?} {name}: {err}");
-            assert!(!out.exists() || name == "-", "{args:?} {name}: nothing made");
+            assert!(
+                !out.exists() || name == "-",
+                "{args:?} {name}: nothing made"
+            );
         }
     }
 }
@@ -526,8 +588,16 @@ fn a_command_replaces_only_its_own_earlier_output() {
         vec!["corpus", "convert", "--layout", "pytorrent"],
         vec!["corpus", "filter"],
     ] {
-        let o = pt!().args(&args).arg(&folder_in).arg("--out").arg(&theirs).fails_with(2);
-        crate::util::assert_stderr_has(&o, "no pytorrent command made it (it holds \"thesis.txt\")");
+        let o = pt!()
+            .args(&args)
+            .arg(&folder_in)
+            .arg("--out")
+            .arg(&theirs)
+            .fails_with(2);
+        crate::util::assert_stderr_has(
+            &o,
+            "no pytorrent command made it (it holds \"thesis.txt\")",
+        );
     }
     let pkgs = d.join("pkgs");
     fs::create_dir_all(&pkgs).unwrap();
@@ -541,26 +611,66 @@ fn a_command_replaces_only_its_own_earlier_output() {
 
     // Another command's output is refused too.
     let converted = d.join("converted");
-    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--out", &converted, "-q").ok();
+    pt!(
+        "corpus",
+        "convert",
+        &folder_in,
+        "--layout",
+        "pytorrent",
+        "--out",
+        &converted,
+        "-q"
+    )
+    .ok();
     let o = pt!("extract", &pkgs, "--out", &converted).fails_with(2);
     crate::util::assert_stderr_has(&o, "the output of `pytorrent corpus convert`");
 
     // Its own output is replaced whole: no chunk of the earlier, larger run is left over.
     let out = d.join("chunks");
-    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--chunk-records", "3", "--out", &out, "-q").ok();
+    pt!(
+        "corpus",
+        "convert",
+        &folder_in,
+        "--layout",
+        "pytorrent",
+        "--chunk-records",
+        "3",
+        "--out",
+        &out,
+        "-q"
+    )
+    .ok();
     let many = tree(&out).len();
     fs::write(out.join("notes.txt"), b"mine").unwrap();
-    pt!("corpus", "convert", &folder_in, "--layout", "pytorrent", "--chunk-records", "1000", "--out", &out, "-q").ok();
+    pt!(
+        "corpus",
+        "convert",
+        &folder_in,
+        "--layout",
+        "pytorrent",
+        "--chunk-records",
+        "1000",
+        "--out",
+        &out,
+        "-q"
+    )
+    .ok();
     let files = tree(&out);
     assert!(files.len() < many, "{files:?}");
-    assert!(files.contains(&"notes.txt".to_string()), "a file it did not make stays");
+    assert!(
+        files.contains(&"notes.txt".to_string()),
+        "a file it did not make stays"
+    );
     assert_eq!(
         records_under(&out).len(),
         crate::util::sample_lines().len() + 1,
         "the records once (and the user's one line)"
     );
     assert_eq!(
-        fs::read_to_string(out.join(".pytorrent-output")).unwrap().lines().next(),
+        fs::read_to_string(out.join(".pytorrent-output"))
+            .unwrap()
+            .lines()
+            .next(),
         Some("pytorrent corpus convert")
     );
 }
@@ -583,8 +693,16 @@ fn a_vocabulary_beyond_the_ids_or_the_texts_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let input = sample_chunk();
     let out = dir.path().join("tok");
-    let o = pt!("tokenizer", "train", &input, "--out", &out, "--vocab-size", "4294967296")
-        .fails_with(2);
+    let o = pt!(
+        "tokenizer",
+        "train",
+        &input,
+        "--out",
+        &out,
+        "--vocab-size",
+        "4294967296"
+    )
+    .fails_with(2);
     crate::util::assert_stderr_has(&o, "32-bit");
     // Far more than the 0.1 MB of texts can give: refused, in little memory.
     let o = under_1gib(&[
@@ -596,11 +714,25 @@ fn a_vocabulary_beyond_the_ids_or_the_texts_is_a_usage_error() {
         "--vocab-size".as_ref(),
         "100000000".as_ref(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("can give at most"));
     assert!(!out.join("tokenizer.json").exists());
     // Up to 65,536 the texts give what they hold, with a warning.
-    let o = pt!("tokenizer", "train", &input, "--out", &out, "--vocab-size", "60000").ok();
+    let o = pt!(
+        "tokenizer",
+        "train",
+        &input,
+        "--out",
+        &out,
+        "--vocab-size",
+        "60000"
+    )
+    .ok();
     crate::util::assert_stderr_has(&o, "fewer than the 60000 asked for");
 
     // From a pipeline file: the same usage error, no abort.
@@ -648,12 +780,26 @@ fn npy_headers_are_checked_against_the_file_before_allocating() {
     );
     // A header whose shape overflows, and one with a row too many for its bytes.
     npy_claiming(&huge, "<f4", "(18446744073709551615, 4)", &[]);
-    let o = pt!("eval", "retrieval", "--query-embeddings", &huge, "--candidate-embeddings", &fine)
-        .fails_with(1);
+    let o = pt!(
+        "eval",
+        "retrieval",
+        "--query-embeddings",
+        &huge,
+        "--candidate-embeddings",
+        &fine
+    )
+    .fails_with(1);
     crate::util::assert_stderr_has(&o, "more than 2^64");
     npy_claiming(&huge, "<f4", "(2, 2)", &[0; 8]);
-    let o = pt!("eval", "retrieval", "--query-embeddings", &huge, "--candidate-embeddings", &fine)
-        .fails_with(1);
+    let o = pt!(
+        "eval",
+        "retrieval",
+        "--query-embeddings",
+        &huge,
+        "--candidate-embeddings",
+        &fine
+    )
+    .fails_with(1);
     crate::util::assert_stderr_has(&o, "truncated or damaged");
 }
 
@@ -662,7 +808,9 @@ fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
     let dir = tempfile::tempdir().unwrap();
     let tok = crate::util::tokenizer(dir.path());
     let shards = dir.path().join("shards");
-    crate::util::pack(&tok, &shards).args(["--seq-len", "64"]).ok();
+    crate::util::pack(&tok, &shards)
+        .args(["--seq-len", "64"])
+        .ok();
     let spec = |extra: &str| {
         let p = dir.path().join("spec.toml");
         fs::write(
@@ -674,13 +822,29 @@ fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
     };
     let out = dir.path().join("run");
     for (extra, says) in [
-        ("layer_norm_eps = 0.0\n", "layer_norm_eps must be a positive number, not 0"),
-        ("layer_norm_eps = -1e-5\n", "layer_norm_eps must be a positive number"),
-        ("initializer_range = -0.02\n", "initializer_range must be a positive number"),
+        (
+            "layer_norm_eps = 0.0\n",
+            "layer_norm_eps must be a positive number, not 0",
+        ),
+        (
+            "layer_norm_eps = -1e-5\n",
+            "layer_norm_eps must be a positive number",
+        ),
+        (
+            "initializer_range = -0.02\n",
+            "initializer_range must be a positive number",
+        ),
     ] {
-        let o = pt!("pretrain", &shards, "--out", &out, "--model-config", spec(extra))
-            .args(["--max-steps", "2"])
-            .fails_with(1);
+        let o = pt!(
+            "pretrain",
+            &shards,
+            "--out",
+            &out,
+            "--model-config",
+            spec(extra)
+        )
+        .args(["--max-steps", "2"])
+        .fails_with(1);
         crate::util::assert_stderr_has(&o, says);
         assert!(!out.join("model.safetensors").exists());
     }
@@ -688,7 +852,11 @@ fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
     for (flag, value, says) in [
         ("--weight-decay", "NaN", "--weight-decay NaN"),
         ("--weight-decay", "-0.1", "--weight-decay -0.1"),
-        ("--beta1", "1", "--beta1 1: must be a finite number in [0, 1)"),
+        (
+            "--beta1",
+            "1",
+            "--beta1 1: must be a finite number in [0, 1)",
+        ),
         ("--beta2", "1.5", "--beta2 1.5"),
         ("--adam-eps", "0", "--adam-eps 0"),
         ("--max-grad-norm", "-1", "--max-grad-norm -1"),
@@ -697,18 +865,39 @@ fn pretrain_settings_that_cannot_train_are_refused_by_name_before_a_step() {
             .args(["--max-steps", "2", &format!("{flag}={value}")])
             .fails_with(2);
         crate::util::assert_stderr_has(&o, says);
-        assert!(!out.exists() || crate::util::tree(&out).is_empty(), "{flag}");
+        assert!(
+            !out.exists() || crate::util::tree(&out).is_empty(),
+            "{flag}"
+        );
     }
     // A checkpoint whose config.json says the same, as --init: refused as its data.
     let init = dir.path().join("init");
-    pt!("pretrain", &shards, "--out", &init, "--model-config", &good, "--max-steps", "1", "-q").ok();
+    pt!(
+        "pretrain",
+        &shards,
+        "--out",
+        &init,
+        "--model-config",
+        &good,
+        "--max-steps",
+        "1",
+        "-q"
+    )
+    .ok();
     let cfg = init.join("config.json");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
     v["layer_norm_eps"] = serde_json::json!(0.0);
     fs::write(&cfg, v.to_string()).unwrap();
-    let o = pt!("pretrain", &shards, "--out", dir.path().join("again"), "--init", &init)
-        .args(["--max-steps", "2"])
-        .fails_with(1);
+    let o = pt!(
+        "pretrain",
+        &shards,
+        "--out",
+        dir.path().join("again"),
+        "--init",
+        &init
+    )
+    .args(["--max-steps", "2"])
+    .fails_with(1);
     crate::util::assert_stderr_has(&o, "config.json: layer_norm_eps must be a positive number");
 }
 
@@ -753,14 +942,27 @@ fn pack_cloze_and_fill_mask_refuse_what_they_would_score_or_write_silently() {
         .push("<mask>".into());
     fs::write(cloze.join("clozeTest.json"), items.to_string()).unwrap();
     let model = fixture.join("model");
-    let o = pt!("eval", "cloze", "--model", &model, cloze.join("clozeTest.json")).fails_with(1);
+    let o = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        &model,
+        cloze.join("clozeTest.json")
+    )
+    .fails_with(1);
     crate::util::assert_stderr_has(
         &o,
         &format!("clozeTest.json: item 2 (idx {second}): 2 <mask> in pl_tokens"),
     );
     fs::copy(fixture.join("clozeTest.json"), cloze.join("clozeTest.json")).unwrap();
     let answers = crate::util::read_text(&fixture.join("answers.txt"));
-    let first = answers.lines().next().unwrap().split("<CODESPLIT>").next().unwrap();
+    let first = answers
+        .lines()
+        .next()
+        .unwrap()
+        .split("<CODESPLIT>")
+        .next()
+        .unwrap();
     fs::write(
         cloze.join("answers.txt"),
         answers.replacen(
@@ -770,7 +972,14 @@ fn pack_cloze_and_fill_mask_refuse_what_they_would_score_or_write_silently() {
         ),
     )
     .unwrap();
-    let o = pt!("eval", "cloze", "--model", &model, cloze.join("clozeTest.json")).fails_with(1);
+    let o = pt!(
+        "eval",
+        "cloze",
+        "--model",
+        &model,
+        cloze.join("clozeTest.json")
+    )
+    .fails_with(1);
     crate::util::assert_stderr_has(
         &o,
         &format!("answers.txt: idx {first}: the answer \"not_a_candidate\" is not one of"),

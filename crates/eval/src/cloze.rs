@@ -63,7 +63,11 @@ pub fn read_items(path: &Path) -> Result<Vec<ClozeItem>> {
                     "item {} (idx {}): {} {MASK} in pl_tokens; a cloze item has exactly one",
                     i + 1,
                     it.idx,
-                    if masks == 0 { "no".to_string() } else { masks.to_string() }
+                    if masks == 0 {
+                        "no".to_string()
+                    } else {
+                        masks.to_string()
+                    }
                 ),
             ));
         }
@@ -321,8 +325,12 @@ pub fn run(cfg: &ClozeConfig, reporter: &dyn Reporter) -> Result<ClozeReport> {
     // An answer no candidate can be is a miss whatever the model does: a broken answer file,
     // not a model's error.
     if let (Some(answers), Some(path)) = (&answers, &answers_path) {
-        let candidates: std::collections::HashSet<&str> = words.iter().map(String::as_str).collect();
-        if let Some((idx, word)) = answers.iter().find(|(_, w)| !candidates.contains(w.as_str())) {
+        let candidates: std::collections::HashSet<&str> =
+            words.iter().map(String::as_str).collect();
+        if let Some((idx, word)) = answers
+            .iter()
+            .find(|(_, w)| !candidates.contains(w.as_str()))
+        {
             return Err(Error::data(
                 path,
                 format!(

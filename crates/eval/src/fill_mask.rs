@@ -102,8 +102,9 @@ impl Suite {
         for g in file.group {
             for p in g.prompts {
                 let n = prompts.len() + 1;
-                let bad =
-                    |m: String| Error::data(origin, format!("prompt {n} ({}): {m}", quoted(&p.text)));
+                let bad = |m: String| {
+                    Error::data(origin, format!("prompt {n} ({}): {m}", quoted(&p.text)))
+                };
                 let masks = p.text.matches(MASK).count();
                 let answers = p.answers.per_mask();
                 if masks == 0 {

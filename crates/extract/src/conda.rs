@@ -282,11 +282,18 @@ fn cached_get(agent: &ureq::Agent, url: &str, cache: &Path, opts: &FetchOptions)
     if !opts.refresh_metadata && cache.is_file() {
         return Ok(true);
     }
-    let result = get(agent, url, opts, None, opts.max_repodata_bytes, &mut |r, _| {
-        let mut f = pytorrent_io::AtomicFile::create(cache).map_err(std::io::Error::other)?;
-        std::io::copy(r, &mut f)?;
-        f.commit().map(|_| ()).map_err(std::io::Error::other)
-    });
+    let result = get(
+        agent,
+        url,
+        opts,
+        None,
+        opts.max_repodata_bytes,
+        &mut |r, _| {
+            let mut f = pytorrent_io::AtomicFile::create(cache).map_err(std::io::Error::other)?;
+            std::io::copy(r, &mut f)?;
+            f.commit().map(|_| ()).map_err(std::io::Error::other)
+        },
+    );
     match result {
         Ok(()) => Ok(true),
         Err(GetError::Status(404)) => Ok(false),
@@ -605,35 +612,42 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
         cat.channels[chosen.channel], chosen.subdir, filename
     );
     let mut outcome = None;
-    let result = get(agent, &url, opts, None, limit, &mut |r: &mut dyn Read, _| {
-        use sha2::Digest;
-        let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
-        let mut w = Digests {
-            inner: file,
-            sha: sha2::Sha256::new(),
-            md5: md5::Md5::new(),
-        };
-        let bytes = std::io::copy(r, &mut w)?;
-        w.flush()?;
-        let (sha, md5) = (hex(&w.sha.finalize()), hex(&w.md5.finalize()));
-        if !digest_matches(chosen, &sha, &md5) {
-            let (kind, want, got) = match &chosen.sha256 {
-                Some(s) => ("sha256", s.as_str(), sha),
-                None => ("md5", chosen.md5.as_deref().unwrap_or(""), md5),
+    let result = get(
+        agent,
+        &url,
+        opts,
+        None,
+        limit,
+        &mut |r: &mut dyn Read, _| {
+            use sha2::Digest;
+            let file = pytorrent_io::AtomicFile::create(&target).map_err(std::io::Error::other)?;
+            let mut w = Digests {
+                inner: file,
+                sha: sha2::Sha256::new(),
+                md5: md5::Md5::new(),
             };
-            outcome = Some(fail(
-                FailReason::DigestMismatch,
-                format!("{filename}: {kind} {got}, repodata says {want}"),
-            ));
-            return Ok(());
-        }
-        w.inner.commit().map_err(std::io::Error::other)?;
-        outcome = Some(Outcome::Downloaded {
-            file: target.clone(),
-            bytes,
-        });
-        Ok(())
-    });
+            let bytes = std::io::copy(r, &mut w)?;
+            w.flush()?;
+            let (sha, md5) = (hex(&w.sha.finalize()), hex(&w.md5.finalize()));
+            if !digest_matches(chosen, &sha, &md5) {
+                let (kind, want, got) = match &chosen.sha256 {
+                    Some(s) => ("sha256", s.as_str(), sha),
+                    None => ("md5", chosen.md5.as_deref().unwrap_or(""), md5),
+                };
+                outcome = Some(fail(
+                    FailReason::DigestMismatch,
+                    format!("{filename}: {kind} {got}, repodata says {want}"),
+                ));
+                return Ok(());
+            }
+            w.inner.commit().map_err(std::io::Error::other)?;
+            outcome = Some(Outcome::Downloaded {
+                file: target.clone(),
+                bytes,
+            });
+            Ok(())
+        },
+    );
     let outcome = crate::fetch::download_outcome(result, outcome, &url);
     match outcome {
         Outcome::Downloaded { .. } => write_document(outcome),

@@ -407,10 +407,17 @@ pub fn fetch(agent: &ureq::Agent, name: &str, opts: &FetchOptions) -> Outcome {
         Some(b) => b,
         None => {
             let mut body = Vec::new();
-            let got = get(agent, &doc_url, opts, None, opts.max_metadata_bytes, &mut |r, _| {
-                body.clear();
-                r.read_to_end(&mut body).map(|_| ())
-            });
+            let got = get(
+                agent,
+                &doc_url,
+                opts,
+                None,
+                opts.max_metadata_bytes,
+                &mut |r, _| {
+                    body.clear();
+                    r.read_to_end(&mut body).map(|_| ())
+                },
+            );
             if let Err(e) = got {
                 return match e {
                     GetError::Status(404) => fail(FailReason::NotFound, format!("{doc_url}: 404")),

@@ -190,18 +190,38 @@ mod tests {
         for ok in ["shard-00000.npy", "six-1.17.0.tar.gz", "a b.whl"] {
             assert!(super::plain_file_name(ok), "{ok}");
         }
-        for bad in ["", "../x.npy", "a/b", "a\\b", ".hidden", "..", "e\rt.py", "x\0"] {
+        for bad in [
+            "", "../x.npy", "a/b", "a\\b", ".hidden", "..", "e\rt.py", "x\0",
+        ] {
             assert!(!super::plain_file_name(bad), "{bad:?}");
         }
     }
 
     #[test]
     fn package_names_become_plain_file_names_or_are_refused() {
-        for ok in ["six", "Django", "zope.interface", "typing_extensions", "_r-mutex", "a"] {
+        for ok in [
+            "six",
+            "Django",
+            "zope.interface",
+            "typing_extensions",
+            "_r-mutex",
+            "a",
+        ] {
             assert_eq!(super::project_name_problem(ok), None, "{ok}");
         }
         let long = "a".repeat(super::MAX_PROJECT_NAME + 1);
-        for bad in ["", "/tmp/x", "../../etc/x", "a/b", "a\\b", "..", "-_.", "x\0", "é", &long] {
+        for bad in [
+            "",
+            "/tmp/x",
+            "../../etc/x",
+            "a/b",
+            "a\\b",
+            "..",
+            "-_.",
+            "x\0",
+            "é",
+            &long,
+        ] {
             assert!(super::project_name_problem(bad).is_some(), "{bad:?}");
         }
     }

@@ -195,8 +195,7 @@ pub fn read_checked_header(file: &File, path: &Path) -> Result<CheckedHeader, Er
             Err(e) => return Err(Error::io(path, e)),
         }
     }
-    let (descr, shape, start) =
-        read_header(&head[..got]).map_err(|m| Error::format(path, m))?;
+    let (descr, shape, start) = read_header(&head[..got]).map_err(|m| Error::format(path, m))?;
     let item_size = descr
         .trim_start_matches(['<', '>', '|', '='])
         .get(1..)

@@ -214,7 +214,10 @@ mod tests {
         fs::write(t.path().join("victim"), b"x").unwrap();
         fs::write(
             d.join(OWNER_FILE),
-            format!("pytorrent extract\n../victim\n{}\n", t.path().join("victim").display()),
+            format!(
+                "pytorrent extract\n../victim\n{}\n",
+                t.path().join("victim").display()
+            ),
         )
         .unwrap();
         claim(&d, "extract", false).unwrap();
