@@ -88,7 +88,8 @@ pub struct StatsArgs {
 pub struct FilterArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Output file (single input file) or folder (folder or several inputs).
+    /// Output file (one input file; - for stdout), a folder to put that file in, or a folder
+    /// mirroring a folder or several inputs.
     #[arg(long)]
     out: PathBuf,
     /// Package metadata, needed for license filters.

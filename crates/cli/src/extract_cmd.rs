@@ -21,7 +21,8 @@ pub struct ExtractArgs {
     /// archives (a folder holding archives is read as one package per archive).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Output folder, in PyTorrent's layout: <out>/<scenario>/<partition>/…_chk_N.jsonl.gz.
+    /// Output folder, in PyTorrent's layout: <out>/<scenario>/<partition>/…_chk_N.jsonl.gz
+    /// (a task of several: <out>/task-IIIII-of-NNNNN/…).
     #[arg(long)]
     out: PathBuf,
     /// Scenarios, comma-separated: docstrings, comments, both.
