@@ -564,24 +564,26 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
     );
     // The tasks share one --out, each writing only its own folder in it.
     let shared = dir.path().join("tasks");
-    let mut tasks = Vec::new();
-    let mut taken = 0;
-    for i in 0..3 {
-        let out = shared.join(format!("task-0000{i}-of-00003"));
-        let o = pt!(
+    let task = |i: usize| {
+        pt!(
             "extract",
             &pkgs,
             "--out",
             &shared,
             "--num-tasks",
             "3",
-            "--task-index",
-            i.to_string(),
             "--json",
             "-q"
         )
+        .args(["--task-index", &i.to_string()])
         .args(ALL_SCENARIOS)
-        .ok();
+        .ok()
+    };
+    let mut tasks = Vec::new();
+    let mut taken = 0;
+    for i in 0..3 {
+        let out = shared.join(format!("task-0000{i}-of-00003"));
+        let o = task(i);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         taken += v["packages"].as_u64().unwrap();
         assert_eq!(v["task"]["count"], 3);
@@ -608,19 +610,7 @@ fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_th
     }
     // A task run again replaces its own folder only.
     let before: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
-    pt!(
-        "extract",
-        &pkgs,
-        "--out",
-        &shared,
-        "--num-tasks",
-        "3",
-        "--task-index",
-        "1",
-        "-q"
-    )
-    .args(ALL_SCENARIOS)
-    .ok();
+    task(1);
     let after: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
     assert!(before == after, "the other tasks' folders are untouched");
     // The merge output may not be the tasks' folder.

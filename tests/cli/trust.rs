@@ -942,14 +942,16 @@ fn pack_cloze_and_fill_mask_refuse_what_they_would_score_or_write_silently() {
         .push("<mask>".into());
     fs::write(cloze.join("clozeTest.json"), items.to_string()).unwrap();
     let model = fixture.join("model");
-    let o = pt!(
-        "eval",
-        "cloze",
-        "--model",
-        &model,
-        cloze.join("clozeTest.json")
-    )
-    .fails_with(1);
+    let score = || {
+        pt!(
+            "eval",
+            "cloze",
+            "--model",
+            &model,
+            cloze.join("clozeTest.json")
+        )
+    };
+    let o = score().fails_with(1);
     crate::util::assert_stderr_has(
         &o,
         &format!("clozeTest.json: item 2 (idx {second}): 2 <mask> in pl_tokens"),
@@ -972,14 +974,7 @@ fn pack_cloze_and_fill_mask_refuse_what_they_would_score_or_write_silently() {
         ),
     )
     .unwrap();
-    let o = pt!(
-        "eval",
-        "cloze",
-        "--model",
-        &model,
-        cloze.join("clozeTest.json")
-    )
-    .fails_with(1);
+    let o = score().fails_with(1);
     crate::util::assert_stderr_has(
         &o,
         &format!("answers.txt: idx {first}: the answer \"not_a_candidate\" is not one of"),
