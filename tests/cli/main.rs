@@ -14,6 +14,7 @@ pub(crate) mod fetch;
 pub(crate) mod fetch_faults;
 mod fuzz_replay;
 mod generic;
+mod gpu_script;
 mod model;
 mod pack;
 mod pretrain;
