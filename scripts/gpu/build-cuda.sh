@@ -48,8 +48,10 @@ ln -s "$(ls "$cu"/lib/libcurand.so.10* | head -1)" "$link/libcurand.so"
 (cd "$root" && cargo fetch --locked --quiet)
 cudarc_version=$(awk '/^name = "cudarc"$/ {getline; gsub(/[^0-9.]/, ""); print}' "$root/Cargo.lock")
 cudarc=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-"$cudarc_version" | head -1)
-grep -ho 'pub fn cu[A-Za-z0-9_]*' "$cudarc"/src/driver/sys/*.rs | sed 's/pub fn //' | sort -u \
+# The symbols are the `fn cu…` declarations of the bindings' extern blocks.
+grep -hoE '^\s+fn cu[A-Za-z0-9_]*' "$cudarc"/src/driver/sys/*.rs | awk '{print $2}' | sort -u \
   | awk '{print "void " $1 "(void) {}"}' > "$link/cuda_stub.c"
+[ -s "$link/cuda_stub.c" ] || { echo "no cu* functions found in $cudarc" >&2; exit 1; }
 gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$link/libcuda.so" "$link/cuda_stub.c"
 echo "driver stub: $(grep -c . "$link/cuda_stub.c") functions of cudarc $cudarc_version"
 
