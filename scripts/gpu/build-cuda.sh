@@ -74,12 +74,15 @@ bytes=$(stat -c %s "$dest/pytorrent")
   echo "GPU machine's driver, the others with its python3's NVIDIA packages (LD_LIBRARY_PATH):"
   readelf -d "$dest/pytorrent" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print "  " $5}'
   echo
-  echo "resolved here (against the venv's libraries; the stub stands in for the driver):"
+  echo "resolved here against the venv's libraries (libcuda.so.1 is the GPU machine's driver):"
   LD_LIBRARY_PATH="$cu/lib:$link" ldd "$dest/pytorrent" | sed 's/^/ /'
   echo
-  echo "libraries opened at run time by name (dlopen), if any:"
-  strings "$dest/pytorrent" | grep -E '^lib(cuda|nvrtc|cublas|cublasLt|curand|cudart|nvJitLink)[A-Za-z]*\.so(\.[0-9]+)*$' \
-    | sort -u | sed 's/^/  /' || true
+  # A CUDA library named in the binary but not NEEDED would be opened by name (dlopen).
+  echo "CUDA libraries named in the binary besides those it links (opened by name at run time):"
+  needed=$(readelf -d "$dest/pytorrent" | awk '/NEEDED/ {gsub(/[][]/, "", $5); print $5}')
+  extra=$(strings "$dest/pytorrent" | grep -E '^lib(cuda|nvrtc|cublas|cublasLt|curand|cudart|nvJitLink)[A-Za-z]*\.so(\.[0-9]+)*$' \
+    | sort -u | grep -vxF "$needed" || true)
+  echo "${extra:-  none}" | sed 's/^\([^ ]\)/  \1/'
 } > "$dest/MANIFEST.txt"
 cat "$dest/MANIFEST.txt"
 limit=$(( 64 << 20 ))
