@@ -32,7 +32,7 @@ fn stages() -> Vec<(&'static str, Reader)> {
         ("corpus.filter", read::<corpus::filter::FilterConfig>),
         ("corpus.convert", read::<corpus::convert::ConvertConfig>),
         ("corpus.dedup", read::<pytorrent_extract::run::MergeConfig>),
-        ("fetch", read::<pytorrent_extract::fetch::FetchConfig>),
+        ("fetch", read::<pytorrent_fetch::FetchConfig>),
         ("extract", read::<pytorrent_extract::ExtractConfig>),
         ("tokenizer.train", read::<tok::TrainConfig>),
         ("tokenizer.encode", read::<tok::encode::EncodeConfig>),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use pytorrent_extract::fetch::FetchConfig;
+use pytorrent_fetch::FetchConfig;
 use pytorrent_io::size::ByteSize;
 
 use crate::console::{Console, OutputArgs};
@@ -125,7 +125,7 @@ impl From<&FetchArgs> for FetchConfig {
 
 pub fn run(a: FetchArgs) -> Result<ExitCode, CliError> {
     let console = Console::new(&a.output);
-    let report = pytorrent_extract::fetch::run(&(&a).into(), &console)?;
+    let report = pytorrent_fetch::run(&(&a).into(), &console)?;
     console.summary(&report)?;
     // A package that could not be fetched is a data error.
     Ok(ExitCode::from(if report.failures() == 0 { 0 } else { 1 }))

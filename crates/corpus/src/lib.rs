@@ -10,6 +10,7 @@
 //! that reads a corpus flattens an [`InputConfig`].
 
 pub mod convert;
+pub mod dedup;
 pub mod error;
 pub mod filter;
 pub mod input;

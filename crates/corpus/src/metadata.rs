@@ -31,6 +31,13 @@ pub fn normalize_name(name: &str) -> String {
     out
 }
 
+/// A stable hash of a package's normalised name: which array-job task fetches or extracts it.
+pub fn name_hash(name: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(normalize_name(name).as_bytes());
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetaSource {

@@ -11,7 +11,7 @@ use pytorrent_corpus::read::{read_records, Item};
 use pytorrent_corpus::{
     AnyRecord, InputConfig, Partition, Partitions, ReadSummary, TextSource, TextView,
 };
-use pytorrent_extract::dedup::{DedupOptions, Deduper, Duplicate};
+use pytorrent_corpus::dedup::{DedupOptions, Deduper, Duplicate};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// Code tokens for comparison: runs of letters, digits and `_`, and each other non-space
 /// character alone; spacing and line breaks do not count.
 pub fn tokens(text: &str) -> Vec<String> {
-    pytorrent_extract::package::word_tokens(text)
+    pytorrent_corpus::dedup::word_tokens(text)
 }
 
 fn default_field() -> TextView {

@@ -1,4 +1,4 @@
-//! Errors of the extract and fetch stages (problems inside one package are not errors: they
+//! Errors of the extract stage (problems inside one package are not errors: they
 //! are counted in its report and the run goes on).
 
 #[derive(Debug, thiserror::Error)]
@@ -6,9 +6,6 @@ pub enum Error {
     /// The request is wrong: bad settings, missing inputs (exit code 2).
     #[error("{0}")]
     Usage(String),
-    /// A server answered with an error or with something unreadable (exit code 1).
-    #[error("{0}")]
-    Remote(String),
     #[error(transparent)]
     Io(#[from] pytorrent_io::Error),
     #[error(transparent)]
@@ -19,7 +16,6 @@ impl pytorrent_io::Classify for Error {
     fn kind(&self) -> pytorrent_io::ErrorKind {
         match self {
             Error::Usage(_) => pytorrent_io::ErrorKind::Usage,
-            Error::Remote(_) => pytorrent_io::ErrorKind::Data,
             Error::Io(e) => e.kind(),
             Error::Corpus(e) => e.kind(),
         }

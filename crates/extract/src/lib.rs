@@ -9,14 +9,12 @@
 //!   scrubbing ([`scrub`]); [`units`]: what each scenario pairs; [`dedup`]: exact and near
 //!   duplicates.
 //!
-//! The stage's commands each have a typed config and a `run`: [`run`] (extract: packages →
-//! a PyTorrent corpus) and [`fetch`] (package index → metadata and archives).
+//! The stage has a typed config and a `run`: [`run`] (packages → a PyTorrent corpus);
+//! downloading the packages is `pytorrent-fetch`'s.
 
 pub mod archive;
-pub mod conda;
-pub mod dedup;
+pub use pytorrent_corpus::dedup;
 pub mod error;
-pub mod fetch;
 pub mod journal;
 pub mod package;
 pub mod python;

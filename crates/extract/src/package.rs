@@ -1,6 +1,7 @@
 //! One package → records: read the archive, decode each `.py` file (PEP 263 cookie or BOM),
 //! find its functions, and make a record per function and scenario that has natural language.
 
+use pytorrent_corpus::dedup::word_tokens;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -340,29 +341,6 @@ pub struct Output {
     pub scenario: Scenario,
     pub partition: Partition,
     pub record: Record,
-}
-
-/// Words (letters, digits, `_`) and single punctuation marks, whitespace dropped: as the
-/// reference extractor tokenises summaries, and as `eval overlap` compares code.
-pub fn word_tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-        } else {
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
-            }
-            if !c.is_whitespace() {
-                out.push(c.to_string());
-            }
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
 }
 
 /// The first paragraph, whitespace collapsed.

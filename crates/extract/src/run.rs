@@ -577,7 +577,7 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     let mine: Vec<(u64, &PathBuf)> = all
         .iter()
         .enumerate()
-        .filter(|(_, p)| task.owns_unit(crate::fetch::name_hash(&package_name(p))))
+        .filter(|(_, p)| task.owns_unit(pytorrent_corpus::metadata::name_hash(&package_name(p))))
         .map(|(i, p)| (i as u64, p))
         .collect();
     let journal_dir = cfg.out.join(crate::journal::DIR);

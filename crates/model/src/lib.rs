@@ -1,15 +1,13 @@
 //! RoBERTa- and BERT-family encoders on candle, computing what `transformers` computes.
 //!
 //! - [`source`] — a model folder or a model id in the local Hugging Face cache.
-//! - [`config`] — `config.json` of transformers 4.x and 5.x.
+//! - [`config`] — `config.json` of transformers 4.x and 5.x (`pytorrent-hf`'s, re-exported).
 //! - [`encoder`] — the forward pass: embeddings (RoBERTa positions from the padding mask, in
 //!   integers), post-LayerNorm layers with erf GELU, the pooler and our MLM head (with
 //!   `lm_head.bias`).
 //! - [`fill_mask`] — the fill-mask pipeline's semantics; [`embed`] — pooled embeddings of
 //!   text lines or a corpus view, written as npy. Both have a typed config and a `run`, and
 //!   share [`options::ModelOptions`] (model, tokenizer, device, dtype, batch size).
-//! - [`config::positions_of`] — how long an input a checkpoint takes, for stages (pack) that
-//!   must fit it without loading the weights.
 //!
 //! The encoder is our own code on candle-core/candle-nn rather than candle-transformers'
 //! `bert`/`xlm_roberta`: those number RoBERTa positions from 0 (or in a float dtype, wrong
@@ -18,7 +16,7 @@
 //! PyTorch on CPU. Here linear layers run as one 2-D matmul over all tokens, Q/K/V are one
 //! fused matmul, and GELU runs in parallel.
 
-pub mod config;
+pub use pytorrent_hf::config;
 pub mod device;
 pub mod embed;
 pub mod encoder;
@@ -50,6 +48,8 @@ pub enum Error {
     #[error(transparent)]
     Tokenizer(#[from] pytorrent_tokenizer::Error),
     #[error(transparent)]
+    Hf(#[from] pytorrent_hf::Error),
+    #[error(transparent)]
     Io(#[from] pytorrent_io::Error),
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
@@ -63,6 +63,7 @@ impl pytorrent_io::Classify for Error {
         match self {
             Error::Usage(_) | Error::Unsupported(_) => ErrorKind::Usage,
             Error::Tokenizer(e) => e.kind(),
+            Error::Hf(e) => e.kind(),
             Error::Io(e) => e.kind(),
             Error::Corpus(e) => e.kind(),
             Error::Config { .. } | Error::Weights { .. } | Error::Candle(_) => ErrorKind::Data,

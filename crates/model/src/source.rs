@@ -42,7 +42,7 @@ pub fn resolve(spec: &str) -> Result<ModelFiles> {
             "{spec}: give the model's folder (with config.json), not a file"
         )));
     } else {
-        pytorrent_tokenizer::hub::snapshot_folder(spec, &WEIGHT_FILES)?
+        pytorrent_hf::hub::snapshot_folder(spec, &WEIGHT_FILES)?
     };
     let root = folder.clone();
     let folder = match crate::sentence::SentenceConfig::read(&root)? {

@@ -204,7 +204,7 @@ impl PackConfig {
         self.settings.validate()?;
         self.rule.validate().map_err(Error::Usage)?;
         if let Some(m) = &self.model {
-            let (config, limit) = pytorrent_model::config::positions_of(m)?;
+            let (config, limit) = pytorrent_hf::config::positions_of(m)?;
             if self.settings.seq_len > limit {
                 return Err(Error::Usage(format!(
                     "--seq-len {} does not fit {}: its position table holds {limit} tokens",

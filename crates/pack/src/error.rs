@@ -15,7 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Tokenizer(#[from] pytorrent_tokenizer::Error),
     #[error(transparent)]
-    Model(#[from] pytorrent_model::Error),
+    Hf(#[from] pytorrent_hf::Error),
 }
 
 impl pytorrent_io::Classify for Error {
@@ -27,7 +27,7 @@ impl pytorrent_io::Classify for Error {
             Error::Io(e) => e.kind(),
             Error::Corpus(e) => e.kind(),
             Error::Tokenizer(e) => e.kind(),
-            Error::Model(e) => e.kind(),
+            Error::Hf(e) => e.kind(),
         }
     }
 }

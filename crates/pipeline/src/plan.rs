@@ -10,7 +10,7 @@ use pytorrent_eval::cloze::{ClozeConfig, ClozeMakeConfig};
 use pytorrent_eval::fill_mask::FillMaskEvalConfig;
 use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::retrieval::RetrievalConfig;
-use pytorrent_extract::fetch::FetchConfig;
+use pytorrent_fetch::FetchConfig;
 use pytorrent_extract::ExtractConfig;
 use pytorrent_pack::PackConfig;
 use pytorrent_pretrain::PretrainConfig;

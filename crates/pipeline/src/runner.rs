@@ -419,7 +419,7 @@ fn execute(
         }
     }
     let report = match &job.task {
-        Task::Fetch(c) => json(&pytorrent_extract::fetch::run(c, reporter).map_err(|e| wrap(&e))?),
+        Task::Fetch(c) => json(&pytorrent_fetch::run(c, reporter).map_err(|e| wrap(&e))?),
         Task::Extract(c) => {
             let mut c = c.clone();
             let partial = partial_of(&c.out);

@@ -12,11 +12,12 @@
 //! The stage's commands each have a typed config and a `run`: [`train_corpus`] (train),
 //! [`encode`], [`decode`], [`inspect`] and [`eval`].
 
+pub use pytorrent_hf::hub;
+
 pub mod decode;
 pub mod encode;
 pub mod eval;
 pub mod fast;
-pub mod hub;
 pub mod inspect;
 pub mod pretok;
 pub mod train_corpus;
@@ -84,6 +85,19 @@ impl pytorrent_io::Classify for Error {
             Error::Corpus(c) => c.kind(),
             Error::Io(e) => e.kind(),
             Error::Load { .. } | Error::Tokenizers(_) => ErrorKind::Data,
+        }
+    }
+}
+
+impl From<pytorrent_hf::Error> for Error {
+    fn from(e: pytorrent_hf::Error) -> Self {
+        match e {
+            pytorrent_hf::Error::Load { path, message }
+            | pytorrent_hf::Error::Config { path, message } => Error::Load { path, message },
+            pytorrent_hf::Error::NotCached { id, cache, message } => {
+                Error::NotCached { id, cache, message }
+            }
+            pytorrent_hf::Error::Io(e) => Error::Io(e),
         }
     }
 }

@@ -17,7 +17,8 @@ use pytorrent_corpus::metadata::normalize_name;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::fetch::{fail, get, unsafe_file_name, FailReason, FetchOptions, GetError, Outcome};
+use crate::http::{get, GetError};
+use crate::pypi::{fail, unsafe_file_name, FailReason, FetchOptions, Outcome};
 
 /// The channels to read and where they were configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -558,7 +559,7 @@ fn digest_matches(e: &Entry, sha: &str, md5: &str) -> bool {
 /// Fetches one package from the channels: its newest (or pinned, or `as_of`) archive and
 /// its metadata document, written only once the archive is in place.
 pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions) -> Outcome {
-    if let Some(refused) = crate::fetch::unsafe_project_name(name) {
+    if let Some(refused) = crate::pypi::unsafe_project_name(name) {
         return refused;
     }
     let norm = normalize_name(name);
@@ -583,7 +584,7 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
     if let Some(refused) = unsafe_file_name(filename) {
         return refused;
     }
-    let limit = match crate::fetch::archive_limit(chosen.size, filename, opts) {
+    let limit = match crate::pypi::archive_limit(chosen.size, filename, opts) {
         Ok(l) => l,
         Err(refused) => return refused,
     };
@@ -648,7 +649,7 @@ pub fn fetch(agent: &ureq::Agent, cat: &Catalog, name: &str, opts: &FetchOptions
             Ok(())
         },
     );
-    let outcome = crate::fetch::download_outcome(result, outcome, &url);
+    let outcome = crate::pypi::download_outcome(result, outcome, &url);
     match outcome {
         Outcome::Downloaded { .. } => write_document(outcome),
         other => other,

@@ -36,7 +36,7 @@ impl Default for DedupOptions {
     }
 }
 
-pub(crate) const PERMUTATIONS: usize = 128;
+pub const PERMUTATIONS: usize = 128;
 
 /// What de-duplication compares of one record, computed apart from the [`Deduper`] (and so
 /// in parallel): its exact key and its MinHash signature, as the options ask.
@@ -273,6 +273,29 @@ const SEEDS: [u64; PERMUTATIONS] = {
     }
     s
 };
+
+/// Words (letters, digits, `_`) and single punctuation marks, whitespace dropped: as the
+/// reference extractor tokenises summaries, and as `eval overlap` compares code.
+pub fn word_tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            if !c.is_whitespace() {
+                out.push(c.to_string());
+            }
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

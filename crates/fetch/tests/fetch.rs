@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pytorrent_extract::fetch::{agent, fetch, FailReason, FetchOptions, Outcome};
+use pytorrent_fetch::{agent, fetch, FailReason, FetchOptions, Outcome};
 use sha2::{Digest, Sha256};
 
 struct Server {
@@ -266,13 +266,13 @@ fn the_fetch_stage_reads_its_list_and_sorts_outcomes_by_reason() {
     let opt_out = dir.path().join("opt-out.txt");
     std::fs::write(&opt_out, "flaky\n").unwrap();
     let mut cfg =
-        pytorrent_extract::fetch::FetchConfig::new(vec!["flaky".into()], dir.path().join("out"));
+        pytorrent_fetch::FetchConfig::new(vec!["flaky".into()], dir.path().join("out"));
     cfg.from_file = Some(list);
     cfg.opt_out = Some(opt_out);
     cfg.json_api_url = Some(format!("{}/pypi", server.base));
     cfg.retries = 0;
     let rec = pytorrent_io::reporter::Recorder::default();
-    let report = pytorrent_extract::fetch::run(&cfg, &rec).unwrap();
+    let report = pytorrent_fetch::run(&cfg, &rec).unwrap();
     assert_eq!(report.downloaded, 2);
     assert_eq!(report.opted_out, ["flaky"]);
     assert_eq!(report.failures(), 1);

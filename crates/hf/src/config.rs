@@ -174,7 +174,7 @@ pub fn positions_of(spec: &str) -> Result<(std::path::PathBuf, usize)> {
     } else if p.is_dir() {
         p.join("config.json")
     } else {
-        pytorrent_tokenizer::hub::snapshot_folder(spec, &["config.json"])?.join("config.json")
+        crate::hub::snapshot_folder(spec, &["config.json"])?.join("config.json")
     };
     let text = std::fs::read_to_string(&config).map_err(|e| pytorrent_io::Error::io(&config, e))?;
     let bad = |message: String| Error::Config {

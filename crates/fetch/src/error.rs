@@ -1,0 +1,29 @@
+//! Errors of the fetch stage (a package that cannot be fetched is not an error: its outcome
+//! is counted in the report and the run goes on).
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong: bad settings, missing inputs (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A server answered with an error or with something unreadable (exit code 1).
+    #[error("{0}")]
+    Remote(String),
+    #[error(transparent)]
+    Io(#[from] pytorrent_io::Error),
+    #[error(transparent)]
+    Corpus(#[from] pytorrent_corpus::Error),
+}
+
+impl pytorrent_io::Classify for Error {
+    fn kind(&self) -> pytorrent_io::ErrorKind {
+        match self {
+            Error::Usage(_) => pytorrent_io::ErrorKind::Usage,
+            Error::Remote(_) => pytorrent_io::ErrorKind::Data,
+            Error::Io(e) => e.kind(),
+            Error::Corpus(e) => e.kind(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
