@@ -6,13 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn samples() -> PathBuf {
-    root().join("data-samples/corpus")
-}
+pub use pytorrent_testkit::{root, samples};
 
 pub fn metadata() -> PathBuf {
     root().join("data-samples/packages/Package_Metadata")

@@ -130,7 +130,7 @@ impl ConvertConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ConvertReport {
     pub read: ReadSummary,
     pub records_per_partition: BTreeMap<String, u64>,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use pytorrent_io::{Classify, ErrorKind};
 
 /// What kind of problem a line or file has; used for counts in summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     InvalidJson,

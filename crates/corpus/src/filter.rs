@@ -135,7 +135,7 @@ impl FilterSpec {
 }
 
 /// Counts of a filter run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct FilterCounts {
     pub kept: u64,
     pub dropped: BTreeMap<DropReason, u64>,
@@ -265,7 +265,7 @@ impl FilterConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FilterReport {
     pub read: crate::read::ReadSummary,
     pub filter: FilterCounts,

@@ -303,7 +303,7 @@ pub fn normalize_classifier(c: &str) -> Option<String> {
 }
 
 /// Where a license statement came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LicenseSource {
     LicenseField,
@@ -312,7 +312,7 @@ pub enum LicenseSource {
 }
 
 /// A package's license as far as its metadata tells.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct License {
     /// Distinct normalised ids, in the order found.
     pub ids: Vec<String>,

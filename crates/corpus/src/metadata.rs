@@ -38,7 +38,7 @@ pub fn name_hash(name: &str) -> u64 {
     u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetaSource {
     Pypi,
@@ -46,7 +46,7 @@ pub enum MetaSource {
 }
 
 /// One package's metadata, whichever document it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PackageMeta {
     pub name: String,
     pub normalized_name: String,

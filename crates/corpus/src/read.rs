@@ -57,7 +57,7 @@ impl Default for ReadOptions {
 }
 
 /// Counts of what was read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReadSummary {
     pub files: u64,
     pub lines: u64,

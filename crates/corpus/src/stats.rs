@@ -150,7 +150,7 @@ impl Default for StatsAccumulator {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Distribution {
     pub count: u64,
     pub min: u64,
@@ -163,7 +163,7 @@ pub struct Distribution {
     pub max: u64,
     pub mean: f64,
     /// Log-scale histogram buckets: (upper bound, count).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<(u64, u64)>,
 }
 
@@ -203,7 +203,7 @@ fn distribution(h: &Histogram<u64>) -> Distribution {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Share {
     pub count: u64,
     pub share: f64,
@@ -218,13 +218,13 @@ fn share(count: u64, of: u64) -> Share {
     Share { count, share }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PackageCount {
     pub name: String,
     pub records: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
 pub struct LicenseStats {
     /// Records per class; `no_metadata` counts records whose package has no metadata.
     pub records_by_class: BTreeMap<String, u64>,
@@ -243,7 +243,7 @@ pub struct LicenseStats {
 }
 
 /// The records of one scenario (`none` for records of no scenario folder).
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
 pub struct ScenarioStats {
     pub records: u64,
     pub records_per_partition: BTreeMap<String, u64>,
@@ -251,7 +251,7 @@ pub struct ScenarioStats {
     pub exact_duplicates: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct CorpusStats {
     pub records: u64,
     pub distinct_packages: u64,
@@ -497,6 +497,23 @@ impl StatsConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// The statistics stage (`corpus stats`).
+pub struct Stats;
+
+impl pytorrent_io::stage::Stage for Stats {
+    type Config = StatsConfig;
+    type Report = CorpusStats;
+    type Error = crate::Error;
+    const COMMAND: &'static str = "corpus stats";
+
+    fn run(
+        config: &StatsConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<CorpusStats, crate::Error> {
+        run(config, reporter)
     }
 }
 

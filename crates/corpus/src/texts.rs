@@ -24,7 +24,7 @@ pub struct TextOrigin {
 }
 
 /// Counts of a text stream beyond the reader's own.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TextCounts {
     pub texts: u64,
     /// Records left out because of their partition.

@@ -35,15 +35,15 @@ impl ValidateConfig {
 }
 
 /// One problem of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ListedProblem {
     pub file: String,
     pub line: u64,
-    pub kind: &'static str,
+    pub kind: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ValidateReport {
     pub valid: bool,
     pub summary: ReadSummary,
@@ -75,7 +75,7 @@ pub fn run(cfg: &ValidateConfig, reporter: &dyn Reporter) -> Result<ValidateRepo
                     problems.push(ListedProblem {
                         file: problem.path.clone(),
                         line: problem.line,
-                        kind: problem.kind.name(),
+                        kind: problem.kind.name().to_string(),
                         message: problem.message.clone(),
                     });
                 }

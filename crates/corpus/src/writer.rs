@@ -52,7 +52,7 @@ pub enum Target {
 }
 
 /// A finished output file.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WrittenFile {
     pub path: PathBuf,
     pub records: u64,

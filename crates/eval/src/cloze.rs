@@ -160,7 +160,7 @@ impl ClozeConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClozeReport {
     pub items: usize,
     pub words: usize,
@@ -304,6 +304,23 @@ pub fn predict(
         predictions: cfg.out.clone(),
     };
     Ok((predictions, report))
+}
+
+/// Scoring a cloze test (`eval cloze`).
+pub struct Cloze;
+
+impl pytorrent_io::stage::Stage for Cloze {
+    type Config = ClozeConfig;
+    type Report = ClozeReport;
+    type Error = Error;
+    const COMMAND: &'static str = "eval cloze";
+
+    fn run(
+        config: &ClozeConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<ClozeReport, Error> {
+        run(config, reporter)
+    }
 }
 
 pub fn run(cfg: &ClozeConfig, reporter: &dyn Reporter) -> Result<ClozeReport> {
@@ -458,7 +475,7 @@ pub struct ClozeMakeConfig {
     pub out: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClozeMakeReport {
     pub items: usize,
     pub words: usize,
@@ -492,6 +509,23 @@ const MAKE_FIELDS: &[&str] = &[
     "code_tokens",
     "docstring_tokens",
 ];
+
+/// Making a cloze test (`eval cloze make`).
+pub struct ClozeMake;
+
+impl pytorrent_io::stage::Stage for ClozeMake {
+    type Config = ClozeMakeConfig;
+    type Report = ClozeMakeReport;
+    type Error = Error;
+    const COMMAND: &'static str = "eval cloze make";
+
+    fn run(
+        config: &ClozeMakeConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<ClozeMakeReport, Error> {
+        make(config, reporter)
+    }
+}
 
 pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeReport> {
     let words: Vec<String> = match (cfg.kind, &cfg.words) {

@@ -201,7 +201,7 @@ impl FillMaskEvalConfig {
 }
 
 /// One mask of one prompt, scored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Scored {
     pub prompt: usize,
     pub mask: usize,
@@ -216,7 +216,7 @@ pub struct Scored {
     pub probability: f32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Accuracy {
     pub masks: usize,
     pub top1: f64,
@@ -241,7 +241,7 @@ impl Accuracy {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FillMaskEvalReport {
     pub model: String,
     pub suites: Vec<String>,
@@ -251,7 +251,7 @@ pub struct FillMaskEvalReport {
     pub categories: BTreeMap<String, Accuracy>,
     /// Accepted answers longer than one token, judged by their first token.
     pub multi_token_answers: usize,
-    pub rule: &'static str,
+    pub rule: String,
     /// Lowest reciprocal rank first.
     pub worst: Vec<Scored>,
     pub min_top1: f64,
@@ -307,6 +307,26 @@ fn answer_tokens(tok: &ModelTokenizer, p: &Prompt, mask: &str) -> Result<(Vec<Ac
         out.push(ids);
     }
     Ok((out, multi))
+}
+
+/// The fill-mask check (`eval fill-mask`).
+pub struct FillMaskEval;
+
+impl pytorrent_io::stage::Stage for FillMaskEval {
+    type Config = FillMaskEvalConfig;
+    type Report = FillMaskEvalReport;
+    type Error = Error;
+    const COMMAND: &'static str = "eval fill-mask";
+
+    fn run(
+        config: &FillMaskEvalConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<FillMaskEvalReport, Error> {
+        run(config, reporter)
+    }
+    fn gate_failure(report: &FillMaskEvalReport) -> Option<String> {
+        report.failed.clone()
+    }
 }
 
 pub fn run(cfg: &FillMaskEvalConfig, reporter: &dyn Reporter) -> Result<FillMaskEvalReport> {
@@ -427,7 +447,7 @@ pub fn run(cfg: &FillMaskEvalConfig, reporter: &dyn Reporter) -> Result<FillMask
         overall,
         categories,
         multi_token_answers: multi,
-        rule: RULE,
+        rule: RULE.into(),
         worst,
         min_top1: cfg.min_top1,
         min_top5: cfg.min_top5,

@@ -48,7 +48,7 @@ pub fn random_mrr(n: u64, cutoff: u64) -> f64 {
 }
 
 /// The cut-offs of the IR metrics: sentence-transformers' defaults.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Cutoffs {
     pub accuracy: Vec<usize>,
     pub precision_recall: Vec<usize>,
@@ -87,7 +87,7 @@ impl Cutoffs {
 }
 
 /// The IR metrics, averaged over queries, keyed by cut-off.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct IrScores {
     pub accuracy: BTreeMap<usize, f64>,
     pub precision: BTreeMap<usize, f64>,

@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
+use pytorrent_corpus::dedup::{DedupOptions, Deduper, Duplicate};
 use pytorrent_corpus::read::{read_records, Item};
 use pytorrent_corpus::{
     AnyRecord, InputConfig, Partition, Partitions, ReadSummary, TextSource, TextView,
 };
-use pytorrent_corpus::dedup::{DedupOptions, Deduper, Duplicate};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -110,22 +110,22 @@ impl OverlapConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Leak {
     /// The evaluation record.
     pub eval: String,
     /// The first training record that holds it.
     pub train: String,
-    pub kind: &'static str,
+    pub kind: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Share {
     pub count: u64,
     pub share: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OverlapReport {
     pub field: String,
     pub eval_records: u64,
@@ -153,6 +153,23 @@ fn name(rec: &AnyRecord, file: &pytorrent_corpus::InputFile, line: u64) -> Strin
 
 fn selected(p: Option<Partition>, want: &Partitions) -> bool {
     p.is_none() || want.contains(p)
+}
+
+/// Train/test overlap (`eval overlap`).
+pub struct Overlap;
+
+impl pytorrent_io::stage::Stage for Overlap {
+    type Config = OverlapConfig;
+    type Report = OverlapReport;
+    type Error = Error;
+    const COMMAND: &'static str = "eval overlap";
+
+    fn run(
+        config: &OverlapConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<OverlapReport, Error> {
+        run(config, reporter)
+    }
 }
 
 pub fn run(cfg: &OverlapConfig, reporter: &dyn Reporter) -> Result<OverlapReport> {
@@ -277,7 +294,8 @@ pub fn run(cfg: &OverlapConfig, reporter: &dyn Reporter) -> Result<OverlapReport
                         "exact"
                     } else {
                         "near"
-                    },
+                    }
+                    .into(),
                 });
             }
         }

@@ -231,7 +231,7 @@ impl RetrievalConfig {
 }
 
 /// One system's scores: the protocol's MRR and the IR metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scores {
     /// `csn`: the mean of batch MRRs; `pool`: the mean reciprocal rank over all candidates.
     /// Defined where every query has one answer.
@@ -288,14 +288,14 @@ impl Scores {
 }
 
 /// What was evaluated and how.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Details {
-    pub protocol: &'static str,
-    pub direction: &'static str,
-    pub similarity: &'static str,
+    pub protocol: String,
+    pub direction: String,
+    pub similarity: String,
     /// The text side of corpus pairs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub query: Option<&'static str>,
+    pub query: Option<String>,
     pub queries: usize,
     /// Candidates each query ranks.
     pub candidates_per_query: usize,
@@ -314,14 +314,14 @@ pub struct Details {
     pub scores: Scores,
     /// The system's IR metrics under BEIR's and CoIR's names.
     pub beir: BTreeMap<String, f64>,
-    pub ties: &'static str,
+    pub ties: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<ReadSummary>,
 }
 
 /// The result, shaped as MTEB writes a task result (`scores.<split>[0]`, `main_score` =
 /// NDCG@10), with everything else under `pytorrent`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RetrievalReport {
     pub task_name: String,
     pub dataset_revision: Option<String>,
@@ -643,6 +643,23 @@ fn fit_embeddings(side: &mut Side, q: &Matrix, c: &Matrix, alone: bool) -> Resul
     Ok(())
 }
 
+/// Code retrieval (`eval retrieval`).
+pub struct Retrieval;
+
+impl pytorrent_io::stage::Stage for Retrieval {
+    type Config = RetrievalConfig;
+    type Report = RetrievalReport;
+    type Error = Error;
+    const COMMAND: &'static str = "eval retrieval";
+
+    fn run(
+        config: &RetrievalConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<RetrievalReport, Error> {
+        run(config, reporter)
+    }
+}
+
 pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalReport> {
     cfg.validate()?;
     let started = Instant::now();
@@ -755,10 +772,11 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
                 cfg.protocol.name()
             } else {
                 "pool"
-            },
-            direction: cfg.direction.name(),
-            similarity: cfg.similarity.name(),
-            query: (!cfg.benchmark_files() && has_texts).then(|| cfg.query.name()),
+            }
+            .into(),
+            direction: cfg.direction.name().into(),
+            similarity: cfg.similarity.name().into(),
+            query: (!cfg.benchmark_files() && has_texts).then(|| cfg.query.name().into()),
             queries: groups.iter().map(|g| g.queries.len()).sum(),
             candidates_per_query: per_query,
             batches: (cfg.protocol == Protocol::Csn && side.paired).then_some(groups.len()),
@@ -770,7 +788,7 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
             baselines,
             beir: scores.beir(),
             scores,
-            ties: TIES,
+            ties: TIES.into(),
             read,
         },
     })

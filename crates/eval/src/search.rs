@@ -124,7 +124,7 @@ impl Matrix {
 }
 
 /// What a search keeps of one query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Hits {
     /// The best candidates, best first: by score, then by tie key.
     pub top: Vec<u32>,

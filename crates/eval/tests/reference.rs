@@ -8,7 +8,7 @@ use pytorrent_eval::retrieval::{run, Direction, Protocol, RetrievalConfig};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/retrieval")
+    pytorrent_testkit::fixtures("retrieval")
 }
 
 fn reference() -> Value {

@@ -60,7 +60,7 @@ pub struct StoredRecord {
 }
 
 /// A record as [`Journal::push`] takes it: borrowed, so journalling copies nothing.
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 pub struct RecordRef<'a> {
     pub scenario: &'a str,
     pub partition: &'a str,

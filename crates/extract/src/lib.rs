@@ -24,4 +24,4 @@ pub mod units;
 pub mod window;
 
 pub use error::{Error, Result};
-pub use run::{ExtractConfig, ExtractReport};
+pub use run::{Extract, ExtractConfig, ExtractReport};

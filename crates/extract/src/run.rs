@@ -217,7 +217,7 @@ impl ExtractConfig {
     }
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, serde::Deserialize, Default)]
 pub struct ExtractReport {
     pub packages: u64,
     pub python_files: u64,
@@ -560,6 +560,24 @@ fn prepare_package(
             ..Default::default()
         }
     })
+}
+
+/// The extract stage.
+pub struct Extract;
+
+impl pytorrent_io::stage::Stage for Extract {
+    type Config = ExtractConfig;
+    type Report = ExtractReport;
+    type Error = Error;
+    const COMMAND: &'static str = "extract";
+    const UNHASHED: &'static [&'static str] = &["resume"];
+
+    fn run(
+        config: &ExtractConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<ExtractReport, Error> {
+        run(config, reporter)
+    }
 }
 
 pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {

@@ -207,4 +207,3 @@ fn retry_status<B>(
     }
     Ok(GetError::Status(code))
 }
-

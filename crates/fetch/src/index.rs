@@ -39,7 +39,7 @@ fn pip_conf_index(text: &str) -> Option<String> {
 }
 
 /// Where the index URL came from, for the summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IndexChoice {
     pub index_url: String,
     pub source: String,
@@ -160,7 +160,6 @@ pub(crate) fn list_projects(
     names.dedup_by_key(|n| normalize_name(n));
     Ok((names, refused))
 }
-
 
 #[cfg(test)]
 mod tests {

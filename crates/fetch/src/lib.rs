@@ -27,5 +27,5 @@ pub use error::{Error, Result};
 pub use http::{agent, RateLimiter};
 pub use index::{json_api_from_index, resolve_index, IndexChoice};
 pub use pypi::{fetch, FailReason, FetchOptions, Outcome};
-pub use run::{run, FetchConfig, FetchReport};
+pub use run::{run, Fetch, FetchConfig, FetchReport};
 pub use select::{parse_as_of, parse_requirement};

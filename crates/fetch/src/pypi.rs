@@ -33,7 +33,7 @@ pytorrent_io::word_enum! {
 }
 
 /// What happened to one package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Downloaded {
@@ -294,4 +294,3 @@ pub(crate) fn download_outcome(
         Err(e) => get_failure(e, url, "its metadata's size, --max-archive-bytes"),
     }
 }
-

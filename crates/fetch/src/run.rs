@@ -9,8 +9,8 @@ use pytorrent_corpus::metadata::name_hash;
 use pytorrent_io::size::ByteSize;
 use serde::Serialize;
 
-use crate::index::{json_api_from_index, list_projects, resolve_index, IndexChoice};
 use crate::http::{agent, RateLimiter};
+use crate::index::{json_api_from_index, list_projects, resolve_index, IndexChoice};
 use crate::pypi::{fetch, FetchOptions, Outcome};
 use crate::select::{parse_as_of, parse_requirement};
 
@@ -210,12 +210,12 @@ impl FetchConfig {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct FetchReport {
     /// Conda channels read (empty when fetching from the package index).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subdirs: Vec<String>,
     pub index_url: String,
     pub index_source: String,
@@ -245,6 +245,25 @@ pub struct FetchReport {
 impl FetchReport {
     pub fn failures(&self) -> usize {
         self.failed.values().map(Vec::len).sum()
+    }
+}
+
+/// The fetch stage.
+pub struct Fetch;
+
+impl pytorrent_io::stage::Stage for Fetch {
+    type Config = FetchConfig;
+    type Report = FetchReport;
+    type Error = crate::Error;
+    const COMMAND: &'static str = "fetch";
+    const UNHASHED: &'static [&'static str] = &["jobs", "rate", "retries", "timeout"];
+    const RESUMES: bool = true;
+
+    fn run(
+        config: &FetchConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<FetchReport, crate::Error> {
+        run(config, reporter)
     }
 }
 
@@ -545,4 +564,3 @@ impl std::fmt::Display for FetchReport {
         Ok(())
     }
 }
-

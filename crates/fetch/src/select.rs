@@ -3,7 +3,6 @@
 
 use crate::pypi::{fail, FailReason, Outcome};
 
-
 /// The files of the release to fetch: the pinned version, else with `as_of` the newest
 /// release uploaded by then (none: `Ok(None)`), else the latest. Yanked releases are passed
 /// over unless pinned, as pip does.
@@ -171,7 +170,6 @@ pub fn parse_requirement(spec: &str) -> Result<(String, Option<String>), String>
     }
     Ok((name.to_string(), version.map(str::to_string)))
 }
-
 
 #[cfg(test)]
 mod tests {

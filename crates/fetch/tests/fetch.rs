@@ -265,8 +265,7 @@ fn the_fetch_stage_reads_its_list_and_sorts_outcomes_by_reason() {
     std::fs::write(&list, "good  # the sdist\nwheelonly\n\nmissing\n").unwrap();
     let opt_out = dir.path().join("opt-out.txt");
     std::fs::write(&opt_out, "flaky\n").unwrap();
-    let mut cfg =
-        pytorrent_fetch::FetchConfig::new(vec!["flaky".into()], dir.path().join("out"));
+    let mut cfg = pytorrent_fetch::FetchConfig::new(vec!["flaky".into()], dir.path().join("out"));
     cfg.from_file = Some(list);
     cfg.opt_out = Some(opt_out);
     cfg.json_api_url = Some(format!("{}/pypi", server.base));

@@ -117,6 +117,17 @@ pub fn remove_leftovers(
     Ok(removed)
 }
 
+/// The temporary name a streamed output is written under beside `path` (`.NAME.PID.tmp`),
+/// for writers that cannot hold an [`AtomicFile`] (they rewrite a header in place, or hand
+/// the file to a library that wants a path); [`remove_leftovers`] knows the pattern.
+pub fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path.as_ref())?;

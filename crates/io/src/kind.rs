@@ -3,7 +3,7 @@
 //! each crate's error type.
 
 /// Whether a failure lies in how the work was asked for or in the data it met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// Bad flags or settings, a missing input, conflicting options: exit code 2.

@@ -8,6 +8,7 @@
 //! - [`owner`]: which output folders a command may write into, and which files it may replace.
 //! - [`reporter`]: how a stage reports progress, log lines and warnings to its caller.
 //! - [`kind`]: usage vs data errors, which the command line maps to exit codes 2 and 1.
+//! - [`stage`]: the trait every stage implements beside its `run`.
 //! - [`tasks`]: one job split among tasks (flags, Slurm arrays, Kubernetes Indexed Jobs).
 //! - [`lists`]: files of names, one a line, `#` comments.
 //! - [`size`]: byte sizes such as `512M`; [`names`]: one spelling of a setting for flags, configs
@@ -23,6 +24,7 @@ pub mod npy;
 pub mod owner;
 pub mod reporter;
 pub mod size;
+pub mod stage;
 pub mod tasks;
 
 pub use atomic::AtomicFile;

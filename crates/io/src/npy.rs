@@ -272,11 +272,7 @@ impl NpyWriter {
     fn open(path: &Path, dtype: Dtype, cols: Option<usize>) -> Result<NpyWriter, Error> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = crate::atomic::temp_name(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header(dtype, 0, cols))

@@ -199,7 +199,7 @@ impl EmbedConfig {
 /// The most truncated inputs the report names (all are counted).
 const NAMED_TRUNCATIONS: usize = 1000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EmbedReport {
     pub rows: usize,
     pub dim: usize,

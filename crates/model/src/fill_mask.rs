@@ -15,7 +15,7 @@ use crate::encoder::Model;
 use crate::text::{encode_inputs, length_batches, ModelTokenizer};
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Candidate {
     pub score: f32,
     pub token: u32,
@@ -271,14 +271,14 @@ impl Schema for WithMask<'_> {
 }
 
 /// One input and, per mask, its candidates best first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FilledText {
     pub text: String,
     pub masks: Vec<Vec<Candidate>>,
 }
 
 /// What `--json` prints: one entry per input.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct FillMaskReport(pub Vec<FilledText>);
 

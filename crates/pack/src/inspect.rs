@@ -14,7 +14,7 @@ use crate::manifest::Manifest;
 use crate::megatron::Index;
 use crate::shards::Format;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredRow {
     /// Index of the row in the partition (over all shards).
     pub row: u64,
@@ -152,7 +152,7 @@ fn default_count() -> u64 {
 }
 
 /// One row, its text and, with static masks, the original tokens at the masked positions.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DecodedRow {
     /// The partition folder it is in.
     pub folder: PathBuf,
@@ -166,7 +166,7 @@ pub struct DecodedRow {
 }
 
 /// What `--json` prints: the rows.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct InspectReport(pub Vec<DecodedRow>);
 

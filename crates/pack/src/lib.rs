@@ -29,4 +29,4 @@ pub mod verify;
 pub use config::{PackConfig, Settings};
 pub use error::{Error, Result};
 pub use packer::{Block, Mode, PackOptions, Packer, Remainder};
-pub use pipeline::{run, PackReport};
+pub use pipeline::{run, Pack, PackReport};

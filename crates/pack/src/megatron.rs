@@ -43,14 +43,6 @@ pub struct MegatronWriter {
     bytes: u64,
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
 impl MegatronWriter {
     /// `prefix` is the path without `.bin`/`.idx`.
     pub fn create(prefix: &Path, dtype: Dtype) -> Result<MegatronWriter, Error> {
@@ -59,7 +51,7 @@ impl MegatronWriter {
         let dir = prefix.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let bin = prefix.with_extension("bin");
-        let bin_tmp = tmp_name(&bin);
+        let bin_tmp = pytorrent_io::atomic::temp_name(&bin);
         let file = File::create(&bin_tmp).map_err(|e| Error::io(&bin_tmp, e))?;
         Ok(MegatronWriter {
             bin_tmp,

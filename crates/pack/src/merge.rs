@@ -17,7 +17,7 @@ pub struct MergeConfig {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct MergeReport {
     pub tasks: usize,
     pub partitions: Vec<(String, usize)>,

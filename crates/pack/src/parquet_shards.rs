@@ -66,11 +66,7 @@ impl ParquetShardWriter {
     pub fn create(path: &Path, schema: SchemaRef) -> Result<ParquetShardWriter, Error> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = pytorrent_io::atomic::temp_name(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(

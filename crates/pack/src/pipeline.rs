@@ -76,7 +76,7 @@ struct Counts {
 }
 
 /// What one partition produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PartitionReport {
     pub partition: String,
     pub dir: PathBuf,
@@ -90,7 +90,7 @@ pub struct PartitionReport {
     pub already_complete: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct PackReport {
     pub root: PathBuf,
     pub out: PathBuf,
@@ -205,6 +205,28 @@ pub fn fingerprint(
     })
     .expect("serialisable");
     pytorrent_io::fingerprint::hex(&Sha256::digest(&canon))
+}
+
+/// The pack stage.
+pub struct Pack;
+
+impl pytorrent_io::stage::Stage for Pack {
+    type Config = PackConfig;
+    type Report = PackReport;
+    type Error = Error;
+    const COMMAND: &'static str = "pack";
+    const UNHASHED: &'static [&'static str] = &["resume"];
+    const RESUMES: bool = true;
+
+    fn run(
+        config: &PackConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<PackReport, Error> {
+        run(config, reporter)
+    }
+    fn set_resume(config: &mut PackConfig, resume: bool) {
+        config.resume = resume;
+    }
 }
 
 /// Packs the corpus the config names: loads the tokenizer, resolves the task split, and

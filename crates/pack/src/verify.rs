@@ -14,7 +14,7 @@ use crate::megatron::Index;
 use crate::shards::{Format, ShardInfo};
 
 /// One thing wrong with a shard folder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub file: PathBuf,
     pub problem: String,
@@ -433,7 +433,7 @@ pub struct VerifyConfig {
     pub dirs: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// No problem, and at least one folder holds rows.
     pub ok: bool,

@@ -1,6 +1,7 @@
 //! The pack stage and the shards commands called as library functions, without the binary:
 //! pack, verify, inspect, a task split and its merge, and refusals of old manifests.
 
+use pytorrent_testkit::samples;
 use std::path::{Path, PathBuf};
 
 use pytorrent_corpus::InputConfig;
@@ -9,10 +10,6 @@ use pytorrent_pack::inspect::InspectConfig;
 use pytorrent_pack::merge::MergeConfig;
 use pytorrent_pack::verify::VerifyConfig;
 use pytorrent_pack::{Mode, PackConfig};
-
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/corpus")
-}
 
 fn tokenizer(dir: &Path) -> String {
     let out = dir.join("tok");

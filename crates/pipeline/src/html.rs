@@ -7,10 +7,18 @@ use std::path::Path;
 
 use plotters::style::RGBColor;
 use pytorrent_corpus::report::{bars, class_colour, coloured_bars, escape, value_bars};
-use serde_json::Value;
+use pytorrent_corpus::stats::{CorpusStats, LicenseStats};
+use pytorrent_eval::fill_mask::FillMaskEvalReport;
+use pytorrent_eval::overlap::{OverlapReport, Share};
+use pytorrent_eval::retrieval::{RetrievalReport, Scores};
+use pytorrent_extract::ExtractReport;
+use pytorrent_pack::PackReport;
+use pytorrent_pretrain::PretrainReport;
+use serde::de::DeserializeOwned;
 
 use crate::config::PipelineFile;
 use crate::plan::{Job, Task};
+use crate::reports::{ClozeStageReport, Compression, TokenizerReport};
 use crate::runner::{RunOptions, RunReport};
 use crate::stage::Stage;
 use crate::state::{self, Stamp};
@@ -45,12 +53,24 @@ pub fn render(
         .iter()
         .filter_map(|j| state::read_stamp(&file.out, j.stage).map(|s| (j.stage, s)))
         .collect();
-    let report_of = |stage: Stage| -> Option<&Value> {
-        stamps
-            .iter()
-            .find(|(s, _)| *s == stage)
-            .map(|(_, st)| &st.report)
-    };
+    // Each stamped report is read back as its stage's report type: a report that does not
+    // have the fields the page shows is an error naming the stamp, never a page of zeros.
+    fn report_of<T: DeserializeOwned>(
+        file: &PipelineFile,
+        stamps: &[(Stage, Stamp)],
+        stage: Stage,
+    ) -> Result<Option<T>> {
+        let Some((_, st)) = stamps.iter().find(|(s, _)| *s == stage) else {
+            return Ok(None);
+        };
+        T::deserialize(&st.report).map(Some).map_err(|e| {
+            pytorrent_io::Error::format(
+                state::stages_dir(&file.out).join(format!("{stage}.json")),
+                format!("its report is not a {stage} report of this version: {e}"),
+            )
+            .into()
+        })
+    }
     let present = |stage: Stage| jobs.iter().any(|j| j.stage == stage);
     let mut page = Page::default();
     let _ = write!(
@@ -66,8 +86,9 @@ pub fn render(
     pipeline_table(&mut page, run, &stamps);
 
     page.section("corpus");
-    let stats = report_of(Stage::Stats);
-    match (report_of(Stage::Extract), stats) {
+    let stats: Option<CorpusStats> = report_of(file, &stamps, Stage::Stats)?;
+    let extract: Option<ExtractReport> = report_of(file, &stamps, Stage::Extract)?;
+    match (&extract, &stats) {
         (None, None) => page.absent(present(Stage::Extract) || present(Stage::Stats)),
         (extract, stats) => {
             if let Some(e) = extract {
@@ -80,7 +101,7 @@ pub fn render(
     }
 
     page.section("licenses");
-    match stats.and_then(|s| s.get("licenses")) {
+    match stats.as_ref().and_then(|s| s.licenses.as_ref()) {
         Some(l) => licenses(&mut page, l).map_err(chart_error)?,
         None if stats.is_some() => page.note(
             "The statistics had no package metadata: give [stats] metadata (a \
@@ -90,41 +111,42 @@ pub fn render(
     }
 
     page.section("tokenizer");
-    match report_of(Stage::Tokenizer) {
-        Some(t) => tokenizer(&mut page, t).map_err(chart_error)?,
+    match report_of::<TokenizerReport>(file, &stamps, Stage::Tokenizer)? {
+        Some(t) => tokenizer(&mut page, &t).map_err(chart_error)?,
         None => page.absent(present(Stage::Tokenizer)),
     }
 
     page.section("shards");
-    match report_of(Stage::Pack) {
-        Some(p) => shards(&mut page, p),
+    match report_of::<PackReport>(file, &stamps, Stage::Pack)? {
+        Some(p) => shards(&mut page, &p),
         None => page.absent(present(Stage::Pack)),
     }
 
     page.section("training");
-    training(&mut page, jobs, report_of(Stage::Pretrain))?;
+    let pretrain: Option<PretrainReport> = report_of(file, &stamps, Stage::Pretrain)?;
+    training(&mut page, jobs, pretrain.as_ref())?;
 
     page.section("fill-mask");
-    match report_of(Stage::FillMask) {
-        Some(f) => fill_mask(&mut page, f).map_err(chart_error)?,
+    match report_of::<FillMaskEvalReport>(file, &stamps, Stage::FillMask)? {
+        Some(f) => fill_mask(&mut page, &f).map_err(chart_error)?,
         None => page.absent(present(Stage::FillMask)),
     }
 
     page.section("cloze");
-    match report_of(Stage::Cloze) {
-        Some(c) => cloze(&mut page, c),
+    match report_of::<ClozeStageReport>(file, &stamps, Stage::Cloze)? {
+        Some(c) => cloze(&mut page, &c),
         None => page.absent(present(Stage::Cloze)),
     }
 
     page.section("retrieval");
-    match report_of(Stage::Retrieval) {
-        Some(r) => retrieval(&mut page, r).map_err(chart_error)?,
+    match report_of::<RetrievalReport>(file, &stamps, Stage::Retrieval)? {
+        Some(r) => retrieval(&mut page, &r).map_err(chart_error)?,
         None => page.absent(present(Stage::Retrieval)),
     }
 
     page.section("overlap");
-    match report_of(Stage::Overlap) {
-        Some(o) => overlap(&mut page, o),
+    match report_of::<OverlapReport>(file, &stamps, Stage::Overlap)? {
+        Some(o) => overlap(&mut page, &o),
         None => page.absent(present(Stage::Overlap)),
     }
 
@@ -246,22 +268,6 @@ impl Page {
     }
 }
 
-fn num(v: &Value, key: &str) -> f64 {
-    v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
-fn int(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -302,51 +308,48 @@ fn pipeline_table(page: &mut Page, run: &RunReport, stamps: &[(Stage, Stamp)]) {
     ));
 }
 
-fn extract_summary(page: &mut Page, e: &Value) {
+fn extract_summary(page: &mut Page, e: &ExtractReport) {
     page.h3("Extraction");
     let filtered: Vec<String> = e
-        .get("filtered")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}: {v}")).collect())
-        .unwrap_or_default();
-    let failed = e
-        .get("failed_packages")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+        .filtered
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
     page.table(&[
-        ("packages", int(e, "packages").to_string()),
-        ("Python files", int(e, "python_files").to_string()),
+        ("packages", e.packages.to_string()),
+        ("Python files", e.python_files.to_string()),
         (
             "files with syntax errors",
-            int(e, "files_with_syntax_errors").to_string(),
+            e.files_with_syntax_errors.to_string(),
         ),
-        ("functions", int(e, "functions").to_string()),
+        ("functions", e.functions.to_string()),
         ("left out", filtered.join(", ")),
-        ("packages that failed", failed.to_string()),
+        ("packages that failed", e.failed_packages.len().to_string()),
     ]);
 }
 
-fn corpus_stats(page: &mut Page, s: &Value) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn corpus_stats(
+    page: &mut Page,
+    s: &CorpusStats,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     page.h3("Records per scenario and partition");
     let mut rows = Vec::new();
-    if let Some(sc) = s.get("scenarios").and_then(Value::as_object) {
-        for (name, v) in sc {
-            let part = |p: &str| {
-                v.get("records_per_partition")
-                    .and_then(|m| m.get(p))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-                    .to_string()
-            };
-            rows.push(vec![
-                name.clone(),
-                int(v, "records").to_string(),
-                part("train"),
-                part("valid"),
-                part("test"),
-                int(v, "exact_duplicates").to_string(),
-            ]);
-        }
+    for (name, v) in &s.scenarios {
+        let part = |p: &str| {
+            v.records_per_partition
+                .get(p)
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        };
+        rows.push(vec![
+            name.clone(),
+            v.records.to_string(),
+            part("train"),
+            part("valid"),
+            part("test"),
+            v.exact_duplicates.to_string(),
+        ]);
     }
     page.grid(
         &[
@@ -359,99 +362,73 @@ fn corpus_stats(page: &mut Page, s: &Value) -> std::result::Result<(), Box<dyn s
         ],
         &rows,
     );
-    let share = |k: &str| s.get(k).map_or(0.0, |x| num(x, "share"));
     page.table(&[
-        ("records", int(s, "records").to_string()),
-        ("distinct packages", int(s, "distinct_packages").to_string()),
-        ("with docstring", pct(share("with_docstring"))),
-        ("with summary", pct(share("with_summary"))),
-        ("exact duplicates", pct(share("exact_duplicates"))),
+        ("records", s.records.to_string()),
+        ("distinct packages", s.distinct_packages.to_string()),
+        ("with docstring", pct(s.with_docstring.share)),
+        ("with summary", pct(s.with_summary.share)),
+        ("exact duplicates", pct(s.exact_duplicates.share)),
     ]);
     let mut rows = Vec::new();
-    for (label, key) in [
-        ("code characters", "code_chars"),
-        ("code tokens (whitespace)", "code_whitespace_tokens"),
-        ("docstring characters", "docstring_chars"),
+    for (label, d) in [
+        ("code characters", &s.code_chars),
+        ("code tokens (whitespace)", &s.code_whitespace_tokens),
+        ("docstring characters", &s.docstring_chars),
     ] {
-        if let Some(d) = s.get(key) {
-            rows.push(vec![
-                label.to_string(),
-                int(d, "p10").to_string(),
-                int(d, "p50").to_string(),
-                int(d, "p90").to_string(),
-                int(d, "p99").to_string(),
-                int(d, "max").to_string(),
-            ]);
-        }
+        rows.push(vec![
+            label.to_string(),
+            d.p10.to_string(),
+            d.p50.to_string(),
+            d.p90.to_string(),
+            d.p99.to_string(),
+            d.max.to_string(),
+        ]);
     }
     page.h3("Lengths");
     page.grid(&["", "p10", "p50", "p90", "p99", "max"], &rows);
     let top: Vec<(String, u64)> = s
-        .get("top_packages")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|p| (text(p, "name"), int(p, "records")))
-                .collect()
-        })
-        .unwrap_or_default();
+        .top_packages
+        .iter()
+        .map(|p| (p.name.clone(), p.records))
+        .collect();
     if !top.is_empty() {
         page.svg(&bars("Records per package (most first)", &top)?);
     }
     Ok(())
 }
 
-fn licenses(page: &mut Page, l: &Value) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn licenses(
+    page: &mut Page,
+    l: &LicenseStats,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let classes: Vec<(String, u64, RGBColor)> = l
-        .get("records_by_class")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0), class_colour(k)))
-                .collect()
-        })
-        .unwrap_or_default();
+        .records_by_class
+        .iter()
+        .map(|(k, v)| (k.clone(), *v, class_colour(k)))
+        .collect();
     page.svg(&coloured_bars("Records per license class", &classes)?);
-    let mut rows = Vec::new();
-    let by_license = l.get("packages_by_license").and_then(Value::as_object);
-    if let Some(m) = l.get("records_by_license").and_then(Value::as_object) {
-        let mut ids: Vec<(&String, u64)> = m
-            .iter()
-            .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
-            .collect();
-        ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        for (id, records) in ids {
-            let names: Vec<String> = by_license
-                .and_then(|b| b.get(id))
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|n| n.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            rows.push(vec![
+    let mut ids: Vec<(&String, u64)> = l.records_by_license.iter().map(|(k, v)| (k, *v)).collect();
+    ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let rows: Vec<Vec<String>> = ids
+        .into_iter()
+        .map(|(id, records)| {
+            let names = l.packages_by_license.get(id).map_or(&[][..], Vec::as_slice);
+            vec![
                 id.clone(),
                 records.to_string(),
                 names.len().to_string(),
-                listed(&names, 60),
-            ]);
-        }
-    }
+                listed(names, 60),
+            ]
+        })
+        .collect();
     page.body.push_str("<div class=\"licenses\">");
     page.grid(&["license", "records", "packages", "the packages"], &rows);
     page.body.push_str("</div>");
-    if let Some(multi) = l.get("multi_licensed_packages").and_then(Value::as_array) {
-        if !multi.is_empty() {
-            let names: Vec<String> = multi
-                .iter()
-                .filter_map(|n| n.as_str().map(str::to_string))
-                .collect();
-            page.note(&format!(
-                "Packages naming several licenses count under each: {}.",
-                names.join(", ")
-            ));
-        }
+    if !l.multi_licensed_packages.is_empty() {
+        page.note(&format!(
+            "Packages naming several licenses count under each: {}.",
+            l.multi_licensed_packages.join(", ")
+        ));
     }
     Ok(())
 }
@@ -469,47 +446,48 @@ fn listed(names: &[String], max: usize) -> String {
     }
 }
 
-fn tokenizer(page: &mut Page, t: &Value) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let train = &t["train"];
+fn tokenizer(
+    page: &mut Page,
+    t: &TokenizerReport,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let train = &t.train;
     page.table(&[
-        ("vocabulary", int(train, "vocab_size").to_string()),
-        ("merges", int(train, "merges").to_string()),
-        ("trained on", format!("{} texts", int(train, "texts"))),
+        ("vocabulary", train.vocab_size.to_string()),
+        ("merges", train.merges.to_string()),
+        ("trained on", format!("{} texts", train.texts)),
         (
             "bytes per token on its training texts",
-            format!("{:.3}", num(train, "bytes_per_token")),
+            format!("{:.3}", train.bytes_per_token),
         ),
     ]);
     let mut rows = Vec::new();
     let mut chart = Vec::new();
-    if let Some(c) = t.get("compression").and_then(Value::as_object) {
-        for (partition, r) in c {
-            let Some(res) = r
-                .get("results")
-                .and_then(Value::as_array)
-                .and_then(|a| a.first())
-            else {
-                if r.get("skipped").is_some() {
-                    let dash = "—".to_string();
-                    rows.push(vec![
-                        partition.clone(),
-                        "0 (empty)".into(),
-                        dash.clone(),
-                        dash.clone(),
-                        dash,
-                    ]);
+    for (partition, r) in t.compression.iter() {
+        match r {
+            Compression::Skipped { .. } => {
+                let dash = "—".to_string();
+                rows.push(vec![
+                    partition.to_string(),
+                    "0 (empty)".into(),
+                    dash.clone(),
+                    dash.clone(),
+                    dash,
+                ]);
+            }
+            Compression::Measured(m) => {
+                let Some(res) = m.results.first() else {
+                    continue;
+                };
+                rows.push(vec![
+                    partition.to_string(),
+                    res.texts.to_string(),
+                    res.tokens.to_string(),
+                    format!("{:.3}", res.bytes_per_token),
+                    format!("{:.1}", res.tokens_per_record),
+                ]);
+                if res.texts > 0 {
+                    chart.push((partition.to_string(), res.bytes_per_token, MODEL));
                 }
-                continue;
-            };
-            rows.push(vec![
-                partition.clone(),
-                int(res, "texts").to_string(),
-                int(res, "tokens").to_string(),
-                format!("{:.3}", num(res, "bytes_per_token")),
-                format!("{:.1}", num(res, "tokens_per_record")),
-            ]);
-            if int(res, "texts") > 0 {
-                chart.push((partition.clone(), num(res, "bytes_per_token"), MODEL));
             }
         }
     }
@@ -534,29 +512,25 @@ fn tokenizer(page: &mut Page, t: &Value) -> std::result::Result<(), Box<dyn std:
     Ok(())
 }
 
-fn shards(page: &mut Page, p: &Value) {
+fn shards(page: &mut Page, p: &PackReport) {
     page.table(&[
-        ("sequence length", int(p, "seq_len").to_string()),
-        ("output", text(p, "out")),
+        ("sequence length", p.seq_len.to_string()),
+        ("output", p.out.display().to_string()),
     ]);
     let rows: Vec<Vec<String>> = p
-        .get("partitions")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    vec![
-                        text(x, "partition"),
-                        int(x, "records").to_string(),
-                        int(x, "rows").to_string(),
-                        int(x, "tokens").to_string(),
-                        int(x, "shards").to_string(),
-                        int(x, "dropped_tokens").to_string(),
-                    ]
-                })
-                .collect()
+        .partitions
+        .iter()
+        .map(|x| {
+            vec![
+                x.partition.clone(),
+                x.records.to_string(),
+                x.rows.to_string(),
+                x.tokens.to_string(),
+                x.shards.to_string(),
+                x.dropped_tokens.to_string(),
+            ]
         })
-        .unwrap_or_default();
+        .collect();
     page.grid(
         &[
             "partition",
@@ -570,7 +544,7 @@ fn shards(page: &mut Page, p: &Value) {
     );
 }
 
-fn training(page: &mut Page, jobs: &[Job], pretrain: Option<&Value>) -> Result<()> {
+fn training(page: &mut Page, jobs: &[Job], pretrain: Option<&PretrainReport>) -> Result<()> {
     let trained = jobs.iter().find_map(|j| match &j.task {
         Task::Pretrain(c) => Some(c.out.clone()),
         _ => None,
@@ -604,33 +578,25 @@ fn training(page: &mut Page, jobs: &[Job], pretrain: Option<&Value>) -> Result<(
     page.note(&format!("Loss curves of {heading}."));
     if let Some(r) = pretrain {
         page.table(&[
-            ("parameters", int(r, "parameters").to_string()),
-            (
-                "steps",
-                format!("{} of {}", int(r, "steps"), int(r, "max_steps")),
-            ),
-            ("tokens", int(r, "tokens").to_string()),
+            ("parameters", r.parameters.to_string()),
+            ("steps", format!("{} of {}", r.steps, r.max_steps)),
+            ("tokens", r.tokens.to_string()),
             (
                 "train loss (mean of the last 50 steps)",
-                format!("{:.4}", num(r, "train_loss")),
+                r.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
             ),
             (
                 "valid loss / accuracy",
-                r.get("valid")
-                    .filter(|v| !v.is_null())
-                    .map_or("-".into(), |v| {
-                        format!("{:.4} / {}", num(v, "loss"), pct(num(v, "acc")))
-                    }),
+                r.valid
+                    .as_ref()
+                    .map_or("-".into(), |v| format!("{:.4} / {}", v.loss, pct(v.acc))),
             ),
             (
                 "uniform guess (ln vocabulary)",
-                format!("{:.4}", num(r, "uniform_loss")),
+                format!("{:.4}", r.uniform_loss),
             ),
-            (
-                "tokens per second",
-                format!("{:.0}", num(r, "tokens_per_s")),
-            ),
-            ("device", text(r, "device")),
+            ("tokens per second", format!("{:.0}", r.tokens_per_s)),
+            ("device", r.device.clone()),
         ]);
     }
     curves(page, &dir.join("log.csv"))
@@ -655,27 +621,28 @@ fn curves(page: &mut Page, log: &Path) -> Result<()> {
     Ok(())
 }
 
-fn fill_mask(page: &mut Page, f: &Value) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn fill_mask(
+    page: &mut Page,
+    f: &FillMaskEvalReport,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     page.table(&[
-        ("model", text(f, "model")),
-        ("prompts", int(f, "prompts").to_string()),
-        ("top-1", pct(num(f, "top1"))),
-        ("top-5", pct(num(f, "top5"))),
-        ("MRR", format!("{:.3}", num(f, "mrr"))),
+        ("model", f.model.clone()),
+        ("prompts", f.prompts.to_string()),
+        ("top-1", pct(f.overall.top1)),
+        ("top-5", pct(f.overall.top5)),
+        ("MRR", format!("{:.3}", f.overall.mrr)),
     ]);
     let mut rows = Vec::new();
     let mut chart = Vec::new();
-    if let Some(c) = f.get("categories").and_then(Value::as_object) {
-        for (name, a) in c {
-            rows.push(vec![
-                name.clone(),
-                int(a, "masks").to_string(),
-                pct(num(a, "top1")),
-                pct(num(a, "top5")),
-                format!("{:.3}", num(a, "mrr")),
-            ]);
-            chart.push((name.clone(), num(a, "top5") * 100.0, MODEL));
-        }
+    for (name, a) in &f.categories {
+        rows.push(vec![
+            name.clone(),
+            a.masks.to_string(),
+            pct(a.top1),
+            pct(a.top5),
+            format!("{:.3}", a.mrr),
+        ]);
+        chart.push((name.clone(), a.top5 * 100.0, MODEL));
     }
     page.grid(&["category", "masks", "top-1", "top-5", "MRR"], &rows);
     page.svg(&value_bars(
@@ -683,7 +650,7 @@ fn fill_mask(page: &mut Page, f: &Value) -> std::result::Result<(), Box<dyn std:
         &chart,
         &|v| format!("{v:.0}"),
     )?);
-    if let Some(fail) = f.get("failed").and_then(Value::as_str) {
+    if let Some(fail) = &f.failed {
         let _ = write!(
             page.body,
             "<p><strong>Gate failed:</strong> {}</p>",
@@ -691,23 +658,19 @@ fn fill_mask(page: &mut Page, f: &Value) -> std::result::Result<(), Box<dyn std:
         );
     }
     let worst: Vec<Vec<String>> = f
-        .get("worst")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .take(5)
-                .map(|w| {
-                    vec![
-                        text(w, "category"),
-                        text(w, "text"),
-                        text(w, "answer"),
-                        text(w, "predicted"),
-                        int(w, "rank").to_string(),
-                    ]
-                })
-                .collect()
+        .worst
+        .iter()
+        .take(5)
+        .map(|w| {
+            vec![
+                w.category.clone(),
+                w.text.clone(),
+                w.answer.clone(),
+                w.predicted.clone(),
+                w.rank.to_string(),
+            ]
         })
-        .unwrap_or_default();
+        .collect();
     if !worst.is_empty() {
         page.h3("Worst prompts");
         page.grid(
@@ -718,141 +681,105 @@ fn fill_mask(page: &mut Page, f: &Value) -> std::result::Result<(), Box<dyn std:
     Ok(())
 }
 
-fn cloze(page: &mut Page, c: &Value) {
-    let s = &c["score"];
-    let made = c.get("make").filter(|m| !m.is_null());
-    let accuracy = s.get("accuracy").and_then(Value::as_f64);
+fn cloze(page: &mut Page, c: &ClozeStageReport) {
+    let s = &c.score;
     page.table(&[
-        ("items", int(s, "items").to_string()),
-        ("candidate words", int(s, "words").to_string()),
+        ("items", s.items.to_string()),
+        ("candidate words", s.words.to_string()),
         (
             "accuracy",
-            accuracy.map_or("no answers given".into(), |a| {
-                format!("{} ({} correct)", pct(a), int(s, "correct"))
+            s.accuracy.map_or("no answers given".into(), |a| {
+                format!("{} ({} correct)", pct(a), s.correct.unwrap_or(0))
             }),
         ),
         (
             "masks past the model's length",
-            s.get("masks_cut")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len)
-                .to_string(),
+            s.masks_cut.len().to_string(),
         ),
         (
             "test set",
-            made.map_or("given".into(), |m| {
-                format!(
-                    "made from {} test records ({})",
-                    int(m, "records"),
-                    text(m, "out")
-                )
+            c.make.as_ref().map_or("given".into(), |m| {
+                format!("made from {} test records ({})", m.records, m.out.display())
             }),
         ),
     ]);
-    let mut rows: Vec<Vec<String>> = s
-        .get("per_word")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(w, v)| {
-                    let hit = v.get(0).and_then(Value::as_u64).unwrap_or(0);
-                    let all = v.get(1).and_then(Value::as_u64).unwrap_or(0);
-                    vec![w.clone(), all.to_string(), hit.to_string()]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    rows.sort_by_key(|r| std::cmp::Reverse(r[1].parse::<u64>().unwrap_or(0)));
+    let mut rows: Vec<(String, usize, usize)> = s
+        .per_word
+        .iter()
+        .map(|(w, (hit, all))| (w.clone(), *all, *hit))
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     rows.truncate(20);
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(w, all, hit)| vec![w, all.to_string(), hit.to_string()])
+        .collect();
     if !rows.is_empty() {
         page.grid(&["answer", "items", "correct"], &rows);
     }
 }
 
-fn retrieval(page: &mut Page, r: &Value) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let p = &r["pytorrent"];
-    let scores = r
-        .pointer("/scores")
-        .and_then(Value::as_object)
-        .and_then(|m| m.values().next())
-        .and_then(Value::as_array)
-        .and_then(|a| a.first());
+fn retrieval(
+    page: &mut Page,
+    r: &RetrievalReport,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let p = &r.pytorrent;
     page.table(&[
-        ("system", text(p, "system")),
-        ("protocol", text(p, "protocol")),
-        ("direction", text(p, "direction")),
-        ("queries", int(p, "queries").to_string()),
-        (
-            "candidates per query",
-            int(p, "candidates_per_query").to_string(),
-        ),
+        ("system", p.system.clone()),
+        ("protocol", p.protocol.to_string()),
+        ("direction", p.direction.to_string()),
+        ("queries", p.queries.to_string()),
+        ("candidates per query", p.candidates_per_query.to_string()),
     ]);
-    let mut rows = Vec::new();
-    let mut chart = Vec::new();
-    if let Some(s) = scores {
-        let name = text(p, "system");
-        rows.push(vec![
-            name.clone(),
-            format!("{:.3}", num(s, "protocol_mrr")),
-            format!("{:.3}", num(s, "ndcg_at_10")),
-            pct(num(s, "accuracy_at_1")),
-        ]);
-        chart.push(("this system".to_string(), num(s, "protocol_mrr"), MODEL));
-    }
-    if let Some(b) = p.get("baselines").and_then(Value::as_object) {
-        for (name, v) in b {
-            let ir = &v["ir"];
-            // The random baseline is an expectation: it has an MRR and nothing per rank.
-            let at = |k: &str, n: &str| ir.get(k).and_then(|m| m.get(n)).and_then(Value::as_f64);
-            rows.push(vec![
-                name.clone(),
-                format!("{:.3}", num(v, "mrr")),
-                at("ndcg", "10").map_or("-".into(), |x| format!("{x:.3}")),
-                at("accuracy", "1").map_or("-".into(), pct),
-            ]);
-            let colour = if name == "bm25" { BM25 } else { RANDOM };
-            chart.push((name.clone(), num(v, "mrr"), colour));
-        }
+    // The random baseline is an expectation: it has an MRR and nothing per rank.
+    let row = |name: &str, s: &Scores| {
+        vec![
+            name.to_string(),
+            format!("{:.3}", s.mrr.unwrap_or(0.0)),
+            s.ir.ndcg.get(&10).map_or("-".into(), |x| format!("{x:.3}")),
+            s.ir.accuracy.get(&1).map_or("-".into(), |x| pct(*x)),
+        ]
+    };
+    let mut rows = vec![row(&p.system, &p.scores)];
+    let mut chart = vec![(
+        "this system".to_string(),
+        p.scores.mrr.unwrap_or(0.0),
+        MODEL,
+    )];
+    for (name, v) in &p.baselines {
+        rows.push(row(name, v));
+        let colour = if name == "bm25" { BM25 } else { RANDOM };
+        chart.push((name.clone(), v.mrr.unwrap_or(0.0), colour));
     }
     page.grid(&["system", "MRR", "NDCG@10", "accuracy@1"], &rows);
-    if !chart.is_empty() {
-        page.svg(&value_bars("MRR beside BM25 and random", &chart, &|v| {
-            format!("{v:.3}")
-        })?);
-    }
+    page.svg(&value_bars("MRR beside BM25 and random", &chart, &|v| {
+        format!("{v:.3}")
+    })?);
     Ok(())
 }
 
-fn overlap(page: &mut Page, o: &Value) {
-    let share = |k: &str| {
-        o.get(k).map_or("-".into(), |x| {
-            format!("{} ({})", int(x, "count"), pct(num(x, "share")))
-        })
-    };
+fn overlap(page: &mut Page, o: &OverlapReport) {
+    let share = |x: &Share| format!("{} ({})", x.count, pct(x.share));
     page.table(&[
-        ("view", text(o, "field")),
-        ("training records", int(o, "train_records").to_string()),
-        ("evaluation records", int(o, "eval_records").to_string()),
-        ("exact copies", share("exact")),
+        ("view", o.field.clone()),
+        ("training records", o.train_records.to_string()),
+        ("evaluation records", o.eval_records.to_string()),
+        ("exact copies", share(&o.exact)),
         (
-            &format!("near copies (Jaccard ≥ {})", num(o, "threshold")),
-            share("near"),
+            &format!("near copies (Jaccard ≥ {})", o.threshold),
+            share(&o.near),
         ),
-        ("leaked (either)", share("leaked")),
+        ("leaked (either)", share(&o.leaked)),
     ]);
     let examples: Vec<Vec<String>> = o
-        .get("examples")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .take(10)
-                .map(|e| {
-                    let s = e.to_string();
-                    vec![s.chars().take(160).collect()]
-                })
-                .collect()
+        .examples
+        .iter()
+        .take(10)
+        .map(|e| {
+            let s = serde_json::to_string(e).expect("plain JSON");
+            vec![s.chars().take(160).collect()]
         })
-        .unwrap_or_default();
+        .collect();
     if !examples.is_empty() {
         page.grid(&["examples"], &examples);
     }

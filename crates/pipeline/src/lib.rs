@@ -15,6 +15,7 @@ pub mod config;
 pub mod fingerprint;
 pub mod html;
 pub mod plan;
+pub mod reports;
 pub mod runner;
 pub mod stage;
 pub mod state;

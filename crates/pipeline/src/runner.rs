@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use pytorrent_corpus::{Partition, Partitions};
+use pytorrent_io::stage::Stage as PStage;
 use pytorrent_io::Reporter;
 use serde::Serialize;
 
 use crate::config::PipelineFile;
 use crate::fingerprint::{stage_fingerprint, Hasher};
 use crate::plan::{plan, Job, Task};
+use crate::reports::{ClozeStageReport, Compression, CompressionByPartition, TokenizerReport};
 use crate::stage::Stage;
 use crate::state::{self, Stamp};
 use crate::{Error, Result};
@@ -177,7 +179,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
                 hasher.digest(p)?,
             );
         }
-        let settings = placeholders.apply_json(&fingerprinted(&job.settings));
+        let settings = placeholders.apply_json(&fingerprinted(job.stage, &job.settings));
         let fp = stage_fingerprint(&opts.tool, job.stage.name(), &settings, &inputs, &upstream);
         let stamp = state::read_stamp(&file.out, job.stage);
         let output_present = job.output.as_ref().is_none_or(|o| o.exists());
@@ -220,9 +222,10 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
         }
         reporter.log(&format!("{head}: running"));
         let t0 = Instant::now();
-        let (report, resumed) = execute(job, &fp, &file.out, reporter)?;
+        let (ran, resumed) = execute(job, &fp, &file.out, reporter)?;
+        let report = ran.report;
         let seconds = t0.elapsed().as_secs_f64();
-        if job.stage == Stage::Pretrain && report.get("finished") == Some(&false.into()) {
+        if ran.paused {
             // A planned stop (`stop_after`): no stamp, the pending mark stays, and the next
             // run continues from the last checkpoint.
             reporter.log(&format!(
@@ -235,7 +238,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
             paused = true;
             continue;
         }
-        if let Some(why) = gate_failure(job.stage, &report) {
+        if let Some(why) = ran.gate {
             failed.push(format!("{}: {why}", job.stage));
         }
         state::write_stamp(
@@ -296,15 +299,15 @@ fn lock_run_folder(out: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// The settings that decide a stage's output. `resume` and `stop_after` only decide how it
-/// is reached (a resumed run is bitwise the uninterrupted one), and a download's `jobs`,
-/// `rate`, `retries` and `timeout` only how fast: changing them continues a run rather than
-/// starting it over.
-fn fingerprinted(settings: &serde_json::Value) -> serde_json::Value {
+/// The settings that decide a stage's output: all but those its `Stage` impl names as
+/// deciding only how the output is reached (a resumed run is bitwise the uninterrupted one;
+/// a download's threads and rate decide only how fast), so changing one continues a run
+/// rather than starting it over.
+fn fingerprinted(stage: Stage, settings: &serde_json::Value) -> serde_json::Value {
     let mut s = settings.clone();
     if let Some(m) = s.as_object_mut() {
-        for key in ["resume", "stop_after", "jobs", "rate", "retries", "timeout"] {
-            m.remove(key);
+        for key in stage.unhashed() {
+            m.remove(*key);
         }
     }
     s
@@ -371,26 +374,13 @@ impl Placeholders {
     }
 }
 
-fn gate_failure(stage: Stage, report: &serde_json::Value) -> Option<String> {
-    match stage {
-        Stage::FillMask => report.get("failed")?.as_str().map(str::to_string),
-        _ => None,
-    }
-}
-
 fn json<T: Serialize>(x: &T) -> serde_json::Value {
     serde_json::to_value(x).expect("reports serialise")
 }
 
 /// Runs one stage; returns its report and whether it continued an interrupted run.
-fn execute(
-    job: &Job,
-    fp: &str,
-    out: &Path,
-    reporter: &dyn Reporter,
-) -> Result<(serde_json::Value, bool)> {
+fn execute(job: &Job, fp: &str, out: &Path, reporter: &dyn Reporter) -> Result<(Ran, bool)> {
     let stage = job.stage;
-    let wrap = |e: &dyn StageError| e.to_error(stage);
     // Extract continues a killed run from its journal in the temporary folder.
     let same_pending = state::read_pending(out, stage).is_some_and(|p| p.fingerprint == fp);
     if let Some(output) = &job.output {
@@ -418,8 +408,8 @@ fn execute(
             remove_dir(output)?;
         }
     }
-    let report = match &job.task {
-        Task::Fetch(c) => json(&pytorrent_fetch::run(c, reporter).map_err(|e| wrap(&e))?),
+    let ran = match &job.task {
+        Task::Fetch(c) => run_stage::<pytorrent_fetch::Fetch>(c, stage, reporter)?,
         Task::Extract(c) => {
             let mut c = c.clone();
             let partial = partial_of(&c.out);
@@ -431,60 +421,62 @@ fn execute(
             let keep = c.resume;
             atomically(&c.out.clone(), keep, |partial| {
                 c.out = partial.to_path_buf();
-                pytorrent_extract::run::run(&c, reporter)
-                    .map(|r| json(&r))
-                    .map_err(|e| wrap(&e))
+                run_stage::<pytorrent_extract::Extract>(&c, stage, reporter)
             })?
         }
-        Task::Stats(c) => json(&pytorrent_corpus::stats::run(c, reporter).map_err(|e| wrap(&e))?),
+        Task::Stats(c) => run_stage::<pytorrent_corpus::stats::Stats>(c, stage, reporter)?,
         Task::Tokenizer { train, eval } => {
             let mut train = train.clone();
             let trained = atomically(&train.out.clone(), false, |partial| {
                 train.out = partial.to_path_buf();
-                pytorrent_tokenizer::train_corpus::run(&train, reporter)
-                    .map(|r| json(&r))
-                    .map_err(|e| wrap(&e))
+                run_stage::<pytorrent_tokenizer::train_corpus::Train>(&train, stage, reporter)
             })?;
-            let mut compression = serde_json::Map::new();
-            for p in [Partition::Train, Partition::Valid, Partition::Test] {
+            let measure = |p: Partition| -> Result<Compression> {
                 let mut e = eval.clone();
                 e.partition = Partitions::only(p);
                 // A small corpus can leave a partition empty: nothing to measure there.
-                let r = match pytorrent_tokenizer::eval::run(&e, reporter) {
-                    Ok(r) => json(&r),
-                    Err(pytorrent_tokenizer::Error::NoTexts(why)) => {
-                        serde_json::json!({"texts": 0, "skipped": why})
-                    }
-                    Err(e) => return Err(wrap(&e)),
-                };
-                compression.insert(p.as_str().to_string(), r);
-            }
-            serde_json::json!({"train": trained, "compression": compression})
+                match <pytorrent_tokenizer::eval::Eval as PStage>::run(&e, reporter) {
+                    Ok(r) => Ok(Compression::Measured(r)),
+                    Err(pytorrent_tokenizer::Error::NoTexts(why)) => Ok(Compression::Skipped {
+                        texts: 0,
+                        skipped: why,
+                    }),
+                    Err(e) => Err(Error::stage(stage, &e)),
+                }
+            };
+            let compression = CompressionByPartition {
+                train: measure(Partition::Train)?,
+                valid: measure(Partition::Valid)?,
+                test: measure(Partition::Test)?,
+            };
+            Ran::plain(json(&TokenizerReport {
+                train: serde_json::from_value(trained.report).expect("a train report"),
+                compression,
+            }))
         }
         Task::Pack(c) => {
             let mut c = c.clone();
-            c.resume = resumed;
-            json(&pytorrent_pack::run(&c, reporter).map_err(|e| wrap(&e))?)
+            <pytorrent_pack::Pack as PStage>::set_resume(&mut c, resumed);
+            run_stage::<pytorrent_pack::Pack>(&c, stage, reporter)?
         }
         Task::Pretrain(c) => {
             let mut c = c.clone();
-            c.resume = resumed;
-            json(&pytorrent_pretrain::run(&c, reporter).map_err(|e| wrap(&e))?)
+            <pytorrent_pretrain::Pretrain as PStage>::set_resume(&mut c, resumed);
+            run_stage::<pytorrent_pretrain::Pretrain>(&c, stage, reporter)?
         }
         Task::FillMask(c) => {
-            json(&pytorrent_eval::fill_mask::run(c, reporter).map_err(|e| wrap(&e))?)
+            run_stage::<pytorrent_eval::fill_mask::FillMaskEval>(c, stage, reporter)?
         }
         Task::Cloze { make, score } => {
             let made = match make {
                 Some(m) => {
                     let mut m = m.clone();
                     let dir = m.out.clone();
-                    Some(atomically(&dir, false, |partial| {
+                    let ran = atomically(&dir, false, |partial| {
                         m.out = partial.to_path_buf();
-                        pytorrent_eval::cloze::make(&m, reporter)
-                            .map(|r| json(&r))
-                            .map_err(|e| wrap(&e))
-                    })?)
+                        run_stage::<pytorrent_eval::cloze::ClozeMake>(&m, stage, reporter)
+                    })?;
+                    Some(serde_json::from_value(ran.report).expect("a cloze make report"))
                 }
                 None => {
                     let dir = job.output.as_ref().expect("cloze writes a folder");
@@ -492,15 +484,46 @@ fn execute(
                     None
                 }
             };
-            let scored = pytorrent_eval::cloze::run(score, reporter).map_err(|e| wrap(&e))?;
-            serde_json::json!({"make": made, "score": json(&scored)})
+            let score = <pytorrent_eval::cloze::Cloze as PStage>::run(score, reporter)
+                .map_err(|e| Error::stage(stage, &e))?;
+            Ran::plain(json(&ClozeStageReport { make: made, score }))
         }
         Task::Retrieval(c) => {
-            json(&pytorrent_eval::retrieval::run(c, reporter).map_err(|e| wrap(&e))?)
+            run_stage::<pytorrent_eval::retrieval::Retrieval>(c, stage, reporter)?
         }
-        Task::Overlap(c) => json(&pytorrent_eval::overlap::run(c, reporter).map_err(|e| wrap(&e))?),
+        Task::Overlap(c) => run_stage::<pytorrent_eval::overlap::Overlap>(c, stage, reporter)?,
     };
-    Ok((report, resumed))
+    Ok((ran, resumed))
+}
+
+/// What running a stage gave: its report as the pipeline keeps it, and what the stage's
+/// `Stage` impl read from it.
+pub(crate) struct Ran {
+    pub report: serde_json::Value,
+    /// A planned stop: the next run continues the stage.
+    pub paused: bool,
+    /// Why the stage's gate failed, if it did.
+    pub gate: Option<String>,
+}
+
+impl Ran {
+    fn plain(report: serde_json::Value) -> Ran {
+        Ran {
+            report,
+            paused: false,
+            gate: None,
+        }
+    }
+}
+
+/// Runs a stage through its `Stage` impl.
+fn run_stage<S: PStage>(config: &S::Config, stage: Stage, reporter: &dyn Reporter) -> Result<Ran> {
+    let report = S::run(config, reporter).map_err(|e| Error::stage(stage, &e))?;
+    Ok(Ran {
+        paused: S::paused(&report),
+        gate: S::gate_failure(&report),
+        report: json(&report),
+    })
 }
 
 /// Refuses to write a stage folder (or its temporary one) that holds files when this
@@ -523,17 +546,6 @@ fn refuse_foreign(out: &Path, stage: Stage, output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Object-safe access to a stage error's kind and text.
-trait StageError {
-    fn to_error(&self, stage: Stage) -> Error;
-}
-
-impl<E: pytorrent_io::Classify + std::fmt::Display> StageError for E {
-    fn to_error(&self, stage: Stage) -> Error {
-        Error::stage(stage, self)
-    }
-}
-
 /// The temporary name a folder is built under.
 fn partial_of(dir: &Path) -> PathBuf {
     let name = dir
@@ -545,24 +557,21 @@ fn partial_of(dir: &Path) -> PathBuf {
 /// Builds a folder under a temporary name beside it (kept from an interrupted run when
 /// `keep`) and renames it into place only when the stage succeeded; the report's mentions of
 /// the temporary name are rewritten.
-fn atomically(
-    dir: &Path,
-    keep: bool,
-    build: impl FnOnce(&Path) -> Result<serde_json::Value>,
-) -> Result<serde_json::Value> {
+fn atomically(dir: &Path, keep: bool, build: impl FnOnce(&Path) -> Result<Ran>) -> Result<Ran> {
     let partial = partial_of(dir);
     if !keep {
         remove_dir(&partial)?;
     }
-    let report = build(&partial)?;
+    let mut ran = build(&partial)?;
     remove_dir(dir)?;
     std::fs::rename(&partial, dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
-    let text = serde_json::to_string(&report).expect("plain JSON");
+    let text = serde_json::to_string(&ran.report).expect("plain JSON");
     let fixed = text.replace(
         &json_escaped(&partial.display().to_string()),
         &json_escaped(&dir.display().to_string()),
     );
-    Ok(serde_json::from_str(&fixed).expect("a path swap keeps JSON valid"))
+    ran.report = serde_json::from_str(&fixed).expect("a path swap keeps JSON valid");
+    Ok(ran)
 }
 
 fn json_escaped(s: &str) -> String {

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use pytorrent_io::stage::Stage as _;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
     Fetch,
@@ -73,7 +75,36 @@ impl Stage {
 
     /// Stages that continue an interrupted run in place rather than starting over.
     pub fn resumable(self) -> bool {
-        matches!(self, Stage::Fetch | Stage::Pack | Stage::Pretrain)
+        match self {
+            Stage::Fetch => pytorrent_fetch::Fetch::RESUMES,
+            Stage::Extract => pytorrent_extract::Extract::RESUMES,
+            Stage::Stats => pytorrent_corpus::stats::Stats::RESUMES,
+            Stage::Tokenizer => pytorrent_tokenizer::train_corpus::Train::RESUMES,
+            Stage::Pack => pytorrent_pack::Pack::RESUMES,
+            Stage::Pretrain => pytorrent_pretrain::Pretrain::RESUMES,
+            Stage::FillMask => pytorrent_eval::fill_mask::FillMaskEval::RESUMES,
+            Stage::Cloze => pytorrent_eval::cloze::ClozeMake::RESUMES,
+            Stage::Retrieval => pytorrent_eval::retrieval::Retrieval::RESUMES,
+            Stage::Overlap => pytorrent_eval::overlap::Overlap::RESUMES,
+        }
+    }
+
+    /// The settings left out of the stage's fingerprint (see
+    /// [`pytorrent_io::stage::Stage::UNHASHED`]). The tokenizer and cloze stages run two
+    /// commands each, both with every setting hashed.
+    pub fn unhashed(self) -> &'static [&'static str] {
+        match self {
+            Stage::Fetch => pytorrent_fetch::Fetch::UNHASHED,
+            Stage::Extract => pytorrent_extract::Extract::UNHASHED,
+            Stage::Stats => pytorrent_corpus::stats::Stats::UNHASHED,
+            Stage::Tokenizer => pytorrent_tokenizer::train_corpus::Train::UNHASHED,
+            Stage::Pack => pytorrent_pack::Pack::UNHASHED,
+            Stage::Pretrain => pytorrent_pretrain::Pretrain::UNHASHED,
+            Stage::FillMask => pytorrent_eval::fill_mask::FillMaskEval::UNHASHED,
+            Stage::Cloze => pytorrent_eval::cloze::ClozeMake::UNHASHED,
+            Stage::Retrieval => pytorrent_eval::retrieval::Retrieval::UNHASHED,
+            Stage::Overlap => pytorrent_eval::overlap::Overlap::UNHASHED,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub const HEADER: &str =
     "step,epoch,lr,loss,grad_norm,tokens,elapsed_s,tokens_per_s,valid_loss,valid_ppl,valid_acc";
 
 /// One line of `log.csv`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogRow {
     pub step: u64,
     pub epoch: f64,
@@ -25,7 +25,7 @@ pub struct LogRow {
 }
 
 /// A validation result.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Valid {
     pub loss: f64,
     pub ppl: f64,

@@ -28,7 +28,7 @@ pub mod train;
 
 use std::path::PathBuf;
 
-pub use train::{run, PretrainConfig, PretrainReport};
+pub use train::{run, Pretrain, PretrainConfig, PretrainReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -250,7 +250,7 @@ impl PretrainConfig {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PretrainReport {
     pub out: PathBuf,
     pub parameters: usize,
@@ -576,6 +576,32 @@ pub fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+/// The pretraining stage.
+pub struct Pretrain;
+
+impl pytorrent_io::stage::Stage for Pretrain {
+    type Config = PretrainConfig;
+    type Report = PretrainReport;
+    type Error = Error;
+    const COMMAND: &'static str = "pretrain";
+    const UNHASHED: &'static [&'static str] = &["resume", "stop_after"];
+    const RESUMES: bool = true;
+
+    fn run(
+        config: &PretrainConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<PretrainReport, Error> {
+        run(config, reporter)
+    }
+    fn set_resume(config: &mut PretrainConfig, resume: bool) {
+        config.resume = resume;
+    }
+
+    fn paused(report: &PretrainReport) -> bool {
+        !report.finished
     }
 }
 

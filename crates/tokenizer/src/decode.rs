@@ -26,7 +26,7 @@ impl DecodeConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DecodeReport {
     pub texts: u64,
 }

@@ -69,7 +69,7 @@ impl EncodeConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EncodeReport {
     pub texts: u64,
     pub tokens: u64,

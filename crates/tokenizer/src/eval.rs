@@ -49,7 +49,7 @@ impl EvalConfig {
     }
 }
 
-#[derive(Debug, Serialize, Default, Clone)]
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
 pub struct EvalResult {
     pub tokenizer: String,
     pub texts: u64,
@@ -59,7 +59,7 @@ pub struct EvalResult {
     pub tokens_per_record: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvalReport {
     pub field: String,
     pub partition: Partitions,
@@ -82,6 +82,23 @@ fn count_batch(
     }
     batch.clear();
     Ok(())
+}
+
+/// A tokenizer's compression (`tokenizer eval`).
+pub struct Eval;
+
+impl pytorrent_io::stage::Stage for Eval {
+    type Config = EvalConfig;
+    type Report = EvalReport;
+    type Error = Error;
+    const COMMAND: &'static str = "tokenizer eval";
+
+    fn run(
+        config: &EvalConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<EvalReport, Error> {
+        run(config, reporter)
+    }
 }
 
 pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {

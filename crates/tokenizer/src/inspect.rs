@@ -19,7 +19,7 @@ pub fn default_text() -> String {
     "def add(a, b):\n    \"\"\"Return the sum.\"\"\"\n    return a + b\n".into()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Sample {
     pub text: String,
     pub ids: Vec<u32>,
@@ -27,7 +27,7 @@ pub struct Sample {
 }
 
 /// What each special token does, as packing reads it (`None` where the tokenizer has none).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Roles {
     pub start: Option<String>,
     pub end: Option<String>,
@@ -40,7 +40,7 @@ pub struct Roles {
     pub problem: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct InspectReport {
     pub source: String,
     /// BPE, WordPiece, Unigram or WordLevel.

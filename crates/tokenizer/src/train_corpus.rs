@@ -30,7 +30,7 @@ use tokenizers::{
 use crate::{bpe_trainer, into_tokenizer, roberta_pipeline, Error, Result, TrainOptions};
 
 /// What the counting saw.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TrainCounts {
     pub texts: TextCounts,
     pub text_bytes: u64,
@@ -294,7 +294,7 @@ impl TrainConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrainReport {
     pub out: PathBuf,
     pub files: Vec<PathBuf>,
@@ -310,6 +310,23 @@ pub struct TrainReport {
     pub bytes_per_token: f64,
     pub read: ReadSummary,
     pub counts: TextCounts,
+}
+
+/// Training a tokenizer (`tokenizer train`).
+pub struct Train;
+
+impl pytorrent_io::stage::Stage for Train {
+    type Config = TrainConfig;
+    type Report = TrainReport;
+    type Error = Error;
+    const COMMAND: &'static str = "tokenizer train";
+
+    fn run(
+        config: &TrainConfig,
+        reporter: &dyn pytorrent_io::Reporter,
+    ) -> Result<TrainReport, Error> {
+        run(config, reporter)
+    }
 }
 
 /// Learns the vocabulary and writes the tokenizer folder.

@@ -1,6 +1,7 @@
 //! The tokenizer stage's commands called as library functions, without the binary; npy output
 //! read back with ndarray-npy, an independent reader.
 
+use pytorrent_testkit::samples;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array1;
@@ -13,10 +14,6 @@ use pytorrent_tokenizer::encode::EncodeConfig;
 use pytorrent_tokenizer::eval::EvalConfig;
 use pytorrent_tokenizer::inspect::{default_text, InspectConfig};
 use pytorrent_tokenizer::TrainConfig;
-
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/corpus")
-}
 
 fn train(dir: &Path, vocab: usize) -> (PathBuf, Recorder, pytorrent_tokenizer::TrainReport) {
     let out = dir.join(format!("tok{vocab}"));

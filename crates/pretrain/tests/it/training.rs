@@ -2,6 +2,7 @@
 //! gradient, a stopped and resumed run computes what an uninterrupted one does, the output
 //! folder is a model the rest of the toolkit loads, and bad requests are refused.
 
+use pytorrent_testkit::samples;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
@@ -12,10 +13,6 @@ use pytorrent_pretrain::model::{Batch, MlmModel};
 use pytorrent_pretrain::spec::{Arch, ModelSpec};
 use pytorrent_pretrain::train::loss_and_grads;
 use pytorrent_pretrain::PretrainConfig;
-
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/corpus")
-}
 
 /// A tokenizer and npy shards of 32-token rows from the sample corpus.
 fn shards(dir: &Path, static_mask: bool) -> PathBuf {

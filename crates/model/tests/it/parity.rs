@@ -2,7 +2,7 @@
 //! scripts/reference/make_model_fixtures.py with transformers + torch): hidden states, mask
 //! logits and pooled embeddings within 1e-4 (f32, CPU), the same fill-mask top-5.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use pytorrent_model::embed::{embed, EmbedOptions, Pooling};
@@ -13,7 +13,7 @@ use pytorrent_model::{Error, Model};
 const TOL: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models")
+    pytorrent_testkit::fixtures("models")
 }
 
 fn reference(name: &str) -> serde_json::Value {
@@ -36,13 +36,7 @@ fn floats(v: &serde_json::Value) -> Vec<f32> {
         .collect()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use pytorrent_testkit::max_abs_diff as max_diff;
 
 fn texts(r: &serde_json::Value) -> Vec<String> {
     r["texts"]

@@ -1,7 +1,8 @@
 //! The corpus stage's commands called as library functions (`run(config, reporter)`), without
 //! the binary.
 
-use std::path::{Path, PathBuf};
+use pytorrent_testkit::samples;
+use std::path::Path;
 
 use pytorrent_corpus::convert::ConvertConfig;
 use pytorrent_corpus::filter::FilterConfig;
@@ -11,10 +12,6 @@ use pytorrent_corpus::writer::Layout;
 use pytorrent_corpus::{InputConfig, OnError, Partition, Partitions};
 use pytorrent_io::reporter::Recorder;
 use pytorrent_io::{Classify, ErrorKind, Silent};
-
-fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data-samples/corpus")
-}
 
 /// Records of the samples by partition, counted from the files themselves.
 fn sample_counts() -> [u64; 3] {
@@ -66,7 +63,7 @@ fn validate_reports_each_problem_by_file_and_line() {
         report
             .problems
             .iter()
-            .map(|p| (p.line, p.kind))
+            .map(|p| (p.line, p.kind.as_str()))
             .collect::<Vec<_>>(),
         [(2, "wrong_type"), (3, "invalid_json")]
     );

@@ -15,7 +15,7 @@ use pytorrent_pretrain::train::loss_and_grads;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pretrain")
+    pytorrent_testkit::fixtures("pretrain")
 }
 
 fn load(name: &str) -> HashMap<String, Tensor> {

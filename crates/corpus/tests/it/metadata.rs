@@ -7,7 +7,7 @@ use pytorrent_corpus::license::LicenseClass;
 use pytorrent_corpus::metadata::{MetaSource, MetadataIndex};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pytorrent-metadata")
+    pytorrent_testkit::fixtures("pytorrent-metadata")
 }
 
 #[test]

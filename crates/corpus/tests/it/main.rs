@@ -1,0 +1,5 @@
+//! The corpus crate's integration tests, in one test binary (each test binary links the
+//! whole dependency tree; one per crate keeps the build small).
+
+mod metadata;
+mod stages;
