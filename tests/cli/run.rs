@@ -465,3 +465,22 @@ fn a_corpus_with_empty_partitions_still_gets_its_tokenizer() {
     assert!(d.join("run/tokenizer/tokenizer.json").is_file());
     assert!(read_text(&d.join("run/report.html")).contains("0 (empty)"));
 }
+
+#[test]
+fn a_package_extract_cannot_read_fails_the_run_after_the_report() {
+    // Under the default on_error = "fail", `pytorrent extract` exits 1 for a package it
+    // cannot read; the pipeline says the same (after running the rest and writing its
+    // report), rather than stamping the stage as a success and going quietly on.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    let idna = d.join("packages/idna-3.10.tar.gz");
+    let good = fs::read(&idna).unwrap();
+    fs::write(&idna, &good[..good.len() / 3]).unwrap();
+    let o = pt!("run", d.join("pipe.toml"), "--json").fails_with(1);
+    assert_stderr_has(&o, "extract: 1 package could not be read (idna)");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    expect(&statuses(&v), &ALL);
+    assert!(d.join("run/report.html").is_file());
+    assert!(d.join("run/stages/extract.json").is_file());
+}

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pytorrent_io::stage::Stage;
 use pytorrent_io::{Reporter, Unit};
 
 use crate::error::CliError;
@@ -67,6 +68,26 @@ impl Console {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// [`Console::summary`] of a stage's report, then its exit code: a data error when the
+    /// stage says its report is a failure ([`Stage::gate_failure`], the one place that decides).
+    pub fn summary_of<S: Stage>(&self, report: &S::Report) -> Result<ExitCode, CliError>
+    where
+        S::Report: std::fmt::Display,
+    {
+        self.summary(report)?;
+        Ok(gate::<S>(report))
+    }
+
+    /// [`Console::result`] of a stage's report, then its exit code as for
+    /// [`Console::summary_of`].
+    pub fn result_of<S: Stage>(&self, report: &S::Report) -> Result<ExitCode, CliError>
+    where
+        S::Report: std::fmt::Display,
+    {
+        self.result(report)?;
+        Ok(gate::<S>(report))
+    }
+
     /// A command whose report is its result: JSON with `--json`, else the text, on stdout.
     pub fn result<R: serde::Serialize + std::fmt::Display>(
         &self,
@@ -78,6 +99,18 @@ impl Console {
             write_stdout(&report.to_string())?;
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The exit code of a stage whose report is out: success, or a data error with the stage's
+/// reason on standard error.
+pub fn gate<S: Stage>(report: &S::Report) -> ExitCode {
+    match S::gate_failure(report) {
+        Some(why) => {
+            eprintln!("error: {why}");
+            ExitCode::from(pytorrent_io::ErrorKind::Data.exit_code())
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -239,8 +239,7 @@ pub fn run(cmd: CorpusCommand) -> Result<ExitCode, CliError> {
         CorpusCommand::Validate(a) => {
             let console = Console::new(&a.output);
             let report = pytorrent_corpus::validate::run(&(&a).into(), &console)?;
-            console.summary(&report)?;
-            Ok(ExitCode::from(if report.valid { 0 } else { 1 }))
+            console.summary_of::<pytorrent_corpus::validate::Validate>(&report)
         }
         CorpusCommand::Stats(a) => {
             let console = Console::new(&a.output);

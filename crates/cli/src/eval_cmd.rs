@@ -318,16 +318,9 @@ pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
                 worst: a.worst,
             };
             let report = pytorrent_eval::fill_mask::run(&cfg, &console)?;
-            console.result(&report)?;
-            match report.failed {
-                // The report (with `failed`) is the one document on stdout; the exit code is
-                // the gate's.
-                Some(why) => {
-                    eprintln!("error: {why}");
-                    Ok(ExitCode::from(pytorrent_io::ErrorKind::Data.exit_code()))
-                }
-                None => Ok(ExitCode::SUCCESS),
-            }
+            // The report (with `failed`) is the one document on stdout; the exit code is the
+            // gate's.
+            console.result_of::<pytorrent_eval::fill_mask::FillMaskEval>(&report)
         }
         EvalCommand::Retrieval(a) => {
             let console = Console::new(&a.output);

@@ -148,17 +148,5 @@ pub fn print_report(
     } else if let Some(stats) = &report.stats {
         write_stdout(&stats.to_table())?;
     }
-    if !report.ok {
-        eprintln!(
-            "error: {} could not be read ({}); --on-error skip accepts that",
-            pytorrent_io::reporter::plural(
-                report.failed_packages.len() as u64,
-                "package",
-                "packages"
-            ),
-            report.failed_packages.join(", ")
-        );
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::console::gate::<pytorrent_extract::Extract>(report))
 }

@@ -126,7 +126,5 @@ impl From<&FetchArgs> for FetchConfig {
 pub fn run(a: FetchArgs) -> Result<ExitCode, CliError> {
     let console = Console::new(&a.output);
     let report = pytorrent_fetch::run(&(&a).into(), &console)?;
-    console.summary(&report)?;
-    // A package that could not be fetched is a data error.
-    Ok(ExitCode::from(if report.failures() == 0 { 0 } else { 1 }))
+    console.summary_of::<pytorrent_fetch::Fetch>(&report)
 }

@@ -183,8 +183,7 @@ pub fn shards(cmd: ShardsCommand) -> Result<ExitCode, CliError> {
         ShardsCommand::Verify(a) => {
             let console = Console::new(&a.output);
             let report = pytorrent_pack::verify::run(&VerifyConfig { dirs: a.dirs }, &console)?;
-            console.summary(&report)?;
-            Ok(ExitCode::from(if report.ok { 0 } else { 1 }))
+            console.summary_of::<pytorrent_pack::verify::Verify>(&report)
         }
         ShardsCommand::Inspect(a) => {
             let console = Console::new(&a.output);

@@ -51,6 +51,33 @@ pub struct ValidateReport {
     pub problems: Vec<ListedProblem>,
 }
 
+/// `corpus validate`.
+pub struct Validate;
+
+impl pytorrent_io::stage::Stage for Validate {
+    type Config = ValidateConfig;
+    type Report = ValidateReport;
+    type Error = crate::Error;
+    const COMMAND: &'static str = "corpus validate";
+
+    fn run(config: &ValidateConfig, reporter: &dyn Reporter) -> Result<ValidateReport> {
+        run(config, reporter)
+    }
+
+    fn gate_failure(report: &ValidateReport) -> Option<String> {
+        (!report.valid).then(|| {
+            format!(
+                "{} in the corpus",
+                pytorrent_io::reporter::plural(
+                    report.summary.rejected.values().sum::<u64>(),
+                    "problem",
+                    "problems"
+                )
+            )
+        })
+    }
+}
+
 /// Reads everything, reporting each problem as it is found; a corpus with problems is a
 /// finding (`valid: false`), not an error.
 pub fn run(cfg: &ValidateConfig, reporter: &dyn Reporter) -> Result<ValidateReport> {

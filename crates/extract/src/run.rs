@@ -578,6 +578,20 @@ impl pytorrent_io::stage::Stage for Extract {
     ) -> Result<ExtractReport, Error> {
         run(config, reporter)
     }
+
+    fn gate_failure(report: &ExtractReport) -> Option<String> {
+        (!report.ok).then(|| {
+            format!(
+                "{} could not be read ({}); --on-error skip accepts that",
+                pytorrent_io::reporter::plural(
+                    report.failed_packages.len() as u64,
+                    "package",
+                    "packages"
+                ),
+                report.failed_packages.join(", ")
+            )
+        })
+    }
 }
 
 pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {

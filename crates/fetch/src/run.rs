@@ -265,6 +265,17 @@ impl pytorrent_io::stage::Stage for Fetch {
     ) -> Result<FetchReport, crate::Error> {
         run(config, reporter)
     }
+
+    /// A package that could not be fetched is a data error.
+    fn gate_failure(report: &FetchReport) -> Option<String> {
+        let n = report.failures();
+        (n > 0).then(|| {
+            format!(
+                "{} could not be fetched",
+                pytorrent_io::reporter::plural(n as u64, "package", "packages")
+            )
+        })
+    }
 }
 
 pub fn run(

@@ -37,7 +37,11 @@ pub trait Stage {
         false
     }
 
-    /// Why the report fails the stage's gate (a check's minimum score), if it does.
+    /// Why the stage failed though it ran to the end and its report is written: a check
+    /// below its minimum, packages that could not be read or fetched, invalid records or
+    /// shards. The command exits 1 (a data error) after printing the report; the pipeline
+    /// stamps the stage, runs the rest and exits 1 after writing its report. This is the one
+    /// place that decides it.
     fn gate_failure(_report: &Self::Report) -> Option<String> {
         None
     }

@@ -443,6 +443,37 @@ pub struct VerifyReport {
     pub problems: Vec<Finding>,
 }
 
+/// `shards verify`.
+pub struct Verify;
+
+impl pytorrent_io::stage::Stage for Verify {
+    type Config = VerifyConfig;
+    type Report = VerifyReport;
+    type Error = crate::Error;
+    const COMMAND: &'static str = "shards verify";
+
+    fn run(config: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyReport> {
+        run(config, reporter)
+    }
+
+    fn gate_failure(report: &VerifyReport) -> Option<String> {
+        (!report.ok).then(|| {
+            if report.problems.is_empty() {
+                "no shard holds a row".to_string()
+            } else {
+                format!(
+                    "{} in the shards",
+                    pytorrent_io::reporter::plural(
+                        report.problems.len() as u64,
+                        "problem",
+                        "problems"
+                    )
+                )
+            }
+        })
+    }
+}
+
 /// Checks every manifest folder under `dirs`; a broken shard is a finding (`ok: false`), each
 /// reported as it is found.
 pub fn run(cfg: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyReport> {

@@ -92,7 +92,8 @@ pub struct RunReport {
     pub report: PathBuf,
     pub stages: Vec<StageOutcome>,
     pub seconds: f64,
-    /// Checks whose gate failed (e.g. fill-mask accuracy below its minimum): the run exits 1.
+    /// Stages that ran to the end with a failure their command exits 1 for (packages that
+    /// could not be read or fetched, a check below its minimum): the run exits 1.
     pub failed: Vec<String>,
 }
 
