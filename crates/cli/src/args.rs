@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pytorrent_corpus::{InputConfig, OnError, Partition, PartitionRule, TextView};
+use pytorrent_corpus::{InputConfig, OnError, TextView};
 use pytorrent_model::device::{DeviceSpec, Precision};
 use pytorrent_model::embed::{Choices, Pooling};
 use pytorrent_model::options::ModelOptions;
@@ -38,23 +38,6 @@ impl BadLineArgs {
     }
 }
 
-/// Corpus inputs and the bad-line policy.
-#[derive(Args, Debug, Clone)]
-pub struct InputArgs {
-    /// Corpus files (.jsonl, .jsonl.gz, .jsonl.zst), folders (PyTorrent or CodeSearchNet
-    /// layout), or - for standard input.
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    #[command(flatten)]
-    pub policy: BadLineArgs,
-}
-
-impl InputArgs {
-    pub fn config(&self) -> InputConfig {
-        self.policy.config(self.inputs.clone())
-    }
-}
-
 /// Which text of each record a stage reads, and where records without a partition go.
 #[derive(Args, Debug, Clone)]
 pub struct TextArgs {
@@ -66,27 +49,6 @@ pub struct TextArgs {
     /// datasets and datatrove write them.
     #[arg(long, value_name = "NAME")]
     pub text_field: Option<String>,
-}
-
-/// Where records that name no partition go.
-#[derive(Args, Debug, Clone)]
-pub struct RuleArgs {
-    /// Partition of records that have none and whose file or folder names none.
-    #[arg(long)]
-    pub default_partition: Option<Partition>,
-    /// Put this percent of such records in valid and the rest in train, by a hash of the
-    /// package (or, for plain text records, of the text).
-    #[arg(long, value_name = "N")]
-    pub validation_split_percentage: Option<u8>,
-}
-
-impl RuleArgs {
-    pub fn rule(&self) -> PartitionRule {
-        PartitionRule {
-            default_partition: self.default_partition,
-            validation_split_percentage: self.validation_split_percentage,
-        }
-    }
 }
 
 /// Which model runs, and how.

@@ -11,7 +11,7 @@ use pytorrent_tokenizer::eval::EvalConfig;
 use pytorrent_tokenizer::inspect::InspectConfig;
 use pytorrent_tokenizer::TrainConfig;
 
-use crate::args::{BadLineArgs, InputArgs, RuleArgs, TextArgs};
+use crate::args::{BadLineArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -29,34 +29,10 @@ pub enum TokenizerCommand {
     Eval(EvalArgs),
 }
 
-fn train_defaults() -> TrainConfig {
-    TrainConfig::new(Default::default(), PathBuf::new())
-}
-
 #[derive(Args)]
 pub struct TrainArgs {
     #[command(flatten)]
-    input: InputArgs,
-    /// Output folder: tokenizer.json, vocab.json, merges.txt, tokenizer_config.json,
-    /// special_tokens_map.json.
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    text: TextArgs,
-    /// Partitions to learn from (default train: valid and test never leak into the vocabulary).
-    #[arg(long, default_value = "train")]
-    partition: Partitions,
-    #[command(flatten)]
-    rule: RuleArgs,
-    /// Vocabulary size, the 5 special tokens and 256 byte symbols included.
-    #[arg(long, default_value_t = train_defaults().vocab_size)]
-    vocab_size: usize,
-    /// Fewest occurrences a pair needs to become a merge.
-    #[arg(long, default_value_t = train_defaults().min_frequency)]
-    min_frequency: u64,
-    /// Longest input the target model takes, written to tokenizer_config.json.
-    #[arg(long, default_value_t = train_defaults().model_max_length)]
-    model_max_length: usize,
+    config: TrainConfig,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -120,36 +96,9 @@ pub struct InspectArgs {
 #[derive(Args)]
 pub struct EvalArgs {
     #[command(flatten)]
-    input: InputArgs,
-    /// Tokenizer: tokenizer.json, a folder, or a model id in the local Hugging Face cache.
-    #[arg(long)]
-    tokenizer: String,
-    /// A second tokenizer to compare with.
-    #[arg(long)]
-    compare: Option<String>,
-    #[command(flatten)]
-    text: TextArgs,
-    /// Partitions to measure: train, valid, test (comma-separated) or all.
-    #[arg(long, default_value = "test")]
-    partition: Partitions,
+    config: EvalConfig,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-impl From<&TrainArgs> for TrainConfig {
-    fn from(a: &TrainArgs) -> Self {
-        TrainConfig {
-            input: a.input.config(),
-            out: a.out.clone(),
-            field: a.text.field,
-            text_field: a.text.text_field.clone(),
-            rule: a.rule.rule(),
-            partition: a.partition.clone(),
-            vocab_size: a.vocab_size,
-            min_frequency: a.min_frequency,
-            model_max_length: a.model_max_length,
-        }
-    }
 }
 
 impl From<&EncodeArgs> for EncodeConfig {
@@ -167,25 +116,12 @@ impl From<&EncodeArgs> for EncodeConfig {
     }
 }
 
-impl From<&EvalArgs> for EvalConfig {
-    fn from(a: &EvalArgs) -> Self {
-        EvalConfig {
-            input: a.input.config(),
-            tokenizer: a.tokenizer.clone(),
-            compare: a.compare.clone(),
-            field: a.text.field,
-            text_field: a.text.text_field.clone(),
-            partition: a.partition.clone(),
-        }
-    }
-}
-
 pub fn run(cmd: TokenizerCommand) -> Result<ExitCode, CliError> {
     use pytorrent_tokenizer as tk;
     match cmd {
         TokenizerCommand::Train(a) => {
             let console = Console::new(&a.output);
-            console.summary(&tk::train_corpus::run(&(&a).into(), &console)?)
+            console.summary(&tk::train_corpus::run(&a.config, &console)?)
         }
         TokenizerCommand::Encode(a) => {
             let console = Console::new(&a.output);
@@ -215,7 +151,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<ExitCode, CliError> {
         }
         TokenizerCommand::Eval(a) => {
             let console = Console::new(&a.output);
-            console.result(&tk::eval::run(&(&a).into(), &console)?)
+            console.result(&tk::eval::run(&a.config, &console)?)
         }
     }
 }

@@ -20,44 +20,57 @@ use crate::writer::{
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ConvertConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
     /// Output file (flat layout; `-` for standard output) or folder (chunked layouts).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// flat (one file), pytorrent (`<scenario>/<partition>/…_chk_N.jsonl.gz`) or
     /// codesearchnet (`python/final/jsonl/<partition>/python_<partition>_N.jsonl.gz`).
     #[serde(default = "default_layout")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "flat"))]
     pub layout: Layout,
     /// none, gzip or zstd (default: from the output name; gzip for chunked layouts).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub compression: Option<Compression>,
-    /// Records per chunk file (chunked layouts; 30000 unless `chunk_bytes` is given).
+    /// Records per chunk file (chunked layouts; default 30000 unless --chunk-bytes is given).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub chunk_records: Option<u64>,
     /// Uncompressed bytes per chunk file (chunked layouts).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub chunk_bytes: Option<u64>,
     /// Scenario folder name for the pytorrent layout (default: the input's, else docstrings).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub scenario: Option<String>,
     /// Partition for records that have none, in a folder that names none.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub default_partition: Option<Partition>,
-    /// Partitions to keep.
+    /// Partitions to keep: train, valid, test (comma-separated) or all.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: Partitions,
-    /// jsonl (the layouts above), or parquet: `data/{train,validation,test}-NNNNN-of-MMMMM.parquet`
-    /// (a folder per scenario when there are several) and a dataset card, which
-    /// `datasets.load_dataset(out)` reads with its splits.
+    /// jsonl, or parquet: data/{train,validation,test}-NNNNN-of-MMMMM.parquet (a folder per
+    /// scenario when there are several) and a dataset card that datasets.load_dataset(OUT)
+    /// reads with its splits.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "jsonl"))]
     pub format: CorpusFormat,
     /// Package metadata for the license summary of a Parquet dataset card.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub metadata: Vec<PathBuf>,
     /// Write into an output folder that another command (or someone) made; only files of the
     /// names this run writes are replaced.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub force: bool,
 }
 

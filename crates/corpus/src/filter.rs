@@ -152,45 +152,60 @@ impl FilterCounts {
 
 /// `corpus filter`: keeps matching records; the output keeps the input layout, file for file.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FilterConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: crate::input::InputConfig,
-    /// Output file (a single input file) or folder (a folder or several inputs).
+    /// Output file (one input file; - for stdout), a folder to put that file in, or a folder
+    /// mirroring a folder or several inputs.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: std::path::PathBuf,
     /// Package metadata (a Package_Metadata folder, or PyPI / Anaconda JSON files), needed by
     /// the license filters.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub metadata: Vec<std::path::PathBuf>,
-    /// Keep packages of these license classes (permissive, copyleft, unknown).
+    /// Keep packages of these license classes: permissive, copyleft, unknown (comma-separated).
     #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub license: Option<Vec<LicenseClass>>,
-    /// Keep packages with one of these license ids (MIT, Apache-2.0, …).
+    /// Keep packages with one of these license ids, e.g. MIT,Apache-2.0,BSD-3-Clause.
     #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub spdx: Option<Vec<String>>,
-    /// Partitions to keep.
+    /// Keep these partitions: train, valid, test (comma-separated) or all.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: crate::select::Partitions,
-    /// Keep only these packages.
+    /// Keep only these packages (comma-separated).
     #[serde(default, deserialize_with = "pytorrent_io::names::opt_list")]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub packages: Option<Vec<String>>,
-    /// Keep only the packages listed in this file (one a line, `#` comments).
+    /// Keep only the packages listed in this file (one name per line, # comments).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub packages_file: Option<std::path::PathBuf>,
-    /// Drop these packages.
+    /// Drop these packages (comma-separated).
     #[serde(default, deserialize_with = "pytorrent_io::names::list")]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub exclude_packages: Vec<String>,
-    /// Opt-out list: package names, or `package:glob` for files.
+    /// Opt-out list: package names, or `package:glob` for files (one a line, # comments).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub opt_out: Option<std::path::PathBuf>,
-    /// Fewest characters of `code` a record needs.
+    /// Keep records whose code has at least this many characters.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub min_code_chars: Option<u64>,
-    /// Most characters of `code` a record may have.
+    /// Keep records whose code has at most this many characters.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_code_chars: Option<u64>,
     /// Write into an output folder that another command (or someone) made; only files of the
     /// names this run writes are replaced.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub force: bool,
 }
 

@@ -11,23 +11,29 @@ use crate::source::{discover, InputFile};
 /// Corpus inputs and the bad-line policy (`inputs`, `on_error`, `quarantine`,
 /// `max_line_bytes`, `read_chunk_bytes`), flattened into each stage's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct InputConfig {
-    /// Corpus files (.jsonl, .jsonl.gz, .jsonl.zst), folders (PyTorrent or CodeSearchNet
-    /// layout), or `-` for standard input.
+    /// Corpus files (.jsonl, .jsonl.gz, .jsonl.zst, .parquet), folders (PyTorrent or
+    /// CodeSearchNet layout, Parquet datasets), or - for standard input.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(required = true))]
     pub inputs: Vec<PathBuf>,
-    /// What to do with a bad line: stop (`fail`) or count it and go on (`skip`).
+    /// What to do with a bad line: stop (fail: exit 1) or skip it into the quarantine file.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "fail"))]
     pub on_error: OnError,
-    /// Where skipped lines go (TSV: file, line, kind, reason, raw line). Default: beside the
-    /// output (`<out>.rejected.tsv`); commands without an output write none unless asked.
+    /// Where skipped lines go, verbatim, with file, line and reason (TSV). Default:
+    /// `<out>.rejected.tsv`; commands without an output write none unless given this.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub quarantine: Option<PathBuf>,
     /// Lines longer than this many bytes are rejected without being held in memory.
     #[serde(default = "default_max_line_bytes")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_max_line_bytes()))]
     pub max_line_bytes: usize,
     /// Bytes of input per parallel work unit (memory is a few times this).
     #[serde(default = "default_read_chunk_bytes")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_read_chunk_bytes(), hide = true))]
     pub read_chunk_bytes: usize,
 }
 

@@ -117,14 +117,17 @@ mod tests {
 /// What partition a record without one gets (`default_partition`, or a deterministic split
 /// by `validation_split_percentage`), for stages that must put every record somewhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct PartitionRule {
     /// Partition of records that have none and whose file or folder names none.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub default_partition: Option<Partition>,
-    /// Percent of such records put in `valid`, the rest in `train`: by a hash of the package
+    /// Percent of such records put in valid, the rest in train: by a hash of the package
     /// name (a package never spans two partitions) or, for records with only a text field,
     /// of the text.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub validation_split_percentage: Option<u8>,
 }
 

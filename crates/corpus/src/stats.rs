@@ -441,21 +441,27 @@ pub fn corpus_stats(
 
 /// `corpus stats`: counts, length percentiles, docstring share, duplicates and licenses.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct StatsConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: crate::input::InputConfig,
     /// Package metadata (a Package_Metadata folder, or PyPI / Anaconda JSON files) for
     /// license statistics.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub metadata: Vec<std::path::PathBuf>,
-    /// Partitions to count.
+    /// Partitions to count: train, valid, test (comma-separated) or all.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: crate::select::Partitions,
     /// How many packages to list, most records first.
     #[serde(default = "default_top")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_top()))]
     pub top: usize,
-    /// Also write a self-contained HTML report with plots here.
+    /// Also write a self-contained HTML report with plots.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub report: Option<std::path::PathBuf>,
 }
 

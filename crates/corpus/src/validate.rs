@@ -9,11 +9,14 @@ use crate::input::InputConfig;
 use crate::read::{read_corpus, Item, OnError, ReadSummary};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ValidateConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
-    /// List at most this many problems in the report (all are counted).
+    /// List at most this many problems in --json output (all are counted).
     #[serde(default = "default_max_listed")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_max_listed()))]
     pub max_listed: usize,
 }
 

@@ -9,19 +9,31 @@ use serde::{Deserialize, Serialize};
 use crate::{Encoder, Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct EvalConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
+    /// Tokenizer: tokenizer.json, a folder, or a model id in the local Hugging Face cache.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tokenizer: String,
     /// A second tokenizer to compare with.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub compare: Option<String>,
+    /// Text view of PyTorrent records to measure: code, docstring, summary,
+    /// code_with_docstrings, original_string, nl+code.
     #[serde(default = "default_field")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "code"))]
     pub field: TextView,
-    /// Measure this string field of records of any shape instead (`text`, `content`).
+    /// Measure this string field of records of any shape instead (e.g. text, content), as HF
+    /// hub datasets and datatrove write them.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME"))]
     pub text_field: Option<String>,
+    /// Partitions to measure: train, valid, test (comma-separated) or all.
     #[serde(default = "default_partition")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "test"))]
     pub partition: Partitions,
 }
 

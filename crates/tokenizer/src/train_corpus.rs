@@ -195,32 +195,44 @@ pub fn train_from_corpus(
 
 /// `tokenizer train`: a RoBERTa-layout byte-level BPE learnt from one text view of a corpus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct TrainConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
     /// Output folder: tokenizer.json, vocab.json, merges.txt, tokenizer_config.json,
     /// special_tokens_map.json.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
-    /// Text view to learn from.
+    /// Text view of PyTorrent records to learn from: code, docstring, summary,
+    /// code_with_docstrings, original_string, nl+code.
     #[serde(default = "default_field")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "code"))]
     pub field: TextView,
-    /// Learn from this string field of records of any shape instead (`text`, `content`).
+    /// Learn from this string field of records of any shape instead (e.g. text, content), as
+    /// HF hub datasets and datatrove write them.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME"))]
     pub text_field: Option<String>,
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub rule: PartitionRule,
-    /// Partitions to learn from (train by default: valid and test never leak into the
+    /// Partitions to learn from (default train: valid and test never leak into the
     /// vocabulary).
     #[serde(default = "default_partition")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "train"))]
     pub partition: Partitions,
-    /// Vocabulary size, special tokens included.
+    /// Vocabulary size, the 5 special tokens and 256 byte symbols included.
     #[serde(default = "default_vocab_size")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_vocab_size()))]
     pub vocab_size: usize,
-    /// Fewest occurrences a merge needs.
+    /// Fewest occurrences a pair needs to become a merge.
     #[serde(default = "default_min_frequency")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_min_frequency()))]
     pub min_frequency: u64,
     /// Longest input the target model takes, written to tokenizer_config.json.
     #[serde(default = "default_model_max_length")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_model_max_length()))]
     pub model_max_length: usize,
 }
 
