@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pytorrent_corpus::Partitions;
-use pytorrent_eval::cloze::{ClozeConfig, ClozeMakeConfig, Kind as ClozeKind};
+use pytorrent_eval::cloze::{ClozeConfig, ClozeMakeConfig};
 use pytorrent_eval::fill_mask::FillMaskEvalConfig;
 use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::pairs::QueryText;
@@ -74,29 +74,8 @@ pub enum ClozeCommand {
 
 #[derive(Args)]
 pub struct ClozeMakeArgs {
-    /// Corpus files or folders (PyTorrent records: code_tokens and docstring_tokens).
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
     #[command(flatten)]
-    policy: BadLineArgs,
-    /// maxmin (one max/min token masked) or all (one candidate word masked).
-    #[arg(long)]
-    kind: ClozeKind,
-    /// Partitions the items come from (test by default: never in train shards).
-    #[arg(long, default_value = "test")]
-    partition: Partitions,
-    /// Seed of the choice of the masked occurrence.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Candidate words of --kind all (one a line; default: Python keywords, builtins, names).
-    #[arg(long)]
-    words: Option<PathBuf>,
-    /// At most this many items (the first in input order).
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Output folder: clozeTest.json, answers.txt, cloze_test_words.txt.
-    #[arg(long)]
-    out: PathBuf,
+    config: ClozeMakeConfig,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -265,16 +244,7 @@ pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
             ..
         }) => {
             let console = Console::new(&a.output);
-            let cfg = ClozeMakeConfig {
-                input: a.policy.config(a.inputs.clone()),
-                kind: a.kind,
-                partition: a.partition.clone(),
-                seed: a.seed,
-                words: a.words.clone(),
-                limit: a.limit,
-                out: a.out.clone(),
-            };
-            console.summary(&pytorrent_eval::cloze::make(&cfg, &console)?)
+            console.summary(&pytorrent_eval::cloze::make(&a.config, &console)?)
         }
         EvalCommand::Cloze(a) => {
             let console = Console::new(&a.output);

@@ -457,21 +457,34 @@ fn default_partition() -> Partitions {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ClozeMakeConfig {
+    /// Corpus files or folders (PyTorrent records: code_tokens and docstring_tokens), and the
+    /// bad-line policy.
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
+    /// maxmin (one max/min token masked) or all (one candidate word masked).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub kind: Kind,
+    /// Partitions the items come from (test by default: never in train shards).
     #[serde(default = "default_partition")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "test"))]
     pub partition: Partitions,
+    /// Seed of the choice of the masked occurrence.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    /// Candidate words of `all` (one a line; default: the built-in Python list).
+    /// Candidate words of --kind all (one a line; default: Python keywords, builtins, names).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub words: Option<PathBuf>,
     /// At most this many items (the first in input order).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub limit: Option<usize>,
     /// Output folder: clozeTest.json, answers.txt, cloze_test_words.txt.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
 

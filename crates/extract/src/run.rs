@@ -19,86 +19,112 @@ use crate::package::{package_name, ExtractOptions, Filters, Output, PackageRepor
 use crate::units::Scenario;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ExtractConfig {
-    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl, .conda), package folders, or
-    /// folders of archives (one package per archive).
+    /// Package archives (.tar.gz, .tgz, .tar.bz2, .zip, .whl, .conda), package folders, or folders of
+    /// archives (a folder holding archives is read as one package per archive).
+    #[cfg_attr(feature = "cli", arg(required = true))]
     pub inputs: Vec<PathBuf>,
-    /// Output folder, in PyTorrent's layout: `<out>/<scenario>/<partition>/…_chk_N.jsonl.gz`
-    /// (a task of several: under `<out>/task-IIIII-of-NNNNN/`).
+    /// Output folder, in PyTorrent's layout: <out>/<scenario>/<partition>/…_chk_N.jsonl.gz
+    /// (a task of several: <out>/task-IIIII-of-NNNNN/…).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
-    /// Scenarios: docstrings, comments, both.
+    /// Scenarios, comma-separated: docstrings, comments, both.
     #[serde(
         default = "default_scenario",
         deserialize_with = "pytorrent_io::names::list"
     )]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_delimiter = ',', default_value = "docstrings")
+    )]
     pub scenario: Vec<Scenario>,
     /// Percent of packages in train and valid (the rest is test), by a hash of the name.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "80,10"))]
     pub split: Split,
     /// Records per output chunk file.
     #[serde(default = "default_chunk_records")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_chunk_records()))]
     pub chunk_records: u64,
     /// Keep test files (test folders, test_*.py, *_test.py, conftest.py).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_tests: bool,
     /// Keep __dunder__ methods.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_dunder: bool,
     /// Keep functions whose body is only pass, ... and raise.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_trivial: bool,
     /// Fewest non-blank lines of code a record needs.
     #[serde(default = "default_min_lines")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_min_lines()))]
     pub min_code_lines: usize,
     /// Fewest words of natural language a record needs.
     #[serde(default = "default_min_words")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_min_words()))]
     pub min_nl_words: usize,
-    /// Opt-out list: package names, or `package:glob` for files.
+    /// Opt-out list: package names, or `package:glob` for files (one a line, # comments).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub opt_out: Option<PathBuf>,
     /// Keep secrets and e-mail addresses (by default replaced by <SECRET> and <EMAIL>).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_secrets: bool,
     /// Keep exact duplicates (same code tokens) across packages.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_duplicates: bool,
     /// Jaccard similarity of code-token 3-shingles (MinHash estimate) at or above which a
     /// record is a near duplicate of an earlier one and dropped.
     #[serde(default = "default_near_dup")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_near_dup()))]
     pub near_dup_threshold: f64,
     /// Keep near duplicates.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub keep_near_duplicates: bool,
-    /// Also compute corpus statistics of the output (with `metadata`, licenses too).
+    /// Also print corpus statistics of the output (with --metadata, licenses too).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub stats: bool,
-    /// Package metadata for the statistics (default: a `Package_Metadata` folder in or beside
-    /// an input folder, as `fetch` writes it).
+    /// Package metadata for --stats (default: a Package_Metadata folder in or beside an input
+    /// folder, as `fetch` writes it).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub metadata: Vec<PathBuf>,
-    /// A package that cannot be read as a whole (corrupt, truncated, too large): `fail` makes
-    /// the run a failure (exit 1) once every package is done; `skip` reports it and succeeds.
+    /// A package that cannot be read as a whole: fail (exit 1 once all are done) or skip.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "fail"))]
     pub on_error: pytorrent_corpus::OnError,
-    /// jsonl (PyTorrent's layout), or parquet: a config per scenario in the Hugging Face
-    /// layout, with a dataset card (`datasets.load_dataset(out, "docstrings")`).
+    /// jsonl (PyTorrent's layout), or parquet: the Hugging Face layout with a dataset card, a
+    /// config per scenario.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "jsonl"))]
     pub format: CorpusFormat,
-    /// Continue a killed run of the same settings in `out` from its journal: the output is
-    /// byte-identical to an uninterrupted run's.
+    /// Continue a killed run of the same settings in --out from its journal (the output is
+    /// byte-identical to an uninterrupted run's).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub resume: bool,
-    /// Split the packages among this many tasks by a hash of the package name (default:
-    /// `SLURM_ARRAY_TASK_COUNT`, else one); `corpus dedup` merges the task outputs.
+    /// Split the packages among N tasks by a hash of the package name (default:
+    /// SLURM_ARRAY_TASK_COUNT); `pytorrent corpus dedup` merges the task outputs.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub num_tasks: Option<usize>,
-    /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
-    /// Tasks of several share one `out`: each writes its own `task-IIIII-of-NNNNN/` in it.
+    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's). Tasks
+    /// share one --out: each writes its own task-IIIII-of-NNNNN/ folder in it.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub task_index: Option<usize>,
     /// Write into an output folder that another command (or someone) made; only files of the
     /// names this run writes are replaced.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub force: bool,
 }
 

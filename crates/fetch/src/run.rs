@@ -17,78 +17,101 @@ use crate::select::{parse_as_of, parse_requirement};
 /// `fetch`: package names → metadata documents and release archives from the index pip
 /// uses.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FetchConfig {
     /// Package names.
     #[serde(default)]
     pub names: Vec<String>,
-    /// A file of package names, one a line (`#` comments).
+    /// A file of package names, one a line (# comments).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub from_file: Option<PathBuf>,
-    /// Output folder: `Package_Metadata/pypi_packages/<name>.json` and `packages/<archive>`.
+    /// Output folder: Package_Metadata/pypi_packages/<name>.json (anaconda_packages/ from
+    /// conda channels) and packages/<archive>.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Release to fetch (default: the latest).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub version: Option<String>,
-    /// Simple-index URL (default: `PYTORRENT_INDEX_URL`, `PIP_INDEX_URL`, pip.conf, else
-    /// pip's own default).
+    /// Simple-index URL (default: PYTORRENT_INDEX_URL, PIP_INDEX_URL, pip.conf, else pip's own
+    /// default).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub index_url: Option<String>,
     /// JSON API base (default: the index URL with a trailing /simple made /pypi).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub json_api_url: Option<String>,
     /// Downloads at once.
     #[serde(default = "default_jobs")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_jobs()))]
     pub jobs: usize,
     /// Retries of a failed request (network errors, 429, 5xx), with doubling back-off.
     #[serde(default = "default_retries")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_retries()))]
     pub retries: u32,
     /// Seconds before a request is given up.
     #[serde(default = "default_timeout")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_timeout()))]
     pub timeout: u64,
     /// Opt-out list: these packages are not fetched.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub opt_out: Option<PathBuf>,
-    /// Every project the index lists (its simple-index root, PEP 691 JSON or HTML) instead
-    /// of names.
+    /// Every project the index lists, instead of names.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub all: bool,
-    /// For each package the newest release uploaded on or before this date (`YYYY-MM-DD`,
-    /// or `YYYY-MM-DDTHH:MM:SS`, UTC): a snapshot of the index as it was then.
+    /// The newest release uploaded on or before this date (YYYY-MM-DD or
+    /// YYYY-MM-DDTHH:MM:SS, UTC): the index as it was then.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub as_of: Option<String>,
     /// Download metadata documents again even when an earlier run kept them.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub refresh_metadata: bool,
-    /// Requests per second at most, over all downloads (default: no limit).
+    /// Requests per second at most, over all downloads.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub rate: Option<f64>,
-    /// Split the packages among this many tasks, by a hash of the name (default:
-    /// `SLURM_ARRAY_TASK_COUNT`, else one).
+    /// Split the packages among N tasks by a hash of the name (default:
+    /// SLURM_ARRAY_TASK_COUNT).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub num_tasks: Option<usize>,
-    /// This task's index (default: from Slurm's or a Kubernetes Indexed Job's variables).
+    /// This task's index, 0-based (default: Slurm's or a Kubernetes Indexed Job's).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub task_index: Option<usize>,
-    /// Conda channels (URLs, or names that `.condarc`'s `channel_alias` or
-    /// `custom_channels` resolve) to fetch from instead of the package index.
+    /// Fetch from this conda channel (a URL, or a name .condarc's channel_alias or
+    /// custom_channels resolve) instead of the package index; repeat for more, first wins.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long = "channel", value_name = "URL"))]
     pub channels: Vec<String>,
-    /// Fetch from conda channels; without `channels`, those `.condarc` lists.
+    /// Fetch from conda channels; without --channel, those .condarc lists.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub conda: bool,
-    /// Conda subdirs to read (default: `noarch` and this machine's, e.g. `linux-64`).
+    /// Conda subdir to read (default: noarch and this machine's, e.g. linux-64); repeat for
+    /// more.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long = "subdir", value_name = "SUBDIR"))]
     pub subdirs: Vec<String>,
-    /// Largest metadata document or project listing accepted (`64M`, or bytes): a server that
-    /// sends more is refused, so one reply cannot fill memory.
+    /// Largest metadata document or project listing accepted (e.g. 64M): a server that sends
+    /// more is refused.
     #[serde(default = "default_max_metadata_bytes")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_max_metadata_bytes()))]
     pub max_metadata_bytes: ByteSize,
-    /// Largest archive accepted when the metadata gives no size (`2G`, or bytes); an archive
-    /// larger than the size its metadata gives is refused whatever this says.
+    /// Largest archive accepted when its metadata gives no size (e.g. 2G); one larger than the
+    /// size its metadata gives is refused whatever this says.
     #[serde(default = "default_max_archive_bytes")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_max_archive_bytes()))]
     pub max_archive_bytes: ByteSize,
-    /// Largest conda `repodata.json` or `channeldata.json` accepted.
+    /// Largest conda repodata.json or channeldata.json accepted.
     #[serde(default = "default_max_repodata_bytes")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_max_repodata_bytes()))]
     pub max_repodata_bytes: ByteSize,
 }
 

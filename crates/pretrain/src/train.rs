@@ -46,74 +46,111 @@ pytorrent_io::word_enum! {
 /// Everything `pytorrent pretrain` takes; the keys are the CLI's flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct PretrainConfig {
-    /// A `pytorrent pack` output folder: `train/` (and `valid/` for validation).
+    /// A `pytorrent pack` output folder (train/ and valid/ partitions, npy or megatron).
     pub shards: PathBuf,
-    /// The run folder: checkpoints, `log.csv`, `loss.svg`, and the final model.
+    /// Run folder: checkpoint-N/, log.csv, loss.svg, and the final model (HF layout).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
-    /// The model's size (`configs/models/*.toml`); or give `init`.
+    /// The model's size: a TOML file such as configs/models/small.toml.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, required_unless_present = "init", conflicts_with = "init")
+    )]
     pub model_config: Option<PathBuf>,
-    /// Continue from this Hugging Face RoBERTa checkpoint folder.
+    /// Continue from a Hugging Face RoBERTa checkpoint folder.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub init: Option<PathBuf>,
-    /// The tokenizer, when the one the shards' manifest names has moved (its files must
-    /// have the same content).
+    /// The tokenizer, when the one named by the shards' manifest has moved.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tokenizer: Option<String>,
+    /// Optimiser steps (the schedule decays to 0 at the last).
     #[serde(default = "max_steps")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = max_steps()))]
     pub max_steps: u64,
     /// Rows per micro-batch.
     #[serde(default = "batch_size")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = batch_size()))]
     pub batch_size: usize,
     /// Micro-batches per optimiser step.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = one()))]
     pub grad_accum: usize,
+    /// Peak learning rate.
     #[serde(default = "lr")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = lr()))]
     pub lr: f64,
-    /// Steps of linear warm-up (default: a tenth of max_steps).
+    /// Steps of linear warm-up, then linear decay to 0 (default: a tenth of --max-steps).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub warmup_steps: Option<u64>,
+    /// AdamW weight decay (biases and LayerNorm weights are not decayed).
     #[serde(default = "weight_decay")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = weight_decay()))]
     pub weight_decay: f64,
+    /// AdamW β₁.
     #[serde(default = "beta1")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = beta1()))]
     pub beta1: f64,
+    /// AdamW β₂.
     #[serde(default = "beta2")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = beta2()))]
     pub beta2: f64,
+    /// AdamW ε.
     #[serde(default = "adam_eps")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = adam_eps()))]
     pub adam_eps: f64,
-    /// Clip the global gradient norm to this (0: no clipping).
+    /// Clip the global gradient norm to this (0: off).
     #[serde(default = "max_grad_norm")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = max_grad_norm()))]
     pub max_grad_norm: f64,
-    /// Share of tokens masked when the shards carry no labels.
+    /// Share of tokens masked on the fly (shards without static labels).
     #[serde(default = "mlm_probability")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = mlm_probability()))]
     pub mlm_probability: f64,
-    /// Validate every N steps (default: a tenth of max_steps), and at the end.
+    /// Validate every N steps (default: a tenth of --max-steps) and at the end.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub eval_every: Option<u64>,
-    /// Validation rows (the first of `valid/`).
+    /// Rows of valid/ used for validation.
     #[serde(default = "eval_rows")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = eval_rows()))]
     pub eval_rows: u64,
-    /// Save a checkpoint every N steps (default: as eval_every), and at the end.
+    /// Save a checkpoint every N steps (default: as --eval-every) and at the end.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub save_every: Option<u64>,
     /// Checkpoints kept (the newest).
     #[serde(default = "keep")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = keep()))]
     pub keep_checkpoints: usize,
+    /// Seed of the initial weights, data order, masks and dropout.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    /// Continue from the newest checkpoint in `out`.
+    /// Continue from the newest checkpoint in --out (starts afresh when there is none).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub resume: bool,
-    /// Stop (with a checkpoint) after this many steps of max_steps, to continue with
-    /// `--resume` later (time-limited jobs).
+    /// Stop after this many steps (with a checkpoint), to continue later with --resume.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub stop_after: Option<u64>,
+    /// cpu, cuda or cuda:N.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "cpu"))]
     pub device: DeviceSpec,
+    /// Matrix-multiply dtype: f32, or bf16 (f32 master weights and optimiser state).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "f32"))]
     pub dtype: TrainDtype,
+    /// dtype of the final model.safetensors: f32 or f16 (checkpoints stay f32).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "f32"))]
     pub save_dtype: SaveDtype,
 }
 
