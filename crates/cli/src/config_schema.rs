@@ -232,3 +232,58 @@ fn every_flag_has_a_help_line() {
     }
     assert!(missing.is_empty(), "flags without help: {missing:?}");
 }
+
+/// The config a command's flags give when only its required arguments are passed.
+fn from_flags<T: clap::Args + clap::FromArgMatches>(args: &[&str]) -> T {
+    let cmd = T::augment_args(clap::Command::new("pytorrent"));
+    let matches = cmd
+        .try_get_matches_from(std::iter::once("pytorrent").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    T::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Where a stage's flags are derived from its config, every default a flag leaves is the
+/// default a pipeline file's missing key takes: one definition, checked both ways in.
+#[test]
+fn flag_defaults_are_the_config_defaults() {
+    fn same<T>(args: &[&str], keys: &str)
+    where
+        T: clap::Args + clap::FromArgMatches + DeserializeOwned + Serialize,
+    {
+        let flags = serde_json::to_value(from_flags::<T>(args)).unwrap();
+        let file: T = toml::from_str(keys).unwrap_or_else(|e| panic!("{keys}: {e}"));
+        let file = serde_json::to_value(file).unwrap();
+        assert_eq!(flags, file, "{}", std::any::type_name::<T>());
+    }
+    use pytorrent_corpus as corpus;
+    let input = r#"inputs = ["in"]"#;
+    same::<corpus::validate::ValidateConfig>(&["in"], input);
+    same::<corpus::stats::StatsConfig>(&["in"], input);
+    same::<corpus::filter::FilterConfig>(&["in", "--out", "o"], &format!("{input}\nout = \"o\""));
+    same::<corpus::convert::ConvertConfig>(&["in", "--out", "o"], &format!("{input}\nout = \"o\""));
+    same::<pytorrent_tokenizer::TrainConfig>(
+        &["in", "--out", "o"],
+        &format!("{input}\nout = \"o\""),
+    );
+    same::<pytorrent_tokenizer::eval::EvalConfig>(
+        &["in", "--tokenizer", "t"],
+        &format!("{input}\ntokenizer = \"t\""),
+    );
+    same::<pytorrent_pack::PackConfig>(
+        &["in", "--tokenizer", "t", "--out", "o"],
+        &format!("{input}\ntokenizer = \"t\"\nout = \"o\""),
+    );
+    same::<pytorrent_extract::ExtractConfig>(
+        &["in", "--out", "o"],
+        &format!("{input}\nout = \"o\""),
+    );
+    same::<pytorrent_fetch::FetchConfig>(&["six", "--out", "o"], "names = [\"six\"]\nout = \"o\"");
+    same::<pytorrent_pretrain::PretrainConfig>(
+        &["s", "--out", "o", "--model-config", "m"],
+        "shards = \"s\"\nout = \"o\"\nmodel_config = \"m\"",
+    );
+    same::<pytorrent_eval::cloze::ClozeMakeConfig>(
+        &["in", "--kind", "all", "--out", "o"],
+        &format!("{input}\nkind = \"all\"\nout = \"o\""),
+    );
+}
