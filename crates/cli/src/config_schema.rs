@@ -282,6 +282,12 @@ fn flag_defaults_are_the_config_defaults() {
         &["s", "--out", "o", "--model-config", "m"],
         "shards = \"s\"\nout = \"o\"\nmodel_config = \"m\"",
     );
+    same::<pytorrent_tokenizer::encode::EncodeConfig>(&["--tokenizer", "t"], "tokenizer = \"t\"");
+    same::<pytorrent_model::fill_mask::FillMaskConfig>(&["--model", "m"], "model = \"m\"");
+    same::<pytorrent_model::embed::EmbedConfig>(
+        &["--model", "m", "--out", "o.npy"],
+        "model = \"m\"\nout = \"o.npy\"",
+    );
     same::<pytorrent_eval::cloze::ClozeMakeConfig>(
         &["in", "--kind", "all", "--out", "o"],
         &format!("{input}\nkind = \"all\"\nout = \"o\""),

@@ -1,17 +1,14 @@
 //! `pytorrent tokenizer train | encode | decode | inspect | eval`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use pytorrent_corpus::Partitions;
 use pytorrent_tokenizer::decode::DecodeConfig;
 use pytorrent_tokenizer::encode::EncodeConfig;
 use pytorrent_tokenizer::eval::EvalConfig;
 use pytorrent_tokenizer::inspect::InspectConfig;
 use pytorrent_tokenizer::TrainConfig;
 
-use crate::args::{BadLineArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -39,28 +36,8 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct EncodeArgs {
-    /// Tokenizer: tokenizer.json, a folder, or a model id in the local Hugging Face cache.
-    #[arg(long)]
-    tokenizer: String,
-    /// Corpus inputs (files, folders, - for standard input) whose --field view is encoded.
-    inputs: Vec<PathBuf>,
     #[command(flatten)]
-    policy: BadLineArgs,
-    /// Literal text to encode (repeatable; - reads plain text from standard input).
-    #[arg(long)]
-    text: Vec<String>,
-    #[command(flatten)]
-    view: TextArgs,
-    /// Partitions to encode: train, valid, test (comma-separated) or all.
-    #[arg(long, default_value = "all")]
-    partition: Partitions,
-    /// Output: .jsonl (one JSON array of ids per text, streamed; default standard output) or
-    /// .npy (all ids in one uint32 array, plus <name>.offsets.npy with n+1 int64 offsets).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Leave out <s> and </s>.
-    #[arg(long)]
-    no_special_tokens: bool,
+    config: EncodeConfig,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -101,21 +78,6 @@ pub struct EvalArgs {
     output: OutputArgs,
 }
 
-impl From<&EncodeArgs> for EncodeConfig {
-    fn from(a: &EncodeArgs) -> Self {
-        EncodeConfig {
-            tokenizer: a.tokenizer.clone(),
-            input: a.policy.config(a.inputs.clone()),
-            text: a.text.clone(),
-            field: a.view.field,
-            text_field: a.view.text_field.clone(),
-            partition: a.partition.clone(),
-            out: a.out.clone(),
-            no_special_tokens: a.no_special_tokens,
-        }
-    }
-}
-
 pub fn run(cmd: TokenizerCommand) -> Result<ExitCode, CliError> {
     use pytorrent_tokenizer as tk;
     match cmd {
@@ -125,7 +87,7 @@ pub fn run(cmd: TokenizerCommand) -> Result<ExitCode, CliError> {
         }
         TokenizerCommand::Encode(a) => {
             let console = Console::new(&a.output);
-            let report = tk::encode::run(&(&a).into(), &console)?;
+            let report = tk::encode::run(&a.config, &console)?;
             // Ids are what stdout carries here; the summary goes to stderr only.
             if !a.output.quiet && !a.output.json {
                 eprint!("{report}");

@@ -114,33 +114,45 @@ pub fn embed(
 /// sentence-transformers folder's own settings (`max_seq_length`, pooling, `Normalize`) by
 /// default, so the vectors are what `SentenceTransformer.encode` gives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+// Inputs may be left out for inline --text.
+#[cfg_attr(feature = "cli", command(mut_arg("inputs", |a| a.required(false))))]
 pub struct EmbedConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub model: ModelOptions,
     /// Text files (one input a line: a JSON string, an object with `text`, or plain text) or,
     /// with `field`/`text_field`, corpus files and folders (JSONL or Parquet); `-` for
     /// standard input; and what to do with bad lines.
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
-    /// Inputs given inline.
+    /// An input given inline (repeatable).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub text: Vec<String>,
-    /// Embed this view of every PyTorrent record instead of text lines.
+    /// Embed a corpus view (docstring, code, …) of every PyTorrent record instead of text lines.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub field: Option<TextView>,
-    /// Embed this string field of records of any shape instead (`text`, `content`).
+    /// Embed this string field of records of any shape (e.g. text, content).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME"))]
     pub text_field: Option<String>,
-    /// Partitions of a corpus to embed.
+    /// Partitions of a corpus to embed: train, valid, test (comma-separated) or all.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: Partitions,
     /// Pooling, normalisation and length.
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub choices: Choices,
-    /// Output .npy (`[n, hidden]` float32); `<out>.ids.jsonl` names each row.
+    /// Output .npy ([n, hidden] float32); `<out>.ids.jsonl` names each row.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Inputs held in memory at once.
     #[serde(default = "default_chunk")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_chunk(), hide = true))]
     pub chunk: usize,
 }
 
@@ -346,16 +358,20 @@ fn options(cfg: &EmbedConfig, model: &Model, st: Option<&SentenceConfig>) -> Res
 /// What a user may choose about embeddings (keys of `embed` and `eval retrieval`); the rest
 /// comes from the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct Choices {
-    /// mean, cls or pooler (default: the sentence-transformers folder's, else mean).
+    /// mean (masked), cls or pooler (default: a sentence-transformers folder's, else mean).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub pooling: Option<Pooling>,
     /// L2-normalise each vector (a sentence-transformers `Normalize` module does it anyway).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub normalize: bool,
-    /// Cut inputs to this many tokens (default: the sentence-transformers `max_seq_length`,
-    /// else what the position table holds).
+    /// Cut inputs to this many tokens (default: a sentence-transformers max_seq_length, else
+    /// what the model's position table holds).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub max_length: Option<usize>,
 }
 

@@ -171,22 +171,30 @@ pub fn fill_mask(
 
 /// `fill-mask`: the masks of texts given inline or in files, filled by the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+// Inputs may be left out for inline --text.
+#[cfg_attr(feature = "cli", command(mut_arg("inputs", |a| a.required(false))))]
 pub struct FillMaskConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub model: crate::options::ModelOptions,
     /// Files of inputs, one a line (a JSON string, an object with "text", or plain text);
     /// `-` for standard input; and what to do with bad lines (and, with `skip`, inputs
     /// without a mask token).
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
-    /// Inputs given inline.
+    /// An input given inline (repeatable), e.g. --text "return a <mask> b".
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub text: Vec<String>,
-    /// Candidates per mask.
+    /// Candidates shown per mask.
     #[serde(default = "default_top_k")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_top_k()))]
     pub top_k: usize,
-    /// Only score these candidates, as the pipeline's `targets`.
+    /// Only score these candidates (comma-separated), as the pipeline's `targets`.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub targets: Option<Vec<String>>,
 }
 

@@ -9,21 +9,27 @@ use crate::text::ModelTokenizer;
 use crate::{Model, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct ModelOptions {
     /// Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files),
     /// or a model id in the local Hugging Face cache.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub model: String,
     /// Tokenizer (default: the one in the model folder).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tokenizer: Option<String>,
     /// cpu, cuda or cuda:N.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "cpu"))]
     pub device: DeviceSpec,
     /// f32, or f16 / bf16 on a GPU.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "f32"))]
     pub dtype: Precision,
     /// Inputs per forward pass (inputs are sorted by length to pad little).
     #[serde(default = "default_batch_size")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_batch_size()))]
     pub batch_size: usize,
 }
 

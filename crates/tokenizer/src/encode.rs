@@ -13,28 +13,44 @@ use serde::{Deserialize, Serialize};
 use crate::{Encoder, Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+// Inputs may be left out for literal --text.
+#[cfg_attr(feature = "cli", command(mut_arg("inputs", |a| a.required(false))))]
 pub struct EncodeConfig {
-    /// tokenizer.json, a folder, or a model id in the local Hugging Face cache.
+    /// Tokenizer: tokenizer.json, a folder, or a model id in the local Hugging Face cache.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tokenizer: String,
-    /// Corpus inputs whose `field` view is encoded (empty with `text`).
+    /// Corpus inputs (files, folders, - for standard input) whose --field view is encoded;
+    /// none with --text.
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub input: InputConfig,
-    /// Literal texts to encode (`-` reads plain text from standard input).
+    /// Literal text to encode (repeatable; - reads plain text from standard input).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub text: Vec<String>,
+    /// Text view of PyTorrent records: code, docstring, summary, code_with_docstrings,
+    /// original_string, nl+code.
     #[serde(default = "default_field")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "code"))]
     pub field: TextView,
-    /// Encode this string field of records of any shape instead (`text`, `content`).
+    /// Encode this string field of records of any shape instead (e.g. text, content), as HF
+    /// hub datasets and datatrove write them.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME"))]
     pub text_field: Option<String>,
+    /// Partitions to encode: train, valid, test (comma-separated) or all.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: Partitions,
-    /// `.jsonl` (optionally `.gz`/`.zst`; default: standard output) or `.npy` (all ids in one
-    /// uint32 array, plus `<name>.offsets.npy` with n+1 int64 offsets).
+    /// Output: .jsonl (one JSON array of ids per text, streamed; default standard output) or
+    /// .npy (all ids in one uint32 array, plus <name>.offsets.npy with n+1 int64 offsets).
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: Option<PathBuf>,
     /// Leave out <s> and </s>.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub no_special_tokens: bool,
 }
 
