@@ -51,39 +51,6 @@ pub struct TextArgs {
     pub text_field: Option<String>,
 }
 
-/// Which model runs, and how.
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Model folder (config.json + model.safetensors or pytorch_model.bin + tokenizer files),
-    /// or a model id in the local Hugging Face cache.
-    #[arg(long)]
-    pub model: String,
-    /// Tokenizer (default: the one in the model folder).
-    #[arg(long)]
-    pub tokenizer: Option<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
-    /// f32, or f16 / bf16 on a GPU.
-    #[arg(long, default_value = "f32")]
-    pub dtype: Precision,
-    /// Inputs per forward pass (inputs are sorted by length to pad little).
-    #[arg(long, default_value_t = ModelOptions::new("").batch_size)]
-    pub batch_size: usize,
-}
-
-impl ModelArgs {
-    pub fn options(&self) -> ModelOptions {
-        ModelOptions {
-            model: self.model.clone(),
-            tokenizer: self.tokenizer.clone(),
-            device: self.device,
-            dtype: self.dtype,
-            batch_size: self.batch_size,
-        }
-    }
-}
-
 /// How a model's token states become one vector (`embed`, `eval retrieval`).
 #[derive(Args, Debug, Clone)]
 pub struct PoolingArgs {

@@ -288,6 +288,7 @@ fn flag_defaults_are_the_config_defaults() {
         &["--model", "m", "--out", "o.npy"],
         "model = \"m\"\nout = \"o.npy\"",
     );
+    same::<pytorrent_eval::fill_mask::FillMaskEvalConfig>(&["--model", "m"], "model = \"m\"");
     same::<pytorrent_eval::cloze::ClozeMakeConfig>(
         &["in", "--kind", "all", "--out", "o"],
         &format!("{input}\nkind = \"all\"\nout = \"o\""),

@@ -12,7 +12,7 @@ use pytorrent_eval::pairs::QueryText;
 use pytorrent_eval::retrieval::{Direction, Protocol, RetrievalConfig};
 use pytorrent_eval::search::Similarity;
 
-use crate::args::{BadLineArgs, MaybeModelArgs, ModelArgs, PoolingArgs, TextArgs};
+use crate::args::{BadLineArgs, MaybeModelArgs, PoolingArgs, TextArgs};
 use crate::console::{Console, OutputArgs};
 use crate::error::CliError;
 
@@ -80,6 +80,11 @@ pub struct ClozeMakeArgs {
     output: OutputArgs,
 }
 
+/// Overlap's settings as a pipeline file leaves them: its flags take the same defaults.
+fn overlap_defaults() -> OverlapConfig {
+    OverlapConfig::new(Vec::new(), Vec::new())
+}
+
 #[derive(Args)]
 pub struct OverlapArgs {
     /// The training corpus (file or folder; JSONL or Parquet).
@@ -99,13 +104,13 @@ pub struct OverlapArgs {
     #[arg(long, default_value = "test")]
     eval_partition: Partitions,
     /// Jaccard similarity of token shingles from which a copy is near.
-    #[arg(long, default_value_t = 0.85)]
+    #[arg(long, default_value_t = overlap_defaults().threshold)]
     threshold: f64,
     /// Tokens per shingle.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = overlap_defaults().shingle)]
     shingle: usize,
     /// Leaked evaluation records named in the report.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = overlap_defaults().examples)]
     examples: usize,
     #[command(flatten)]
     output: OutputArgs,
@@ -114,20 +119,7 @@ pub struct OverlapArgs {
 #[derive(Args)]
 pub struct FillMaskEvalArgs {
     #[command(flatten)]
-    model: ModelArgs,
-    /// Suite files (TOML, as configs/fill-mask/python.toml; repeatable). Default: the built-in
-    /// Python suite.
-    #[arg(long)]
-    suite: Vec<PathBuf>,
-    /// Exit 1 when top-1 accuracy is below this share (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
-    min_top1: f64,
-    /// Exit 1 when top-5 accuracy is below this share (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
-    min_top5: f64,
-    /// How many of the worst prompts the report names.
-    #[arg(long, default_value_t = 10)]
-    worst: usize,
+    config: FillMaskEvalConfig,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -280,14 +272,7 @@ pub fn run(c: EvalCommand) -> Result<ExitCode, CliError> {
         }
         EvalCommand::FillMask(a) => {
             let console = Console::new(&a.output);
-            let cfg = FillMaskEvalConfig {
-                model: a.model.options(),
-                suite: a.suite.clone(),
-                min_top1: a.min_top1,
-                min_top5: a.min_top5,
-                worst: a.worst,
-            };
-            let report = pytorrent_eval::fill_mask::run(&cfg, &console)?;
+            let report = pytorrent_eval::fill_mask::run(&a.config, &console)?;
             // The report (with `failed`) is the one document on stdout; the exit code is the
             // gate's.
             console.result_of::<pytorrent_eval::fill_mask::FillMaskEval>(&report)

@@ -156,20 +156,27 @@ fn default_top1() -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FillMaskEvalConfig {
     #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub model: ModelOptions,
-    /// Suite files (TOML); none: the built-in Python suite.
+    /// Suite files (TOML, as configs/fill-mask/python.toml; repeatable). Default: the built-in
+    /// Python suite.
     #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub suite: Vec<PathBuf>,
-    /// Fail (exit 1) when top-1 accuracy is below this.
+    /// Exit 1 when top-1 accuracy is below this share (0 to 1).
     #[serde(default = "default_top1")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_top1()))]
     pub min_top1: f64,
-    /// Fail (exit 1) when top-5 accuracy is below this.
+    /// Exit 1 when top-5 accuracy is below this share (0 to 1).
     #[serde(default = "default_top1")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_top1()))]
     pub min_top5: f64,
-    /// Prompts named in the report as the worst.
+    /// How many of the worst prompts the report names.
     #[serde(default = "default_worst")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = default_worst()))]
     pub worst: usize,
 }
 
