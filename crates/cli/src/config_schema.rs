@@ -294,3 +294,42 @@ fn flag_defaults_are_the_config_defaults() {
         &format!("{input}\nkind = \"all\"\nout = \"o\""),
     );
 }
+
+/// The keys a stage names as paths it reads or writes are keys of its config: a renamed key
+/// would otherwise be neither resolved against the pipeline file nor hashed.
+#[test]
+fn every_path_key_of_a_stage_is_a_key_of_its_config() {
+    use pytorrent_io::stage::Stage;
+    fn keys<S: Stage>(name: &str) -> (String, Vec<&'static str>) {
+        let mut k = S::READS.to_vec();
+        k.extend(S::READS_OR_ID);
+        k.extend(S::WRITES);
+        (name.to_string(), k)
+    }
+    let text = readme();
+    let all = examples(&text);
+    let readers: BTreeMap<&str, Reader> = stages().into_iter().collect();
+    for (name, path_keys) in [
+        keys::<pytorrent_fetch::Fetch>("fetch"),
+        keys::<pytorrent_extract::Extract>("extract"),
+        keys::<pytorrent_corpus::stats::Stats>("corpus.stats"),
+        keys::<pytorrent_corpus::validate::Validate>("corpus.validate"),
+        keys::<pytorrent_tokenizer::train_corpus::Train>("tokenizer.train"),
+        keys::<pytorrent_tokenizer::eval::Eval>("tokenizer.eval"),
+        keys::<pytorrent_pack::Pack>("pack"),
+        keys::<pytorrent_pack::verify::Verify>("shards.verify"),
+        keys::<pytorrent_pretrain::Pretrain>("pretrain"),
+        keys::<pytorrent_eval::fill_mask::FillMaskEval>("eval.fill_mask"),
+        keys::<pytorrent_eval::retrieval::Retrieval>("eval.retrieval"),
+        keys::<pytorrent_eval::overlap::Overlap>("eval.overlap"),
+    ] {
+        let example = section(&all, &name).unwrap_or_else(|| panic!("no [{name}] example"));
+        let config = readers[name.as_str()](example).unwrap();
+        for k in path_keys {
+            assert!(
+                config.contains(k),
+                "[{name}] `{k}` is not a key of its config"
+            );
+        }
+    }
+}

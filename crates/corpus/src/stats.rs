@@ -514,6 +514,8 @@ impl pytorrent_io::stage::Stage for Stats {
     type Report = CorpusStats;
     type Error = crate::Error;
     const COMMAND: &'static str = "corpus stats";
+    const READS: &'static [&'static str] = &["inputs", "metadata"];
+    const WRITES: &'static [&'static str] = &["report", "quarantine"];
 
     fn run(
         config: &StatsConfig,

@@ -62,6 +62,8 @@ impl pytorrent_io::stage::Stage for Validate {
     type Report = ValidateReport;
     type Error = crate::Error;
     const COMMAND: &'static str = "corpus validate";
+    const READS: &'static [&'static str] = &["inputs"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
 
     fn run(config: &ValidateConfig, reporter: &dyn Reporter) -> Result<ValidateReport> {
         run(config, reporter)

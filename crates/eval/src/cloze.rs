@@ -314,6 +314,9 @@ impl pytorrent_io::stage::Stage for Cloze {
     type Report = ClozeReport;
     type Error = Error;
     const COMMAND: &'static str = "eval cloze";
+    const READS: &'static [&'static str] = &["data", "words", "answers"];
+    const READS_OR_ID: &'static [&'static str] = &["model", "tokenizer"];
+    const WRITES: &'static [&'static str] = &["out"];
 
     fn run(
         config: &ClozeConfig,
@@ -531,6 +534,8 @@ impl pytorrent_io::stage::Stage for ClozeMake {
     type Report = ClozeMakeReport;
     type Error = Error;
     const COMMAND: &'static str = "eval cloze make";
+    const READS: &'static [&'static str] = &["inputs", "words"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
 
     fn run(
         config: &ClozeMakeConfig,

@@ -324,6 +324,8 @@ impl pytorrent_io::stage::Stage for FillMaskEval {
     type Report = FillMaskEvalReport;
     type Error = Error;
     const COMMAND: &'static str = "eval fill-mask";
+    const READS: &'static [&'static str] = &["suite"];
+    const READS_OR_ID: &'static [&'static str] = &["model", "tokenizer"];
 
     fn run(
         config: &FillMaskEvalConfig,

@@ -163,6 +163,8 @@ impl pytorrent_io::stage::Stage for Overlap {
     type Report = OverlapReport;
     type Error = Error;
     const COMMAND: &'static str = "eval overlap";
+    const READS: &'static [&'static str] = &["inputs", "eval"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
 
     fn run(
         config: &OverlapConfig,

@@ -651,6 +651,17 @@ impl pytorrent_io::stage::Stage for Retrieval {
     type Report = RetrievalReport;
     type Error = Error;
     const COMMAND: &'static str = "eval retrieval";
+    const READS: &'static [&'static str] = &[
+        "inputs",
+        "beir",
+        "advtest",
+        "cosqa",
+        "cosqa_codebase",
+        "query_embeddings",
+        "candidate_embeddings",
+    ];
+    const READS_OR_ID: &'static [&'static str] = &["model", "tokenizer"];
+    const WRITES: &'static [&'static str] = &["quarantine", "cache"];
 
     fn run(
         config: &RetrievalConfig,

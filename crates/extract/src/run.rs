@@ -596,6 +596,7 @@ impl pytorrent_io::stage::Stage for Extract {
     type Report = ExtractReport;
     type Error = Error;
     const COMMAND: &'static str = "extract";
+    const READS: &'static [&'static str] = &["inputs", "metadata", "opt_out"];
     const UNHASHED: &'static [&'static str] = &["resume"];
 
     fn run(

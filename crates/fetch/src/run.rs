@@ -279,6 +279,7 @@ impl pytorrent_io::stage::Stage for Fetch {
     type Report = FetchReport;
     type Error = crate::Error;
     const COMMAND: &'static str = "fetch";
+    const READS: &'static [&'static str] = &["from_file", "opt_out"];
     const UNHASHED: &'static [&'static str] = &["jobs", "rate", "retries", "timeout"];
     const RESUMES: bool = true;
 

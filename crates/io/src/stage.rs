@@ -23,6 +23,18 @@ pub trait Stage {
     /// that changing one continues a run instead of starting it over.
     const UNHASHED: &'static [&'static str] = &[];
 
+    /// Config keys naming files or folders the stage reads: a pipeline file's relative paths
+    /// there are taken from the file's folder, and their content enters the fingerprint.
+    const READS: &'static [&'static str] = &[];
+
+    /// Config keys naming a file or folder when one exists there, else a model or tokenizer
+    /// id of the local Hugging Face cache.
+    const READS_OR_ID: &'static [&'static str] = &[];
+
+    /// Config keys naming where the stage writes besides its output (a report, a quarantine,
+    /// a cache): taken from the file's folder too, never hashed.
+    const WRITES: &'static [&'static str] = &[];
+
     /// Whether an interrupted run continues in place (`--resume`) rather than starting over.
     const RESUMES: bool = false;
 

@@ -215,6 +215,9 @@ impl pytorrent_io::stage::Stage for Pack {
     type Report = PackReport;
     type Error = Error;
     const COMMAND: &'static str = "pack";
+    const READS: &'static [&'static str] = &["inputs"];
+    const READS_OR_ID: &'static [&'static str] = &["tokenizer", "model"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
     const UNHASHED: &'static [&'static str] = &["resume"];
     const RESUMES: bool = true;
 

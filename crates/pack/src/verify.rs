@@ -451,6 +451,7 @@ impl pytorrent_io::stage::Stage for Verify {
     type Report = VerifyReport;
     type Error = crate::Error;
     const COMMAND: &'static str = "shards verify";
+    const READS: &'static [&'static str] = &["dirs"];
 
     fn run(config: &VerifyConfig, reporter: &dyn Reporter) -> crate::Result<VerifyReport> {
         run(config, reporter)

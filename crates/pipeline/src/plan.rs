@@ -24,34 +24,6 @@ use crate::config::{normalize, PipelineFile};
 use crate::stage::Stage;
 use crate::{Error, Result};
 
-/// Keys whose values are always paths (a string or a list of strings).
-const PATH_KEYS: &[&str] = &[
-    "inputs",
-    "eval",
-    "metadata",
-    "suite",
-    "from_file",
-    "opt_out",
-    "model_config",
-    "init",
-    "data",
-    "words",
-    "answers",
-    "beir",
-    "advtest",
-    "cosqa",
-    "cosqa_codebase",
-    "query_embeddings",
-    "candidate_embeddings",
-];
-
-/// Keys that name where something is written: made absolute, never hashed.
-const OUTPUT_KEYS: &[&str] = &["report", "quarantine"];
-
-/// Keys that are a path when one exists there, else a model or tokenizer id of the local
-/// Hugging Face cache.
-const MAYBE_PATH_KEYS: &[&str] = &["model", "tokenizer"];
-
 /// The keys of `ModelOptions`: in `[eval.cloze]` they go to the scoring, the rest to making
 /// the test set.
 const MODEL_KEYS: &[&str] = &["model", "tokenizer", "device", "dtype", "batch_size"];
@@ -157,7 +129,7 @@ impl<'a> Planner<'a> {
                 "has `out`: the pipeline places every output under [pipeline] out",
             ));
         }
-        let inputs = self.resolve_paths(&mut t);
+        let inputs = self.resolve_paths(stage, &mut t);
         let mut upstream = Vec::new();
         let output = stage.output_dir().map(|_| self.out_of(stage));
         let task = match stage {
@@ -397,12 +369,13 @@ impl<'a> Planner<'a> {
     }
 
     /// Makes the table's paths absolute and returns those that exist (the inputs to hash).
-    fn resolve_paths(&self, t: &mut Table) -> Vec<PathBuf> {
+    fn resolve_paths(&self, stage: Stage, t: &mut Table) -> Vec<PathBuf> {
+        let keys = stage.path_keys();
         let mut existing = Vec::new();
         for (key, value) in t.iter_mut() {
-            let output = OUTPUT_KEYS.contains(&key.as_str());
-            let always = output || PATH_KEYS.contains(&key.as_str());
-            let maybe = MAYBE_PATH_KEYS.contains(&key.as_str());
+            let output = keys.writes.contains(&key.as_str());
+            let always = output || keys.reads.contains(&key.as_str());
+            let maybe = keys.reads_or_id.contains(&key.as_str());
             if !always && !maybe {
                 continue;
             }
@@ -520,5 +493,39 @@ fn first_of(v: Option<&Value>) -> Option<String> {
         Value::String(s) => s.split(',').next().map(|x| x.trim().to_string()),
         Value::Array(items) => items.first()?.as_str().map(str::to_string),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_a_stage_reads_is_taken_from_the_file_and_hashed() {
+        // `[pretrain] shards` names a folder the stage reads: relative to the pipeline file,
+        // and its content is part of the fingerprint (new shards re-run the stage).
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("my-shards/train")).unwrap();
+        std::fs::write(d.join("size.toml"), "").unwrap();
+        let text = "[pipeline]\nout = \"run\"\n\n[pretrain]\nshards = \"my-shards\"\n\
+                    model_config = \"size.toml\"\n";
+        let file = PipelineFile::parse(text, &d.join("p.toml"), d, None).unwrap();
+        let jobs = plan(&file).unwrap();
+        let job = &jobs[0];
+        assert!(
+            job.inputs.contains(&d.join("my-shards")),
+            "{:?}",
+            job.inputs
+        );
+        assert!(
+            job.inputs.contains(&d.join("size.toml")),
+            "{:?}",
+            job.inputs
+        );
+        match &job.task {
+            Task::Pretrain(c) => assert_eq!(c.shards, d.join("my-shards")),
+            other => panic!("{other:?}"),
+        }
     }
 }

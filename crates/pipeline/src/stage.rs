@@ -89,6 +89,37 @@ impl Stage {
         }
     }
 
+    /// The config keys that name paths, as the stage's `Stage` impl lists them (the cloze
+    /// stage's table holds the keys of both its commands).
+    pub fn path_keys(self) -> PathKeys {
+        fn of<S: pytorrent_io::stage::Stage>() -> PathKeys {
+            PathKeys {
+                reads: S::READS.to_vec(),
+                reads_or_id: S::READS_OR_ID.to_vec(),
+                writes: S::WRITES.to_vec(),
+            }
+        }
+        match self {
+            Stage::Fetch => of::<pytorrent_fetch::Fetch>(),
+            Stage::Extract => of::<pytorrent_extract::Extract>(),
+            Stage::Stats => of::<pytorrent_corpus::stats::Stats>(),
+            Stage::Tokenizer => of::<pytorrent_tokenizer::train_corpus::Train>(),
+            Stage::Pack => of::<pytorrent_pack::Pack>(),
+            Stage::Pretrain => of::<pytorrent_pretrain::Pretrain>(),
+            Stage::FillMask => of::<pytorrent_eval::fill_mask::FillMaskEval>(),
+            Stage::Cloze => {
+                let mut k = of::<pytorrent_eval::cloze::ClozeMake>();
+                let score = of::<pytorrent_eval::cloze::Cloze>();
+                k.reads.extend(score.reads);
+                k.reads_or_id.extend(score.reads_or_id);
+                k.writes.extend(score.writes);
+                k
+            }
+            Stage::Retrieval => of::<pytorrent_eval::retrieval::Retrieval>(),
+            Stage::Overlap => of::<pytorrent_eval::overlap::Overlap>(),
+        }
+    }
+
     /// The settings left out of the stage's fingerprint (see
     /// [`pytorrent_io::stage::Stage::UNHASHED`]). The tokenizer and cloze stages run two
     /// commands each, both with every setting hashed.
@@ -106,6 +137,14 @@ impl Stage {
             Stage::Overlap => pytorrent_eval::overlap::Overlap::UNHASHED,
         }
     }
+}
+
+/// Which of a stage's config keys name paths (see [`pytorrent_io::stage::Stage::READS`]).
+#[derive(Debug, Clone, Default)]
+pub struct PathKeys {
+    pub reads: Vec<&'static str>,
+    pub reads_or_id: Vec<&'static str>,
+    pub writes: Vec<&'static str>,
 }
 
 impl fmt::Display for Stage {

@@ -624,6 +624,8 @@ impl pytorrent_io::stage::Stage for Pretrain {
     type Report = PretrainReport;
     type Error = Error;
     const COMMAND: &'static str = "pretrain";
+    const READS: &'static [&'static str] = &["shards", "model_config", "init"];
+    const READS_OR_ID: &'static [&'static str] = &["tokenizer"];
     const UNHASHED: &'static [&'static str] = &["resume", "stop_after"];
     const RESUMES: bool = true;
 

@@ -104,6 +104,9 @@ impl pytorrent_io::stage::Stage for Eval {
     type Report = EvalReport;
     type Error = Error;
     const COMMAND: &'static str = "tokenizer eval";
+    const READS: &'static [&'static str] = &["inputs"];
+    const READS_OR_ID: &'static [&'static str] = &["tokenizer", "compare"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
 
     fn run(
         config: &EvalConfig,

@@ -332,6 +332,8 @@ impl pytorrent_io::stage::Stage for Train {
     type Report = TrainReport;
     type Error = Error;
     const COMMAND: &'static str = "tokenizer train";
+    const READS: &'static [&'static str] = &["inputs"];
+    const WRITES: &'static [&'static str] = &["quarantine"];
 
     fn run(
         config: &TrainConfig,
