@@ -5,7 +5,7 @@
 //! stable keeper) and cheap per record; the crates on offer pull in random state or
 //! parallel indexes we do not want.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
@@ -105,7 +105,14 @@ pub struct Deduper {
     exact: HashMap<u128, u32>,
     bands: usize,
     rows: usize,
+    /// Band key → the first kept signature holding it.
     buckets: HashMap<(u16, u64), u32>,
+    /// Band key → the later kept signatures holding it too. Kept records may share a band
+    /// without being near duplicates of each other, and every one of them must stay findable:
+    /// a record is dropped iff it is a near duplicate of *any* earlier kept record, whatever
+    /// else shares its bands (the rule a staged, sharded de-duplication computes as well).
+    /// Rare, so held apart from `buckets`.
+    shared: HashMap<(u16, u64), Vec<u32>>,
     signatures: Vec<[u32; PERMUTATIONS]>,
     /// The kept item of each signature (items too short for a shingle have none).
     owners: Vec<u32>,
@@ -135,6 +142,7 @@ impl Deduper {
             bands,
             rows,
             buckets: HashMap::new(),
+            shared: HashMap::new(),
             signatures: Vec::new(),
             owners: Vec::new(),
             kept: 0,
@@ -167,7 +175,14 @@ impl Deduper {
         if let Some(sig) = sig {
             let at = self.signatures.len() as u32;
             for key in self.band_keys(&sig) {
-                self.buckets.entry(key).or_insert(at);
+                match self.buckets.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(at);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.shared.entry(key).or_default().push(at)
+                    }
+                }
             }
             self.signatures.push(sig);
             self.owners.push(id);
@@ -207,19 +222,25 @@ impl Deduper {
         }
         let threshold = self.opts.near_threshold?;
         let sig = sig?;
-        let mut checked = HashSet::new();
+        let mut candidates = Vec::new();
         for key in self.band_keys(sig) {
-            if let Some(&other) = self.buckets.get(&key) {
-                if checked.insert(other) {
-                    let o = &self.signatures[other as usize];
-                    let same = o.iter().zip(sig.iter()).filter(|(a, b)| a == b).count();
-                    if same as f64 / PERMUTATIONS as f64 >= threshold {
-                        return Some((Duplicate::Near, self.owners[other as usize]));
-                    }
+            if let Some(&first) = self.buckets.get(&key) {
+                candidates.push(first);
+                if let Some(more) = self.shared.get(&key) {
+                    candidates.extend_from_slice(more);
                 }
             }
         }
-        None
+        // In keeping order: the owner is the earliest kept near duplicate, whichever band
+        // found it.
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.into_iter().find_map(|other| {
+            let o = &self.signatures[other as usize];
+            let same = o.iter().zip(sig.iter()).filter(|(a, b)| a == b).count();
+            (same as f64 / PERMUTATIONS as f64 >= threshold)
+                .then(|| (Duplicate::Near, self.owners[other as usize]))
+        })
     }
 }
 
@@ -357,6 +378,38 @@ mod tests {
             d.check(&toks(&format!("def f ( x ) : {half} return x"))),
             None
         );
+    }
+
+    #[test]
+    fn a_near_duplicate_is_found_though_every_band_it_shares_was_claimed_first() {
+        // B shares each of its bands with a different earlier record A_i (each only one band
+        // alike, so no near duplicate of B) and is kept; C equals B. Every band key of B was
+        // taken by an A_i first: C must still be found as B's near duplicate.
+        let opts = DedupOptions::default();
+        let mut d = Deduper::new(opts);
+        let (bands, rows) = (d.bands, d.rows);
+        let keys = |sig: [u32; PERMUTATIONS]| Keys {
+            exact: None,
+            signature: Some(Box::new(sig)),
+        };
+        let b: [u32; PERMUTATIONS] = std::array::from_fn(|i| 1_000_000 + i as u32);
+        for band in 0..bands {
+            let a: [u32; PERMUTATIONS] = std::array::from_fn(|i| {
+                if i / rows == band {
+                    b[i]
+                } else {
+                    (band * PERMUTATIONS + i) as u32
+                }
+            });
+            assert_eq!(d.check_keys(keys(a)), None, "A_{band} is kept");
+        }
+        assert_eq!(d.check_keys(keys(b)), None, "B is kept");
+        assert_eq!(
+            d.check_keys(keys(b)),
+            Some(Duplicate::Near),
+            "C is B's near duplicate"
+        );
+        assert_eq!(d.kept(), bands as u32 + 1);
     }
 
     #[test]
