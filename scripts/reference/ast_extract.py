@@ -72,6 +72,16 @@ def code_tokens(source):
         return source.split()
 
 
+ESCAPES = {"\a": "\\a", "\b": "\\b", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+
+
+def escape_controls(text):
+    """Control characters (C0 but newline and tab, and DEL) as the escapes that most likely
+    made them: a non-raw docstring turns \\ref into CR + "ef"; the NL fields get \\r back."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]",
+                  lambda m: ESCAPES.get(m.group(), "\\x%02x" % ord(m.group())), text)
+
+
 def summary_of(doc):
     para = doc.strip().split("\n\n")[0]
     return " ".join(para.split())
@@ -122,6 +132,7 @@ def extract(path, package, sha, strip=True):
             doc = ast.get_docstring(node, clean=True)
             if not doc:
                 continue
+            doc = escape_controls(doc)
             original = ast.get_source_segment(source, node)
             if original is None:
                 continue

@@ -230,6 +230,9 @@ pub struct PackageReport {
     pub scrubbed: BTreeMap<String, u64>,
     /// Tool pragmas (`noqa`, `type: ignore` …) left out of the comments scenarios' text.
     pub pragma_comments: u64,
+    /// Records whose natural language held control characters, written as escapes.
+    #[serde(default)]
+    pub nl_control_chars: u64,
     /// The whole package is on the opt-out list (nothing was read).
     pub opted_out: bool,
     /// Files left out because the opt-out list names them.
@@ -343,6 +346,31 @@ pub struct Output {
     pub record: Record,
 }
 
+/// The natural language with its control characters (C0 but newline and tab, and DEL)
+/// written as the escapes that most likely made them. A docstring in a non-raw string turns
+/// `\ref` into a carriage return and "ef", `\beta` into a backspace and "eta", as CPython's
+/// `ast` reads it; writing the escape back gives the text its author wrote, and keeps
+/// terminal and tokenizer control codes out of NL fields. The code fields stay exact.
+pub fn escape_controls(nl: &str) -> std::borrow::Cow<'_, str> {
+    let is_control = |c: char| c.is_ascii_control() && c != '\n' && c != '\t';
+    if !nl.contains(is_control) {
+        return std::borrow::Cow::Borrowed(nl);
+    }
+    let mut out = String::with_capacity(nl.len() + 8);
+    for c in nl.chars() {
+        match c {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if is_control(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The first paragraph, whitespace collapsed.
 pub fn summary_of(nl: &str) -> String {
     let para = nl.trim().split("\n\n").next().unwrap_or("");
@@ -449,6 +477,13 @@ pub fn extract_package_each(
                 let Some(nl) = u.nl(scenario) else {
                     report.outcome(scenario, "no_nl");
                     continue;
+                };
+                let nl = match escape_controls(&nl) {
+                    std::borrow::Cow::Borrowed(_) => nl,
+                    std::borrow::Cow::Owned(clean) => {
+                        report.nl_control_chars += 1;
+                        clean
+                    }
                 };
                 let code = u.code(scenario, &lines);
                 if code.lines().filter(|l| !l.trim().is_empty()).count() < filters.min_code_lines {

@@ -261,6 +261,10 @@ pub struct ExtractReport {
     /// Tool pragmas (`noqa`, `type: ignore`, `pragma: no cover` …) left out of the comments
     /// scenarios' natural language.
     pub pragma_comments: u64,
+    /// Records whose natural language held control characters (`\r` from an unescaped
+    /// `\ref` in a docstring, `\b`, `\x00`), written as escapes in the NL fields.
+    #[serde(default)]
+    pub nl_control_chars: u64,
     /// Records dropped as duplicates of an earlier one, by scenario and kind.
     pub duplicates: BTreeMap<String, BTreeMap<String, u64>>,
     pub packages_with_problems: Vec<PackageReport>,
@@ -336,6 +340,7 @@ impl ExtractReport {
         }
         self.opted_out_files += report.opted_out_files;
         self.pragma_comments += report.pragma_comments;
+        self.nl_control_chars += report.nl_control_chars;
         for (kind, n) in &report.scrubbed {
             *self.scrubbed.entry(kind.clone()).or_default() += n;
         }
@@ -1052,6 +1057,14 @@ impl ExtractReport {
         }
         if !self.scrubbed.is_empty() {
             let _ = writeln!(s, "  replaced: {}", joined(&self.scrubbed));
+        }
+        if self.nl_control_chars > 0 {
+            let _ = writeln!(
+                s,
+                "  records whose docstring or comments held control characters (written as \
+                 escapes): {}",
+                self.nl_control_chars
+            );
         }
         if self.pragma_comments > 0 {
             let _ = writeln!(

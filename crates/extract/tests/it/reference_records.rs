@@ -116,3 +116,44 @@ fn docstring_records_equal_the_reference_records() {
         "{token_differences} records differ in code_tokens"
     );
 }
+
+#[test]
+fn control_characters_from_docstring_escapes_are_written_back_as_escapes() {
+    // A non-raw docstring: CPython's `ast` (and so the reference) reads `\ref` as a carriage
+    // return and "ef", `\beta` as a backspace and "eta". The NL fields carry the escapes as
+    // written (scripts/reference/ast_extract.py applies the same rule); the code, exact.
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("latexdoc-1.0");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let source = "def area(r):\n    \"\"\"Area, as in \\ref{eq:area}; \\beta is \\x00 here.\n\n    More.\n    \"\"\"\n    x = r * r\n    y = x * 3.14159\n    return y\n";
+    std::fs::write(pkg.join("latexdoc.py"), source).unwrap();
+    let opts = ExtractOptions {
+        scenarios: vec![Scenario::Docstrings],
+        split: Split::default(),
+        limits: Default::default(),
+        filters: Filters::none(),
+        opt_out: None,
+        scrub: false,
+    };
+    let (outs, report) = extract_package(&pkg, &opts);
+    assert_eq!(outs.len(), 1);
+    let r = &outs[0].record;
+    assert_eq!(
+        r.docstring,
+        "Area, as in \\ref{eq:area}; \\beta is \\x00 here.\n\nMore."
+    );
+    assert_eq!(
+        r.summary,
+        Some(Some(
+            "Area, as in \\ref{eq:area}; \\beta is \\x00 here.".to_string()
+        ))
+    );
+    // As the reference's word tokens of its summary give them.
+    let want = [
+        "Area", ",", "as", "in", "\\", "ref", "{", "eq", ":", "area", "}", ";", "\\", "beta", "is",
+        "\\", "x00", "here", ".",
+    ];
+    assert_eq!(r.docstring_tokens, want);
+    assert_eq!(r.original_string, source.trim_end());
+    assert_eq!(report.nl_control_chars, 1);
+}
