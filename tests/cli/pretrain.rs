@@ -115,6 +115,16 @@ fn the_shipped_model_loads_and_fills_masks() {
     let config: serde_json::Value =
         serde_json::from_str(&read_text(&dir.join("config.json"))).unwrap();
     assert_eq!(config["architectures"][0], "RobertaForMaskedLM");
+    // transformers truncates to the tokenizer's model_max_length: it must fit the position
+    // table (RoBERTa numbers positions from padding_idx + 1).
+    let tok: serde_json::Value =
+        serde_json::from_str(&read_text(&dir.join("tokenizer_config.json"))).unwrap();
+    let positions = config["max_position_embeddings"].as_u64().unwrap();
+    let pad = config["pad_token_id"].as_u64().unwrap();
+    assert!(
+        tok["model_max_length"].as_u64().unwrap() <= positions - pad - 1,
+        "{tok}"
+    );
     let filled = pt!(
         "fill-mask",
         "--model",

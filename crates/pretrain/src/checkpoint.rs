@@ -75,9 +75,35 @@ pub fn write_model(
     }
     for f in tokenizer_files {
         let name = f.file_name().expect("a file");
-        io(f, std::fs::copy(f, dir.join(name)))?;
+        if name == "tokenizer_config.json" {
+            let text = std::fs::read(f).map_err(|e| pytorrent_io::Error::io(f, e))?;
+            let fitted = fit_model_max_length(&text, model.arch.max_tokens());
+            io(&dir.join(name), std::fs::write(dir.join(name), fitted))?;
+        } else {
+            io(f, std::fs::copy(f, dir.join(name)))?;
+        }
     }
     Ok(())
+}
+
+/// The tokenizer's `tokenizer_config.json` with `model_max_length` no longer than the model's
+/// position table holds: `transformers` truncates to it, and a longer one (a tokenizer made for
+/// 512 tokens beside a model trained on 128) makes the forward pass index past the table.
+fn fit_model_max_length(text: &[u8], max_tokens: usize) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut config)) = serde_json::from_slice(text) else {
+        return text.to_vec();
+    };
+    let fits = config
+        .get("model_max_length")
+        .and_then(serde_json::Value::as_u64)
+        .is_some_and(|n| n <= max_tokens as u64);
+    if fits {
+        return text.to_vec();
+    }
+    config.insert("model_max_length".into(), max_tokens.into());
+    let mut out = serde_json::to_vec_pretty(&config).expect("json");
+    out.push(b'\n');
+    out
 }
 
 fn config_json(arch: &Arch, dtype: DType) -> serde_json::Value {

@@ -188,6 +188,12 @@ fn a_resumed_run_equals_an_uninterrupted_one_and_the_output_is_a_model() {
     let m = pytorrent_model::Model::load(&whole.display().to_string(), &Device::Cpu, DType::F32)
         .unwrap();
     assert!(m.has_mlm_head());
+    // The tokenizer was made for 512 tokens, the model takes 32: transformers truncates to
+    // tokenizer_config.json's model_max_length, which must fit the position table.
+    let tok_config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(whole.join("tokenizer_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(tok_config["model_max_length"], 32);
 
     // --init continues from the result.
     let cont = dir.path().join("cont");
