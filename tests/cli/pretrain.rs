@@ -147,3 +147,22 @@ fn the_shipped_model_loads_and_fills_masks() {
     .json();
     assert_eq!(scored[0]["masks"][0][0]["token_str"], "self", "{scored}");
 }
+
+#[test]
+fn a_tokenizer_folder_given_as_the_model_is_a_usage_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tok");
+    pt!(
+        "tokenizer",
+        "train",
+        samples(),
+        "--out",
+        &tok,
+        "--vocab-size",
+        "400",
+        "-q"
+    )
+    .ok();
+    let o = pt!("fill-mask", "--model", &tok, "--text", "x = <mask>").fails_with(2);
+    assert_stderr_has(&o, "a tokenizer folder, not a model");
+}

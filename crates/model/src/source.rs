@@ -51,6 +51,18 @@ pub fn resolve(spec: &str) -> Result<ModelFiles> {
     };
     let config = folder.join("config.json");
     if !config.is_file() {
+        // A tokenizer folder given where a model goes is a wrong argument, not bad data.
+        let tokenizer_only = ["tokenizer.json", "vocab.json", "tokenizer_config.json"]
+            .iter()
+            .any(|f| folder.join(f).is_file());
+        if tokenizer_only {
+            return Err(Error::Usage(format!(
+                "{}: a tokenizer folder, not a model (no config.json or weights): give the \
+                 model's folder (a pretrain output, or a checkpoint with config.json and \
+                 model.safetensors); a tokenizer goes to --tokenizer",
+                folder.display()
+            )));
+        }
         return Err(Error::Config {
             path: config,
             message: "missing: a model folder needs config.json".into(),
