@@ -802,3 +802,14 @@ fn stdin_input_and_exit_codes() {
     pt!("corpus", "stats", "--no-such-flag", "x").fails_with(2);
     pt!("corpus", "stats", samples(), "--partition", "dev-set").fails_with(2);
 }
+
+#[test]
+fn plain_text_records_read_as_pytorrent_records_say_which_flag_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("hub.jsonl");
+    fs::write(&f, "{\"text\": \"def f():\\n    return 1\", \"id\": 3}\n").unwrap();
+    let o = pt!("corpus", "stats", &f).fails_with(1);
+    assert_stderr_has(&o, "hub.jsonl:1: missing required field `repo`");
+    assert_stderr_has(&o, "it has text, id");
+    assert_stderr_has(&o, "--text-field text");
+}

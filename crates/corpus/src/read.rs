@@ -328,6 +328,43 @@ fn send_parquet(
     }
 }
 
+/// For a record that is not a PyTorrent record at all (`{"text": …}` as hub datasets and
+/// datatrove write them): the fields it has, and the flag that reads such records.
+fn other_shape_hint(text: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return String::new();
+    };
+    if ["repo", "path", "func_name", "code"]
+        .iter()
+        .any(|k| fields.contains_key(*k))
+    {
+        return String::new();
+    }
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let strings: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| v.is_string())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let pick = ["text", "content", "code", "source"]
+        .into_iter()
+        .find(|k| strings.contains(k))
+        .or_else(|| strings.first().copied());
+    let shown = if names.len() > 8 {
+        format!("{}, …", names[..8].join(", "))
+    } else {
+        names.join(", ")
+    };
+    match pick {
+        Some(f) => format!(
+            " (not a PyTorrent record: it has {shown}; to read one string field of records of \
+             any shape, give --text-field {f})"
+        ),
+        None => format!(" (not a PyTorrent record: it has {shown})"),
+    }
+}
+
 /// Turns a serde error into a precise, human message with the field path when there is one.
 pub(crate) fn describe_record_error(text: &str, err: serde_json::Error) -> (ProblemKind, String) {
     use serde_json::error::Category;
@@ -363,7 +400,7 @@ pub(crate) fn describe_record_error(text: &str, err: serde_json::Error) -> (Prob
             if let Some(rest) = inner.strip_prefix("missing field ") {
                 (
                     ProblemKind::MissingField,
-                    format!("missing required field {rest}"),
+                    format!("missing required field {rest}{}", other_shape_hint(text)),
                 )
             } else if inner.starts_with("duplicate field") {
                 (ProblemKind::InvalidJson, inner)
