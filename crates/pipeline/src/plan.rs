@@ -370,7 +370,7 @@ impl<'a> Planner<'a> {
 
     /// Makes the table's paths absolute and returns those that exist (the inputs to hash).
     fn resolve_paths(&self, stage: Stage, t: &mut Table) -> Vec<PathBuf> {
-        let keys = stage.path_keys();
+        let keys = stage.traits().paths;
         let mut existing = Vec::new();
         for (key, value) in t.iter_mut() {
             let output = keys.writes.contains(&key.as_str());

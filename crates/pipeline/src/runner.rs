@@ -307,7 +307,7 @@ fn lock_run_folder(out: &Path) -> Result<std::fs::File> {
 fn fingerprinted(stage: Stage, settings: &serde_json::Value) -> serde_json::Value {
     let mut s = settings.clone();
     if let Some(m) = s.as_object_mut() {
-        for key in stage.unhashed() {
+        for key in stage.traits().unhashed {
             m.remove(*key);
         }
     }

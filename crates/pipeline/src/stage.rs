@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use pytorrent_io::stage::Stage as _;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
     Fetch,
@@ -73,30 +71,20 @@ impl Stage {
         }
     }
 
-    /// Stages that continue an interrupted run in place rather than starting over.
-    pub fn resumable(self) -> bool {
-        match self {
-            Stage::Fetch => pytorrent_fetch::Fetch::RESUMES,
-            Stage::Extract => pytorrent_extract::Extract::RESUMES,
-            Stage::Stats => pytorrent_corpus::stats::Stats::RESUMES,
-            Stage::Tokenizer => pytorrent_tokenizer::train_corpus::Train::RESUMES,
-            Stage::Pack => pytorrent_pack::Pack::RESUMES,
-            Stage::Pretrain => pytorrent_pretrain::Pretrain::RESUMES,
-            Stage::FillMask => pytorrent_eval::fill_mask::FillMaskEval::RESUMES,
-            Stage::Cloze => pytorrent_eval::cloze::ClozeMake::RESUMES,
-            Stage::Retrieval => pytorrent_eval::retrieval::Retrieval::RESUMES,
-            Stage::Overlap => pytorrent_eval::overlap::Overlap::RESUMES,
-        }
-    }
-
-    /// The config keys that name paths, as the stage's `Stage` impl lists them (the cloze
-    /// stage's table holds the keys of both its commands).
-    pub fn path_keys(self) -> PathKeys {
-        fn of<S: pytorrent_io::stage::Stage>() -> PathKeys {
-            PathKeys {
-                reads: S::READS.to_vec(),
-                reads_or_id: S::READS_OR_ID.to_vec(),
-                writes: S::WRITES.to_vec(),
+    /// What the stage's `Stage` impl says of it: whether it resumes in place, the settings
+    /// left out of its fingerprint, and the config keys that name paths. The cloze stage's
+    /// table holds the keys of both its commands; the tokenizer stage's those of training.
+    pub fn traits(self) -> StageTraits {
+        use pytorrent_eval::{cloze, fill_mask, overlap, retrieval};
+        fn of<S: pytorrent_io::stage::Stage>() -> StageTraits {
+            StageTraits {
+                resumes: S::RESUMES,
+                unhashed: S::UNHASHED,
+                paths: PathKeys {
+                    reads: S::READS.to_vec(),
+                    reads_or_id: S::READS_OR_ID.to_vec(),
+                    writes: S::WRITES.to_vec(),
+                },
             }
         }
         match self {
@@ -106,37 +94,33 @@ impl Stage {
             Stage::Tokenizer => of::<pytorrent_tokenizer::train_corpus::Train>(),
             Stage::Pack => of::<pytorrent_pack::Pack>(),
             Stage::Pretrain => of::<pytorrent_pretrain::Pretrain>(),
-            Stage::FillMask => of::<pytorrent_eval::fill_mask::FillMaskEval>(),
+            Stage::FillMask => of::<fill_mask::FillMaskEval>(),
             Stage::Cloze => {
-                let mut k = of::<pytorrent_eval::cloze::ClozeMake>();
-                let score = of::<pytorrent_eval::cloze::Cloze>();
-                k.reads.extend(score.reads);
-                k.reads_or_id.extend(score.reads_or_id);
-                k.writes.extend(score.writes);
-                k
+                let mut t = of::<cloze::ClozeMake>();
+                let score = of::<cloze::Cloze>().paths;
+                t.paths.reads.extend(score.reads);
+                t.paths.reads_or_id.extend(score.reads_or_id);
+                t.paths.writes.extend(score.writes);
+                t
             }
-            Stage::Retrieval => of::<pytorrent_eval::retrieval::Retrieval>(),
-            Stage::Overlap => of::<pytorrent_eval::overlap::Overlap>(),
+            Stage::Retrieval => of::<retrieval::Retrieval>(),
+            Stage::Overlap => of::<overlap::Overlap>(),
         }
     }
 
-    /// The settings left out of the stage's fingerprint (see
-    /// [`pytorrent_io::stage::Stage::UNHASHED`]). The tokenizer and cloze stages run two
-    /// commands each, both with every setting hashed.
-    pub fn unhashed(self) -> &'static [&'static str] {
-        match self {
-            Stage::Fetch => pytorrent_fetch::Fetch::UNHASHED,
-            Stage::Extract => pytorrent_extract::Extract::UNHASHED,
-            Stage::Stats => pytorrent_corpus::stats::Stats::UNHASHED,
-            Stage::Tokenizer => pytorrent_tokenizer::train_corpus::Train::UNHASHED,
-            Stage::Pack => pytorrent_pack::Pack::UNHASHED,
-            Stage::Pretrain => pytorrent_pretrain::Pretrain::UNHASHED,
-            Stage::FillMask => pytorrent_eval::fill_mask::FillMaskEval::UNHASHED,
-            Stage::Cloze => pytorrent_eval::cloze::ClozeMake::UNHASHED,
-            Stage::Retrieval => pytorrent_eval::retrieval::Retrieval::UNHASHED,
-            Stage::Overlap => pytorrent_eval::overlap::Overlap::UNHASHED,
-        }
+    /// Stages that continue an interrupted run in place rather than starting over.
+    pub fn resumable(self) -> bool {
+        self.traits().resumes
     }
+}
+
+/// What the pipeline reads of a stage's `Stage` impl.
+#[derive(Debug, Clone)]
+pub struct StageTraits {
+    pub resumes: bool,
+    /// Settings left out of the fingerprint ([`pytorrent_io::stage::Stage::UNHASHED`]).
+    pub unhashed: &'static [&'static str],
+    pub paths: PathKeys,
 }
 
 /// Which of a stage's config keys name paths (see [`pytorrent_io::stage::Stage::READS`]).

@@ -42,17 +42,10 @@ pub const SPECIAL_TOKENS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"
 pub enum Error {
     #[error("{path}: {message}")]
     Load { path: PathBuf, message: String },
-    #[error(
-        "{id}: no such file or folder; nor is it a model id in the local Hugging Face cache \
-         ({cache}: {message}). Nothing is downloaded here: give a folder, or fill the cache \
-         first, e.g. `hf download {id}` (huggingface_hub) on a machine with network access, \
-         then point HF_HUB_CACHE or HF_HOME at it"
-    )]
-    NotCached {
-        id: String,
-        cache: PathBuf,
-        message: String,
-    },
+    /// Not found as a path nor in the local Hugging Face cache (usage), or a file there that
+    /// cannot be read.
+    #[error(transparent)]
+    Hub(#[from] pytorrent_hf::Error),
     #[error("tokenizer: {0}")]
     Tokenizers(String),
     #[error(transparent)]
@@ -80,24 +73,12 @@ impl pytorrent_io::Classify for Error {
         match self {
             // A tokenizer that cannot be found is a bad argument; one that cannot be read is
             // bad data.
-            Error::NotCached { .. } | Error::Usage(_) | Error::NoTexts(_) => ErrorKind::Usage,
+            Error::Usage(_) | Error::NoTexts(_) => ErrorKind::Usage,
+            Error::Hub(e) => e.kind(),
             Error::Load { path, .. } if !path.exists() => ErrorKind::Usage,
             Error::Corpus(c) => c.kind(),
             Error::Io(e) => e.kind(),
             Error::Load { .. } | Error::Tokenizers(_) => ErrorKind::Data,
-        }
-    }
-}
-
-impl From<pytorrent_hf::Error> for Error {
-    fn from(e: pytorrent_hf::Error) -> Self {
-        match e {
-            pytorrent_hf::Error::Load { path, message }
-            | pytorrent_hf::Error::Config { path, message } => Error::Load { path, message },
-            pytorrent_hf::Error::NotCached { id, cache, message } => {
-                Error::NotCached { id, cache, message }
-            }
-            pytorrent_hf::Error::Io(e) => Error::Io(e),
         }
     }
 }
