@@ -15,6 +15,7 @@ pub(crate) mod fetch_faults;
 mod fuzz_replay;
 mod generic;
 mod gpu_script;
+mod layout;
 mod model;
 mod pack;
 mod pretrain;
