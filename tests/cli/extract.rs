@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::util::*;
 
-fn packages() -> String {
+pub(crate) fn packages() -> String {
     root()
         .join("data-samples/packages")
         .to_str()
@@ -501,7 +501,7 @@ fn files_with_syntax_errors_are_named_with_their_first_error() {
 }
 
 /// Every file under `dir` (hidden ones too) with its bytes, by relative path.
-fn all_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn all_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -519,129 +519,7 @@ fn all_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-const ALL_SCENARIOS: [&str; 2] = ["--scenario", "docstrings,comments,both"];
-
-#[test]
-fn three_tasks_merged_give_the_one_task_output_with_duplicates_dropped_across_them() {
-    let dir = tempfile::tempdir().unwrap();
-    // The sample packages plus a copy of two of them under other names: their functions are
-    // duplicates that only a merge across tasks can see.
-    let pkgs = dir.path().join("pkgs");
-    fs::create_dir_all(&pkgs).unwrap();
-    let src = std::path::PathBuf::from(packages());
-    for e in fs::read_dir(&src).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            fs::copy(&p, pkgs.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    fs::copy(
-        src.join("six-1.17.0.tar.gz"),
-        pkgs.join("sixcopy-1.17.0.tar.gz"),
-    )
-    .unwrap();
-    fs::copy(
-        src.join("idna-3.10.tar.gz"),
-        pkgs.join("idnafork-3.10.tar.gz"),
-    )
-    .unwrap();
-    let one = dir.path().join("one");
-    let v = pt!("extract", &pkgs, "--out", &one, "--json", "-q")
-        .args(ALL_SCENARIOS)
-        .ok();
-    let single: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
-    assert!(
-        single["duplicates"]["docstrings"]["exact"]
-            .as_u64()
-            .unwrap()
-            > 0,
-        "the copies are duplicates: {}",
-        single["duplicates"]
-    );
-    assert!(
-        !one.join(".extract-journal").exists(),
-        "a lone run keeps no journal"
-    );
-    // The tasks share one --out, each writing only its own folder in it.
-    let shared = dir.path().join("tasks");
-    let task = |i: usize| {
-        pt!(
-            "extract",
-            &pkgs,
-            "--out",
-            &shared,
-            "--num-tasks",
-            "3",
-            "--json",
-            "-q"
-        )
-        .args(["--task-index", &i.to_string()])
-        .args(ALL_SCENARIOS)
-        .ok()
-    };
-    let mut tasks = Vec::new();
-    let mut taken = 0;
-    for i in 0..3 {
-        let out = shared.join(format!("task-0000{i}-of-00003"));
-        let o = task(i);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        taken += v["packages"].as_u64().unwrap();
-        assert_eq!(v["task"]["count"], 3);
-        assert!(out.join(".extract-journal").is_dir());
-        tasks.push(out);
-    }
-    assert_eq!(taken, 12, "the tasks share the packages without overlap");
-    // The shared folder, or the task folders one by one, merge to the one-task output.
-    for (k, inputs) in [vec![shared.clone()], tasks.clone()]
-        .into_iter()
-        .enumerate()
-    {
-        let merged = dir.path().join(format!("merged{k}"));
-        let o = pt!("corpus", "dedup", "--out", &merged, "--json", "-q")
-            .args(&inputs)
-            .ok();
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["duplicates"], single["duplicates"]);
-        assert_eq!(v["records"], single["records"]);
-        assert!(
-            all_files(&merged) == all_files(&one),
-            "merged output differs from one task's"
-        );
-    }
-    // A task run again replaces its own folder only.
-    let before: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
-    task(1);
-    let after: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
-    assert!(before == after, "the other tasks' folders are untouched");
-    // The merge output may not be the tasks' folder.
-    let o = pt!("corpus", "dedup", &shared, "--out", shared.join("merged")).fails_with(2);
-    assert_stderr_has(&o, "overlap");
-
-    // A missing task, a task given twice, or other settings are refused.
-    let o = pt!(
-        "corpus",
-        "dedup",
-        &tasks[0],
-        &tasks[1],
-        "--out",
-        dir.path().join("x")
-    )
-    .fails_with(2);
-    assert_stderr_has(&o, "tasks 2 of 3 are missing");
-    let o = pt!(
-        "corpus",
-        "dedup",
-        &tasks[0],
-        &tasks[0],
-        &tasks[2],
-        "--out",
-        dir.path().join("x")
-    )
-    .fails_with(2);
-    assert_stderr_has(&o, "given twice");
-    let o = pt!("corpus", "dedup", &one, "--out", dir.path().join("x")).fails_with(2);
-    assert_stderr_has(&o, "no extract journal");
-}
+pub(crate) const ALL_SCENARIOS: [&str; 2] = ["--scenario", "docstrings,comments,both"];
 
 #[test]
 fn a_killed_extract_resumes_to_the_bytes_of_an_uninterrupted_run() {

@@ -6,9 +6,10 @@ pub mod util;
 
 pub(crate) mod conda;
 mod corpus;
+mod dedup;
 mod defects;
 mod eval;
-mod extract;
+pub(crate) mod extract;
 mod faults;
 pub(crate) mod fetch;
 pub(crate) mod fetch_faults;

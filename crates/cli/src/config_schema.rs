@@ -31,7 +31,10 @@ fn stages() -> Vec<(&'static str, Reader)> {
         ("corpus.stats", read::<corpus::stats::StatsConfig>),
         ("corpus.filter", read::<corpus::filter::FilterConfig>),
         ("corpus.convert", read::<corpus::convert::ConvertConfig>),
-        ("corpus.dedup", read::<pytorrent_extract::run::MergeConfig>),
+        (
+            "corpus.dedup",
+            read::<pytorrent_extract::staged::MergeConfig>,
+        ),
         ("fetch", read::<pytorrent_fetch::FetchConfig>),
         ("extract", read::<pytorrent_extract::ExtractConfig>),
         ("tokenizer.train", read::<tok::TrainConfig>),

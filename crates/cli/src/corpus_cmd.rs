@@ -1,6 +1,5 @@
 //! `pytorrent corpus validate | stats | filter | convert`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -22,27 +21,16 @@ pub enum CorpusCommand {
     Filter(FilterArgs),
     /// Change layout or compression (one big JSONL ⇄ PyTorrent / CodeSearchNet chunked layout).
     Convert(ConvertArgs),
-    /// Merge the outputs of `extract --num-tasks N` into the corpus one task alone would have
-    /// written: exact and near duplicates dropped across tasks, the first in input order kept.
+    /// De-duplicate the outputs of `extract --num-tasks N` across tasks (exact and near
+    /// duplicates, the first in input order kept): in one process, or as stages of array jobs
+    /// (--stage buckets | clusters | write).
     Dedup(DedupArgs),
 }
 
 #[derive(Args)]
 pub struct DedupArgs {
-    /// The --out the extract tasks shared (holding their task-IIIII-of-NNNNN folders), or
-    /// the task folders themselves.
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
-    /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
-    /// Also print corpus statistics of the output.
-    #[arg(long)]
-    stats: bool,
-    /// Write into an output folder that another command (or someone) made; only files of the
-    /// names this run writes are replaced.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    config: pytorrent_extract::staged::MergeConfig,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -100,14 +88,15 @@ pub fn run(cmd: CorpusCommand) -> Result<ExitCode, CliError> {
         }
         CorpusCommand::Dedup(a) => {
             let console = Console::new(&a.output);
-            let cfg = pytorrent_extract::run::MergeConfig {
-                inputs: a.inputs.clone(),
-                out: a.out.clone(),
-                stats: a.stats,
-                force: a.force,
-            };
-            let report = pytorrent_extract::run::merge(&cfg, &console)?;
-            crate::extract_cmd::print_report(&report, &a.output)
+            use pytorrent_extract::staged::{Outcome, StageReport};
+            match pytorrent_extract::staged::dedup(&a.config, &console)? {
+                Outcome::All(report) => crate::extract_cmd::print_report(&report, &a.output),
+                Outcome::Stage {
+                    report: StageReport::Write(report),
+                    ..
+                } => crate::extract_cmd::print_report(&report, &a.output),
+                Outcome::Stage { report, .. } => console.summary(&report),
+            }
         }
     }
 }

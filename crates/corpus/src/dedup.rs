@@ -86,7 +86,31 @@ impl TryFrom<StoredKeys> for Keys {
     }
 }
 
+impl Keys {
+    /// The exact key (when exact de-duplication is on).
+    pub fn exact(&self) -> Option<u128> {
+        self.exact
+    }
+
+    /// The MinHash signature (when near de-duplication is on and the record has a shingle).
+    pub fn signature(&self) -> Option<&[u32; PERMUTATIONS]> {
+        self.signature.as_deref()
+    }
+
+    pub fn new(exact: Option<u128>, signature: Option<[u32; PERMUTATIONS]>) -> Keys {
+        Keys {
+            exact,
+            signature: signature.map(Box::new),
+        }
+    }
+}
+
 impl DedupOptions {
+    /// `(bands, rows)` of the LSH banding for this threshold.
+    pub fn banding(&self) -> (usize, usize) {
+        banding(self.near_threshold.unwrap_or(1.0))
+    }
+
     /// The keys of a record's code tokens.
     pub fn keys(&self, tokens: &[String]) -> Keys {
         Keys {
@@ -106,22 +130,47 @@ pub struct Deduper {
     bands: usize,
     rows: usize,
     /// Band key → the first kept signature holding it.
-    buckets: HashMap<(u16, u64), u32>,
+    buckets: HashMap<u64, u32>,
     /// Band key → the later kept signatures holding it too. Kept records may share a band
     /// without being near duplicates of each other, and every one of them must stay findable:
     /// a record is dropped iff it is a near duplicate of *any* earlier kept record, whatever
     /// else shares its bands (the rule a staged, sharded de-duplication computes as well).
     /// Rare, so held apart from `buckets`.
-    shared: HashMap<(u16, u64), Vec<u32>>,
+    shared: HashMap<u64, Vec<u32>>,
     signatures: Vec<[u32; PERMUTATIONS]>,
     /// The kept item of each signature (items too short for a shingle have none).
     owners: Vec<u32>,
     kept: u32,
 }
 
+/// Whether two signatures estimate a Jaccard similarity at or above `threshold`: the one
+/// test of a near duplicate, in one process and in the staged form alike.
+pub fn is_near(a: &[u32; PERMUTATIONS], b: &[u32; PERMUTATIONS], threshold: f64) -> bool {
+    let same = a.iter().zip(b.iter()).filter(|(x, y)| x == y).count();
+    same as f64 / PERMUTATIONS as f64 >= threshold
+}
+
+/// The LSH band keys of a signature: one per band, 57 bits of the hash of its rows above the
+/// band's number in the low 7 bits, so that one `u64` names a band key and its values spread
+/// evenly (the staged de-duplication sorts files of them and splits them by value ranges).
+pub fn band_keys(
+    sig: &[u32; PERMUTATIONS],
+    bands: usize,
+    rows: usize,
+) -> impl Iterator<Item = u64> + '_ {
+    (0..bands).map(move |b| {
+        let mut bytes = [0u8; 4 * PERMUTATIONS];
+        let band = &sig[b * rows..(b + 1) * rows];
+        for (i, v) in band.iter().enumerate() {
+            bytes[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        (xxh3_64_with_seed(&bytes[..4 * rows], b as u64) << 7) | b as u64
+    })
+}
+
 /// Bands × rows = 128, chosen so the LSH curve's steepest point, (1/b)^(1/r), is just below
 /// the threshold: candidates are then verified on the full signature.
-fn banding(threshold: f64) -> (usize, usize) {
+pub fn banding(threshold: f64) -> (usize, usize) {
     let mut best = (16, 8);
     for rows in [2usize, 4, 8, 16, 32] {
         let bands = PERMUTATIONS / rows;
@@ -202,14 +251,8 @@ impl Deduper {
         self.kept
     }
 
-    fn band_keys(&self, sig: &[u32; PERMUTATIONS]) -> Vec<(u16, u64)> {
-        (0..self.bands)
-            .map(|b| {
-                let band = &sig[b * self.rows..(b + 1) * self.rows];
-                let bytes: Vec<u8> = band.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (b as u16, xxh3_64_with_seed(&bytes, b as u64))
-            })
-            .collect()
+    fn band_keys(&self, sig: &[u32; PERMUTATIONS]) -> Vec<u64> {
+        band_keys(sig, self.bands, self.rows).collect()
     }
 
     fn find_with(
@@ -236,9 +279,7 @@ impl Deduper {
         candidates.sort_unstable();
         candidates.dedup();
         candidates.into_iter().find_map(|other| {
-            let o = &self.signatures[other as usize];
-            let same = o.iter().zip(sig.iter()).filter(|(a, b)| a == b).count();
-            (same as f64 / PERMUTATIONS as f64 >= threshold)
+            is_near(&self.signatures[other as usize], sig, threshold)
                 .then(|| (Duplicate::Near, self.owners[other as usize]))
         })
     }

@@ -20,6 +20,7 @@ pub mod package;
 pub mod python;
 pub mod run;
 pub mod scrub;
+pub mod staged;
 pub mod units;
 pub mod window;
 

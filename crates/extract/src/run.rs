@@ -234,7 +234,7 @@ impl ExtractConfig {
         })
     }
 
-    fn dedup(&self) -> DedupOptions {
+    pub(crate) fn dedup(&self) -> DedupOptions {
         DedupOptions {
             exact: !self.keep_duplicates,
             near_threshold: (!self.keep_near_duplicates).then_some(self.near_dup_threshold),
@@ -374,12 +374,24 @@ impl ExtractReport {
 
 /// The records of the packages, de-duplicated within each scenario (the same function is
 /// expected once in each), written in input order.
-struct Sink {
+pub(crate) struct Sink {
     writer: Writer,
-    dedupers: BTreeMap<&'static str, Deduper>,
-    dedup: DedupOptions,
+    decide: Decide,
     /// Duplicates of the package being written: (scenario, kind).
     duplicates: Vec<(&'static str, &'static str)>,
+    /// The package being written, and its records so far by scenario: a record's global id.
+    package: u64,
+    ordinals: BTreeMap<&'static str, u64>,
+}
+
+/// Which records are duplicates: found here, in input order, or read from the staged
+/// de-duplication's decisions.
+pub(crate) enum Decide {
+    InProcess {
+        dedupers: BTreeMap<&'static str, Deduper>,
+        opts: DedupOptions,
+    },
+    Dropped(crate::staged::write::Dropped),
 }
 
 /// PyTorrent's JSONL layout, or Parquet in the Hugging Face layout (a config per scenario).
@@ -390,7 +402,7 @@ enum Writer {
 
 /// A record made ready for the writer on a parsing thread: serialised, with its
 /// de-duplication keys, so the writer (one thread, in input order) only looks them up.
-struct Prepared {
+pub(crate) struct Prepared {
     scenario: &'static str,
     partition: pytorrent_corpus::Partition,
     repo: String,
@@ -427,7 +439,7 @@ impl Prepared {
         }
     }
 
-    fn from_stored(r: crate::journal::StoredRecord, at: &Path) -> Result<Prepared> {
+    pub(crate) fn from_stored(r: crate::journal::StoredRecord, at: &Path) -> Result<Prepared> {
         let bad = |m: String| Error::Io(pytorrent_io::Error::format(at, m));
         let scenario = Scenario::parse(&r.scenario)
             .ok_or_else(|| bad(format!("unknown scenario {:?}", r.scenario)))?
@@ -448,11 +460,17 @@ impl Sink {
     fn write(&mut self, outputs: Vec<Prepared>, report: &mut ExtractReport) -> Result<()> {
         for o in outputs {
             let scenario = o.scenario;
-            let deduper = self
-                .dedupers
-                .entry(scenario)
-                .or_insert_with(|| Deduper::new(self.dedup.clone()));
-            if let Some(kind) = deduper.check_keys(o.keys) {
+            let ordinal = self.ordinals.entry(scenario).or_default();
+            let id = crate::staged::keys::gid(self.package, *ordinal);
+            *ordinal += 1;
+            let duplicate = match &mut self.decide {
+                Decide::InProcess { dedupers, opts } => dedupers
+                    .entry(scenario)
+                    .or_insert_with(|| Deduper::new(opts.clone()))
+                    .check_keys(o.keys),
+                Decide::Dropped(d) => d.kind(scenario, id)?,
+            };
+            if let Some(kind) = duplicate {
                 let kind = match kind {
                     Duplicate::Exact => "exact",
                     Duplicate::Near => "near",
@@ -479,7 +497,15 @@ impl Sink {
 }
 
 impl Sink {
-    fn open(cfg: &ExtractConfig, out: Owner) -> Result<Sink> {
+    pub(crate) fn open(cfg: &ExtractConfig, out: Owner) -> Result<Sink> {
+        let decide = Decide::InProcess {
+            dedupers: BTreeMap::new(),
+            opts: cfg.dedup(),
+        };
+        Sink::deciding(cfg, out, decide)
+    }
+
+    pub(crate) fn deciding(cfg: &ExtractConfig, out: Owner, decide: Decide) -> Result<Sink> {
         let writer = match cfg.format {
             CorpusFormat::Jsonl => Writer::Jsonl(CorpusWriter::owned(
                 out,
@@ -497,14 +523,21 @@ impl Sink {
         };
         Ok(Sink {
             writer,
-            dedupers: BTreeMap::new(),
-            dedup: cfg.dedup(),
+            decide,
             duplicates: Vec::new(),
+            package: 0,
+            ordinals: BTreeMap::new(),
         })
     }
 
+    /// The package whose records come next (its place in the whole input list).
+    pub(crate) fn begin_package(&mut self, index: u64) {
+        self.package = index;
+        self.ordinals.clear();
+    }
+
     /// One package's records and report, in input order.
-    fn take(
+    pub(crate) fn take(
         &mut self,
         prepared: Vec<Prepared>,
         package: PackageReport,
@@ -534,7 +567,7 @@ impl Sink {
     }
 
     /// Closes the files; the report gets what was written.
-    fn finish(
+    pub(crate) fn finish(
         self,
         cfg: &ExtractConfig,
         report: &mut ExtractReport,
@@ -675,6 +708,18 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     // Half-written files of a killed run (`.NAME.XXXXXX.tmp`) go: this run rewrites them.
     remove_temp_files(&cfg.out);
     let mut sink = Sink::open(cfg, owner)?;
+    let dedup = cfg.dedup();
+    // A task of several writes its records' keys for the staged `corpus dedup`.
+    let mut keys = if task.count > 1 {
+        Some(crate::staged::keys::KeyWriter::create(
+            &journal_dir.join(crate::staged::keys::DIR),
+            &settings.fingerprint,
+            task,
+            &dedup,
+        )?)
+    } else {
+        None
+    };
     let mut report = ExtractReport {
         out: cfg.out.clone(),
         ..Default::default()
@@ -699,6 +744,12 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
                 .into_iter()
                 .map(|r| Prepared::from_stored(r, &journal_dir))
                 .collect::<Result<Vec<_>>>()?;
+            if let Some(k) = &mut keys {
+                for r in &prepared {
+                    k.record(entry.index, r.scenario, &r.keys)?;
+                }
+            }
+            sink.begin_package(entry.index);
             sink.take(prepared, entry.report, &mut report)?;
             done += 1;
             reporter.advance(1);
@@ -720,7 +771,7 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     let window = crate::window::Window::new(rest.len(), threads * 32, WINDOW_BYTES);
     let written = std::thread::scope(|scope| -> Result<()> {
         let opts = &opts;
-        let dedup = sink.dedup.clone();
+        let dedup = &dedup;
         for _ in 0..threads {
             let (window, dedup) = (&window, dedup.clone());
             scope.spawn(move || {
@@ -747,10 +798,16 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
             use crate::window::Next;
             for (k, (index, _)) in rest.iter().enumerate() {
                 journal.begin(*index)?;
+                sink.begin_package(*index);
                 loop {
                     match window.next(k) {
                         Next::Chunk(prepared) => {
                             journal.records(prepared.iter().map(Prepared::stored))?;
+                            if let Some(keys) = &mut keys {
+                                for r in &prepared {
+                                    keys.record(*index, r.scenario, &r.keys)?;
+                                }
+                            }
                             sink.write(prepared, &mut report)?;
                         }
                         Next::End(package) => {
@@ -771,6 +828,9 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     reporter.end();
     written?;
     journal.flush()?;
+    if let Some(keys) = keys {
+        keys.finish()?;
+    }
     sink.finish(cfg, &mut report, reporter)?;
     // The journal is what a merge reads from a task; a run alone needs it no more.
     if task.count == 1 {
@@ -809,28 +869,9 @@ fn remove_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// `corpus dedup`: the outputs of `extract --num-tasks N` (one folder per task) → the corpus
-/// one task alone would have written: every package's records in input order through one
-/// de-duplication, so exact and near duplicates across tasks are dropped with the same
-/// keeper.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MergeConfig {
-    /// The `out` the tasks shared (holding their `task-IIIII-of-NNNNN` folders), or the task
-    /// folders themselves (each holds its `.extract-journal`).
-    pub inputs: Vec<PathBuf>,
-    pub out: PathBuf,
-    /// Also compute corpus statistics of the output.
-    #[serde(default)]
-    pub stats: bool,
-    /// Write into an output folder that another command (or someone) made; only files of the
-    /// names this run writes are replaced.
-    #[serde(default)]
-    pub force: bool,
-}
-
 /// The task folders the inputs name: a folder with a journal is one; another folder gives
 /// the `task-IIIII-of-NNNNN` folders in it.
-fn task_folders(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn task_folders(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for dir in inputs {
         if dir.join(crate::journal::DIR).is_dir() {
@@ -857,121 +898,6 @@ fn task_folders(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         found.extend(tasks);
     }
     Ok(found)
-}
-
-pub fn merge(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<ExtractReport> {
-    pytorrent_corpus::writer::check_folder_out(&cfg.out, "corpus dedup")?;
-    pytorrent_corpus::writer::check_apart(&cfg.out, &cfg.inputs)?;
-    let inputs = task_folders(&cfg.inputs)?;
-    let mut journals = Vec::new();
-    for dir in &inputs {
-        let j = dir.join(crate::journal::DIR);
-        let s = crate::journal::settings(&j).ok_or_else(|| {
-            Error::Usage(format!(
-                "{}: no extract journal (run `extract --num-tasks N --task-index I` into it)",
-                dir.display()
-            ))
-        })?;
-        journals.push((j, s));
-    }
-    let Some((_, first)) = journals.first() else {
-        return Err(Error::Usage("give the task output folders".into()));
-    };
-    let first = first.clone();
-    let mut seen = std::collections::BTreeSet::new();
-    for (j, s) in &journals {
-        if s.fingerprint != first.fingerprint || s.task.count != first.task.count {
-            return Err(Error::Usage(format!(
-                "{}: made with other settings, inputs or task count than {}",
-                j.display(),
-                journals[0].0.display()
-            )));
-        }
-        if !seen.insert(s.task.index) {
-            return Err(Error::Usage(format!(
-                "task {} is given twice ({})",
-                s.task.index,
-                j.display()
-            )));
-        }
-    }
-    if seen.len() != first.task.count {
-        let missing: Vec<String> = (0..first.task.count)
-            .filter(|i| !seen.contains(i))
-            .map(|i| i.to_string())
-            .collect();
-        return Err(Error::Usage(format!(
-            "tasks {} of {} are missing",
-            missing.join(", "),
-            first.task.count
-        )));
-    }
-    let mut task_cfg: ExtractConfig = serde_json::from_value(first.config.clone())
-        .map_err(|e| Error::Usage(format!("the journal's config: {e}")))?;
-    task_cfg.out = cfg.out.clone();
-    task_cfg.stats = cfg.stats;
-    task_cfg.num_tasks = None;
-    task_cfg.task_index = None;
-    // The merged corpus is what one extract task would have written, owner file included:
-    // extract and dedup may each re-run into the other's output.
-    let owner = Owner::claim(&cfg.out, "extract", cfg.force, Previous::Remove)?;
-    let mut sink = Sink::open(&task_cfg, owner)?;
-    let mut report = ExtractReport {
-        out: cfg.out.clone(),
-        ..Default::default()
-    };
-    reporter.begin("merge", Unit::Items("packages"), Some(first.packages));
-    // The tasks' entries, merged by their place in the whole list.
-    let mut streams: Vec<_> = journals
-        .iter()
-        .map(|(j, _)| crate::journal::entries(j).map(|it| (j.clone(), it.peekable())))
-        .collect::<Result<_>>()?;
-    let mut expected = 0u64;
-    loop {
-        let mut best: Option<(usize, u64)> = None;
-        for (k, (_, it)) in streams.iter_mut().enumerate() {
-            match it.peek() {
-                Some(Ok(e)) if best.is_none_or(|(_, i)| e.index < i) => best = Some((k, e.index)),
-                Some(Err(_)) => {
-                    let (_, it) = &mut streams[k];
-                    return Err(it.next().expect("peeked").expect_err("an error"));
-                }
-                _ => {}
-            }
-        }
-        let Some((k, index)) = best else { break };
-        let (j, it) = &mut streams[k];
-        let entry = it.next().expect("peeked")?;
-        if index != expected {
-            return Err(Error::Io(pytorrent_io::Error::format(
-                j.as_path(),
-                format!("package {expected} is in no task's journal (a task did not finish?)"),
-            )));
-        }
-        expected += 1;
-        let at = j.clone();
-        let prepared = entry
-            .records
-            .into_iter()
-            .map(|r| Prepared::from_stored(r, &at))
-            .collect::<Result<Vec<_>>>()?;
-        sink.take(prepared, entry.report, &mut report)?;
-        reporter.advance(1);
-    }
-    reporter.end();
-    if expected != first.packages {
-        return Err(Error::Usage(format!(
-            "the journals hold {expected} of {} packages: a task did not finish",
-            first.packages
-        )));
-    }
-    sink.finish(&task_cfg, &mut report, reporter)?;
-    report.ok =
-        report.failed_packages.is_empty() || task_cfg.on_error == pytorrent_corpus::OnError::Skip;
-    if cfg.stats {
-        report.stats = Some(output_stats(&task_cfg, reporter)?);
-    }
-    Ok(report)
 }
 
 /// The metadata asked for, else what `fetch` left beside the inputs.
@@ -1002,7 +928,7 @@ pub fn metadata_beside(inputs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Statistics of what was just written.
-fn output_stats(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<CorpusStats> {
+pub(crate) fn output_stats(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<CorpusStats> {
     let files = pytorrent_corpus::discover(std::slice::from_ref(&cfg.out))?;
     let metadata = MetadataIndex::load_logged(&metadata_paths(cfg), reporter)?;
     Ok(pytorrent_corpus::stats::corpus_stats(

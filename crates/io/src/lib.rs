@@ -10,6 +10,7 @@
 //! - [`kind`]: usage vs data errors, which the command line maps to exit codes 2 and 1.
 //! - [`stage`]: the trait every stage implements beside its `run`.
 //! - [`tasks`]: one job split among tasks (flags, Slurm arrays, Kubernetes Indexed Jobs).
+//! - [`sorted`]: files of fixed-width rows, sorted in bounded memory, read by range, merged.
 //! - [`lists`]: files of names, one a line, `#` comments.
 //! - [`size`]: byte sizes such as `512M`; [`names`]: one spelling of a setting for flags, configs
 //!   and manifests.
@@ -24,6 +25,7 @@ pub mod npy;
 pub mod owner;
 pub mod reporter;
 pub mod size;
+pub mod sorted;
 pub mod stage;
 pub mod tasks;
 
