@@ -188,6 +188,26 @@ fn staged_dedup_of_three_tasks_writes_the_one_process_bytes_and_the_one_task_rec
     assert!(stderr(&o).contains("had finished"), "{}", stderr(&o));
     assert!(all_files(&work) == before, "nothing was rewritten");
 
+    // A stage killed half-way (no done.json, a file cut short, a sort run left behind) runs
+    // again to the same bytes.
+    let b0 = work.join("buckets/task-00000-of-00003");
+    fs::remove_file(b0.join("done.json")).unwrap();
+    fs::write(b0.join("docstrings.pairs"), [1u8; 7]).unwrap();
+    fs::write(b0.join(".sort-run.abc123.tmp"), [2u8; 99]).unwrap();
+    let o = stage(&[
+        "--stage",
+        "buckets",
+        "--num-tasks",
+        "3",
+        "--task-index",
+        "0",
+    ]);
+    assert!(!stderr(&o).contains("had finished"));
+    assert!(
+        all_files(&work) == before,
+        "the re-run wrote the same bytes"
+    );
+
     // Stages out of order, or a split that is not the extract's, are usage errors.
     let fresh = dir.path().join("fresh");
     let o = pt!(
@@ -291,4 +311,46 @@ fn dedup_checks_that_it_has_every_task_of_one_run() {
     assert_stderr_has(&o, "no extract journal");
     let o = pt!("corpus", "dedup", &shared, "--out", &x, "--task-index", "0").fails_with(2);
     assert_stderr_has(&o, "give --stage too");
+}
+
+#[test]
+fn the_local_runner_runs_the_array_stages_to_the_one_task_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = inputs(dir.path());
+    let run = dir.path().join("run");
+    let o = std::process::Command::new("bash")
+        .arg(root().join("scripts/scale-out/local_run.sh"))
+        .arg(&run)
+        .arg(&inputs[0])
+        .args(["3", "2"])
+        .env("PYTORRENT", env!("CARGO_BIN_EXE_pytorrent"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let one = dir.path().join("one");
+    pt!(
+        "extract",
+        &inputs[0],
+        "--out",
+        &one,
+        "-q",
+        "--on-error",
+        "skip"
+    )
+    .args(ALL_SCENARIOS)
+    .ok();
+    assert_eq!(records(&run.join("corpus")), records(&one));
+    let times = fs::read_to_string(run.join("times.tsv")).unwrap();
+    for step in [
+        "extract 2/3",
+        "buckets 1/2",
+        "clusters",
+        "write 0/3",
+        "stats",
+    ] {
+        assert!(times.contains(step), "{step} in {times}");
+    }
+    assert!(fs::read_to_string(run.join("corpus-stats.txt"))
+        .unwrap()
+        .contains("records"));
 }

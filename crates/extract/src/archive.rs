@@ -118,6 +118,9 @@ pub struct Member {
 pub struct Contents {
     pub members: Vec<Member>,
     pub refused: Vec<(String, Refusal)>,
+    /// Paths of `pyvenv.cfg` files: the folders holding them are virtualenvs (see
+    /// [`crate::vendored`]).
+    pub venv_markers: Vec<String>,
     /// Set when reading stopped early; `members` holds what was read before.
     pub error: Option<ArchiveError>,
 }
@@ -127,6 +130,8 @@ impl Contents {
     fn take(&mut self, path: String, r: &mut impl Read, limits: &Limits) -> io::Result<()> {
         if let Some(reason) = check_path(&path) {
             self.refused.push((path, reason));
+        } else if path == "pyvenv.cfg" || path.ends_with("/pyvenv.cfg") {
+            self.venv_markers.push(path);
         } else if is_python(&path) {
             match read_member(r, limits)? {
                 Ok(bytes) => self.members.push(Member { path, bytes }),
@@ -528,6 +533,8 @@ fn read_dir(root: &Path, limits: &Limits) -> Contents {
                 stack.push(p);
             } else if !meta.is_file() {
                 out.refused.push((rel, Refusal::SpecialFile));
+            } else if rel == "pyvenv.cfg" || rel.ends_with("/pyvenv.cfg") {
+                out.venv_markers.push(rel);
             } else if is_python(&rel) {
                 if let Err(source) = File::open(&p).and_then(|mut f| out.take(rel, &mut f, limits))
                 {
@@ -547,23 +554,22 @@ fn read_dir(root: &Path, limits: &Limits) -> Contents {
 /// Removes the `<name>-<version>/` folder sdists put everything under: the first path part,
 /// when every member shares it and it looks like `<name>-<version>`. For sdists only: the
 /// top folders of wheels and conda packages are their packages (`pkg/`, `lib/`, …).
-pub fn strip_top_folder(members: &mut [Member]) {
-    let Some(first) = members
+pub fn strip_top_folder(members: &mut [Member]) -> Option<String> {
+    let first = members
         .first()
-        .and_then(|m| m.path.split_once('/').map(|(t, _)| t.to_string()))
-    else {
-        return;
-    };
+        .and_then(|m| m.path.split_once('/').map(|(t, _)| t.to_string()))?;
     let versioned = first
         .char_indices()
         .any(|(i, c)| c == '-' && first[i + 1..].starts_with(|d: char| d.is_ascii_digit()));
     if !versioned {
-        return;
+        return None;
     }
     let prefix = format!("{first}/");
-    if members.iter().all(|m| m.path.starts_with(&prefix)) {
-        for m in members.iter_mut() {
-            m.path = m.path[prefix.len()..].to_string();
-        }
+    if !members.iter().all(|m| m.path.starts_with(&prefix)) {
+        return None;
     }
+    for m in members.iter_mut() {
+        m.path = m.path[prefix.len()..].to_string();
+    }
+    Some(prefix)
 }

@@ -9,7 +9,7 @@
 //! under a temporary name and renamed, so a kill loses at most the packages of the segment
 //! being filled.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,14 +38,6 @@ pub struct Settings {
     pub task: pytorrent_io::tasks::Tasks,
     /// Packages in the whole input list (every task's).
     pub packages: u64,
-}
-
-/// One package: its place in the whole input list, its report and its records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
-    pub index: u64,
-    pub report: PackageReport,
-    pub records: Vec<StoredRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,31 +200,133 @@ fn segments(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Every entry of a journal, in order, read a line at a time.
-pub fn entries(dir: &Path) -> Result<impl Iterator<Item = Result<Entry>>> {
-    let segs = segments(dir)?;
-    Ok(segs
-        .into_iter()
-        .flat_map(|seg| -> Box<dyn Iterator<Item = Result<Entry>>> {
-            let io = |seg: &Path, e: std::io::Error| Error::Io(pytorrent_io::Error::io(seg, e));
-            let reader = std::fs::File::open(&seg).and_then(zstd::Decoder::new);
-            let z = match reader {
-                Ok(z) => z,
-                Err(e) => return Box::new(std::iter::once(Err(io(&seg, e)))),
+/// One step of [`replay`]: a package begins, one of its records, its report (the end).
+pub enum Event {
+    Begin(u64),
+    Record(StoredRecord),
+    End(PackageReport),
+}
+
+/// Every entry of a journal, in order, handed to `visit` a record at a time: a package of
+/// any size is never held whole (a package of 58,000 functions is a JSON line of hundreds
+/// of megabytes).
+pub fn replay(dir: &Path, visit: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    for seg in segments(dir)? {
+        let io = |e: std::io::Error| Error::Io(pytorrent_io::Error::io(&seg, e));
+        let z = std::fs::File::open(&seg)
+            .and_then(zstd::Decoder::new)
+            .map_err(io)?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, z);
+        for n in 1.. {
+            // Entries are separated by newlines; the end of the segment ends them.
+            loop {
+                let buf = reader.fill_buf().map_err(io)?;
+                let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                if skip == 0 || buf.is_empty() {
+                    break;
+                }
+                reader.consume(skip);
+            }
+            if reader.fill_buf().map_err(io)?.is_empty() {
+                break;
+            }
+            let mut failed = None;
+            let mut de = serde_json::Deserializer::from_reader(&mut reader);
+            let seed = EntrySeed {
+                visit: &mut *visit,
+                failed: &mut failed,
             };
-            Box::new(
-                std::io::BufReader::new(z)
-                    .lines()
-                    .enumerate()
-                    .map(move |(n, line)| {
-                        let line = line.map_err(|e| io(&seg, e))?;
-                        serde_json::from_str(&line).map_err(|e| {
-                            Error::Io(pytorrent_io::Error::format(
-                                &seg,
-                                format!("line {}: not a journal entry: {e}", n + 1),
-                            ))
-                        })
-                    }),
-            )
-        }))
+            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+                return Err(failed.unwrap_or_else(|| {
+                    Error::Io(pytorrent_io::Error::format(
+                        &seg,
+                        format!("entry {n}: not a journal entry: {e}"),
+                    ))
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+struct EntrySeed<'v> {
+    visit: &'v mut dyn FnMut(Event) -> Result<()>,
+    /// The visitor's own error, kept whole (serde's errors are strings).
+    failed: &'v mut Option<Error>,
+}
+
+impl EntrySeed<'_> {
+    fn call<E: serde::de::Error>(&mut self, event: Event) -> std::result::Result<(), E> {
+        (self.visit)(event).map_err(|e| {
+            let text = e.to_string();
+            *self.failed = Some(e);
+            E::custom(text)
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntrySeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a journal entry {index, records, report}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        mut self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "index" => {
+                    let index: u64 = map.next_value()?;
+                    self.call(Event::Begin(index))?;
+                }
+                "records" => map.next_value_seed(RecordsSeed(&mut self))?,
+                "report" => {
+                    let report: PackageReport = map.next_value()?;
+                    self.call(Event::End(report))?;
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RecordsSeed<'s, 'v>(&'s mut EntrySeed<'v>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        while let Some(r) = seq.next_element::<StoredRecord>()? {
+            self.0.call(Event::Record(r))?;
+        }
+        Ok(())
+    }
 }

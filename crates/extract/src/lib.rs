@@ -22,6 +22,7 @@ pub mod run;
 pub mod scrub;
 pub mod staged;
 pub mod units;
+pub mod vendored;
 pub mod window;
 
 pub use error::{Error, Result};

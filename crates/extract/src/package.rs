@@ -237,6 +237,12 @@ pub struct PackageReport {
     pub opted_out: bool,
     /// Files left out because the opt-out list names them.
     pub opted_out_files: u64,
+    /// Files of vendored third-party code left out, by rule (see [`crate::vendored`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vendored: BTreeMap<String, u64>,
+    /// The same files by the vendored project the path names (`site-packages/<name>/`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vendored_projects: BTreeMap<String, u64>,
     /// Files and functions (per scenario) left out by a filter, by reason.
     pub filtered: BTreeMap<String, u64>,
     /// What became of every function, by scenario: `record`, or why not (`no_nl`, `short_code`,
@@ -271,6 +277,9 @@ impl PackageReport {
 /// Which functions are left out, each counted in the summary by reason.
 #[derive(Debug, Clone)]
 pub struct Filters {
+    /// Vendored third-party code: virtualenvs, `site-packages`, `node_modules`, `_vendor/`
+    /// and the like ([`crate::vendored`]).
+    pub vendored: bool,
     /// Files under `test`/`tests`/`testing` folders, `test_*.py`, `*_test.py`, `conftest.py`.
     pub test_paths: bool,
     /// `__dunder__` methods.
@@ -286,6 +295,7 @@ pub struct Filters {
 impl Default for Filters {
     fn default() -> Self {
         Filters {
+            vendored: true,
             test_paths: true,
             dunder: true,
             trivial_bodies: true,
@@ -299,6 +309,7 @@ impl Filters {
     /// Keeps everything (what the reference extractor does).
     pub fn none() -> Self {
         Filters {
+            vendored: false,
             test_paths: false,
             dunder: false,
             trivial_bodies: false,
@@ -419,8 +430,15 @@ pub fn extract_package_each(
     }
     let lower = path.to_string_lossy().to_ascii_lowercase();
     if path.is_file() && !lower.ends_with(".whl") {
-        archive::strip_top_folder(&mut contents.members);
+        if let Some(prefix) = archive::strip_top_folder(&mut contents.members) {
+            for m in &mut contents.venv_markers {
+                if let Some(rest) = m.strip_prefix(&prefix) {
+                    *m = rest.to_string();
+                }
+            }
+        }
     }
+    let venvs = crate::vendored::venv_roots(contents.venv_markers.iter().map(String::as_str));
     let partition = opts.split.partition(&package);
     let filters = &opts.filters;
     // Each member's bytes are freed once its records are made.
@@ -434,6 +452,15 @@ pub fn extract_package_each(
             continue;
         }
         report.python_files += 1;
+        if filters.vendored {
+            if let Some(v) = crate::vendored::vendored(&m.path, &venvs) {
+                *report.vendored.entry(v.rule.into()).or_default() += 1;
+                if let Some(p) = v.project {
+                    *report.vendored_projects.entry(p).or_default() += 1;
+                }
+                continue;
+            }
+        }
         if filters.test_paths && is_test_path(&m.path) {
             *report.filtered.entry("test_path".into()).or_default() += 1;
             continue;

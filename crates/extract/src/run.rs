@@ -51,6 +51,11 @@ pub struct ExtractConfig {
     #[serde(default)]
     #[cfg_attr(feature = "cli", arg(long))]
     pub keep_tests: bool,
+    /// Keep vendored third-party code (virtualenvs, site-packages/, node_modules/, _vendor/,
+    /// vendor/, vendored/, third_party/, extern/ inside a package; see docs/extract.md).
+    #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub keep_vendored: bool,
     /// Keep __dunder__ methods.
     #[serde(default)]
     #[cfg_attr(feature = "cli", arg(long))]
@@ -153,6 +158,7 @@ impl ExtractConfig {
             split: Split::default(),
             chunk_records: default_chunk_records(),
             keep_tests: false,
+            keep_vendored: false,
             keep_dunder: false,
             keep_trivial: false,
             min_code_lines: default_min_lines(),
@@ -218,6 +224,7 @@ impl ExtractConfig {
             split: self.split,
             limits: Default::default(),
             filters: Filters {
+                vendored: !self.keep_vendored,
                 test_paths: !self.keep_tests,
                 dunder: !self.keep_dunder,
                 trivial_bodies: !self.keep_trivial,
@@ -256,6 +263,12 @@ pub struct ExtractReport {
     pub filtered: BTreeMap<String, u64>,
     pub opted_out_packages: Vec<String>,
     pub opted_out_files: u64,
+    /// Files of vendored third-party code left out, by rule.
+    #[serde(default)]
+    pub vendored: BTreeMap<String, u64>,
+    /// The same files by the vendored project their path names (`site-packages/<name>/`).
+    #[serde(default)]
+    pub vendored_projects: BTreeMap<String, u64>,
     /// Secrets and e-mail addresses replaced, by kind.
     pub scrubbed: BTreeMap<String, u64>,
     /// Tool pragmas (`noqa`, `type: ignore`, `pragma: no cover` …) left out of the comments
@@ -339,6 +352,12 @@ impl ExtractReport {
             self.opted_out_packages.push(report.package.clone());
         }
         self.opted_out_files += report.opted_out_files;
+        for (rule, n) in &report.vendored {
+            *self.vendored.entry(rule.clone()).or_default() += n;
+        }
+        for (project, n) in &report.vendored_projects {
+            *self.vendored_projects.entry(project.clone()).or_default() += n;
+        }
         self.pragma_comments += report.pragma_comments;
         self.nl_control_chars += report.nl_control_chars;
         for (kind, n) in &report.scrubbed {
@@ -457,7 +476,11 @@ impl Prepared {
 }
 
 impl Sink {
-    fn write(&mut self, outputs: Vec<Prepared>, report: &mut ExtractReport) -> Result<()> {
+    pub(crate) fn write(
+        &mut self,
+        outputs: Vec<Prepared>,
+        report: &mut ExtractReport,
+    ) -> Result<()> {
         for o in outputs {
             let scenario = o.scenario;
             let ordinal = self.ordinals.entry(scenario).or_default();
@@ -536,21 +559,9 @@ impl Sink {
         self.ordinals.clear();
     }
 
-    /// One package's records and report, in input order.
-    pub(crate) fn take(
-        &mut self,
-        prepared: Vec<Prepared>,
-        package: PackageReport,
-        report: &mut ExtractReport,
-    ) -> Result<()> {
-        self.write(prepared, report)?;
-        self.end_package(package, report);
-        Ok(())
-    }
-
     /// Counts in the report of a package whose records were written: its duplicates move
     /// from `record` to `duplicate_*` in the outcomes.
-    fn end_package(&mut self, package: PackageReport, report: &mut ExtractReport) {
+    pub(crate) fn end_package(&mut self, package: PackageReport, report: &mut ExtractReport) {
         report.add_package(&package);
         for (scenario, kind) in self.duplicates.drain(..) {
             let outcomes = report
@@ -728,32 +739,37 @@ pub fn run(cfg: &ExtractConfig, reporter: &dyn Reporter) -> Result<ExtractReport
     // A resumed run replays what the journal holds (no parsing), then goes on.
     let mut done = 0;
     if resuming {
-        for entry in crate::journal::entries(&journal_dir)? {
-            let entry = entry?;
-            if mine.get(done).map(|(i, _)| *i) != Some(entry.index) {
-                return Err(Error::Io(pytorrent_io::Error::format(
-                    &journal_dir,
-                    format!(
-                        "the journal's package {} is not the next of this run's list",
-                        entry.index
-                    ),
-                )));
-            }
-            let prepared = entry
-                .records
-                .into_iter()
-                .map(|r| Prepared::from_stored(r, &journal_dir))
-                .collect::<Result<Vec<_>>>()?;
-            if let Some(k) = &mut keys {
-                for r in &prepared {
-                    k.record(entry.index, r.scenario, &r.keys)?;
+        use crate::journal::Event;
+        let mut package = 0;
+        crate::journal::replay(&journal_dir, &mut |event| {
+            match event {
+                Event::Begin(index) => {
+                    if mine.get(done).map(|(i, _)| *i) != Some(index) {
+                        return Err(Error::Io(pytorrent_io::Error::format(
+                            &journal_dir,
+                            format!(
+                                "the journal's package {index} is not the next of this run's list"
+                            ),
+                        )));
+                    }
+                    package = index;
+                    sink.begin_package(index);
+                }
+                Event::Record(r) => {
+                    let p = Prepared::from_stored(r, &journal_dir)?;
+                    if let Some(k) = &mut keys {
+                        k.record(package, p.scenario, &p.keys)?;
+                    }
+                    sink.write(vec![p], &mut report)?;
+                }
+                Event::End(package_report) => {
+                    sink.end_package(package_report, &mut report);
+                    done += 1;
+                    reporter.advance(1);
                 }
             }
-            sink.begin_package(entry.index);
-            sink.take(prepared, entry.report, &mut report)?;
-            done += 1;
-            reporter.advance(1);
-        }
+            Ok(())
+        })?;
         reporter.log(&format!(
             "resumed: {} from the journal",
             pytorrent_io::reporter::plural(done as u64, "package", "packages")
@@ -979,6 +995,29 @@ impl ExtractReport {
                 ),
                 self.opted_out_packages.join(", "),
                 pytorrent_io::reporter::plural(self.opted_out_files, "file", "files")
+            );
+        }
+        if !self.vendored.is_empty() {
+            let mut projects: Vec<(&String, &u64)> = self.vendored_projects.iter().collect();
+            projects.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let named: Vec<String> = projects
+                .iter()
+                .take(10)
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  vendored files left out (--keep-vendored keeps them): {}{}",
+                joined(&self.vendored),
+                if named.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; projects: {}{}",
+                        named.join(", "),
+                        if projects.len() > 10 { ", …" } else { "" }
+                    )
+                }
             );
         }
         if !self.scrubbed.is_empty() {

@@ -346,6 +346,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn comment_rules_one_test_each() {
+        let src = "def f(a,  # the first input\n      b):  # the second\n    ## Section: heavy lifting\n    #######\n    #\n    #tight\n    #   indented on\n    # pyre-fixme[6]: wrong type\n    # pytype: disable=attribute-error\n    return a + b  # done\n";
+        let (us, _) = units(src);
+        let u = &us[0];
+        // Comments between `def` and `:` belong to the function, in order; the leading run of
+        // `#` and one space go (`## Section` reads `Section`, `#tight` reads `tight`, more
+        // spaces stay); lines of `#` alone carry no words and are dropped from the NL; tool
+        // pragmas are left out and counted; a comment after the last statement belongs too.
+        assert_eq!(
+            u.nl(Scenario::Comments).unwrap(),
+            "the first input\nthe second\nSection: heavy lifting\ntight\n  indented on\ndone"
+        );
+        assert_eq!(u.pragmas, 2);
+    }
+
     const SRC: &str = "class K:\n    def m(self, x):\n        \"\"\"Scale x.\n\n        Twice.\n        \"\"\"\n        # double it\n        y = x * 2  # really\n        return y\n";
 
     #[test]

@@ -248,6 +248,9 @@ fn claim_work(dir: &Path, stage: &str, files: &[String]) -> Result<Owner> {
         false,
         Previous::Remove,
     )?;
+    // What a killed run of the stage left under temporary names (sort runs, files not yet
+    // renamed) goes too: the stage starts over.
+    pytorrent_io::atomic::remove_leftovers(dir, &[], None)?;
     for f in files.iter().map(String::as_str).chain([DONE]) {
         owner.record(&dir.join(f))?;
     }
@@ -336,6 +339,12 @@ fn all(
     work: &Path,
     reporter: &dyn Reporter,
 ) -> Result<ExtractReport> {
+    // A fresh start: work files of an earlier staged run (another split) would be mixed in.
+    match std::fs::remove_dir_all(work) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(pytorrent_io::Error::io(work, e).into()),
+    }
     buckets::run(tasks, work, Tasks::ONE, reporter)?;
     clusters::run(tasks, work, reporter)?;
     let mut total = ExtractReport {
@@ -388,6 +397,8 @@ impl ExtractReport {
         add(&mut self.filtered, o.filtered);
         self.opted_out_packages.extend(o.opted_out_packages);
         self.opted_out_files += o.opted_out_files;
+        add(&mut self.vendored, o.vendored);
+        add(&mut self.vendored_projects, o.vendored_projects);
         add(&mut self.scrubbed, o.scrubbed);
         self.pragma_comments += o.pragma_comments;
         self.nl_control_chars += o.nl_control_chars;

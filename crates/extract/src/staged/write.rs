@@ -128,17 +128,21 @@ pub fn run(
         Unit::Items("packages"),
         None,
     );
-    for entry in crate::journal::entries(&journal)? {
-        let entry = entry?;
-        let prepared = entry
-            .records
-            .into_iter()
-            .map(|r| Prepared::from_stored(r, &journal))
-            .collect::<Result<Vec<_>>>()?;
-        sink.begin_package(entry.index);
-        sink.take(prepared, entry.report, &mut report)?;
-        reporter.advance(1);
-    }
+    // A record at a time: a package of any size is never held whole.
+    crate::journal::replay(&journal, &mut |event| {
+        use crate::journal::Event;
+        match event {
+            Event::Begin(index) => sink.begin_package(index),
+            Event::Record(r) => {
+                sink.write(vec![Prepared::from_stored(r, &journal)?], &mut report)?
+            }
+            Event::End(package) => {
+                sink.end_package(package, &mut report);
+                reporter.advance(1);
+            }
+        }
+        Ok(())
+    })?;
     reporter.end();
     sink.finish(&task_cfg, &mut report, reporter)?;
     report.task = split;
