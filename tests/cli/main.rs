@@ -20,6 +20,7 @@ mod layout;
 mod model;
 mod pack;
 mod pretrain;
+mod quality;
 mod resume;
 mod run;
 mod tokenizer;

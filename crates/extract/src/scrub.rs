@@ -212,9 +212,45 @@ fn named_as_id(before: &str) -> bool {
         .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
         .last()
         .map_or(t.len(), |(i, _)| i);
-    let word = &t[start..];
-    let lower = word.to_ascii_lowercase();
-    lower == "id" || lower.ends_with("_id") || word.ends_with("Id")
+    // Ids of add-ons, extensions and apps: a bare `id=` may well hold a person's address.
+    let word = t[start..].to_ascii_lowercase().replace('_', "");
+    [
+        "addonid",
+        "extensionid",
+        "appid",
+        "applicationid",
+        "geckoid",
+        "pluginid",
+        "bundleid",
+    ]
+    .contains(&word.as_str())
+}
+
+/// Domains and mailbox names that documentation and tests use for made-up addresses.
+const PLACEHOLDER_DOMAINS: &[&str] = &[
+    "company.com", "domain.com", "email.com", "test.com", "foo.com", "bar.com", "acme.com",
+    "evil.com", "something.com", "yourdomain.com", "mydomain.com", "yourcompany.com",
+    "mycompany.com", "website.com", "foo.bar",
+];
+const PLACEHOLDER_MAILBOXES: &[&str] = &[
+    "user", "username", "you", "someone", "somebody", "nobody", "test", "testing", "foo",
+    "bar", "example", "mailbox", "email", "john.doe", "jane.doe", "john.smith", "jane.smith",
+    "jdoe",
+];
+
+/// A made-up address: a placeholder domain, a domain of one letter (`x.nl`), a placeholder
+/// mailbox name (`someone.else@`, `your.name@`).
+fn placeholder_address(local: &str, domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let l = local.to_ascii_lowercase();
+    let labels: Vec<&str> = d.split('.').collect();
+    PLACEHOLDER_DOMAINS.contains(&d.as_str())
+        || (labels.len() == 2 && labels[0].len() == 1)
+        || PLACEHOLDER_MAILBOXES.contains(&l.as_str())
+        || l.starts_with("your")
+        || l.split(['.', '_', '-', '+']).next().is_some_and(|first| {
+            ["someone", "somebody", "nobody", "placeholder"].contains(&first)
+        })
 }
 
 /// Users that documentation writes in URLs (`https://user:pa%40ss@host`).
@@ -249,7 +285,20 @@ fn pattern_or_template(s: &str) -> bool {
 }
 
 fn documented_example(secret: &str) -> bool {
-    secret.contains("EXAMPLE") || secret.contains("example")
+    let lower = secret.to_ascii_lowercase();
+    // Keys written as the alphabet or a run of digits are examples too.
+    lower.contains("example") || lower.contains("1234567890") || lower.contains("abcdefghij")
+}
+
+/// A development default rather than a secret: the password is the user's name
+/// (`root:root@`, `postgres:postgres@`), or the database is on this machine.
+fn development_default(user: &str, password: &str, after: &str) -> bool {
+    let host = after
+        .split(|c: char| c == ':' || c == '/' || c == '?' || c.is_whitespace() || c == '\'' || c == '"')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    user == password || matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
 }
 
 fn placeholder_password(p: &str) -> bool {
@@ -321,13 +370,16 @@ pub fn scrub(text: &str, mut counts: Option<&mut Counts>) -> String {
     }
     if URL_PASSWORD.is_match(&out) {
         let mut n = 0;
+        let text = out.clone();
         out = URL_PASSWORD
-            .replace_all(&out, |c: &Captures| {
+            .replace_all(&text, |c: &Captures| {
                 let user = c[1]
                     .split_once("://")
                     .map_or("", |(_, u)| u)
                     .trim_end_matches(':');
+                let after = &text[c.get(0).expect("the match").end()..];
                 if placeholder_password(&c[2])
+                    || development_default(user, &c[2], after)
                     || pattern_or_template(&c[2])
                     || pattern_or_template(user)
                     || PLACEHOLDER_USERS.contains(&user.to_ascii_lowercase().as_str())
@@ -363,6 +415,7 @@ pub fn scrub(text: &str, mut counts: Option<&mut Counts>) -> String {
                     || not_a_mailbox(&c[1])
                     || remote
                     || SSH_USERS.contains(&local)
+                    || placeholder_address(local, &c[1])
                     || named_as_id(&text[..m.start()])
                 {
                     c[0].to_string()
@@ -408,7 +461,7 @@ mod tests {
                 "token = '<SECRET>'",
             ),
             (
-                "SLACK = 'xoxb-123456789012-abcdefABCDEF'".to_string(),
+                "SLACK = 'xoxb-284619370512-qWeRtYuIoPaS'".to_string(),
                 "slack_token",
                 "SLACK = '<SECRET>'",
             ),
@@ -428,7 +481,7 @@ mod tests {
                 "db = 'postgres://admin:<SECRET>@db.internal:5432/app'",
             ),
             (
-                "Contact jane.doe@gmail.com for help.".to_string(),
+                "Contact marta.kowalczyk@gmail.com for help.".to_string(),
                 "email",
                 "Contact <EMAIL> for help.",
             ),
@@ -488,7 +541,12 @@ mod tests {
             "e.g. https://user:not-re%40l@github.com/org/repo.git",
             "msgid = '<%s.%s.%s@host.dom.ain>' % (now, pid, rand)",
             "addon_id = \"rainbow@colors.org\"",
-            "manifest = {\"id\": \"rainbow@colors.org\", \"version\": v}",
+            "mysql://root:root@localhost:3306/bench",
+            "postgresql://synapse:synapse_dev@localhost:5432/synapse",
+            "result = redact(\"token: ghp_1234567890abcdefghijklmnopqrstuvwxyz12\")",
+            "sender = 'bob@company.com'",
+            "author_email='youremail@email.com'",
+            "uid = 'someone.else@lmu.de'",
             "return self.obj@other.matrix",
         ] {
             let (got, counts) = one(text);

@@ -3,4 +3,5 @@
 
 mod hostile;
 mod reference_records;
+mod scrub_labelled;
 mod stages;
