@@ -60,24 +60,37 @@ fn a_default_extract_keeps_no_vendored_code_rewrites_no_clean_code_and_cleans_nl
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(rules, want);
-    for project in ["pandas", "IPython", "six", "node-gyp", "requests", "tqdm", "configobj", "attr"] {
+    for project in [
+        "pandas",
+        "IPython",
+        "six",
+        "node-gyp",
+        "requests",
+        "tqdm",
+        "configobj",
+        "attr",
+    ] {
         assert_eq!(report["vendored_projects"][project], 1, "{project}");
     }
-    assert!(stderr(&o).contains("vendored files left out"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("vendored files left out"),
+        "{}",
+        stderr(&o)
+    );
     let docs = records(&out, "docstrings");
     let by_name: BTreeMap<String, &serde_json::Value> = docs
         .iter()
         .map(|r| (r["func_name"].as_str().unwrap().to_string(), r))
         .collect();
     assert!(
-        docs.iter().all(|r| !r["func_name"].as_str().unwrap().starts_with("vendored_")),
+        docs.iter()
+            .all(|r| !r["func_name"].as_str().unwrap().starts_with("vendored_")),
         "no vendored record"
     );
     assert!(by_name.contains_key("own_vendor_init") && by_name.contains_key("own_vendor_tools"));
 
     // Code without a secret is written exactly as in the file.
-    let source =
-        fs::read_to_string(fixtures.join("qualitypkg-1.0/qualitypkg/core.py")).unwrap();
+    let source = fs::read_to_string(fixtures.join("qualitypkg-1.0/qualitypkg/core.py")).unwrap();
     for name in [
         "ssh_remote_host",
         "credentials_pattern",
@@ -90,12 +103,19 @@ fn a_default_extract_keeps_no_vendored_code_rewrites_no_clean_code_and_cleans_nl
     ] {
         let r = by_name[name];
         let original = r["original_string"].as_str().unwrap();
-        assert!(source.contains(original), "{name} was rewritten:\n{original}");
+        assert!(
+            source.contains(original),
+            "{name} was rewritten:\n{original}"
+        );
     }
     // The credential and the address are still redacted.
-    let db = by_name["production_database"]["original_string"].as_str().unwrap();
+    let db = by_name["production_database"]["original_string"]
+        .as_str()
+        .unwrap();
     assert!(db.contains("postgres://admin:<SECRET>@db.internal") && !db.contains("S3cr3t"));
-    let who = by_name["maintainer_address"]["original_string"].as_str().unwrap();
+    let who = by_name["maintainer_address"]["original_string"]
+        .as_str()
+        .unwrap();
     assert!(who.contains("<EMAIL>") && !who.contains("jane.roe"));
     // Once in each scenario that writes the function (docstrings and both).
     assert_eq!(report["scrubbed"]["url_password"], 2);
@@ -107,7 +127,9 @@ fn a_default_extract_keeps_no_vendored_code_rewrites_no_clean_code_and_cleans_nl
             for field in ["docstring", "summary"] {
                 let text = r[field].as_str().unwrap();
                 assert!(
-                    !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    !text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t'),
                     "{scenario} {field}: {text:?}"
                 );
             }
@@ -117,11 +139,19 @@ fn a_default_extract_keeps_no_vendored_code_rewrites_no_clean_code_and_cleans_nl
         }
     }
     let latex = by_name["latex_reference"]["docstring"].as_str().unwrap();
-    assert!(latex.starts_with("See \\ref{eq:one} and the \\beta weights"), "{latex:?}");
+    assert!(
+        latex.starts_with("See \\ref{eq:one} and the \\beta weights"),
+        "{latex:?}"
+    );
     // A `\t` escape is a tab, which the docstring's cleaning expands (as `inspect.cleandoc`
     // does); newlines stay.
-    let tabs = by_name["keeps_tabs_and_newlines"]["docstring"].as_str().unwrap();
-    assert!(tabs.contains("here and the newline\ncharacters"), "{tabs:?}");
+    let tabs = by_name["keeps_tabs_and_newlines"]["docstring"]
+        .as_str()
+        .unwrap();
+    assert!(
+        tabs.contains("here and the newline\ncharacters"),
+        "{tabs:?}"
+    );
 
     // Comments: `##` and one space go, `#######` lines and tool pragmas are dropped.
     let comments = records(&out, "comments");

@@ -9,12 +9,42 @@ use crate::stats::{CorpusStats, Distribution};
 
 const W: u32 = 640;
 
-/// Text made safe inside HTML elements and attribute values.
+/// Text made safe inside HTML elements and attribute values. Bidirectional controls
+/// (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C), which would display the text around them
+/// reversed, and control characters other than newline and tab are shown as `<U+202E>`.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod escape_tests {
+    #[test]
+    fn bidi_and_control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            super::escape("a\u{202E}b <c> & \"d\"\u{2066}\r\n\t"),
+            "a&lt;U+202E&gt;b &lt;c&gt; &amp; &quot;d&quot;&lt;U+2066&gt;&lt;U+000D&gt;\n\t"
+        );
+    }
 }
 
 const BAR: RGBColor = RGBColor(70, 110, 170);
@@ -86,7 +116,9 @@ pub fn value_bars(
             .disable_y_mesh()
             .y_labels(items.len().max(1) * 2 + 1)
             .y_label_formatter(&label_of)
-            .x_label_formatter(&|x: &f64| fmt(*x))
+            // The axis shows as many decimals as its ticks need (an all-zero chart spans 0 to 1:
+            // whole numbers would read 0 0 0 1 1 1); `fmt` writes the bars' own values.
+            .x_label_formatter(&|x: &f64| axis_label(*x, max * 1.1))
             .label_style(("sans-serif", 12))
             .draw()?;
         chart.draw_series(items.iter().enumerate().map(|(i, (_, v, c))| {
@@ -104,6 +136,21 @@ pub fn value_bars(
         root.present()?;
     }
     Ok(svg)
+}
+
+/// A tick label of an axis from 0 to `span` with about five ticks.
+fn axis_label(x: f64, span: f64) -> String {
+    let step = span / 5.0;
+    let decimals = if step >= 1.0 {
+        0
+    } else if step >= 0.1 {
+        1
+    } else if step >= 0.01 {
+        2
+    } else {
+        3
+    };
+    format!("{x:.decimals$}")
 }
 
 /// A histogram over log2 buckets of a length distribution.

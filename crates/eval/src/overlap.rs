@@ -112,12 +112,18 @@ impl OverlapConfig {
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Leak {
-    /// The evaluation record.
+    /// The evaluation record (`package/path:function`, or `file:line` for plain text).
     pub eval: String,
     /// The first training record that holds it.
     pub train: String,
     pub kind: String,
+    /// The evaluation record's compared text, cut at [`EXAMPLE_CHARS`] characters.
+    #[serde(default)]
+    pub text: String,
 }
+
+/// Characters of an example's text kept in the report.
+pub const EXAMPLE_CHARS: usize = 2000;
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Share {
@@ -298,8 +304,46 @@ pub fn run(cfg: &OverlapConfig, reporter: &dyn Reporter) -> Result<OverlapReport
                         "near"
                     }
                     .into(),
+                    text: String::new(),
                 });
             }
+        }
+    }
+    // The examples' texts: one more pass over the evaluation set (small beside the training
+    // corpus), rather than every evaluation text held for a few examples.
+    if !examples.is_empty() {
+        let wanted: std::collections::HashMap<String, usize> = examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.eval.clone(), i))
+            .collect();
+        let mut texts: Vec<Option<String>> = vec![None; examples.len()];
+        read_records(
+            &eval_input.discover()?,
+            &eval_input.options(None),
+            &schema,
+            &pytorrent_io::Silent,
+            |file, line, rec| {
+                if !selected(rec.partition().or(file.partition), &cfg.eval_partition) {
+                    return None;
+                }
+                let i = *wanted.get(&name(&rec, file, line.line_no))?;
+                let text = rec.text(&source)?;
+                Some((i, text.chars().take(EXAMPLE_CHARS).collect::<String>()))
+            },
+            |item| -> Result<()> {
+                if let Item::Record {
+                    value: Some((i, text)),
+                    ..
+                } = item
+                {
+                    texts[i].get_or_insert(text);
+                }
+                Ok(())
+            },
+        )?;
+        for (e, t) in examples.iter_mut().zip(texts) {
+            e.text = t.unwrap_or_default();
         }
     }
     let share = |count: u64| Share {

@@ -228,13 +228,40 @@ fn named_as_id(before: &str) -> bool {
 
 /// Domains and mailbox names that documentation and tests use for made-up addresses.
 const PLACEHOLDER_DOMAINS: &[&str] = &[
-    "company.com", "domain.com", "email.com", "test.com", "foo.com", "bar.com", "acme.com",
-    "evil.com", "something.com", "yourdomain.com", "mydomain.com", "yourcompany.com",
-    "mycompany.com", "website.com", "foo.bar",
+    "company.com",
+    "domain.com",
+    "email.com",
+    "test.com",
+    "foo.com",
+    "bar.com",
+    "acme.com",
+    "evil.com",
+    "something.com",
+    "yourdomain.com",
+    "mydomain.com",
+    "yourcompany.com",
+    "mycompany.com",
+    "website.com",
+    "foo.bar",
 ];
 const PLACEHOLDER_MAILBOXES: &[&str] = &[
-    "user", "username", "you", "someone", "somebody", "nobody", "test", "testing", "foo",
-    "bar", "example", "mailbox", "email", "john.doe", "jane.doe", "john.smith", "jane.smith",
+    "user",
+    "username",
+    "you",
+    "someone",
+    "somebody",
+    "nobody",
+    "test",
+    "testing",
+    "foo",
+    "bar",
+    "example",
+    "mailbox",
+    "email",
+    "john.doe",
+    "jane.doe",
+    "john.smith",
+    "jane.smith",
     "jdoe",
 ];
 
@@ -248,9 +275,9 @@ fn placeholder_address(local: &str, domain: &str) -> bool {
         || (labels.len() == 2 && labels[0].len() == 1)
         || PLACEHOLDER_MAILBOXES.contains(&l.as_str())
         || l.starts_with("your")
-        || l.split(['.', '_', '-', '+']).next().is_some_and(|first| {
-            ["someone", "somebody", "nobody", "placeholder"].contains(&first)
-        })
+        || l.split(['.', '_', '-', '+'])
+            .next()
+            .is_some_and(|first| ["someone", "somebody", "nobody", "placeholder"].contains(&first))
 }
 
 /// Users that documentation writes in URLs (`https://user:pa%40ss@host`).
@@ -294,7 +321,9 @@ fn documented_example(secret: &str) -> bool {
 /// (`root:root@`, `postgres:postgres@`), or the database is on this machine.
 fn development_default(user: &str, password: &str, after: &str) -> bool {
     let host = after
-        .split(|c: char| c == ':' || c == '/' || c == '?' || c.is_whitespace() || c == '\'' || c == '"')
+        .split(|c: char| {
+            c == ':' || c == '/' || c == '?' || c.is_whitespace() || c == '\'' || c == '"'
+        })
         .next()
         .unwrap_or("")
         .to_ascii_lowercase();

@@ -261,7 +261,10 @@ impl Page {
              border-bottom:1px solid #eee}}th{{text-align:left}}figure{{margin:1em 0}}\
              svg{{display:block;max-width:100%;height:auto}}.note{{color:#555}}\
              .ran{{color:#1a7f37}}.cached{{color:#555}}nav ol{{columns:2}}\
-             code{{font-size:90%}}</style></head><body>{}</body></html>\n",
+             code{{font-size:90%}}pre{{text-align:left;white-space:pre;overflow:auto;\
+             max-height:18em;background:#f6f8fa;padding:6px;margin:0 0 .6em}}\
+             .leaks td,.leaks th{{text-align:left;vertical-align:top;word-break:break-all}}\
+             .ws{{color:#b0b0b0}}</style></head><body>{}</body></html>\n",
             escape(title),
             self.body
         )
@@ -362,13 +365,33 @@ fn corpus_stats(
         ],
         &rows,
     );
+    // Every record of a PyTorrent extract has natural language (each scenario stores its
+    // own in `docstring`): a share that is always 100 % says nothing, what varies does.
+    let nl = if s.with_docstring.count == s.records {
+        "every record (each scenario keeps its own in docstring)".to_string()
+    } else {
+        pct(s.with_docstring.share)
+    };
     page.table(&[
         ("records", s.records.to_string()),
         ("distinct packages", s.distinct_packages.to_string()),
-        ("with docstring", pct(s.with_docstring.share)),
-        ("with summary", pct(s.with_summary.share)),
-        ("exact duplicates", pct(s.exact_duplicates.share)),
+        ("with natural language", nl),
+        (
+            "with a summary (a non-empty first paragraph)",
+            pct(s.with_summary.share),
+        ),
+        (
+            "exact duplicates (see below)",
+            pct(s.exact_duplicates.share),
+        ),
     ]);
+    page.note(
+        "Exact duplicates here: records of one scenario whose code equals an earlier one's once \
+         every whitespace run is one space (any corpus can be checked this way). Extraction \
+         has already dropped, within each scenario, records whose code tokens equal an \
+         earlier record's and near duplicates (MinHash); what this finds in its output differs \
+         in tokens only inside string literals.",
+    );
     let mut rows = Vec::new();
     for (label, d) in [
         ("code characters", &s.code_chars),
@@ -582,8 +605,12 @@ fn training(page: &mut Page, jobs: &[Job], pretrain: Option<&PretrainReport>) ->
             ("steps", format!("{} of {}", r.steps, r.max_steps)),
             ("tokens", r.tokens.to_string()),
             (
-                "train loss (mean of the last 50 steps)",
+                &format!("train loss (mean of the last {} steps)", r.train_loss_steps),
                 r.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
+            ),
+            (
+                "train loss of the last step",
+                r.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
             ),
             (
                 "valid loss / accuracy",
@@ -657,28 +684,46 @@ fn fill_mask(
             escape(fail)
         );
     }
-    let worst: Vec<Vec<String>> = f
-        .worst
-        .iter()
-        .take(5)
-        .map(|w| {
-            vec![
-                w.category.clone(),
-                w.text.clone(),
-                w.answer.clone(),
-                w.predicted.clone(),
-                w.rank.to_string(),
-            ]
-        })
-        .collect();
-    if !worst.is_empty() {
+    if !f.worst.is_empty() {
         page.h3("Worst prompts");
-        page.grid(
-            &["category", "prompt", "answer", "predicted", "rank"],
-            &worst,
+        page.note("Spaces show as ·, newlines as ⏎, tabs as →.");
+        page.body.push_str(
+            "<table class=\"leaks\"><tr><th>category</th><th>answer</th><th>predicted</th>\
+             <th>rank</th></tr>",
         );
+        for w in f.worst.iter().take(5) {
+            let _ = write!(
+                page.body,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\
+                 <tr><td colspan=\"4\"><pre>{}</pre></td></tr>",
+                escape(&w.category),
+                visible_whitespace(&w.answer),
+                visible_whitespace(&w.predicted),
+                w.rank,
+                escape(&w.text)
+            );
+        }
+        page.body.push_str("</table>");
     }
     Ok(())
+}
+
+/// A token with its whitespace drawn (`"\n    "` reads `⏎····`), escaped for HTML: a
+/// predicted newline or indent is otherwise a blank cell.
+fn visible_whitespace(token: &str) -> String {
+    if token.is_empty() {
+        return "<span class=\"ws\">(empty)</span>".into();
+    }
+    let mut out = String::new();
+    for c in token.chars() {
+        match c {
+            ' ' => out.push_str("<span class=\"ws\">·</span>"),
+            '\n' => out.push_str("<span class=\"ws\">⏎</span>"),
+            '\t' => out.push_str("<span class=\"ws\">→</span>"),
+            c => out.push_str(&escape(&c.to_string())),
+        }
+    }
+    out
 }
 
 fn cloze(page: &mut Page, c: &ClozeStageReport) {
@@ -771,16 +816,111 @@ fn overlap(page: &mut Page, o: &OverlapReport) {
         ),
         ("leaked (either)", share(&o.leaked)),
     ]);
-    let examples: Vec<Vec<String>> = o
-        .examples
-        .iter()
-        .take(10)
-        .map(|e| {
-            let s = serde_json::to_string(e).expect("plain JSON");
-            vec![s.chars().take(160).collect()]
-        })
-        .collect();
-    if !examples.is_empty() {
-        page.grid(&["examples"], &examples);
+    if o.examples.is_empty() {
+        return;
+    }
+    page.h3("Examples");
+    page.body.push_str(
+        "<table class=\"leaks\"><tr><th>kind</th><th>evaluation record</th>\
+         <th>first training record holding it</th></tr>",
+    );
+    for e in o.examples.iter().take(10) {
+        let _ = write!(
+            page.body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&e.kind),
+            record_cell(&e.eval),
+            record_cell(&e.train)
+        );
+        if !e.text.is_empty() {
+            let _ = write!(
+                page.body,
+                "<tr><td colspan=\"3\"><pre>{}</pre></td></tr>",
+                escape(&e.text)
+            );
+        }
+    }
+    page.body.push_str("</table>");
+}
+
+/// `package/path:function` as three lines (package, path, function) that wrap rather than
+/// widen the page; other names as they are.
+fn record_cell(name: &str) -> String {
+    let parts = name
+        .split_once('/')
+        .and_then(|(package, rest)| rest.rsplit_once(':').map(|(p, f)| (package, p, f)));
+    match parts {
+        Some((package, path, function)) => format!(
+            "<strong>{}</strong><br><code>{}</code><br><code>{}</code>",
+            escape(package),
+            escape(path),
+            escape(function)
+        ),
+        None => format!("<code>{}</code>", escape(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_examples_are_a_table_of_both_sides_with_the_code_in_a_block() {
+        let leak = |kind: &str, text: &str| pytorrent_eval::overlap::Leak {
+            eval: "pkg-a/src/a/very/long/path/module.py:Klass.method".into(),
+            train: "pkg-b/lib/b.py:function".into(),
+            kind: kind.into(),
+            text: text.into(),
+        };
+        let o = OverlapReport {
+            field: "code".into(),
+            eval_records: 10,
+            train_records: 90,
+            exact: Share {
+                count: 1,
+                share: 0.1,
+            },
+            near: Share {
+                count: 1,
+                share: 0.1,
+            },
+            leaked: Share {
+                count: 2,
+                share: 0.2,
+            },
+            threshold: 0.85,
+            shingle: 3,
+            examples: vec![
+                leak("exact", "def method(self):\n    return <x>"),
+                leak("near", ""),
+            ],
+            read_eval: Default::default(),
+            read_train: Default::default(),
+        };
+        let mut page = Page {
+            body: String::new(),
+        };
+        overlap(&mut page, &o);
+        let b = &page.body;
+        assert!(b.contains("<th>kind</th><th>evaluation record</th>"), "{b}");
+        assert!(b.contains(
+            "<strong>pkg-a</strong><br><code>src/a/very/long/path/module.py</code><br><code>Klass.method</code>"
+        ));
+        assert!(
+            b.contains("<strong>pkg-b</strong><br><code>lib/b.py</code><br><code>function</code>")
+        );
+        assert!(b.contains("<pre>def method(self):\n    return &lt;x&gt;</pre>"));
+        assert_eq!(b.matches("<pre>").count(), 1, "no empty code block");
+        assert!(!b.contains("{\""), "no raw JSON");
+    }
+
+    #[test]
+    fn whitespace_predictions_are_drawn() {
+        assert_eq!(
+            visible_whitespace("\n  x"),
+            "<span class=\"ws\">⏎</span><span class=\"ws\">·</span><span class=\"ws\">·</span>x"
+        );
+        assert_eq!(visible_whitespace("<"), "&lt;");
+        assert!(visible_whitespace("").contains("(empty)"));
     }
 }

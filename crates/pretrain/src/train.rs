@@ -300,8 +300,14 @@ pub struct PretrainReport {
     /// Tokens per second of the training steps themselves (validation and checkpoints left
     /// out), in this run.
     pub tokens_per_s: f64,
-    /// Mean training loss over the last (up to) 50 steps.
+    /// Mean training loss over the last [`PretrainReport::train_loss_steps`] steps (50, or
+    /// fewer in a shorter run).
     pub train_loss: Option<f64>,
+    #[serde(default)]
+    pub train_loss_steps: u64,
+    /// The training loss of the last step.
+    #[serde(default)]
+    pub last_loss: Option<f64>,
     pub valid: Option<Valid>,
     /// A random-initialised model of the same size scores ln(vocab) on average.
     pub uniform_loss: f64,
@@ -832,8 +838,10 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
     }
     let (train, valid) = curve::read_log(&log_path)?;
     // A resumed run with nothing left to do reports the losses its log ends with.
+    let mut last_loss = recent.back().copied();
     if recent.is_empty() {
         recent.extend(train.iter().rev().take(50).map(|p| p.1));
+        last_loss = train.last().map(|p| p.1);
         last_valid = last_valid.or_else(|| curve::last_valid(&log_path));
     }
     curve::plot(
@@ -861,6 +869,8 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
         elapsed_s: elapsed_before + secs,
         tokens_per_s: (tokens - tokens_at_start) as f64 / train_secs.max(1e-9),
         train_loss: (!recent.is_empty()).then(|| recent.iter().sum::<f64>() / recent.len() as f64),
+        train_loss_steps: recent.len() as u64,
+        last_loss,
         valid: last_valid,
         uniform_loss: (s.model.arch.vocab_size as f64).ln(),
         finished,
@@ -906,10 +916,13 @@ impl std::fmt::Display for PretrainReport {
             self.parameters
         )?;
         if let Some(l) = self.train_loss {
+            let last = self
+                .last_loss
+                .map_or(String::new(), |x| format!("; the last step's {x:.4}"));
             writeln!(
                 f,
-                "train loss {l:.4} (a uniform guess: {:.4})",
-                self.uniform_loss
+                "train loss {l:.4} (the mean of the last {} steps{last}; a uniform guess: {:.4})",
+                self.train_loss_steps, self.uniform_loss
             )?;
         }
         if let Some(v) = &self.valid {

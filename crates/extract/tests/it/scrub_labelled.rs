@@ -42,11 +42,17 @@ fn measure(name: &str) -> (f64, f64) {
             (true, true) => tp += 1,
             (true, false) => {
                 fp += 1;
-                misses.push(format!("changed, holds none ({}, {}): {}", it.kind, it.source, it.text));
+                misses.push(format!(
+                    "changed, holds none ({}, {}): {}",
+                    it.kind, it.source, it.text
+                ));
             }
             (false, true) => {
                 fn_ += 1;
-                misses.push(format!("kept, holds one ({}, {}): {}", it.kind, it.source, it.text));
+                misses.push(format!(
+                    "kept, holds one ({}, {}): {}",
+                    it.kind, it.source, it.text
+                ));
             }
             (false, false) => {}
         }
