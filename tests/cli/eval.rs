@@ -733,3 +733,48 @@ fn a_cloze_mask_past_the_models_length_is_a_miss_not_a_failure() {
     let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((&w["correct"], &w["items"]), (&v["correct"], &v["items"]));
 }
+
+#[test]
+fn retrieval_reads_pairs_from_two_named_fields_and_one_partition_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    // {docstring, code} records with no partition: what a user's own pairs look like.
+    let data = dir.path().join("pairs.jsonl");
+    let lines: Vec<String> = sample_lines()
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            serde_json::json!({"docstring": v["docstring"], "code": v["code"]}).to_string()
+        })
+        .take(40)
+        .collect();
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let base = |extra: &[&str]| {
+        pt!(
+            "eval",
+            "retrieval",
+            &data,
+            "--protocol",
+            "pool",
+            "--json",
+            "-q"
+        )
+        .args(extra)
+    };
+    // Without a partition rule, the test partition is empty, and the error says why.
+    let o = base(&["--query-field", "docstring", "--code-field", "code"]).fails_with(1);
+    assert_stderr_has(&o, "40 records have no partition");
+    assert_stderr_has(&o, "--default-partition");
+    let v = base(&[
+        "--query-field",
+        "docstring",
+        "--code-field",
+        "code",
+        "--default-partition",
+        "test",
+    ])
+    .json();
+    assert_eq!(v["pytorrent"]["queries"], 40);
+    assert!(v["pytorrent"]["baselines"]["bm25"]["mrr"].as_f64().unwrap() > 0.3);
+    // One field alone is a usage error; PyTorrent records need neither flag.
+    base(&["--query-field", "docstring"]).fails_with(2);
+}

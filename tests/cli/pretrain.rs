@@ -166,3 +166,43 @@ fn a_tokenizer_folder_given_as_the_model_is_a_usage_error_that_says_so() {
     let o = pt!("fill-mask", "--model", &tok, "--text", "x = <mask>").fails_with(2);
     assert_stderr_has(&o, "a tokenizer folder, not a model");
 }
+
+#[test]
+fn max_positions_sizes_the_model_for_longer_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let shards = dir.path().join("shards");
+    pack(&tok, &shards).args(["--seq-len", "96"]).ok();
+    // The model file takes 64 positions: the error says how to take 96.
+    let model = tiny_model(dir.path());
+    let run = |out: &str, extra: &[&str]| {
+        pt!(
+            "pretrain",
+            &shards,
+            "--out",
+            dir.path().join(out),
+            "--model-config",
+            &model
+        )
+        .args([
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--eval-rows",
+            "2",
+            "-q",
+        ])
+        .args(extra)
+    };
+    let o = run("short", &[]).fails_with(2);
+    assert_stderr_has(&o, "give --max-positions 96");
+    let done = run("long", &["--max-positions", "96", "--json"]).json();
+    assert_eq!(done["steps"], 1);
+    let config: serde_json::Value =
+        serde_json::from_str(&read_text(&dir.path().join("long/config.json"))).unwrap();
+    // RoBERTa's position table: the positions, the padding index and one more.
+    assert!(config["max_position_embeddings"].as_u64().unwrap() >= 98);
+    let o = run("huge", &["--max-positions", "99999999"]).fails_with(2);
+    assert_stderr_has(&o, "--max-positions must be between");
+}

@@ -306,3 +306,40 @@ fn a_vocab_and_merges_pair_with_a_huge_id_loads_in_little_memory() {
         "<s> … </s>: {ids:?}"
     );
 }
+
+#[test]
+fn tokenizer_eval_takes_the_partition_rule_train_and_pack_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    let data = dir.path().join("text.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"def f(x): return x\"}\n{\"text\": \"import os\"}\n",
+    )
+    .unwrap();
+    let o = pt!(
+        "tokenizer",
+        "eval",
+        &data,
+        "--tokenizer",
+        &tok,
+        "--text-field",
+        "text"
+    )
+    .fails_with(1);
+    assert_stderr_has(&o, "2 records have no partition");
+    let v = pt!(
+        "tokenizer",
+        "eval",
+        &data,
+        "--tokenizer",
+        &tok,
+        "--text-field",
+        "text",
+        "--default-partition",
+        "test",
+        "--json"
+    )
+    .json();
+    assert_eq!(v["results"][0]["texts"], 2);
+}

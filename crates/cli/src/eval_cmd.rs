@@ -153,6 +153,15 @@ pub struct RetrievalArgs {
     /// The text of a pair: docstring, summary or first-line (of the docstring).
     #[arg(long, default_value = "docstring")]
     query: QueryText,
+    /// Read pairs from these two string fields of records of any shape (e.g. --query-field
+    /// docstring --code-field code for {docstring, code} records), not PyTorrent records.
+    #[arg(long, value_name = "NAME", requires = "code_field")]
+    query_field: Option<String>,
+    /// The code side of --query-field's pairs.
+    #[arg(long, value_name = "NAME", requires = "query_field")]
+    code_field: Option<String>,
+    #[command(flatten)]
+    rule: pytorrent_corpus::PartitionRule,
     /// csn (batches of --csn-batch pairs, CodeSearchNet's) or pool (every candidate).
     #[arg(long, default_value = "csn")]
     protocol: Protocol,
@@ -207,7 +216,10 @@ impl From<&RetrievalArgs> for RetrievalConfig {
             cosqa_codebase: a.cosqa_codebase.clone(),
             split: a.split.clone(),
             partition: a.partition.clone(),
+            rule: a.rule.clone(),
             query: a.query,
+            query_field: a.query_field.clone(),
+            code_field: a.code_field.clone(),
             protocol: a.protocol,
             direction: a.direction,
             csn_batch: a.csn_batch,

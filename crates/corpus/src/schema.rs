@@ -138,6 +138,90 @@ impl Schema for TextField {
     }
 }
 
+/// Records with two string fields read as a pair (`eval retrieval --query-field docstring
+/// --code-field code`), and optionally a `partition` or `split` field; nothing else is
+/// checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPair {
+    pub first: String,
+    pub second: String,
+}
+
+/// A record of [`FieldPair`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRecord<'a> {
+    pub first: Cow<'a, str>,
+    pub second: Cow<'a, str>,
+    pub partition: Option<Partition>,
+}
+
+impl Schema for FieldPair {
+    type Record<'a> = PairRecord<'a>;
+
+    fn parse<'a>(&self, text: &'a str) -> Result<PairRecord<'a>, Refusal> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let (found, partition) = (&mut de)
+            .deserialize_map(PairVisitor {
+                names: [&self.first, &self.second],
+            })
+            .and_then(|r| de.end().map(|()| r))
+            .map_err(|e| json_refusal(&e))?;
+        let [first, second] = found;
+        let take = |f: Option<Found<'a>>, name: &str| match f {
+            Some(Found::Text(t)) => Ok(t),
+            Some(Found::NotText(what)) => Err((
+                ProblemKind::WrongType,
+                format!("field `{name}` is {what}, not a string"),
+            )),
+            None => Err((
+                ProblemKind::MissingField,
+                format!("no field `{name}` (a field this run reads)"),
+            )),
+        };
+        Ok(PairRecord {
+            first: take(first, &self.first)?,
+            second: take(second, &self.second)?,
+            partition,
+        })
+    }
+
+    fn columns(&self) -> Option<Vec<String>> {
+        Some(vec![
+            self.first.clone(),
+            self.second.clone(),
+            "partition".into(),
+            "split".into(),
+        ])
+    }
+}
+
+struct PairVisitor<'n> {
+    names: [&'n str; 2],
+}
+
+impl<'de> Visitor<'de> for PairVisitor<'_> {
+    type Value = ([Option<Found<'de>>; 2], Option<Partition>);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object (one record a line)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut found, mut partition) = ([None, None], None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if let Some(i) = self.names.iter().position(|n| *n == key) {
+                found[i] = Some(map.next_value_seed(TextSeed)?);
+            } else if (key == "partition" || key == "split") && partition.is_none() {
+                let v: Option<Cow<'de, str>> = map.next_value_seed(OptStrSeed)?;
+                partition = v.as_deref().and_then(Partition::parse);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok((found, partition))
+    }
+}
+
 /// One text a line: a JSON string, an object with a `text` string (any other fields are
 /// ignored), or else the line as it is.
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,7 +13,7 @@ use pytorrent_io::Reporter;
 use crate::error::Result;
 use crate::read::{read_records, Item, ReadOptions, ReadSummary};
 use crate::schema::TextSource;
-use crate::select::Partitions;
+use crate::select::{PartitionRule, Partitions};
 use crate::source::InputFile;
 
 /// Where one text came from.
@@ -85,14 +85,16 @@ impl Iterator for Texts {
     }
 }
 
-/// Reads the texts `source` names of `files` (records of the chosen partitions) and hands
-/// them to `consume` as an iterator; returns what `consume` returned and the reader's counts,
-/// or the first error the reader met. A consumer that stops early stops the reader.
+/// Reads the texts `source` names of `files` (records of the chosen partitions, a record's
+/// partition as `rule` resolves it) and hands them to `consume` as an iterator; returns what
+/// `consume` returned and the reader's counts, or the first error the reader met. A consumer
+/// that stops early stops the reader.
 pub fn with_texts<R>(
     files: &[InputFile],
     opts: &ReadOptions,
     source: &TextSource,
     partitions: &Partitions,
+    rule: &PartitionRule,
     progress: &dyn Reporter,
     consume: impl FnOnce(&mut Texts) -> R,
 ) -> Result<(R, ReadSummary, TextCounts)> {
@@ -104,7 +106,7 @@ pub fn with_texts<R>(
                 .thread_name(|i| format!("corpus-reader-{i}"))
                 .build()
                 .expect("a thread pool of the default size can be built");
-            pool.install(|| read_texts(files, opts, source, partitions, progress, tx))
+            pool.install(|| read_texts(files, opts, source, partitions, rule, progress, tx))
         });
         let mut texts = Texts {
             rx,
@@ -119,11 +121,19 @@ pub fn with_texts<R>(
     })
 }
 
+/// Why a record gave no text.
+enum Skip {
+    OtherPartition,
+    NoPartition,
+    MissingView,
+}
+
 fn read_texts(
     files: &[InputFile],
     opts: &ReadOptions,
     source: &TextSource,
     partitions: &Partitions,
+    rule: &PartitionRule,
     progress: &dyn Reporter,
     tx: mpsc::SyncSender<Batch>,
 ) -> Result<(ReadSummary, TextCounts)> {
@@ -137,8 +147,12 @@ fn read_texts(
         &source.schema(),
         progress,
         |file, line, rec| {
-            if !partitions.contains(rec.partition().or(file.partition)) {
-                return Err(false);
+            if *partitions != Partitions::All {
+                match rule.resolve(&rec, file) {
+                    None => return Err(Skip::NoPartition),
+                    Some(p) if !partitions.contains(Some(p)) => return Err(Skip::OtherPartition),
+                    Some(_) => {}
+                }
             }
             match rec.text(source) {
                 Some(t) => Ok((
@@ -148,7 +162,7 @@ fn read_texts(
                     },
                     t.into_owned(),
                 )),
-                None => Err(true),
+                None => Err(Skip::MissingView),
             }
         },
         |item| {
@@ -163,8 +177,9 @@ fn read_texts(
                             batch_bytes = 0;
                         }
                     }
-                    Err(false) => counts.other_partition += 1,
-                    Err(true) => counts.missing_view += 1,
+                    Err(Skip::OtherPartition) => counts.other_partition += 1,
+                    Err(Skip::NoPartition) => counts.no_partition += 1,
+                    Err(Skip::MissingView) => counts.missing_view += 1,
                 }
             }
             Ok::<(), crate::Error>(())

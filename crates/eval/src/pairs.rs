@@ -57,6 +57,17 @@ pub struct Set {
     pub read: Option<ReadSummary>,
     /// Records left out because their query text is empty.
     pub without_query: u64,
+    /// Records of a corpus left out by their partition (none when every one was taken).
+    pub skipped: Option<pytorrent_corpus::texts::TextCounts>,
+}
+
+/// Which records of a corpus become pairs, and how.
+pub struct Selection<'a> {
+    pub partitions: &'a Partitions,
+    pub rule: &'a pytorrent_corpus::PartitionRule,
+    pub query: QueryText,
+    /// Two string fields of records of any shape, instead of PyTorrent records.
+    pub fields: Option<(&'a str, &'a str)>,
 }
 
 /// Text i answers code i; codes are numbered with zero-padded positions, so their string order
@@ -73,59 +84,116 @@ fn paired(mut set: Set) -> Set {
 /// Fields a pair reader needs.
 const PAIR_FIELDS: &[&str] = &["repo", "path", "func_name", "code", "docstring", "summary"];
 
-/// Pairs of (query text, `code`) from the records of `partition`; records whose query text
-/// is empty are counted and left out.
-pub fn from_corpus(
-    input: &InputConfig,
-    partition: &Partitions,
-    query: QueryText,
-    reporter: &dyn Reporter,
-) -> Result<Set> {
+/// Whether a record of partition `p` (`None`: nothing says) is taken; counts it if not.
+fn taken(sel: &Selection, p: Option<pytorrent_corpus::Partition>) -> std::result::Result<(), bool> {
+    if *sel.partitions == Partitions::All {
+        return Ok(());
+    }
+    match p {
+        None => Err(true),
+        Some(p) if !sel.partitions.contains(Some(p)) => Err(false),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Pairs of (query text, code) from the records of the selected partitions: PyTorrent
+/// records (`sel.query` of the docstring, and `code`), or two fields of records of any shape;
+/// records whose query text is empty are counted and left out.
+pub fn from_corpus(input: &InputConfig, sel: &Selection, reporter: &dyn Reporter) -> Result<Set> {
     let files = input.discover()?;
     let mut set = Set {
         paired: true,
         ..Set::default()
     };
+    let mut skipped = pytorrent_corpus::texts::TextCounts::default();
     reporter.begin("read pairs", Unit::Bytes, None);
-    let read = read_records(
-        &files,
-        &input.options(None),
-        &Any::PyTorrent(Some(PyTorrentFields(PAIR_FIELDS))),
-        reporter,
-        |file, _, rec| {
-            let AnyRecord::PyTorrent(r) = rec else {
-                return None;
-            };
-            if !partition.contains(r.partition.or(file.partition)) {
-                return None;
-            }
-            let text = query.of(&r.docstring, r.summary.as_deref()).to_string();
-            let id = format!("{}/{}:{}", r.repo, r.path, r.func_name);
-            Some((text, r.code.to_string(), id))
-        },
-        |item| -> Result<()> {
-            match item {
-                Item::Record {
-                    value: Some((text, code, id)),
-                    ..
-                } => {
-                    if text.is_empty() {
-                        set.without_query += 1;
-                    } else {
-                        set.texts.push(text);
-                        set.codes.push(code);
-                        set.text_ids.push(id.clone());
-                        set.code_ids.push(id);
-                    }
+    type Pair = std::result::Result<(String, String, String), bool>;
+    let mut sink = |item: Item<Option<Pair>>| -> Result<()> {
+        match item {
+            Item::Record {
+                value: Some(Err(no_partition)),
+                ..
+            } => {
+                if no_partition {
+                    skipped.no_partition += 1;
+                } else {
+                    skipped.other_partition += 1;
                 }
-                Item::Rejected { problem } => reporter.problem(&problem.to_string()),
-                _ => {}
             }
-            Ok(())
-        },
-    );
+            Item::Record {
+                value: Some(Ok((text, code, id))),
+                ..
+            } => {
+                if text.is_empty() {
+                    set.without_query += 1;
+                } else {
+                    set.texts.push(text);
+                    set.codes.push(code);
+                    set.text_ids.push(id.clone());
+                    set.code_ids.push(id);
+                }
+            }
+            Item::Rejected { problem } => reporter.problem(&problem.to_string()),
+            _ => {}
+        }
+        Ok(())
+    };
+    let read = match sel.fields {
+        Some((q, c)) => {
+            let schema = pytorrent_corpus::schema::FieldPair {
+                first: q.to_string(),
+                second: c.to_string(),
+            };
+            read_records(
+                &files,
+                &input.options(None),
+                &schema,
+                reporter,
+                |file, line, r| -> Option<Pair> {
+                    let p = r.partition.or(file.partition).or_else(|| {
+                        sel.rule.default_partition.or_else(|| {
+                            sel.rule.validation_split_percentage.map(|pct| {
+                                let h = pytorrent_corpus::metadata::name_hash(&r.first);
+                                if h % 100 < u64::from(pct) {
+                                    pytorrent_corpus::Partition::Valid
+                                } else {
+                                    pytorrent_corpus::Partition::Train
+                                }
+                            })
+                        })
+                    });
+                    if let Err(why) = taken(sel, p) {
+                        return Some(Err(why));
+                    }
+                    let id = format!("{}:{}", file.display(), line.line_no);
+                    Some(Ok((r.first.trim().to_string(), r.second.into_owned(), id)))
+                },
+                &mut sink,
+            )
+        }
+        None => read_records(
+            &files,
+            &input.options(None),
+            &Any::PyTorrent(Some(PyTorrentFields(PAIR_FIELDS))),
+            reporter,
+            |file, _, rec| -> Option<Pair> {
+                let p = sel.rule.resolve(&rec, file);
+                let AnyRecord::PyTorrent(r) = rec else {
+                    return None;
+                };
+                if let Err(why) = taken(sel, p) {
+                    return Some(Err(why));
+                }
+                let text = sel.query.of(&r.docstring, r.summary.as_deref()).to_string();
+                let id = format!("{}/{}:{}", r.repo, r.path, r.func_name);
+                Some(Ok((text, r.code.to_string(), id)))
+            },
+            &mut sink,
+        ),
+    };
     reporter.end();
     set.read = Some(read?);
+    set.skipped = Some(skipped);
     Ok(paired(set))
 }
 
@@ -215,6 +283,7 @@ pub fn from_beir(folder: &Path, split: &str) -> Result<Set> {
         paired: false,
         read: None,
         without_query: (queries.len() - keep.len()) as u64,
+        skipped: None,
     })
 }
 

@@ -101,9 +101,18 @@ pub struct RetrievalConfig {
     /// Partitions of a corpus the pairs come from.
     #[serde(default = "default_partition")]
     pub partition: Partitions,
+    /// The partition of records that name none (as `tokenizer train` and `pack` take it).
+    #[serde(flatten)]
+    pub rule: pytorrent_corpus::PartitionRule,
     /// The text side of a corpus pair: docstring, summary or first-line.
     #[serde(default = "default_query")]
     pub query: QueryText,
+    /// Pairs from these two string fields of records of any shape instead of PyTorrent
+    /// records: the query side, and the code side (`code_field`).
+    #[serde(default)]
+    pub query_field: Option<String>,
+    #[serde(default)]
+    pub code_field: Option<String>,
     #[serde(default = "default_protocol")]
     pub protocol: Protocol,
     #[serde(default = "default_direction")]
@@ -159,7 +168,10 @@ impl RetrievalConfig {
             cosqa_codebase: None,
             split: default_split(),
             partition: default_partition(),
+            rule: Default::default(),
             query: default_query(),
+            query_field: None,
+            code_field: None,
             protocol: default_protocol(),
             direction: default_direction(),
             csn_batch: default_csn_batch(),
@@ -205,6 +217,13 @@ impl RetrievalConfig {
         if sources == 0 && !npy.0 {
             return usage("nothing to evaluate: give corpus files, --beir FOLDER, --advtest FILE, or --query-embeddings and --candidate-embeddings");
         }
+        if self.query_field.is_some() != self.code_field.is_some() {
+            return usage("give both --query-field and --code-field");
+        }
+        if self.query_field.is_some() && self.query_field == self.code_field {
+            return usage("--query-field and --code-field name the same field");
+        }
+        self.rule.validate().map_err(Error::Usage)?;
         if self.csn_batch < 2 {
             return usage("--csn-batch must be at least 2 (one positive, one distractor)");
         }
@@ -227,6 +246,14 @@ impl RetrievalConfig {
             dtype: self.dtype,
             batch_size: self.batch_size,
         })
+    }
+}
+
+/// What the pairs were read as, for messages.
+fn partitions_name(cfg: &RetrievalConfig) -> pytorrent_corpus::TextSource {
+    match &cfg.query_field {
+        Some(f) => pytorrent_corpus::TextSource::new(pytorrent_corpus::TextView::Code, Some(f)),
+        None => pytorrent_corpus::TextSource::new(pytorrent_corpus::TextView::Docstring, None),
     }
 }
 
@@ -568,7 +595,17 @@ fn load_set(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<Set> {
         return pairs::from_cosqa(file, &codebase);
     }
     if !cfg.input.inputs.is_empty() {
-        return pairs::from_corpus(&cfg.input, &cfg.partition, cfg.query, reporter);
+        let fields = cfg.query_field.as_deref().zip(cfg.code_field.as_deref());
+        return pairs::from_corpus(
+            &cfg.input,
+            &pairs::Selection {
+                partitions: &cfg.partition,
+                rule: &cfg.rule,
+                query: cfg.query,
+                fields,
+            },
+            reporter,
+        );
     }
     Ok(Set {
         paired: true,
@@ -676,6 +713,7 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
     let started = Instant::now();
     let set = load_set(cfg, reporter)?;
     let (read, without_query) = (set.read.clone(), set.without_query);
+    let skipped = set.skipped.clone();
     let has_texts = !set.texts.is_empty();
     if without_query > 0 {
         reporter.warn(&format!(
@@ -690,9 +728,11 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
         fit_embeddings(&mut side, q, c, !has_texts && !cfg.benchmark_files())?;
     }
     if side.queries == 0 {
-        return Err(Error::Input(
-            "no queries to evaluate (is the partition empty?)".into(),
-        ));
+        return Err(Error::Input(if let Some(c) = &skipped {
+            c.why_none(&partitions_name(cfg), &cfg.partition)
+        } else {
+            "no queries to evaluate".into()
+        }));
     }
     // Before any model runs, so a set the protocol cannot use fails at once.
     let (groups, dropped) = groups(cfg, &side)?;

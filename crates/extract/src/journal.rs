@@ -200,6 +200,9 @@ fn segments(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Entries up to this many bytes are read whole, longer ones streamed.
+const LINE_BYTES: u64 = 32 << 20;
+
 /// One step of [`replay`]: a package begins, one of its records, its report (the end).
 pub enum Event {
     Begin(u64),
@@ -211,6 +214,15 @@ pub enum Event {
 /// any size is never held whole (a package of 58,000 functions is a JSON line of hundreds
 /// of megabytes).
 pub fn replay(dir: &Path, visit: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
+    replay_with(dir, LINE_BYTES, visit)
+}
+
+/// [`replay`] with entries above `line_bytes` streamed.
+fn replay_with(
+    dir: &Path,
+    line_bytes: u64,
+    visit: &mut dyn FnMut(Event) -> Result<()>,
+) -> Result<()> {
     use std::io::BufRead;
     for seg in segments(dir)? {
         let io = |e: std::io::Error| Error::Io(pytorrent_io::Error::io(&seg, e));
@@ -218,26 +230,35 @@ pub fn replay(dir: &Path, visit: &mut dyn FnMut(Event) -> Result<()>) -> Result<
             .and_then(zstd::Decoder::new)
             .map_err(io)?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, z);
+        let mut line = Vec::new();
         for n in 1.. {
-            // Entries are separated by newlines; the end of the segment ends them.
-            loop {
-                let buf = reader.fill_buf().map_err(io)?;
-                let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-                if skip == 0 || buf.is_empty() {
-                    break;
-                }
-                reader.consume(skip);
-            }
-            if reader.fill_buf().map_err(io)?.is_empty() {
+            // An entry is a line. One up to LINE_BYTES is parsed from memory (the fast way);
+            // a longer one (a package of tens of thousands of functions) streams, so no
+            // package is ever held whole.
+            line.clear();
+            std::io::Read::take(&mut reader, line_bytes)
+                .read_until(b'\n', &mut line)
+                .map_err(io)?;
+            if line.is_empty() {
                 break;
             }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
             let mut failed = None;
-            let mut de = serde_json::Deserializer::from_reader(&mut reader);
             let seed = EntrySeed {
                 visit: &mut *visit,
                 failed: &mut failed,
             };
-            if let Err(e) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+            let parsed = if line.ends_with(b"\n") || (line.len() as u64) < line_bytes {
+                let mut de = serde_json::Deserializer::from_slice(&line);
+                serde::de::DeserializeSeed::deserialize(seed, &mut de)
+            } else {
+                let rest = std::io::Read::chain(std::io::Cursor::new(&line[..]), &mut reader);
+                let mut de = serde_json::Deserializer::from_reader(rest);
+                serde::de::DeserializeSeed::deserialize(seed, &mut de)
+            };
+            if let Err(e) = parsed {
                 return Err(failed.unwrap_or_else(|| {
                     Error::Io(pytorrent_io::Error::format(
                         &seg,
@@ -328,5 +349,73 @@ impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_, '_> {
             self.0.call(Event::Record(r))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(i: usize) -> RecordRef<'static> {
+        let line: &'static str = Box::leak(
+            format!(
+                "{{\"func_name\":\"f{i}\",\"code\":\"{}\"}}",
+                "x".repeat(i * 7)
+            )
+            .into_boxed_str(),
+        );
+        RecordRef {
+            scenario: "docstrings",
+            partition: "train",
+            repo: "pkg",
+            line: Box::leak(serde_json::value::RawValue::from_string(line.to_string()).unwrap()),
+            keys: StoredKeys {
+                exact: Some(format!("{i:032x}")),
+                signature: None,
+            },
+        }
+    }
+
+    /// Replays into a list of events, as text.
+    fn events(dir: &Path, line_bytes: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        replay_with(dir, line_bytes, &mut |e| {
+            out.push(match e {
+                Event::Begin(i) => format!("begin {i}"),
+                Event::Record(r) => format!("record {} {}", r.line.get(), r.keys.exact.unwrap()),
+                Event::End(r) => format!("end {}", r.package),
+            });
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn entries_read_whole_or_streamed_give_the_same_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            fingerprint: "fp".into(),
+            config: serde_json::json!({}),
+            task: Default::default(),
+            packages: 3,
+        };
+        let mut j = Journal::create(dir.path(), &settings, 3).unwrap();
+        for p in 0..3u64 {
+            j.begin(p).unwrap();
+            j.records((0..(p as usize * 20)).map(stored)).unwrap();
+            j.end(&PackageReport {
+                package: format!("pkg{p}"),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        j.flush().unwrap();
+        let whole = events(dir.path(), u64::MAX);
+        assert_eq!(whole.len(), 3 * 2 + 20 + 40);
+        assert_eq!(whole[0], "begin 0");
+        assert_eq!(whole.last().unwrap(), "end pkg2");
+        // A 100-byte cap streams every entry but the first: the same events.
+        assert_eq!(events(dir.path(), 100), whole);
     }
 }

@@ -167,9 +167,17 @@ impl<'a> Planner<'a> {
                 );
                 eval.field = train.field;
                 eval.text_field = train.text_field.clone();
+                eval.rule = train.rule.clone();
                 Task::Tokenizer { train, eval }
             }
             Stage::Pack => {
+                // Without an extract stage, pack reads what the tokenizer was trained on.
+                if !t.contains_key("inputs") && !self.has(Stage::Extract) {
+                    let tokenizer = self.file.sections.get(&Stage::Tokenizer);
+                    if let Some(v) = tokenizer.and_then(|tt| tt.get("inputs")) {
+                        t.insert("inputs".into(), v.clone());
+                    }
+                }
                 self.corpus_inputs(stage, &mut t, &mut upstream, true)?;
                 if !t.contains_key("tokenizer") {
                     self.need(stage, Stage::Tokenizer, "tokenizer")?;

@@ -60,6 +60,11 @@ pub struct PretrainConfig {
         arg(long, required_unless_present = "init", conflicts_with = "init")
     )]
     pub model_config: Option<PathBuf>,
+    /// Token positions of the new model, in place of the --model-config file's
+    /// max_positions (e.g. 256-token shards with configs/models/tiny.toml's 128).
+    #[serde(default)]
+    #[cfg_attr(feature = "cli", arg(long, conflicts_with = "init"))]
+    pub max_positions: Option<usize>,
     /// Continue from a Hugging Face RoBERTa checkpoint folder.
     #[serde(default)]
     #[cfg_attr(feature = "cli", arg(long))]
@@ -219,6 +224,16 @@ impl PretrainConfig {
                 )
             }
             (Some(_), Some(_)) => return usage("--model-config and --init exclude each other"),
+            _ => {}
+        }
+        match self.max_positions {
+            Some(_) if self.init.is_some() => {
+                return usage("--max-positions sizes a new model: not with --init")
+            }
+            // The position table is allocated from it: a bound before any allocation.
+            Some(n) if !(3..=1 << 20).contains(&n) => {
+                return usage("--max-positions must be between 3 and 1048576")
+            }
             _ => {}
         }
         if self.max_steps == 0 || self.batch_size == 0 || self.grad_accum == 0 {
@@ -412,7 +427,10 @@ fn setup(cfg: &PretrainConfig, device: &Device, reporter: &dyn Reporter) -> Resu
     };
     let model = match (&cfg.model_config, &cfg.init) {
         (Some(spec_path), _) => {
-            let spec = ModelSpec::read(spec_path)?;
+            let mut spec = ModelSpec::read(spec_path)?;
+            if let Some(n) = cfg.max_positions {
+                spec.max_positions = n;
+            }
             let arch = Arch::new(&spec, vocab, pad, ids.bos, ids.eos);
             MlmModel::init(arch, cfg.seed, device, compute)?
         }
@@ -435,8 +453,13 @@ fn setup(cfg: &PretrainConfig, device: &Device, reporter: &dyn Reporter) -> Resu
     let longest = train.seq_len();
     if longest > model.arch.max_tokens() {
         return Err(Error::Usage(format!(
-            "the shards hold rows of {longest} tokens; the model takes at most {} (max_positions)",
-            model.arch.max_tokens()
+            "the shards hold rows of {longest} tokens; the model takes at most {} (max_positions){}",
+            model.arch.max_tokens(),
+            if cfg.init.is_none() {
+                format!(": give --max-positions {longest} (or a model config with more)")
+            } else {
+                " of the checkpoint it continues".to_string()
+            }
         )));
     }
     let mut special = ids.all.clone();

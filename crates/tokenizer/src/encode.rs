@@ -43,6 +43,10 @@ pub struct EncodeConfig {
     #[serde(default)]
     #[cfg_attr(feature = "cli", arg(long, default_value = "all"))]
     pub partition: Partitions,
+    /// The partition of records that name none (as `tokenizer train` and `pack` take it).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub rule: pytorrent_corpus::PartitionRule,
     /// Output: .jsonl (one JSON array of ids per text, streamed; default standard output) or
     /// .npy (all ids in one uint32 array, plus <name>.offsets.npy with n+1 int64 offsets).
     #[serde(default)]
@@ -67,6 +71,7 @@ impl EncodeConfig {
             field: default_field(),
             text_field: None,
             partition: Partitions::All,
+            rule: Default::default(),
             out: None,
             no_special_tokens: false,
         }
@@ -193,6 +198,7 @@ fn flush(
 
 pub fn run(cfg: &EncodeConfig, reporter: &dyn Reporter) -> Result<EncodeReport> {
     cfg.validate()?;
+    cfg.rule.validate().map_err(Error::Usage)?;
     let tok = crate::load(&cfg.tokenizer)?.tokenizer;
     let enc = crate::encoder(&tok);
     let special = !cfg.no_special_tokens;
@@ -209,6 +215,7 @@ pub fn run(cfg: &EncodeConfig, reporter: &dyn Reporter) -> Result<EncodeReport> 
             &cfg.input.options(cfg.out.as_deref()),
             &TextSource::new(cfg.field, cfg.text_field.as_deref()),
             &cfg.partition,
+            &cfg.rule,
             reporter,
             |stream| -> Result<(u64, u64)> {
                 let (mut n, mut t) = (0, 0);

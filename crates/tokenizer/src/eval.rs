@@ -2,7 +2,9 @@
 //! tokenizer or several side by side.
 
 use pytorrent_corpus::texts::with_texts;
-use pytorrent_corpus::{InputConfig, Partition, Partitions, ReadSummary, TextSource, TextView};
+use pytorrent_corpus::{
+    InputConfig, Partition, PartitionRule, Partitions, ReadSummary, TextSource, TextView,
+};
 use pytorrent_io::{Reporter, Unit};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,10 @@ pub struct EvalConfig {
     #[serde(default = "default_partition")]
     #[cfg_attr(feature = "cli", arg(long, default_value = "test"))]
     pub partition: Partitions,
+    /// The partition of records that name none (as `tokenizer train` and `pack` take it).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub rule: PartitionRule,
 }
 
 fn default_field() -> TextView {
@@ -57,6 +63,7 @@ impl EvalConfig {
             field: default_field(),
             text_field: None,
             partition: default_partition(),
+            rule: PartitionRule::default(),
         }
     }
 }
@@ -117,6 +124,7 @@ impl pytorrent_io::stage::Stage for Eval {
 }
 
 pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {
+    cfg.rule.validate().map_err(Error::Usage)?;
     let mut names = vec![cfg.tokenizer.clone()];
     names.extend(cfg.compare.clone());
     let toks = names
@@ -138,6 +146,7 @@ pub fn run(cfg: &EvalConfig, reporter: &dyn Reporter) -> Result<EvalReport> {
         &cfg.input.options(None),
         &cfg.source(),
         &cfg.partition,
+        &cfg.rule,
         reporter,
         |stream| -> Result<()> {
             let mut batch: Vec<String> = Vec::new();

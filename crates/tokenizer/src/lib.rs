@@ -781,6 +781,7 @@ mod tests {
                 &read,
                 &pytorrent_corpus::TextSource::View(view),
                 &train_only,
+                &Default::default(),
                 &pytorrent_io::Silent,
                 |texts| train(texts.map(|(_, t)| t), &opts).unwrap(),
             )
