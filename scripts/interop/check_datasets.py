@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--npy", required=True, help="a pack output (npy)")
     ap.add_argument("--packed-parquet", required=True, help="the same pack as Parquet")
     ap.add_argument("--megatron", required=True, help="a pack output (megatron)")
+    ap.add_argument("--empty-split", required=True,
+                    help="a pack output as Parquet of a corpus without test records")
     a = ap.parse_args()
     import datasets
     datasets.disable_progress_bars()
@@ -90,6 +92,11 @@ def main():
         stream = datasets.load_dataset("parquet", data_files={part: files}, streaming=True)[part]
         streamed = [r["input_ids"] for r in stream]
         check(streamed == want_ids, f"pack parquet {part}: streaming gives the same {len(streamed)} rows")
+
+    # A pack folder with an empty partition loads whole: the empty split has no rows.
+    d = datasets.load_dataset(a.empty_split)
+    check(len(d["test"]) == 0 and len(d["train"]) > 0,
+          f"load_dataset(pack output with no test records): splits {dict(d.num_rows)}")
 
     from torch_dataset import PackedShards
     for args, expect in [((a.npy,), "partition='train'"), ((a.megatron, "train"), "megatron shards"),

@@ -53,6 +53,18 @@ common=(--seq-len 64 --mode record --static-mask --seed 5 --quiet)
 "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-npy" "${common[@]}"
 "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-parquet" --format parquet "${common[@]}"
 "$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-megatron" --format megatron --seq-len 64 --quiet
+# A corpus without test records: its test partition is empty.
+mkdir -p "$work/no-test/docstrings"
+cp -r "$corpus/docstrings/train" "$corpus/docstrings/valid" "$work/no-test/docstrings/"
+"$bin" pack "$work/no-test" --tokenizer "$work/tok" --out "$work/p-empty" --format parquet "${common[@]}"
 HF_DATASETS_CACHE="$work/hf-cache" HF_HUB_OFFLINE=1 "$venv/bin/python" "$here/check_datasets.py" \
   --jsonl "$work/x-jsonl" --parquet "$work/x-parquet" --converted "$work/x-converted" \
-  --npy "$work/p-npy" --packed-parquet "$work/p-parquet" --megatron "$work/p-megatron"
+  --npy "$work/p-npy" --packed-parquet "$work/p-parquet" --megatron "$work/p-megatron" \
+  --empty-split "$work/p-empty"
+echo "== model folders in transformers (the shipped model, a fresh pretrain output)"
+"$bin" pack "$corpus" --tokenizer "$work/tok" --out "$work/p-model" --seq-len 64 --quiet
+printf 'layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 64\n' > "$work/tiny.toml"
+"$bin" pretrain "$work/p-model" --out "$work/model" --model-config "$work/tiny.toml" \
+  --max-steps 2 --batch-size 2 --eval-rows 2 --quiet
+HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" "$here/check_model_folders.py" \
+  "$root/data-samples/models/pytorrent-small-mlm" "$work/model"

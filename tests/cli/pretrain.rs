@@ -197,7 +197,7 @@ fn max_positions_sizes_the_model_for_longer_shards() {
     };
     let o = run("short", &[]).fails_with(2);
     assert_stderr_has(&o, "give --max-positions 96");
-    let done = run("long", &["--max-positions", "96", "--json"]).json();
+    let done = run("long", &["--max-positions", "96"]).json();
     assert_eq!(done["steps"], 1);
     let config: serde_json::Value =
         serde_json::from_str(&read_text(&dir.path().join("long/config.json"))).unwrap();

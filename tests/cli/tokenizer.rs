@@ -326,7 +326,7 @@ fn tokenizer_eval_takes_the_partition_rule_train_and_pack_take() {
         "--text-field",
         "text"
     )
-    .fails_with(1);
+    .fails_with(2);
     assert_stderr_has(&o, "2 records have no partition");
     let v = pt!(
         "tokenizer",
@@ -337,8 +337,7 @@ fn tokenizer_eval_takes_the_partition_rule_train_and_pack_take() {
         "--text-field",
         "text",
         "--default-partition",
-        "test",
-        "--json"
+        "test"
     )
     .json();
     assert_eq!(v["results"][0]["texts"], 2);

@@ -7,7 +7,9 @@
 //!
 //! - `virtualenv`: under a folder that holds a `pyvenv.cfg` (the marker of every venv and
 //!   virtualenv since Python 3.3), whatever is inside it (`lib/pythonX.Y/`, `Lib/`, scripts);
-//! - `site-packages`: under a `site-packages/` or `dist-packages/` folder anywhere;
+//! - `site-packages`: under a `site-packages/` or `dist-packages/` folder anywhere but the
+//!   package's own install root at its top (`site-packages/`, `lib/pythonX.Y/site-packages/`,
+//!   `Lib/site-packages/`: where a conda package keeps its code; the rules apply below it);
 //! - `node_modules`: under a `node_modules/` folder anywhere (npm's, with its Python tools);
 //! - `vendor`: under a folder named `_vendor`, `vendor`, `vendored`, `third_party` or
 //!   `extern` that is not the package's own top folder: `pip/_vendor/requests/…` is vendored,
@@ -53,9 +55,23 @@ fn project_after(parts: &[&str], at: usize) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
+/// How many leading parts of `parts` are an installed tree's root: `site-packages/`,
+/// `lib/pythonX.Y/site-packages/` or `Lib/site-packages/` at the top of the package, where a
+/// conda package (and any installed tree) keeps its own code.
+fn install_root(parts: &[&str]) -> usize {
+    match parts {
+        ["site-packages" | "dist-packages", _, ..] => 1,
+        ["Lib", "site-packages", _, ..] => 2,
+        ["lib", py, "site-packages" | "dist-packages", _, ..] if py.starts_with("python") => 3,
+        _ => 0,
+    }
+}
+
 /// Whether the member at `path` is vendored, given the package's virtualenv roots.
 pub fn vendored(path: &str, venvs: &[String]) -> Option<Vendored> {
-    let parts: Vec<&str> = path.split('/').collect();
+    let all: Vec<&str> = path.split('/').collect();
+    // A conda package's own code sits under its install root; the rules apply below it.
+    let parts = &all[install_root(&all)..];
     // Folders only: the last part is the file.
     let folders = &parts[..parts.len().saturating_sub(1)];
     if let Some(_root) = venvs.iter().find(|r| path.starts_with(r.as_str())) {
@@ -166,6 +182,20 @@ mod tests {
             ("mypkg/core.py", &[], None),
             // A pyvenv.cfg elsewhere does not make this folder a venv.
             ("mypkg/core.py", &["examples/env/"], None),
+            // A conda package's own code under its install root; vendored code below it is
+            // still vendored.
+            (
+                "lib/python3.11/site-packages/greeter/__init__.py",
+                &[],
+                None,
+            ),
+            ("site-packages/greeter/core.py", &[], None),
+            ("Lib/site-packages/greeter/core.py", &[], None),
+            (
+                "lib/python3.11/site-packages/pip/_vendor/six.py",
+                &[],
+                Some(("vendor", Some("six"))),
+            ),
         ];
         for (path, venvs, want) in cases {
             let want = want.map(|(r, p)| (r, p.map(str::to_string)));

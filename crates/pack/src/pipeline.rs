@@ -598,7 +598,7 @@ impl Job<'_> {
                 reports.push(report_of(&Manifest::read(&mpath)?, &part.dir, true));
                 continue;
             }
-            part.writer.close()?;
+            part.writer.close_partition()?;
             let shards = std::mem::take(&mut part.writer.shards);
             let manifest = Manifest {
                 tool: format!("pytorrent {}", env!("CARGO_PKG_VERSION")),
