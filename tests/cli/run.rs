@@ -213,6 +213,30 @@ fn the_report_has_every_section_and_the_stage_results() {
     let records = stats["report"]["records"].as_u64().unwrap();
     assert!(records > 0);
     assert!(html.contains(&format!("<th>records</th><td>{records}</td>")));
+    // The run's headline figures, in --json and on the terminal.
+    let results = v["results"].as_array().unwrap();
+    let of = |stage: &str| {
+        results
+            .iter()
+            .find(|r| r["stage"] == stage)
+            .unwrap_or_else(|| panic!("{stage} in {results:?}"))
+            .clone()
+    };
+    assert_eq!(of("stats")["figures"]["records"], records);
+    assert!(
+        of("tokenizer")["figures"]["bytes_per_token_train"]
+            .as_f64()
+            .unwrap()
+            > 1.0
+    );
+    assert!(of("pack")["figures"]["rows_train"].as_u64().unwrap() > 0);
+    assert!(of("overlap")["text"]
+        .as_str()
+        .unwrap()
+        .contains("evaluation records"));
+    let o = pt!("run", d.join("pipe.toml")).ok();
+    assert!(stderr(&o).contains("results:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bytes per token"));
     // Licenses name their packages.
     assert!(html.contains("<th>MIT</th>"), "MIT row");
     assert!(html.contains("six"));

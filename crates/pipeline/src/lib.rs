@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod fingerprint;
+pub mod headlines;
 pub mod html;
 pub mod plan;
 pub mod reports;

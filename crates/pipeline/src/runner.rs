@@ -95,6 +95,8 @@ pub struct RunReport {
     /// Stages that ran to the end with a failure their command exits 1 for (packages that
     /// could not be read or fetched, a check below its minimum): the run exits 1.
     pub failed: Vec<String>,
+    /// Each stage's headline figures (its output, up to date or made now).
+    pub results: Vec<crate::headlines::Headline>,
 }
 
 impl std::fmt::Display for RunReport {
@@ -118,6 +120,12 @@ impl std::fmt::Display for RunReport {
                     ""
                 }
             )?;
+        }
+        if !self.results.is_empty() {
+            writeln!(f, "results:")?;
+            for h in &self.results {
+                writeln!(f, "  {:<10} {}", h.stage, h.text)?;
+            }
         }
         writeln!(
             f,
@@ -277,7 +285,13 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
         stages: outcomes,
         seconds: 0.0,
         failed,
+        results: Vec::new(),
     };
+    let stamps: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| state::read_stamp(&file.out, j.stage).map(|s| (j.stage, s)))
+        .collect();
+    report.results = crate::headlines::of(&stamps);
     let html = crate::html::render(file, opts, &jobs, &report)?;
     pytorrent_io::atomic::write_atomic(&file.report, html.as_bytes())?;
     report.seconds = started.elapsed().as_secs_f64();
