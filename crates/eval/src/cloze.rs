@@ -474,6 +474,10 @@ pub struct ClozeMakeConfig {
     #[serde(default = "default_partition")]
     #[cfg_attr(feature = "cli", arg(long, default_value = "test"))]
     pub partition: Partitions,
+    /// The partition of records that name none (as `tokenizer train` and `pack` take it).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub rule: pytorrent_corpus::PartitionRule,
     /// Seed of the choice of the masked occurrence.
     #[serde(default)]
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
@@ -561,7 +565,9 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
     }
     let files = cfg.input.discover()?;
     let mut items = Vec::new();
+    cfg.rule.validate().map_err(Error::Usage)?;
     let (mut records, mut without) = (0u64, 0u64);
+    let mut skipped = pytorrent_corpus::texts::TextCounts::default();
     let mut per_word: BTreeMap<String, usize> = BTreeMap::new();
     reporter.begin("cloze items", Unit::Bytes, None);
     let read = read_records(
@@ -570,11 +576,16 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
         &Any::PyTorrent(Some(PyTorrentFields(MAKE_FIELDS))),
         reporter,
         |file, line, rec| {
+            let p = cfg.rule.resolve(&rec, file);
             let AnyRecord::PyTorrent(r) = rec else {
                 return None;
             };
-            if !cfg.partition.contains(r.partition.or(file.partition)) {
-                return None;
+            if cfg.partition != Partitions::All {
+                match p {
+                    None => return Some(Err(true)),
+                    Some(p) if !cfg.partition.contains(Some(p)) => return Some(Err(false)),
+                    Some(_) => {}
+                }
             }
             let t: Tokens = serde_json::from_slice(line.bytes).ok()?;
             let key = format!("{}/{}:{}", r.repo, r.path, r.func_name);
@@ -582,16 +593,28 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
                 .filter(|&i| words.contains(&t.code_tokens[i]))
                 .collect();
             if places.is_empty() {
-                return Some(None);
+                return Some(Ok(None));
             }
             let at = places[pick(cfg.seed, &key, places.len())];
             let mut pl = t.code_tokens;
             let answer = std::mem::replace(&mut pl[at], MASK.to_string());
-            Some(Some((t.docstring_tokens, pl, answer)))
+            Some(Ok(Some((t.docstring_tokens, pl, answer))))
         },
         |item| -> Result<()> {
             match item {
-                Item::Record { value: Some(v), .. } => {
+                Item::Record {
+                    value: Some(Err(no_partition)),
+                    ..
+                } => {
+                    if no_partition {
+                        skipped.no_partition += 1;
+                    } else {
+                        skipped.other_partition += 1;
+                    }
+                }
+                Item::Record {
+                    value: Some(Ok(v)), ..
+                } => {
                     records += 1;
                     match v {
                         None => without += 1,
@@ -610,6 +633,12 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
     );
     reporter.end();
     let read = read?;
+    if items.is_empty() && records == 0 {
+        return Err(Error::Input(skipped.why_none(
+            &pytorrent_corpus::TextSource::new(pytorrent_corpus::TextView::Code, None),
+            &cfg.partition,
+        )));
+    }
     if items.is_empty() {
         return Err(Error::Input(format!(
             "no record of the partition holds a candidate word ({} records read)",

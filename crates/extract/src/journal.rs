@@ -5,9 +5,10 @@
 //! resumable (`extract --resume`) and task outputs mergeable (`corpus dedup`) into exactly the
 //! output one uninterrupted task would have written.
 //!
-//! Segments (`segment-<first index>.jsonl.zst`, a JSON line per package) are written whole
-//! under a temporary name and renamed, so a kill loses at most the packages of the segment
-//! being filled.
+//! Segments (`segment-<first index>.jsonl.zst`; per package a `B<index>` line, an
+//! `R<record JSON>` line per record, an `E<report JSON>` line) are written whole under a
+//! temporary name and renamed, so a kill loses at most the packages of the segment being
+//! filled; a reader holds one record at a time, however large the package.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,6 @@ pub struct Journal {
     pending_count: usize,
     pending_bytes: usize,
     segment_packages: usize,
-    first_record: bool,
 }
 
 impl Journal {
@@ -89,12 +89,12 @@ impl Journal {
             pending_count: 0,
             pending_bytes: 0,
             segment_packages: (packages / 16).clamp(1, SEGMENT_PACKAGES),
-            first_record: true,
         })
     }
 
     /// Starts package `index`'s entry; its records follow ([`Journal::records`]), then its
-    /// report ([`Journal::end`]). The entry is one JSON line, `{"index", "records", "report"}`.
+    /// report ([`Journal::end`]). Each is a line of its own (`B<index>`, `R<record JSON>`,
+    /// `E<report JSON>`): a reader holds one record at a time, however large the package.
     pub fn begin(&mut self, index: u64) -> Result<()> {
         if self.open.is_none() {
             let path = self.dir.join(format!("segment-{index:012}.jsonl.zst"));
@@ -105,19 +105,16 @@ impl Journal {
                 .map_err(|e| pytorrent_io::Error::io(&path, e))?;
             self.open = Some((path, z));
         }
-        self.first_record = true;
-        self.put(|w| write!(w, "{{\"index\":{index},\"records\":["))
+        self.put(|w| writeln!(w, "B{index}"))
     }
 
     /// More records of the package begun.
     pub fn records<'a>(&mut self, records: impl Iterator<Item = RecordRef<'a>>) -> Result<()> {
         for r in records {
-            let comma = !std::mem::replace(&mut self.first_record, false);
             self.put(|w| {
-                if comma {
-                    w.write_all(b",")?;
-                }
-                serde_json::to_writer(w, &r).map_err(std::io::Error::other)
+                w.write_all(b"R")?;
+                serde_json::to_writer(&mut *w, &r).map_err(std::io::Error::other)?;
+                w.write_all(b"\n")
             })?;
         }
         Ok(())
@@ -126,9 +123,9 @@ impl Journal {
     /// Ends the package's entry with its report.
     pub fn end(&mut self, report: &PackageReport) -> Result<()> {
         self.put(|w| {
-            w.write_all(b"],\"report\":")?;
+            w.write_all(b"E")?;
             serde_json::to_writer(&mut *w, report).map_err(std::io::Error::other)?;
-            w.write_all(b"}\n")
+            w.write_all(b"\n")
         })?;
         self.pending_count += 1;
         if self.pending_count >= self.segment_packages || self.pending_bytes >= SEGMENT_BYTES {
@@ -200,9 +197,6 @@ fn segments(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Entries up to this many bytes are read whole, longer ones streamed.
-const LINE_BYTES: u64 = 32 << 20;
-
 /// One step of [`replay`]: a package begins, one of its records, its report (the end).
 pub enum Event {
     Begin(u64),
@@ -210,19 +204,9 @@ pub enum Event {
     End(PackageReport),
 }
 
-/// Every entry of a journal, in order, handed to `visit` a record at a time: a package of
-/// any size is never held whole (a package of 58,000 functions is a JSON line of hundreds
-/// of megabytes).
+/// Every entry of a journal, in order, handed to `visit` a line (a record) at a time: a
+/// package of any size is never held whole.
 pub fn replay(dir: &Path, visit: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
-    replay_with(dir, LINE_BYTES, visit)
-}
-
-/// [`replay`] with entries above `line_bytes` streamed.
-fn replay_with(
-    dir: &Path,
-    line_bytes: u64,
-    visit: &mut dyn FnMut(Event) -> Result<()>,
-) -> Result<()> {
     use std::io::BufRead;
     for seg in segments(dir)? {
         let io = |e: std::io::Error| Error::Io(pytorrent_io::Error::io(&seg, e));
@@ -232,124 +216,36 @@ fn replay_with(
         let mut reader = std::io::BufReader::with_capacity(1 << 20, z);
         let mut line = Vec::new();
         for n in 1.. {
-            // An entry is a line. One up to LINE_BYTES is parsed from memory (the fast way);
-            // a longer one (a package of tens of thousands of functions) streams, so no
-            // package is ever held whole.
             line.clear();
-            std::io::Read::take(&mut reader, line_bytes)
-                .read_until(b'\n', &mut line)
-                .map_err(io)?;
-            if line.is_empty() {
+            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
                 break;
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let mut failed = None;
-            let seed = EntrySeed {
-                visit: &mut *visit,
-                failed: &mut failed,
+            let bad = |m: String| {
+                Error::Io(pytorrent_io::Error::format(
+                    &seg,
+                    format!("line {n}: not a journal line ({m}); an extract of an older version wrote it? Run without --resume"),
+                ))
             };
-            let parsed = if line.ends_with(b"\n") || (line.len() as u64) < line_bytes {
-                let mut de = serde_json::Deserializer::from_slice(&line);
-                serde::de::DeserializeSeed::deserialize(seed, &mut de)
-            } else {
-                let rest = std::io::Read::chain(std::io::Cursor::new(&line[..]), &mut reader);
-                let mut de = serde_json::Deserializer::from_reader(rest);
-                serde::de::DeserializeSeed::deserialize(seed, &mut de)
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            let event = match body.split_first() {
+                Some((b'B', rest)) => Event::Begin(
+                    std::str::from_utf8(rest)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(|| bad("a package index".into()))?,
+                ),
+                Some((b'R', rest)) => {
+                    Event::Record(serde_json::from_slice(rest).map_err(|e| bad(e.to_string()))?)
+                }
+                Some((b'E', rest)) => {
+                    Event::End(serde_json::from_slice(rest).map_err(|e| bad(e.to_string()))?)
+                }
+                _ => return Err(bad("an unknown kind".into())),
             };
-            if let Err(e) = parsed {
-                return Err(failed.unwrap_or_else(|| {
-                    Error::Io(pytorrent_io::Error::format(
-                        &seg,
-                        format!("entry {n}: not a journal entry: {e}"),
-                    ))
-                }));
-            }
+            visit(event)?;
         }
     }
     Ok(())
-}
-
-struct EntrySeed<'v> {
-    visit: &'v mut dyn FnMut(Event) -> Result<()>,
-    /// The visitor's own error, kept whole (serde's errors are strings).
-    failed: &'v mut Option<Error>,
-}
-
-impl EntrySeed<'_> {
-    fn call<E: serde::de::Error>(&mut self, event: Event) -> std::result::Result<(), E> {
-        (self.visit)(event).map_err(|e| {
-            let text = e.to_string();
-            *self.failed = Some(e);
-            E::custom(text)
-        })
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for EntrySeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for EntrySeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a journal entry {index, records, report}")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        mut self,
-        mut map: A,
-    ) -> std::result::Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "index" => {
-                    let index: u64 = map.next_value()?;
-                    self.call(Event::Begin(index))?;
-                }
-                "records" => map.next_value_seed(RecordsSeed(&mut self))?,
-                "report" => {
-                    let report: PackageReport = map.next_value()?;
-                    self.call(Event::End(report))?;
-                }
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct RecordsSeed<'s, 'v>(&'s mut EntrySeed<'v>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of records")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> std::result::Result<(), A::Error> {
-        while let Some(r) = seq.next_element::<StoredRecord>()? {
-            self.0.call(Event::Record(r))?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -377,9 +273,9 @@ mod tests {
     }
 
     /// Replays into a list of events, as text.
-    fn events(dir: &Path, line_bytes: u64) -> Vec<String> {
+    fn events(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
-        replay_with(dir, line_bytes, &mut |e| {
+        replay(dir, &mut |e| {
             out.push(match e {
                 Event::Begin(i) => format!("begin {i}"),
                 Event::Record(r) => format!("record {} {}", r.line.get(), r.keys.exact.unwrap()),
@@ -392,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_read_whole_or_streamed_give_the_same_events() {
+    fn a_journal_replays_the_events_written_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             fingerprint: "fp".into(),
@@ -411,11 +307,15 @@ mod tests {
             .unwrap();
         }
         j.flush().unwrap();
-        let whole = events(dir.path(), u64::MAX);
-        assert_eq!(whole.len(), 3 * 2 + 20 + 40);
-        assert_eq!(whole[0], "begin 0");
-        assert_eq!(whole.last().unwrap(), "end pkg2");
-        // A 100-byte cap streams every entry but the first: the same events.
-        assert_eq!(events(dir.path(), 100), whole);
+        let got = events(dir.path());
+        assert_eq!(got.len(), 3 * 2 + 20 + 40);
+        assert_eq!(got[..2], ["begin 0", "end pkg0"]);
+        assert_eq!(got[2], "begin 1");
+        assert!(
+            got[3].starts_with("record {\"func_name\":\"f0\""),
+            "{}",
+            got[3]
+        );
+        assert_eq!(got.last().unwrap(), "end pkg2");
     }
 }
