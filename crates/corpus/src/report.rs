@@ -36,17 +36,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod escape_tests {
-    #[test]
-    fn bidi_and_control_characters_are_shown_not_obeyed() {
-        assert_eq!(
-            super::escape("a\u{202E}b <c> & \"d\"\u{2066}\r\n\t"),
-            "a&lt;U+202E&gt;b &lt;c&gt; &amp; &quot;d&quot;&lt;U+2066&gt;&lt;U+000D&gt;\n\t"
-        );
-    }
-}
-
 const BAR: RGBColor = RGBColor(70, 110, 170);
 
 /// The colour of a license class: permissive green, copyleft red, unknown grey, no metadata
@@ -354,4 +343,15 @@ pub fn html_report(stats: &CorpusStats, info: &ReportInfo) -> Result<String, Str
         ))
     };
     render().map_err(|e| format!("drawing the report failed: {e}"))
+}
+
+#[cfg(test)]
+mod escape_tests {
+    #[test]
+    fn bidi_and_control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            super::escape("a\u{202E}b <c> & \"d\"\u{2066}\r\n\t"),
+            "a&lt;U+202E&gt;b &lt;c&gt; &amp; &quot;d&quot;&lt;U+2066&gt;&lt;U+000D&gt;\n\t"
+        );
+    }
 }

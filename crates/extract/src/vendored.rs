@@ -78,7 +78,7 @@ pub fn vendored(path: &str, venvs: &[String]) -> Option<Vendored> {
         let project = folders
             .iter()
             .position(|f| matches!(*f, "site-packages" | "dist-packages"))
-            .and_then(|at| project_after(&parts, at));
+            .and_then(|at| project_after(parts, at));
         return Some(Vendored {
             rule: "virtualenv",
             project,
@@ -90,13 +90,13 @@ pub fn vendored(path: &str, venvs: &[String]) -> Option<Vendored> {
     {
         return Some(Vendored {
             rule: "site-packages",
-            project: project_after(&parts, at),
+            project: project_after(parts, at),
         });
     }
     if let Some(at) = folders.iter().position(|f| *f == "node_modules") {
         return Some(Vendored {
             rule: "node_modules",
-            project: project_after(&parts, at),
+            project: project_after(parts, at),
         });
     }
     // The package's own top folder (or `src/` and its top folder) may bear any name.
@@ -114,7 +114,7 @@ pub fn vendored(path: &str, venvs: &[String]) -> Option<Vendored> {
     {
         return Some(Vendored {
             rule: "vendor",
-            project: project_after(&parts, at),
+            project: project_after(parts, at),
         });
     }
     None
@@ -131,7 +131,8 @@ mod tests {
 
     #[test]
     fn vendored_trees_are_found_by_rule_with_the_project_they_carry() {
-        let cases: &[(&str, &[&str], Option<(&str, Option<&str>)>)] = &[
+        type Case<'a> = (&'a str, &'a [&'a str], Option<(&'a str, Option<&'a str>)>);
+        let cases: &[Case] = &[
             (
                 "examples/demo/env/Lib/site-packages/pandas/core/frame.py",
                 &["examples/demo/env/"],

@@ -95,7 +95,7 @@ pub struct MergeConfig {
 pub enum StageReport {
     Buckets(buckets::BucketsReport),
     Clusters(clusters::ClustersReport),
-    Write(ExtractReport),
+    Write(Box<ExtractReport>),
 }
 
 impl std::fmt::Display for StageReport {
@@ -115,7 +115,7 @@ pub enum Outcome {
         /// The stage had finished before: nothing was done.
         already_done: bool,
     },
-    All(ExtractReport),
+    All(Box<ExtractReport>),
 }
 
 /// An extract task's folder and its journal's settings.
@@ -297,7 +297,7 @@ pub fn dedup(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<Outcome> {
                 "--num-tasks and --task-index split a stage: give --stage too".into(),
             ));
         }
-        return all(cfg, &tasks, &work, reporter).map(Outcome::All);
+        return all(cfg, &tasks, &work, reporter).map(|r| Outcome::All(Box::new(r)));
     };
     let split = Tasks::resolve(cfg.num_tasks, cfg.task_index)?;
     let (report, already_done) = match stage {
@@ -323,7 +323,7 @@ pub fn dedup(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<Outcome> {
                 )));
             }
             let (r, done) = write::run(cfg, &tasks, &work, split.index, reporter)?;
-            (StageReport::Write(r), done)
+            (StageReport::Write(Box::new(r)), done)
         }
     };
     Ok(Outcome::Stage {
