@@ -93,10 +93,14 @@ def main():
         streamed = [r["input_ids"] for r in stream]
         check(streamed == want_ids, f"pack parquet {part}: streaming gives the same {len(streamed)} rows")
 
-    # A pack folder with an empty partition loads whole: the empty split has no rows.
+    # A pack folder with an empty partition loads whole (its card lists the splits that have
+    # rows); the empty one is not a split.
     d = datasets.load_dataset(a.empty_split)
-    check(len(d["test"]) == 0 and len(d["train"]) > 0,
+    check("test" not in d and len(d["train"]) > 0 and len(d["validation"]) > 0,
           f"load_dataset(pack output with no test records): splits {dict(d.num_rows)}")
+    whole = datasets.load_dataset(a.packed_parquet)
+    check(sorted(whole) == ["test", "train", "validation"],
+          f"load_dataset(pack output): splits {dict(whole.num_rows)}")
 
     from torch_dataset import PackedShards
     for args, expect in [((a.npy,), "partition='train'"), ((a.megatron, "train"), "megatron shards"),

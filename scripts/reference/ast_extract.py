@@ -110,6 +110,30 @@ def functions(tree):
     return out
 
 
+# Lines as CPython's parser splits them (`ast._splitlines_no_ff`: at \r\n, \r or \n only,
+# form feeds and other separators stay inside a line), found by a regular expression rather
+# than a character loop.
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(source):
+    return LINE.findall(source)
+
+
+def source_segment(lines, node):
+    """`ast.get_source_segment(source, node)` from the file's lines split once: the stdlib
+    call splits the whole file again for every node (a character loop in Python), which
+    made this reference quadratic in the functions of a file."""
+    if getattr(node, "end_lineno", None) is None or getattr(node, "end_col_offset", None) is None:
+        return None
+    lineno, end_lineno = node.lineno - 1, node.end_lineno - 1
+    if end_lineno == lineno:
+        return lines[lineno].encode()[node.col_offset:node.end_col_offset].decode()
+    first = lines[lineno].encode()[node.col_offset:].decode()
+    last = lines[end_lineno].encode()[:node.end_col_offset].decode()
+    return first + "".join(lines[lineno + 1:end_lineno]) + last
+
+
 def without_lines(segment, first_line, drop_from, drop_to):
     """The segment less the source lines drop_from..drop_to (1-based, file numbering)."""
     lines = segment.split("\n")
@@ -128,12 +152,13 @@ def extract(path, package, sha, strip=True):
             tree = ast.parse(source)
         except (SyntaxError, ValueError):
             continue
+        lines = split_lines(source)
         for qual, node in functions(tree):
             doc = ast.get_docstring(node, clean=True)
             if not doc:
                 continue
             doc = escape_controls(doc)
-            original = ast.get_source_segment(source, node)
+            original = source_segment(lines, node)
             if original is None:
                 continue
             ds = node.body[0]

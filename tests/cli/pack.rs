@@ -535,3 +535,54 @@ fn verify_checks_token_counts_per_shard_and_in_total() {
         );
     }
 }
+
+#[test]
+fn a_parquet_pack_carries_a_dataset_card_listing_the_splits_with_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer(dir.path());
+    // A corpus without test records: its test partition packs no rows.
+    let corpus = dir.path().join("corpus/docstrings");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for part in ["train", "valid"] {
+        let from = root().join("data-samples/corpus/docstrings").join(part);
+        let to = corpus.join(part);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = dir.path().join("packed");
+    let packed = || {
+        pt!(
+            "pack",
+            dir.path().join("corpus"),
+            "--tokenizer",
+            &tok,
+            "--out",
+            &out
+        )
+        .args(["--format", "parquet", "--seq-len", "64", "-q"])
+        .ok()
+    };
+    packed();
+    let card = read_text(&out.join("README.md"));
+    assert!(
+        card.starts_with("---\nconfigs:\n- config_name: default\n  data_files:\n"),
+        "{card}"
+    );
+    assert!(
+        card.contains("  - split: train\n    path: \"train/*.parquet\"\n"),
+        "{card}"
+    );
+    assert!(
+        card.contains("  - split: validation\n    path: \"valid/*.parquet\"\n"),
+        "{card}"
+    );
+    assert!(!card.contains("split: test"), "{card}");
+    // Run again: the card is its own, rewritten; a card a user wrote is left alone.
+    packed();
+    std::fs::write(out.join("README.md"), "my notes\n").unwrap();
+    packed();
+    assert_eq!(read_text(&out.join("README.md")), "my notes\n");
+}

@@ -598,7 +598,7 @@ impl Job<'_> {
                 reports.push(report_of(&Manifest::read(&mpath)?, &part.dir, true));
                 continue;
             }
-            part.writer.close_partition()?;
+            part.writer.close()?;
             let shards = std::mem::take(&mut part.writer.shards);
             let manifest = Manifest {
                 tool: format!("pytorrent {}", env!("CARGO_PKG_VERSION")),
@@ -624,6 +624,9 @@ impl Job<'_> {
             let _ = std::fs::remove_file(part.dir.join(STATE_FILE));
             reports.push(report_of(&manifest, &part.dir, false));
         }
+        if self.tasks.count == 1 && self.cfg.settings.format == Format::Parquet {
+            write_card(&self.root, &reports)?;
+        }
         if self.tasks.count > 1 {
             write_json(
                 &self.root.join(COMPLETE_FILE),
@@ -633,6 +636,42 @@ impl Job<'_> {
         }
         Ok(reports)
     }
+}
+
+/// The first line of the dataset card pack writes, by which it knows its own.
+const CARD_MARK: &str = "<!-- written by pytorrent pack -->";
+
+/// A Hugging Face dataset card (`README.md`) whose `configs` name the Parquet shards of each
+/// partition that has rows, so `datasets.load_dataset(OUT)` loads the folder: without it,
+/// a partition with no rows holds only `manifest.json`, which `datasets` takes for a JSON
+/// split, and it refuses the whole folder; a split with no data is refused too, so empty
+/// partitions are left out. A README.md that pack did not write is left alone.
+fn write_card(root: &Path, reports: &[PartitionReport]) -> Result<()> {
+    let path = root.join("README.md");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if !text.contains(CARD_MARK) {
+            return Ok(());
+        }
+    }
+    let mut splits = String::new();
+    for r in reports.iter().filter(|r| r.rows > 0) {
+        let split = if r.partition == "valid" {
+            "validation"
+        } else {
+            r.partition.as_str()
+        };
+        splits.push_str(&format!(
+            "  - split: {split}\n    path: \"{}/*.parquet\"\n",
+            r.partition
+        ));
+    }
+    let card = format!(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n{splits}---\n{CARD_MARK}\n\n\
+         MLM rows packed by `pytorrent pack` (one folder per partition, each with its \
+         `manifest.json`); partitions without rows are not listed.\n"
+    );
+    pytorrent_io::atomic::write_atomic(&path, card.as_bytes())?;
+    Ok(())
 }
 
 fn report_of(m: &Manifest, dir: &Path, already_complete: bool) -> PartitionReport {

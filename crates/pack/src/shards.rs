@@ -198,18 +198,6 @@ impl ShardWriter {
         Ok(false)
     }
 
-    /// Completes a partition: its open shard, and for Parquet an empty shard when the
-    /// partition has none, so the folder holds a data file of the format beside its manifest
-    /// (`datasets.load_dataset(DIR)` infers each split's format from its files, and a split
-    /// of `manifest.json` alone reads as JSON and fails the whole dataset).
-    pub fn close_partition(&mut self) -> Result<()> {
-        if self.layout.format == Format::Parquet && self.open.is_none() && self.shards.is_empty() {
-            self.open = Some(self.start()?);
-        }
-        self.close()?;
-        Ok(())
-    }
-
     /// Completes the open shard, if any; returns true when there was one.
     pub fn close(&mut self) -> Result<bool> {
         let Some(open) = self.open.take() else {
