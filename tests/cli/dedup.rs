@@ -133,6 +133,15 @@ fn staged_dedup_of_three_tasks_writes_the_one_process_bytes_and_the_one_task_rec
     }
     let tasks = dir.path().join("tasks");
     extract_tasks(&inputs, &tasks, &[]);
+    // A task resumed from its journal writes the same keys as the run that parsed.
+    let keys = tasks.join("task-00001-of-00003/.extract-journal/keys");
+    let parsed = all_files(&keys);
+    assert!(parsed.iter().any(|(p, _)| p == "docstrings.bands"));
+    pt!("extract", "--out", &tasks, "--num-tasks", "3", "--task-index", "1", "--resume", "-q")
+        .args(&inputs)
+        .args(ALL_SCENARIOS)
+        .ok();
+    assert!(all_files(&keys) == parsed, "replayed keys differ");
 
     // One process.
     let all = dir.path().join("all");
