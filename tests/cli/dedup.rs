@@ -137,10 +137,20 @@ fn staged_dedup_of_three_tasks_writes_the_one_process_bytes_and_the_one_task_rec
     let keys = tasks.join("task-00001-of-00003/.extract-journal/keys");
     let parsed = all_files(&keys);
     assert!(parsed.iter().any(|(p, _)| p == "docstrings.bands"));
-    pt!("extract", "--out", &tasks, "--num-tasks", "3", "--task-index", "1", "--resume", "-q")
-        .args(&inputs)
-        .args(ALL_SCENARIOS)
-        .ok();
+    pt!(
+        "extract",
+        "--out",
+        &tasks,
+        "--num-tasks",
+        "3",
+        "--task-index",
+        "1",
+        "--resume",
+        "-q"
+    )
+    .args(&inputs)
+    .args(ALL_SCENARIOS)
+    .ok();
     assert!(all_files(&keys) == parsed, "replayed keys differ");
 
     // One process.
