@@ -37,5 +37,5 @@ pub use input::InputConfig;
 pub use read::{read_corpus, read_records, Item, OnError, ReadOptions, ReadSummary};
 pub use record::{Partition, Record, RecordRef, TextView};
 pub use schema::{AnyRecord, TextSource};
-pub use select::{PartitionRule, Partitions};
+pub use select::{Excluded, PartitionRule, Partitions};
 pub use source::{discover, InputFile};

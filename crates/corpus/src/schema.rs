@@ -441,9 +441,15 @@ impl<'a> AnyRecord<'a> {
         use xxhash_rust::xxh3::xxh3_64;
         match self {
             AnyRecord::PyTorrent(r) => xxh3_64(crate::metadata::normalize_name(&r.repo).as_bytes()),
-            AnyRecord::Text(t) => xxh3_64(t.text.as_bytes()),
+            AnyRecord::Text(t) => text_split_hash(&t.text),
         }
     }
+}
+
+/// What places a record with only text in a partition by `validation_split_percentage`: a
+/// hash of its text.
+pub fn text_split_hash(text: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
 /// PyTorrent records (all fields read, or some), records with a named text field, or text

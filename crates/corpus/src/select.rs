@@ -27,6 +27,15 @@ impl Partitions {
         }
     }
 
+    /// Whether a record of partition `p` (`None`: nothing says) is taken, and if not, why.
+    pub fn admit(&self, p: Option<Partition>) -> Result<(), Excluded> {
+        match (self.contains(p), p) {
+            (true, _) => Ok(()),
+            (false, None) => Err(Excluded::NoPartition),
+            (false, Some(_)) => Err(Excluded::OtherPartition),
+        }
+    }
+
     /// The list, or `None` for all.
     pub fn as_slice(&self) -> Option<&[Partition]> {
         match self {
@@ -114,6 +123,15 @@ mod tests {
     }
 }
 
+/// Why [`Partitions::admit`] left a record out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excluded {
+    /// Its partition is not one of those asked for.
+    OtherPartition,
+    /// Nothing says its partition (no field, no folder or file name, no rule).
+    NoPartition,
+}
+
 /// What partition a record without one gets (`default_partition`, or a deterministic split
 /// by `validation_split_percentage`), for stages that must put every record somewhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -154,17 +172,24 @@ impl PartitionRule {
         rec: &crate::schema::AnyRecord<'_>,
         file: &crate::source::InputFile,
     ) -> Option<Partition> {
-        rec.partition()
-            .or(file.partition)
-            .or(self.default_partition)
-            .or_else(|| {
-                self.validation_split_percentage.map(|pct| {
-                    if rec.split_hash() % 100 < pct as u64 {
-                        Partition::Valid
-                    } else {
-                        Partition::Train
-                    }
-                })
+        self.resolve_with(rec.partition().or(file.partition), || rec.split_hash())
+    }
+
+    /// The partition of a record whose own (or its file's) is `own`: that, else the rule's,
+    /// with `split_hash` deciding valid or train for `validation_split_percentage`.
+    pub fn resolve_with(
+        &self,
+        own: Option<Partition>,
+        split_hash: impl FnOnce() -> u64,
+    ) -> Option<Partition> {
+        own.or(self.default_partition).or_else(|| {
+            self.validation_split_percentage.map(|pct| {
+                if split_hash() % 100 < pct as u64 {
+                    Partition::Valid
+                } else {
+                    Partition::Train
+                }
             })
+        })
     }
 }

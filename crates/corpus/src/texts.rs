@@ -13,7 +13,7 @@ use pytorrent_io::Reporter;
 use crate::error::Result;
 use crate::read::{read_records, Item, ReadOptions, ReadSummary};
 use crate::schema::TextSource;
-use crate::select::{PartitionRule, Partitions};
+use crate::select::{Excluded, PartitionRule, Partitions};
 use crate::source::InputFile;
 
 /// Where one text came from.
@@ -36,6 +36,14 @@ pub struct TextCounts {
 }
 
 impl TextCounts {
+    /// Counts a record its partition left out.
+    pub fn exclude(&mut self, why: Excluded) {
+        match why {
+            Excluded::OtherPartition => self.other_partition += 1,
+            Excluded::NoPartition => self.no_partition += 1,
+        }
+    }
+
     /// Why a run found no text, and what to do about it.
     pub fn why_none(&self, source: &TextSource, partitions: &Partitions) -> String {
         let mut why = format!("no {} texts in partition(s) {partitions}", source.name());
@@ -123,8 +131,7 @@ pub fn with_texts<R>(
 
 /// Why a record gave no text.
 enum Skip {
-    OtherPartition,
-    NoPartition,
+    Partition(Excluded),
     MissingView,
 }
 
@@ -147,13 +154,9 @@ fn read_texts(
         &source.schema(),
         progress,
         |file, line, rec| {
-            if *partitions != Partitions::All {
-                match rule.resolve(&rec, file) {
-                    None => return Err(Skip::NoPartition),
-                    Some(p) if !partitions.contains(Some(p)) => return Err(Skip::OtherPartition),
-                    Some(_) => {}
-                }
-            }
+            partitions
+                .admit(rule.resolve(&rec, file))
+                .map_err(Skip::Partition)?;
             match rec.text(source) {
                 Some(t) => Ok((
                     TextOrigin {
@@ -177,8 +180,7 @@ fn read_texts(
                             batch_bytes = 0;
                         }
                     }
-                    Err(Skip::OtherPartition) => counts.other_partition += 1,
-                    Err(Skip::NoPartition) => counts.no_partition += 1,
+                    Err(Skip::Partition(why)) => counts.exclude(why),
                     Err(Skip::MissingView) => counts.missing_view += 1,
                 }
             }

@@ -580,12 +580,8 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
             let AnyRecord::PyTorrent(r) = rec else {
                 return None;
             };
-            if cfg.partition != Partitions::All {
-                match p {
-                    None => return Some(Err(true)),
-                    Some(p) if !cfg.partition.contains(Some(p)) => return Some(Err(false)),
-                    Some(_) => {}
-                }
+            if let Err(why) = cfg.partition.admit(p) {
+                return Some(Err(why));
             }
             let t: Tokens = serde_json::from_slice(line.bytes).ok()?;
             let key = format!("{}/{}:{}", r.repo, r.path, r.func_name);
@@ -603,15 +599,9 @@ pub fn make(cfg: &ClozeMakeConfig, reporter: &dyn Reporter) -> Result<ClozeMakeR
         |item| -> Result<()> {
             match item {
                 Item::Record {
-                    value: Some(Err(no_partition)),
+                    value: Some(Err(why)),
                     ..
-                } => {
-                    if no_partition {
-                        skipped.no_partition += 1;
-                    } else {
-                        skipped.other_partition += 1;
-                    }
-                }
+                } => skipped.exclude(why),
                 Item::Record {
                     value: Some(Ok(v)), ..
                 } => {

@@ -84,18 +84,6 @@ fn paired(mut set: Set) -> Set {
 /// Fields a pair reader needs.
 const PAIR_FIELDS: &[&str] = &["repo", "path", "func_name", "code", "docstring", "summary"];
 
-/// Whether a record of partition `p` (`None`: nothing says) is taken; counts it if not.
-fn taken(sel: &Selection, p: Option<pytorrent_corpus::Partition>) -> std::result::Result<(), bool> {
-    if *sel.partitions == Partitions::All {
-        return Ok(());
-    }
-    match p {
-        None => Err(true),
-        Some(p) if !sel.partitions.contains(Some(p)) => Err(false),
-        Some(_) => Ok(()),
-    }
-}
-
 /// Pairs of (query text, code) from the records of the selected partitions: PyTorrent
 /// records (`sel.query` of the docstring, and `code`), or two fields of records of any shape;
 /// records whose query text is empty are counted and left out.
@@ -107,19 +95,13 @@ pub fn from_corpus(input: &InputConfig, sel: &Selection, reporter: &dyn Reporter
     };
     let mut skipped = pytorrent_corpus::texts::TextCounts::default();
     reporter.begin("read pairs", Unit::Bytes, None);
-    type Pair = std::result::Result<(String, String, String), bool>;
+    type Pair = std::result::Result<(String, String, String), pytorrent_corpus::Excluded>;
     let mut sink = |item: Item<Option<Pair>>| -> Result<()> {
         match item {
             Item::Record {
-                value: Some(Err(no_partition)),
+                value: Some(Err(why)),
                 ..
-            } => {
-                if no_partition {
-                    skipped.no_partition += 1;
-                } else {
-                    skipped.other_partition += 1;
-                }
-            }
+            } => skipped.exclude(why),
             Item::Record {
                 value: Some(Ok((text, code, id))),
                 ..
@@ -150,19 +132,11 @@ pub fn from_corpus(input: &InputConfig, sel: &Selection, reporter: &dyn Reporter
                 &schema,
                 reporter,
                 |file, line, r| -> Option<Pair> {
-                    let p = r.partition.or(file.partition).or_else(|| {
-                        sel.rule.default_partition.or_else(|| {
-                            sel.rule.validation_split_percentage.map(|pct| {
-                                let h = pytorrent_corpus::metadata::name_hash(&r.first);
-                                if h % 100 < u64::from(pct) {
-                                    pytorrent_corpus::Partition::Valid
-                                } else {
-                                    pytorrent_corpus::Partition::Train
-                                }
-                            })
-                        })
+                    // Records of any shape split by a hash of their text, as text records do.
+                    let p = sel.rule.resolve_with(r.partition.or(file.partition), || {
+                        pytorrent_corpus::schema::text_split_hash(&r.first)
                     });
-                    if let Err(why) = taken(sel, p) {
+                    if let Err(why) = sel.partitions.admit(p) {
                         return Some(Err(why));
                     }
                     let id = format!("{}:{}", file.display(), line.line_no);
@@ -181,7 +155,7 @@ pub fn from_corpus(input: &InputConfig, sel: &Selection, reporter: &dyn Reporter
                 let AnyRecord::PyTorrent(r) = rec else {
                     return None;
                 };
-                if let Err(why) = taken(sel, p) {
+                if let Err(why) = sel.partitions.admit(p) {
                     return Some(Err(why));
                 }
                 let text = sel.query.of(&r.docstring, r.summary.as_deref()).to_string();

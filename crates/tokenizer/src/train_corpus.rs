@@ -83,8 +83,7 @@ pub struct Selection {
 
 /// Why a record gave no text.
 enum Skipped {
-    OtherPartition,
-    NoPartition,
+    Partition(pytorrent_corpus::Excluded),
     Failed(String),
 }
 
@@ -109,14 +108,9 @@ pub fn train_from_corpus(
         &source.schema(),
         progress,
         |file, _, rec| -> Result<Option<u64>, Skipped> {
-            let partition = sel.rule.resolve(&rec, file);
-            if !sel.partitions.contains(partition) {
-                return Err(if partition.is_none() {
-                    Skipped::NoPartition
-                } else {
-                    Skipped::OtherPartition
-                });
-            }
+            sel.partitions
+                .admit(sel.rule.resolve(&rec, file))
+                .map_err(Skipped::Partition)?;
             let Some(text) = rec.text(&source) else {
                 return Ok(None);
             };
@@ -132,8 +126,7 @@ pub fn train_from_corpus(
                         counts.text_bytes += n;
                     }
                     Ok(None) => counts.texts.missing_view += 1,
-                    Err(Skipped::OtherPartition) => counts.texts.other_partition += 1,
-                    Err(Skipped::NoPartition) => counts.texts.no_partition += 1,
+                    Err(Skipped::Partition(why)) => counts.texts.exclude(why),
                     Err(Skipped::Failed(e)) => {
                         return Err(Error::from(pytorrent_corpus::Error::Data(
                             pytorrent_corpus::Problem {
