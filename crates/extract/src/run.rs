@@ -877,7 +877,8 @@ fn remove_temp_files(dir: &Path) {
     }
 }
 
-fn remove_dir(dir: &Path) -> Result<()> {
+/// Removes a folder and what it holds; one that is not there is fine.
+pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -43,16 +43,15 @@ const MODEL: RGBColor = RGBColor(70, 110, 170);
 const BM25: RGBColor = RGBColor(230, 150, 40);
 const RANDOM: RGBColor = RGBColor(160, 160, 160);
 
+/// The page of a run, from its stage stamps (the stamped stages of `jobs`, read once by the
+/// runner).
 pub fn render(
     file: &PipelineFile,
     opts: &RunOptions,
     jobs: &[Job],
+    stamps: &[(Stage, Stamp)],
     run: &RunReport,
 ) -> Result<String> {
-    let stamps: Vec<(Stage, Stamp)> = jobs
-        .iter()
-        .filter_map(|j| state::read_stamp(&file.out, j.stage).map(|s| (j.stage, s)))
-        .collect();
     // Each stamped report is read back as its stage's report type: a report that does not
     // have the fields the page shows is an error naming the stamp, never a page of zeros.
     fn report_of<T: DeserializeOwned>(
@@ -83,11 +82,11 @@ pub fn render(
     page.toc();
 
     page.section("pipeline");
-    pipeline_table(&mut page, run, &stamps);
+    pipeline_table(&mut page, run, stamps);
 
     page.section("corpus");
-    let stats: Option<CorpusStats> = report_of(file, &stamps, Stage::Stats)?;
-    let extract: Option<ExtractReport> = report_of(file, &stamps, Stage::Extract)?;
+    let stats: Option<CorpusStats> = report_of(file, stamps, Stage::Stats)?;
+    let extract: Option<ExtractReport> = report_of(file, stamps, Stage::Extract)?;
     match (&extract, &stats) {
         (None, None) => page.absent(present(Stage::Extract) || present(Stage::Stats)),
         (extract, stats) => {
@@ -111,41 +110,41 @@ pub fn render(
     }
 
     page.section("tokenizer");
-    match report_of::<TokenizerReport>(file, &stamps, Stage::Tokenizer)? {
+    match report_of::<TokenizerReport>(file, stamps, Stage::Tokenizer)? {
         Some(t) => tokenizer(&mut page, &t).map_err(chart_error)?,
         None => page.absent(present(Stage::Tokenizer)),
     }
 
     page.section("shards");
-    match report_of::<PackReport>(file, &stamps, Stage::Pack)? {
+    match report_of::<PackReport>(file, stamps, Stage::Pack)? {
         Some(p) => shards(&mut page, &p),
         None => page.absent(present(Stage::Pack)),
     }
 
     page.section("training");
-    let pretrain: Option<PretrainReport> = report_of(file, &stamps, Stage::Pretrain)?;
+    let pretrain: Option<PretrainReport> = report_of(file, stamps, Stage::Pretrain)?;
     training(&mut page, jobs, pretrain.as_ref())?;
 
     page.section("fill-mask");
-    match report_of::<FillMaskEvalReport>(file, &stamps, Stage::FillMask)? {
+    match report_of::<FillMaskEvalReport>(file, stamps, Stage::FillMask)? {
         Some(f) => fill_mask(&mut page, &f).map_err(chart_error)?,
         None => page.absent(present(Stage::FillMask)),
     }
 
     page.section("cloze");
-    match report_of::<ClozeStageReport>(file, &stamps, Stage::Cloze)? {
+    match report_of::<ClozeStageReport>(file, stamps, Stage::Cloze)? {
         Some(c) => cloze(&mut page, &c),
         None => page.absent(present(Stage::Cloze)),
     }
 
     page.section("retrieval");
-    match report_of::<RetrievalReport>(file, &stamps, Stage::Retrieval)? {
+    match report_of::<RetrievalReport>(file, stamps, Stage::Retrieval)? {
         Some(r) => retrieval(&mut page, &r).map_err(chart_error)?,
         None => page.absent(present(Stage::Retrieval)),
     }
 
     page.section("overlap");
-    match report_of::<OverlapReport>(file, &stamps, Stage::Overlap)? {
+    match report_of::<OverlapReport>(file, stamps, Stage::Overlap)? {
         Some(o) => overlap(&mut page, &o),
         None => page.absent(present(Stage::Overlap)),
     }

@@ -292,7 +292,7 @@ pub fn run(file: &PipelineFile, opts: &RunOptions, reporter: &dyn Reporter) -> R
         .filter_map(|j| state::read_stamp(&file.out, j.stage).map(|s| (j.stage, s)))
         .collect();
     report.results = crate::headlines::of(&stamps);
-    let html = crate::html::render(file, opts, &jobs, &report)?;
+    let html = crate::html::render(file, opts, &jobs, &stamps, &report)?;
     pytorrent_io::atomic::write_atomic(&file.report, html.as_bytes())?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

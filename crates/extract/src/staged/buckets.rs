@@ -23,7 +23,6 @@ use super::keys::{KeyFolder, KeyRow, ROW_WORDS};
 use super::{claim_work, finished, key_folders, mark_done, scenarios, ExtractTask};
 use crate::dedup::{is_near, DedupOptions};
 use crate::error::{Error, Result};
-use crate::run::ExtractConfig;
 
 /// Memory each of the stage's sorters may hold before spilling runs to disk.
 const SORT_BUDGET: usize = 128 << 20;
@@ -72,13 +71,6 @@ pub fn key_range(split: Tasks) -> (u64, Option<u64>) {
     (at(split.index) as u64, end)
 }
 
-/// The de-duplication settings the extract run was made with.
-pub(super) fn options(task: &ExtractTask) -> Result<DedupOptions> {
-    let cfg: ExtractConfig = serde_json::from_value(task.settings.config.clone())
-        .map_err(|e| Error::Usage(format!("{}: the journal's config: {e}", task.dir.display())))?;
-    Ok(cfg.dedup())
-}
-
 pub fn run(
     tasks: &[ExtractTask],
     work: &Path,
@@ -95,7 +87,7 @@ pub fn run(
         return Ok((r, true));
     }
     let folders = key_folders(tasks)?;
-    let opts = options(&tasks[0])?;
+    let opts = tasks[0].config()?.dedup();
     let names = scenarios(&folders);
     let files: Vec<String> = names
         .iter()

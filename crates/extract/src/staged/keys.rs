@@ -98,11 +98,7 @@ impl KeyWriter {
         task: pytorrent_io::Tasks,
         opts: &DedupOptions,
     ) -> Result<KeyWriter> {
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(pytorrent_io::Error::io(dir, e).into()),
-        }
+        crate::run::remove_dir(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| pytorrent_io::Error::io(dir, e))?;
         Ok(KeyWriter {
             dir: dir.to_path_buf(),

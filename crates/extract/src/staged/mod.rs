@@ -128,6 +128,12 @@ impl ExtractTask {
     pub fn keys(&self) -> PathBuf {
         self.dir.join(crate::journal::DIR).join(keys::DIR)
     }
+
+    /// The config the extract run was made with, from the journal.
+    pub fn config(&self) -> Result<crate::run::ExtractConfig> {
+        serde_json::from_value(self.settings.config.clone())
+            .map_err(|e| Error::Usage(format!("{}: the journal's config: {e}", self.dir.display())))
+    }
 }
 
 /// The extract tasks the inputs name, all of one run, every task once, by task index.
@@ -340,11 +346,7 @@ fn all(
     reporter: &dyn Reporter,
 ) -> Result<ExtractReport> {
     // A fresh start: work files of an earlier staged run (another split) would be mixed in.
-    match std::fs::remove_dir_all(work) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(pytorrent_io::Error::io(work, e).into()),
-    }
+    crate::run::remove_dir(work)?;
     buckets::run(tasks, work, Tasks::ONE, reporter)?;
     clusters::run(tasks, work, reporter)?;
     let mut total = ExtractReport {
@@ -360,11 +362,7 @@ fn all(
         let (r, _) = write::run(&per_task, tasks, work, i, reporter)?;
         total.absorb(r);
     }
-    match std::fs::remove_dir_all(work) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(pytorrent_io::Error::io(work, e).into()),
-    }
+    crate::run::remove_dir(work)?;
     if cfg.stats {
         total.stats = Some(write::stats(cfg, &tasks[0], reporter)?);
     }

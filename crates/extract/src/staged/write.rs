@@ -79,8 +79,7 @@ fn done_dir(work: &Path) -> PathBuf {
 
 /// The config the extract tasks ran with, writing to `out` as one task of them.
 fn task_config(task: &ExtractTask, out: &Path, stats: bool) -> Result<ExtractConfig> {
-    let mut cfg: ExtractConfig = serde_json::from_value(task.settings.config.clone())
-        .map_err(|e| Error::Usage(format!("{}: the journal's config: {e}", task.dir.display())))?;
+    let mut cfg = task.config()?;
     cfg.out = out.to_path_buf();
     cfg.stats = stats;
     cfg.num_tasks = None;
