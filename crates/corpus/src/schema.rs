@@ -117,16 +117,18 @@ impl Schema for TextField {
     fn parse<'a>(&self, text: &'a str) -> Result<TextRecord<'a>, Refusal> {
         let mut de = serde_json::Deserializer::from_str(text);
         let found = (&mut de)
-            .deserialize_map(FieldVisitor { name: &self.name })
+            .deserialize_map(FieldsVisitor {
+                names: [self.name.as_str()],
+            })
             .and_then(|r| de.end().map(|()| r))
             .map_err(|e| json_refusal(&e))?;
         match found {
-            (Some(Found::Text(t)), partition) => Ok(TextRecord { text: t, partition }),
-            (Some(Found::NotText(what)), _) => Err((
+            ([Some(Found::Text(t))], partition) => Ok(TextRecord { text: t, partition }),
+            ([Some(Found::NotText(what))], _) => Err((
                 ProblemKind::WrongType,
                 format!("field `{}` is {what}, not a string", self.name),
             )),
-            (None, _) => Err((
+            ([None], _) => Err((
                 ProblemKind::MissingField,
                 format!("no field `{}` (the text field this run reads)", self.name),
             )),
@@ -161,8 +163,8 @@ impl Schema for FieldPair {
     fn parse<'a>(&self, text: &'a str) -> Result<PairRecord<'a>, Refusal> {
         let mut de = serde_json::Deserializer::from_str(text);
         let (found, partition) = (&mut de)
-            .deserialize_map(PairVisitor {
-                names: [&self.first, &self.second],
+            .deserialize_map(FieldsVisitor {
+                names: [self.first.as_str(), self.second.as_str()],
             })
             .and_then(|r| de.end().map(|()| r))
             .map_err(|e| json_refusal(&e))?;
@@ -192,33 +194,6 @@ impl Schema for FieldPair {
             "partition".into(),
             "split".into(),
         ])
-    }
-}
-
-struct PairVisitor<'n> {
-    names: [&'n str; 2],
-}
-
-impl<'de> Visitor<'de> for PairVisitor<'_> {
-    type Value = ([Option<Found<'de>>; 2], Option<Partition>);
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object (one record a line)")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut found, mut partition) = ([None, None], None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if let Some(i) = self.names.iter().position(|n| *n == key) {
-                found[i] = Some(map.next_value_seed(TextSeed)?);
-            } else if (key == "partition" || key == "split") && partition.is_none() {
-                let v: Option<Cow<'de, str>> = map.next_value_seed(OptStrSeed)?;
-                partition = v.as_deref().and_then(Partition::parse);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok((found, partition))
     }
 }
 
@@ -281,22 +256,25 @@ enum Found<'a> {
     NotText(&'static str),
 }
 
-struct FieldVisitor<'n> {
-    name: &'n str,
+/// The string fields `names` of a JSON object (each a text, or what it was instead), and
+/// its `partition` or `split` field; every other field is skipped unread.
+struct FieldsVisitor<'n, const N: usize> {
+    names: [&'n str; N],
 }
 
-impl<'de> Visitor<'de> for FieldVisitor<'_> {
-    type Value = (Option<Found<'de>>, Option<Partition>);
+impl<'de, const N: usize> Visitor<'de> for FieldsVisitor<'_, N> {
+    type Value = ([Option<Found<'de>>; N], Option<Partition>);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object (one record a line)")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut text, mut partition) = (None, None);
+        let mut found: [Option<Found<'de>>; N] = std::array::from_fn(|_| None);
+        let mut partition = None;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.name {
-                text = Some(map.next_value_seed(TextSeed)?);
+            if let Some(i) = self.names.iter().position(|n| *n == key) {
+                found[i] = Some(map.next_value_seed(TextSeed)?);
             } else if (key == "partition" || key == "split") && partition.is_none() {
                 let v: Option<Cow<'de, str>> = map.next_value_seed(OptStrSeed)?;
                 partition = v.as_deref().and_then(Partition::parse);
@@ -304,7 +282,7 @@ impl<'de> Visitor<'de> for FieldVisitor<'_> {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok((text, partition))
+        Ok((found, partition))
     }
 }
 
