@@ -69,10 +69,6 @@ impl Dropped {
     }
 }
 
-fn out_of(cfg: &MergeConfig, split: pytorrent_io::Tasks) -> PathBuf {
-    split.root(&cfg.out)
-}
-
 fn done_dir(work: &Path) -> PathBuf {
     work.join("write")
 }
@@ -105,15 +101,15 @@ pub fn run(
     }
     let marker = done_dir(work).join(task.settings.task.dir_name());
     let split = task.settings.task;
+    let out = split.root(&cfg.out);
     if let Some(mut r) = finished::<ExtractReport>(&marker, fingerprint, split)? {
         reporter.log(&format!(
             "{}: this stage had finished: nothing to do",
-            out_of(cfg, split).display()
+            out.display()
         ));
-        r.out = split.root(&cfg.out);
+        r.out = out;
         return Ok((r, true));
     }
-    let out = split.root(&cfg.out);
     let task_cfg = task_config(task, &out, cfg.stats)?;
     let owner = Owner::claim(&out, "extract", cfg.force, Previous::Remove)?;
     let mut sink = Sink::deciding(&task_cfg, owner, Decide::Dropped(Dropped::open(&clusters)?))?;
