@@ -4,9 +4,9 @@ and take what its tokenizer gives them: AutoConfig and AutoTokenizer load; a tex
 than the model, tokenized with truncation=True, fits the position table (RoBERTa numbers
 positions from padding_idx + 1, so at most max_position_embeddings - padding_idx - 1
 tokens). With torch installed, a forward pass of AutoModelForMaskedLM runs on it too (the
-interop venv has no torch; the check says so).
+interop venv has no torch; the check says so, or fails with --require-torch).
 
-    check_model_folders.py DIR...
+    check_model_folders.py [--require-torch] DIR...
 """
 import json
 import sys
@@ -16,7 +16,10 @@ from transformers import AutoConfig, AutoTokenizer
 
 def main():
     failures = []
-    for folder in sys.argv[1:]:
+    args = sys.argv[1:]
+    require_torch = "--require-torch" in args
+    folders = [a for a in args if a != "--require-torch"]
+    for folder in folders:
         config = AutoConfig.from_pretrained(folder)
         tok = AutoTokenizer.from_pretrained(folder)
         limit = config.max_position_embeddings - config.pad_token_id - 1
@@ -30,6 +33,8 @@ def main():
             import torch
             from transformers import AutoModelForMaskedLM
         except ImportError:
+            if require_torch:
+                sys.exit("--require-torch: torch or transformers' models do not import here")
             print(f"{folder}: config and tokenizer load; {len(ids)} tokens after truncation "
                   f"(the model takes {limit}); no torch here, so no forward pass")
             continue

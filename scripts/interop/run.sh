@@ -4,6 +4,11 @@
 # Makes (once) a throw-away venv with the pinned packages of requirements.txt from the
 # package index pip is configured with (PYTORRENT_INTEROP_VENV, default target/interop-venv),
 # then checks that what `pytorrent tokenizer` writes loads and behaves identically in Python.
+#
+# The checks that need torch (a forward pass of every model folder we write in transformers,
+# sentence-transformers loading fine-tuned models) run when PYTORRENT_TORCH_VENV names a venv
+# holding torch, transformers and sentence-transformers (scripts/interop/make_torch_venv.sh
+# makes one, ~6 GB, too heavy for CI); without it they say they were skipped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -68,3 +73,11 @@ printf 'layers = 1\nhidden = 32\nheads = 2\nintermediate = 64\nmax_positions = 6
   --max-steps 2 --batch-size 2 --eval-rows 2 --quiet
 HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" "$here/check_model_folders.py" \
   "$root/data-samples/models/pytorrent-small-mlm" "$work/model"
+torch_venv=${PYTORRENT_TORCH_VENV:-}
+if [ -n "$torch_venv" ]; then
+  echo "== model folders: forward passes in transformers + torch ($torch_venv)"
+  HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_model_folders.py" \
+    --require-torch "$root/data-samples/models/pytorrent-small-mlm" "$work/model"
+else
+  echo "== skipped: forward passes in torch (set PYTORRENT_TORCH_VENV; scripts/interop/make_torch_venv.sh)"
+fi
