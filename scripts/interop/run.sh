@@ -78,6 +78,19 @@ if [ -n "$torch_venv" ]; then
   echo "== model folders: forward passes in transformers + torch ($torch_venv)"
   HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_model_folders.py" \
     --require-torch "$root/data-samples/models/pytorrent-small-mlm" "$work/model"
+  echo "== finetune output in sentence-transformers (loads; embeddings equal pytorrent embed's)"
+  "$bin" finetune "$corpus" --init "$root/data-samples/models/pytorrent-small-mlm" --out "$work/ft" \
+    --max-steps 3 --batch-size 8 --eval-pairs 16 --quiet
+  {
+    printf 'Return the sum of two numbers.\n'
+    printf 'def add(a, b): return a + b\n'
+    # Longer than max_seq_length: both sides cut it the same way.
+    for _ in $(seq 60); do printf 'counts[key] = counts.get(key, 0) + 1; '; done; printf '\n'
+    printf 'import os\n'
+  } > "$work/texts.txt"
+  "$bin" embed "$work/texts.txt" --model "$work/ft" --out "$work/ft-emb.npy" --quiet
+  HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_sentence_model.py" \
+    "$work/ft" "$work/texts.txt" "$work/ft-emb.npy"
 else
-  echo "== skipped: forward passes in torch (set PYTORRENT_TORCH_VENV; scripts/interop/make_torch_venv.sh)"
+  echo "== skipped: forward passes in torch and sentence-transformers loading (set PYTORRENT_TORCH_VENV; scripts/interop/make_torch_venv.sh)"
 fi

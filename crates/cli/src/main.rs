@@ -16,6 +16,7 @@ mod extract_cmd;
 mod fetch_cmd;
 mod model_cmd;
 mod pack_cmd;
+mod finetune_cmd;
 mod pretrain_cmd;
 mod run_cmd;
 mod tokenizer_cmd;
@@ -94,6 +95,10 @@ enum Command {
     /// Packed shards → a RoBERTa masked-language model (CPU or one GPU), saved in the
     /// Hugging Face layout, with validation, a loss log and resumable checkpoints.
     Pretrain(pretrain_cmd::PretrainArgs),
+    /// Corpus <docstring, code> pairs → a code-search bi-encoder: contrastive fine-tuning
+    /// (MultipleNegativesRankingLoss, in-batch and BM25 hard negatives) of a RoBERTa/BERT
+    /// checkpoint, saved as a sentence-transformers folder, with validation MRR.
+    Finetune(finetune_cmd::FinetuneArgs),
     /// Check, read back and merge packed shards.
     #[command(subcommand)]
     Shards(pack_cmd::ShardsCommand),
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
         Command::Pack(a) => pack_cmd::run(a),
         Command::Shards(c) => pack_cmd::shards(c),
         Command::Pretrain(a) => pretrain_cmd::run(a),
+        Command::Finetune(a) => finetune_cmd::run(a),
         Command::FillMask(a) => model_cmd::fill_mask(a),
         Command::Embed(a) => model_cmd::embed(a),
         Command::Eval(c) => eval_cmd::run(c),

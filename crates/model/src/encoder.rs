@@ -1,6 +1,6 @@
 //! The encoder forward pass and its heads, weight for weight as transformers defines them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
@@ -97,6 +97,51 @@ fn tensor_names(weights: &Weights) -> Result<HashSet<String>> {
         .cloned()
         .collect(),
     })
+}
+
+/// The encoder's tensors of a checkpoint (a masked-LM, a bare encoder or a
+/// sentence-transformers folder; RoBERTa or BERT) in f32 on the CPU, by their names below the
+/// `roberta.`/`bert.` prefix (`embeddings.…`, `encoder.layer.N.…`, `pooler.…`); heads and
+/// other tensors are left out. For training from the checkpoint, where the inference
+/// [`Model`] fuses and rescales weights.
+pub fn encoder_tensors(files: &ModelFiles) -> Result<HashMap<String, Tensor>> {
+    let names = tensor_names(&files.weights)?;
+    let path = weights_path(&files.weights);
+    let err = |e: candle_core::Error| Error::Weights {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let prefix = ["roberta.", "bert.", ""]
+        .into_iter()
+        .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
+        .ok_or_else(|| Error::Weights {
+            path: path.clone(),
+            message: "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
+                .into(),
+        })?;
+    let all: Vec<(String, Tensor)> = match &files.weights {
+        Weights::Safetensors(paths) => {
+            let mut v = Vec::new();
+            for p in paths {
+                v.extend(candle_core::safetensors::load(p, &Device::Cpu).map_err(err)?);
+            }
+            v
+        }
+        Weights::Pytorch(p) => candle_core::pickle::read_all(p).map_err(err)?,
+    };
+    let mut out = HashMap::new();
+    for (name, t) in all {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if ["embeddings.", "encoder.", "pooler."]
+            .iter()
+            .any(|s| rest.starts_with(s))
+        {
+            out.insert(rest.to_string(), t.to_dtype(DType::F32).map_err(err)?);
+        }
+    }
+    Ok(out)
 }
 
 /// A `pytorch_model.bin` is a zip archive whose members carry CRC-32s, but the pickle loader

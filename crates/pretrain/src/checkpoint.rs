@@ -39,14 +39,14 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| pytorrent_io::Error::io(path, e).into())
 }
 
-fn on_cpu(t: HashMap<String, Tensor>, dtype: DType) -> Result<HashMap<String, Tensor>> {
+pub fn on_cpu(t: HashMap<String, Tensor>, dtype: DType) -> Result<HashMap<String, Tensor>> {
     t.into_iter()
         .map(|(n, t)| Ok((n, t.to_device(&Device::Cpu)?.to_dtype(dtype)?)))
         .collect()
 }
 
 /// A safetensors file, its write errors (a full disk) naming it.
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     candle_core::safetensors::save(tensors, path).map_err(|e| match e {
         candle_core::Error::Io(e) => pytorrent_io::Error::io(path, e).into(),
         e => Error::data(path, e.to_string()),
@@ -89,7 +89,7 @@ pub fn write_model(
 /// The tokenizer's `tokenizer_config.json` with `model_max_length` no longer than the model's
 /// position table holds: `transformers` truncates to it, and a longer one (a tokenizer made for
 /// 512 tokens beside a model trained on 128) makes the forward pass index past the table.
-fn fit_model_max_length(text: &[u8], max_tokens: usize) -> Vec<u8> {
+pub fn fit_model_max_length(text: &[u8], max_tokens: usize) -> Vec<u8> {
     let Ok(serde_json::Value::Object(mut config)) = serde_json::from_slice(text) else {
         return text.to_vec();
     };

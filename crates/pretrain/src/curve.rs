@@ -98,20 +98,35 @@ pub fn last_valid(path: &Path) -> Option<Valid> {
 
 /// Draws loss curves into an SVG file.
 pub fn plot(path: &Path, title: &str, series: &[Series]) -> Result<()> {
+    plot_labelled(path, title, "loss", series)
+}
+
+/// Curves of another measure (`y` names it) into an SVG file.
+pub fn plot_labelled(path: &Path, title: &str, y: &str, series: &[Series]) -> Result<()> {
     let mut svg = String::new();
-    draw(&mut svg, title, series).map_err(|e| Error::data(path, format!("plot: {e}")))?;
+    draw(&mut svg, title, y, series).map_err(|e| Error::data(path, format!("plot: {e}")))?;
     pytorrent_io::atomic::write_atomic(path, svg.as_bytes())?;
     Ok(())
 }
 
 /// Loss curves as an SVG document (for pages that inline it).
 pub fn svg(title: &str, series: &[Series]) -> std::result::Result<String, String> {
+    svg_labelled(title, "loss", series)
+}
+
+/// Curves of another measure (`y` names it) as an SVG document.
+pub fn svg_labelled(title: &str, y: &str, series: &[Series]) -> std::result::Result<String, String> {
     let mut svg = String::new();
-    draw(&mut svg, title, series)?;
+    draw(&mut svg, title, y, series)?;
     Ok(svg)
 }
 
-fn draw(svg: &mut String, title: &str, series: &[Series]) -> std::result::Result<(), String> {
+fn draw(
+    svg: &mut String,
+    title: &str,
+    y: &str,
+    series: &[Series],
+) -> std::result::Result<(), String> {
     let all = series.iter().flat_map(|s| s.points.iter());
     let (mut x1, mut y0, mut y1) = (1f64, f64::MAX, f64::MIN);
     for (x, y) in all {
@@ -137,7 +152,7 @@ fn draw(svg: &mut String, title: &str, series: &[Series]) -> std::result::Result
     chart
         .configure_mesh()
         .x_desc("step")
-        .y_desc("loss")
+        .y_desc(y)
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(|e| e.to_string())?;

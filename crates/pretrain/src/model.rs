@@ -53,8 +53,9 @@ pub struct MlmModel {
     index: HashMap<String, usize>,
 }
 
-/// The parameters in transformers' `named_parameters()` order, with shapes and init.
-fn layout(a: &Arch) -> Vec<(String, Vec<usize>, Init)> {
+/// The parameters in transformers' `named_parameters()` order, with shapes and init; the MLM
+/// head's only when `head`.
+fn layout(a: &Arch, head: bool) -> Vec<(String, Vec<usize>, Init)> {
     let (h, i) = (a.hidden, a.intermediate);
     let mut v: Vec<(String, Vec<usize>, Init)> = Vec::new();
     let mut push = |n: String, s: Vec<usize>, init: Init| v.push((n, s, init));
@@ -108,6 +109,9 @@ fn layout(a: &Arch) -> Vec<(String, Vec<usize>, Init)> {
         push(format!("{p}.output.LayerNorm.weight"), vec![h], Init::Ones);
         push(format!("{p}.output.LayerNorm.bias"), vec![h], Init::Zeros);
     }
+    if !head {
+        return v;
+    }
     push("lm_head.dense.weight".into(), vec![h, h], Init::Normal);
     push("lm_head.dense.bias".into(), vec![h], Init::Zeros);
     push("lm_head.layer_norm.weight".into(), vec![h], Init::Ones);
@@ -133,7 +137,7 @@ impl MlmModel {
     /// A freshly initialised model; every parameter draws from its own seeded generator.
     pub fn init(arch: Arch, seed: u64, device: &Device, compute: DType) -> Result<MlmModel> {
         let mut tensors = HashMap::new();
-        for (k, (name, shape, init)) in layout(&arch).into_iter().enumerate() {
+        for (k, (name, shape, init)) in layout(&arch, true).into_iter().enumerate() {
             let n: usize = shape.iter().product();
             let data: Vec<f32> = match init {
                 Init::Zeros => vec![0.0; n],
@@ -161,10 +165,33 @@ impl MlmModel {
     /// `lm_head.bias`; an untied `lm_head.decoder.weight` is refused.
     pub fn from_tensors(
         arch: Arch,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+        compute: DType,
+        origin: &str,
+    ) -> Result<MlmModel> {
+        Self::build(arch, tensors, device, compute, origin, true)
+    }
+
+    /// The encoder alone (no MLM head: [`MlmModel::hidden`] only), from tensors named
+    /// `roberta.…` as here (a BERT encoder's too, renamed so).
+    pub fn encoder(
+        arch: Arch,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+        compute: DType,
+        origin: &str,
+    ) -> Result<MlmModel> {
+        Self::build(arch, tensors, device, compute, origin, false)
+    }
+
+    fn build(
+        arch: Arch,
         mut tensors: HashMap<String, Tensor>,
         device: &Device,
         compute: DType,
         origin: &str,
+        head: bool,
     ) -> Result<MlmModel> {
         if !tensors.contains_key("lm_head.bias") {
             if let Some(b) = tensors.remove("lm_head.decoder.bias") {
@@ -173,7 +200,7 @@ impl MlmModel {
         }
         let mut params = Vec::new();
         let mut index = HashMap::new();
-        for (name, shape, _) in layout(&arch) {
+        for (name, shape, _) in layout(&arch, head) {
             let t = tensors
                 .get(&name)
                 .ok_or_else(|| Error::Usage(format!("{origin}: no tensor {name}")))?;
@@ -217,7 +244,13 @@ impl MlmModel {
         batch
             .ids
             .chunks(batch.s)
-            .flat_map(|row| pytorrent_model::encoder::roberta_position_ids(row, self.arch.pad_id))
+            .flat_map(|row| {
+                if self.arch.bert {
+                    (0..row.len() as u32).collect()
+                } else {
+                    pytorrent_model::encoder::roberta_position_ids(row, self.arch.pad_id)
+                }
+            })
             .collect()
     }
 

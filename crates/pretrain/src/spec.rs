@@ -102,6 +102,10 @@ pub struct Arch {
     pub pad_id: u32,
     pub bos_id: u32,
     pub eos_id: u32,
+    /// BERT numbers positions from 0; RoBERTa from `pad_id + 1` over non-padding tokens.
+    /// (Encoders only: masked-LM training is RoBERTa's.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bert: bool,
 }
 
 impl Arch {
@@ -121,12 +125,17 @@ impl Arch {
             pad_id: pad,
             bos_id: bos,
             eos_id: eos,
+            bert: false,
         }
     }
 
     /// The longest row this model takes.
     pub fn max_tokens(&self) -> usize {
-        self.max_position_embeddings - self.pad_id as usize - 1
+        if self.bert {
+            self.max_position_embeddings
+        } else {
+            self.max_position_embeddings - self.pad_id as usize - 1
+        }
     }
 
     pub fn head_dim(&self) -> usize {
@@ -171,16 +180,27 @@ impl Arch {
 
     /// The shape of a RoBERTa checkpoint's `config.json` (for `--init`).
     pub fn from_config_json(path: &Path) -> Result<Arch> {
+        Self::read_config_json(path, &["roberta"])
+    }
+
+    /// The shape of a RoBERTa or BERT checkpoint's `config.json`, for training its encoder.
+    pub fn from_encoder_config_json(path: &Path) -> Result<Arch> {
+        Self::read_config_json(path, &["roberta", "bert"])
+    }
+
+    fn read_config_json(path: &Path, families: &[&str]) -> Result<Arch> {
         let text = std::fs::read_to_string(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::data(path, e.to_string()))?;
         let bad = |m: String| Error::data(path, m);
         let model_type = v.get("model_type").and_then(|t| t.as_str()).unwrap_or("");
-        if model_type != "roberta" {
+        if !families.contains(&model_type) {
             return Err(bad(format!(
-                "model_type '{model_type}': --init continues RoBERTa checkpoints only"
+                "model_type '{model_type}': this trains {} checkpoints only",
+                families.join(" and ")
             )));
         }
+        let bert = model_type == "bert";
         let int = |k: &str| -> Result<usize> {
             v.get(k)
                 .and_then(serde_json::Value::as_u64)
@@ -209,9 +229,10 @@ impl Arch {
             attention_dropout: float("attention_probs_dropout_prob", 0.1),
             layer_norm_eps: float("layer_norm_eps", 1e-5),
             initializer_range: float("initializer_range", 0.02),
-            pad_id: int("pad_token_id").unwrap_or(1) as u32,
+            pad_id: int("pad_token_id").unwrap_or(if bert { 0 } else { 1 }) as u32,
             bos_id: int("bos_token_id").unwrap_or(0) as u32,
             eos_id: int("eos_token_id").unwrap_or(2) as u32,
+            bert,
         };
         if arch.heads == 0 || !arch.hidden.is_multiple_of(arch.heads) {
             return Err(bad(
