@@ -13,6 +13,7 @@ pub(crate) mod extract;
 mod faults;
 pub(crate) mod fetch;
 pub(crate) mod fetch_faults;
+mod finetune;
 mod fuzz_replay;
 mod generic;
 mod gpu_script;

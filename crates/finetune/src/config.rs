@@ -229,9 +229,8 @@ impl FinetuneConfig {
 
     /// The optimiser steps of a run over `batches_per_epoch` micro-batches an epoch.
     pub fn total_steps(&self, batches_per_epoch: u64) -> u64 {
-        self.max_steps.unwrap_or_else(|| {
-            (self.epochs * batches_per_epoch).div_ceil(self.grad_accum as u64)
-        })
+        self.max_steps
+            .unwrap_or_else(|| (self.epochs * batches_per_epoch).div_ceil(self.grad_accum as u64))
     }
 
     pub fn warmup(&self, total: u64) -> u64 {
@@ -243,9 +242,7 @@ impl FinetuneConfig {
     }
 
     pub fn save_interval(&self, total: u64) -> u64 {
-        self.save_every
-            .unwrap_or(self.eval_interval(total))
-            .max(1)
+        self.save_every.unwrap_or(self.eval_interval(total)).max(1)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -278,7 +275,9 @@ impl FinetuneConfig {
         }
         if let Some(n) = self.max_seq_length {
             if n < 2 {
-                return usage(format!("--max-seq-length {n}: at least 2 (the special tokens)"));
+                return usage(format!(
+                    "--max-seq-length {n}: at least 2 (the special tokens)"
+                ));
             }
         }
         let checks: [(&str, f64, bool, &str); 7] = [

@@ -135,11 +135,17 @@ pub struct EpochPlan {
 
 pub fn plan_epoch(pairs: &Pairs, batch_size: usize, seed: u64, epoch: u64) -> EpochPlan {
     let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed_of(&[seed, 0xF17E, epoch])));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed_of(&[
+        seed, 0xF17E, epoch,
+    ])));
     let texts_of = |i: u32| -> Vec<u64> {
         let i = i as usize;
         let mut v = vec![pairs.query_keys[i], pairs.code_keys[i]];
-        v.extend(pairs.negatives[i].iter().map(|&j| pairs.code_keys[j as usize]));
+        v.extend(
+            pairs.negatives[i]
+                .iter()
+                .map(|&j| pairs.code_keys[j as usize]),
+        );
         v
     };
     let mut waiting: VecDeque<u32> = VecDeque::new();

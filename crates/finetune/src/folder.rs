@@ -80,7 +80,11 @@ pub fn write_model(dir: &Path, model: &MlmModel, t: &Template, dtype: DType) -> 
     let mut config = t.config.clone();
     let bert = model.arch.bert;
     config["architectures"] = json!([if bert { "BertModel" } else { "RobertaModel" }]);
-    let name = if dtype == DType::F16 { "float16" } else { "float32" };
+    let name = if dtype == DType::F16 {
+        "float16"
+    } else {
+        "float32"
+    };
     config["dtype"] = name.into();
     config["torch_dtype"] = name.into();
     write_json(&dir.join("config.json"), &config)?;
@@ -101,7 +105,10 @@ pub fn write_model(dir: &Path, model: &MlmModel, t: &Template, dtype: DType) -> 
         let to = dir.join(name);
         if name == "tokenizer_config.json" {
             let text = io(f, std::fs::read(f))?;
-            io(&to, std::fs::write(&to, fit_model_max_length(&text, t.max_tokens)))?;
+            io(
+                &to,
+                std::fs::write(&to, fit_model_max_length(&text, t.max_tokens)),
+            )?;
         } else {
             io(f, std::fs::copy(f, &to))?;
         }

@@ -61,7 +61,12 @@ fn logsumexp(x: &Tensor) -> Result<Tensor> {
 /// any hard-negative columns `docs[1..]`, as `MultipleNegativesRankingLoss` computes it:
 /// `mean_i(logsumexp_j(scale·cos(q_i, d_j)) − scale·cos(q_i, d⁺_i))`; the symmetric form
 /// averages that normaliser with each positive code's against every query.
-pub fn contrastive_loss(queries: &Tensor, docs: &[Tensor], scale: f64, loss: Loss) -> Result<Tensor> {
+pub fn contrastive_loss(
+    queries: &Tensor,
+    docs: &[Tensor],
+    scale: f64,
+    loss: Loss,
+) -> Result<Tensor> {
     let b = queries.dim(0)?;
     let q = normalize(queries)?;
     let d: Vec<Tensor> = docs.iter().map(normalize).collect::<Result<_>>()?;
@@ -139,7 +144,12 @@ pub fn loss_and_grads(
 
 /// Unit-length embeddings of `rows` (no dropout), in order; batches are formed by length so
 /// little is padded.
-pub fn embed_all(model: &MlmModel, rows: &[Vec<u32>], batch_size: usize, pad: u32) -> Result<Vec<Vec<f32>>> {
+pub fn embed_all(
+    model: &MlmModel,
+    rows: &[Vec<u32>],
+    batch_size: usize,
+    pad: u32,
+) -> Result<Vec<Vec<f32>>> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
     let mut out = vec![Vec::new(); rows.len()];

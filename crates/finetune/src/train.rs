@@ -97,7 +97,11 @@ fn weight_paths(w: &pytorrent_model::source::Weights) -> Vec<PathBuf> {
 /// The pooler of the checkpoint, or a fresh one (normal(0, initializer_range), zero bias, from
 /// the seed) when it has none: transformers' `RobertaModel` expects one; mean pooling does not
 /// use it.
-fn pooler(tensors: &HashMap<String, Tensor>, arch: &Arch, seed: u64) -> Result<HashMap<String, Tensor>> {
+fn pooler(
+    tensors: &HashMap<String, Tensor>,
+    arch: &Arch,
+    seed: u64,
+) -> Result<HashMap<String, Tensor>> {
     let mut p: HashMap<String, Tensor> = tensors
         .iter()
         .filter(|(n, _)| n.starts_with("pooler."))
@@ -117,8 +121,14 @@ fn pooler(tensors: &HashMap<String, Tensor>, arch: &Arch, seed: u64) -> Result<H
                 as f32
         })
         .collect();
-    p.insert("pooler.dense.weight".into(), Tensor::from_vec(w, (h, h), &Device::Cpu)?);
-    p.insert("pooler.dense.bias".into(), Tensor::zeros(h, DType::F32, &Device::Cpu)?);
+    p.insert(
+        "pooler.dense.weight".into(),
+        Tensor::from_vec(w, (h, h), &Device::Cpu)?,
+    );
+    p.insert(
+        "pooler.dense.bias".into(),
+        Tensor::zeros(h, DType::F32, &Device::Cpu)?,
+    );
     Ok(p)
 }
 
@@ -152,10 +162,7 @@ fn setup(cfg: &FinetuneConfig, device: &Device, reporter: &dyn Reporter) -> Resu
             arch.max_tokens()
         )));
     }
-    let fields = cfg
-        .query_field
-        .as_deref()
-        .zip(cfg.code_field.as_deref());
+    let fields = cfg.query_field.as_deref().zip(cfg.code_field.as_deref());
     let read = |partitions| {
         from_corpus(
             &cfg.input,
@@ -222,7 +229,8 @@ fn setup(cfg: &FinetuneConfig, device: &Device, reporter: &dyn Reporter) -> Resu
     Ok(Setup {
         template: Template {
             config: serde_json::from_slice(
-                &std::fs::read(&files.config).map_err(|e| pytorrent_io::Error::io(&files.config, e))?,
+                &std::fs::read(&files.config)
+                    .map_err(|e| pytorrent_io::Error::io(&files.config, e))?,
             )
             .map_err(|e| Error::data(&files.config, e.to_string()))?,
             pooler,
@@ -288,7 +296,11 @@ impl<'a> Schedule<'a> {
             }
             let next = epoch + 1;
             let start = start + n.max(1);
-            self.current = (next, start, plan_epoch(self.pairs, self.batch_size, self.seed, next));
+            self.current = (
+                next,
+                start,
+                plan_epoch(self.pairs, self.batch_size, self.seed, next),
+            );
         }
         let (epoch, start, plan) = &self.current;
         (*epoch, &plan.batches[(g - start) as usize])
@@ -297,7 +309,10 @@ impl<'a> Schedule<'a> {
 
 fn micro_of(pairs: &Pairs, idx: &[u32], negatives: usize, pad: u32) -> Micro {
     let pick = |rows: &[Vec<u32>], at: &dyn Fn(usize) -> usize| {
-        let refs: Vec<&[u32]> = idx.iter().map(|&i| rows[at(i as usize)].as_slice()).collect();
+        let refs: Vec<&[u32]> = idx
+            .iter()
+            .map(|&i| rows[at(i as usize)].as_slice())
+            .collect();
         column(&refs, pad)
     };
     let mut columns = vec![pick(&pairs.queries, &|i| i), pick(&pairs.codes, &|i| i)];
@@ -432,16 +447,23 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
             )?;
             opt = AdamW::new(s.model.params(), adam)?;
             opt.restore(ck.state.step, &ck.moments)?;
-            reporter.log(&format!("resuming from {} (step {})", dir.display(), ck.state.step));
-            (ck.state.step, ck.state.tokens, ck.state.elapsed_s, Some(ck.state.step))
+            reporter.log(&format!(
+                "resuming from {} (step {})",
+                dir.display(),
+                ck.state.step
+            ));
+            (
+                ck.state.step,
+                ck.state.tokens,
+                ck.state.elapsed_s,
+                Some(ck.state.step),
+            )
         }
-        Some((_, dir)) => {
-            return Err(Error::Usage(format!(
-                "{} already holds checkpoints ({}): pass --resume to continue, or choose another --out",
-                out.display(),
-                dir.display()
-            )))
-        }
+        Some((_, dir)) => return Err(Error::Usage(format!(
+            "{} already holds checkpoints ({}): pass --resume to continue, or choose another --out",
+            out.display(),
+            dir.display()
+        ))),
         None => (0, 0, 0.0, None),
     };
     let mut log = open_log(out, resumed_from)?;
@@ -483,7 +505,12 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
             let (epoch, idx) = schedule.micro(step * cfg.grad_accum as u64 + k);
             epoch_now = epoch;
             seen += idx.len() as u64;
-            micros.push(micro_of(&s.pairs, idx, cfg.hard_negatives, s.model.arch.pad_id));
+            micros.push(micro_of(
+                &s.pairs,
+                idx,
+                cfg.hard_negatives,
+                s.model.arch.pad_id,
+            ));
         }
         let (loss, mut grads) = loss_and_grads(
             &s.model,
@@ -509,7 +536,9 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
         }
         let elapsed = elapsed_before + started.elapsed().as_secs_f64();
         let rate = (seen - seen_at_start) as f64 / train_secs.max(1e-9);
-        let mrr = if step % cfg.eval_interval(total) == 0 || step == stop {
+        // Not at a --stop-after step: the log of a paused and resumed run stays the log of an
+        // uninterrupted one.
+        let mrr = if step % cfg.eval_interval(total) == 0 || step == total {
             let m = validate_mrr(&s, cfg.batch_size)?;
             if let Some(m) = m {
                 reporter.log(&format!(
@@ -673,7 +702,11 @@ impl std::fmt::Display for FinetuneReport {
             )?;
         }
         if self.texts_cut > 0 {
-            writeln!(f, "{} texts cut to {} tokens", self.texts_cut, self.max_seq_length)?;
+            writeln!(
+                f,
+                "{} texts cut to {} tokens",
+                self.texts_cut, self.max_seq_length
+            )?;
         }
         if let Some(l) = self.train_loss {
             let last = self
@@ -691,7 +724,9 @@ impl std::fmt::Display for FinetuneReport {
                 "valid MRR (pool of {} pairs) {b:.4}, from {a:.4} before fine-tuning",
                 self.valid_pairs
             )?,
-            (None, Some(b)) => writeln!(f, "valid MRR (pool of {} pairs) {b:.4}", self.valid_pairs)?,
+            (None, Some(b)) => {
+                writeln!(f, "valid MRR (pool of {} pairs) {b:.4}", self.valid_pairs)?
+            }
             _ => {}
         }
         if self.finished {

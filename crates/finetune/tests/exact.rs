@@ -49,7 +49,15 @@ fn micro(cols: &serde_json::Value, pad: u32) -> Micro {
 /// zero in exact arithmetic (the key bias's gradient: softmax ignores a shift shared by a
 /// row) holds rounding noise on both sides, measured against 1e-6 instead.
 fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    let scale = b
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     let d = (a - b)
         .unwrap()
         .abs()
@@ -71,7 +79,9 @@ fn check_step(
     loss: Loss,
 ) -> Vec<Tensor> {
     let (l, grads) = loss_and_grads(model, std::slice::from_ref(micro), 20.0, loss, 0).unwrap();
-    let want = expected[&format!("{prefix}.loss")].to_vec1::<f32>().unwrap()[0] as f64;
+    let want = expected[&format!("{prefix}.loss")]
+        .to_vec1::<f32>()
+        .unwrap()[0] as f64;
     assert!(
         ((l - want) / want).abs() < 1e-5,
         "{prefix}: loss {l} vs sentence-transformers {want}"
@@ -80,7 +90,10 @@ fn check_step(
         let bare = name.strip_prefix("roberta.").unwrap();
         let w = &expected[&format!("{prefix}.grad.{bare}")];
         let d = rel_diff(g, w);
-        assert!(d < 1e-4, "{prefix}: gradient of {bare} differs by {d} (relative)");
+        assert!(
+            d < 1e-4,
+            "{prefix}: gradient of {bare} differs by {d} (relative)"
+        );
     }
     grads
 }
@@ -128,23 +141,44 @@ fn loss_and_gradients_equal_sentence_transformers() {
         let mut grads = check_step(&model, &expected, prefix, m, Loss::Mnrl);
         let norm = clip_grad_norm(&mut grads, h["max_grad_norm"].as_f64().unwrap()).unwrap();
         let want_norm = batches["grad_norms"][step].as_f64().unwrap();
-        assert!(((norm - want_norm) / want_norm).abs() < 1e-4, "norm {norm} vs {want_norm}");
+        assert!(
+            ((norm - want_norm) / want_norm).abs() < 1e-4,
+            "norm {norm} vs {want_norm}"
+        );
         let lr = lr_at(h["lr"].as_f64().unwrap(), step as u64, warmup, total);
         assert!((lr - batches["lrs"][step].as_f64().unwrap()).abs() < 1e-12);
         opt.step(&grads, lr).unwrap();
     }
     // Parameters after the steps, to 1e-5 as the pretraining fixture compares them (Adam
     // turns a gradient's rounding into a step of up to lr on elements whose gradient is tiny).
-    let init = candle_core::safetensors::load(fixture().join("init.safetensors"), &Device::Cpu).unwrap();
+    let init =
+        candle_core::safetensors::load(fixture().join("init.safetensors"), &Device::Cpu).unwrap();
     for (name, v) in model.params() {
         let bare = name.strip_prefix("roberta.").unwrap();
         let want = &expected[&format!("step2.{bare}")];
-        let d = (v.as_tensor() - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        let d = (v.as_tensor() - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
         let d = d.to_scalar::<f32>().unwrap();
         assert!(d < 1e-5, "{bare} after two steps differs by {d}");
         if !bare.ends_with("attention.self.key.bias") {
-            let moved = (want - &init[bare]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-            assert!(moved.to_scalar::<f32>().unwrap() > 1e-4, "{bare} did not move");
+            let moved = (want - &init[bare])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap();
+            assert!(
+                moved.to_scalar::<f32>().unwrap() > 1e-4,
+                "{bare} did not move"
+            );
         }
     }
 }

@@ -116,8 +116,9 @@ pub fn encoder_tensors(files: &ModelFiles) -> Result<HashMap<String, Tensor>> {
         .find(|p| names.contains(&format!("{p}embeddings.word_embeddings.weight")))
         .ok_or_else(|| Error::Weights {
             path: path.clone(),
-            message: "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
-                .into(),
+            message:
+                "no embeddings.word_embeddings.weight (with or without a roberta./bert. prefix)"
+                    .into(),
         })?;
     let all: Vec<(String, Tensor)> = match &files.weights {
         Weights::Safetensors(paths) => {

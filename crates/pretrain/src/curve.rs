@@ -115,7 +115,11 @@ pub fn svg(title: &str, series: &[Series]) -> std::result::Result<String, String
 }
 
 /// Curves of another measure (`y` names it) as an SVG document.
-pub fn svg_labelled(title: &str, y: &str, series: &[Series]) -> std::result::Result<String, String> {
+pub fn svg_labelled(
+    title: &str,
+    y: &str,
+    series: &[Series],
+) -> std::result::Result<String, String> {
     let mut svg = String::new();
     draw(&mut svg, title, y, series)?;
     Ok(svg)

@@ -1,0 +1,179 @@
+//! `pytorrent finetune`: a stopped and resumed run writes the bytes an uninterrupted one does,
+//! whatever the thread count; the output is a sentence-transformers folder `embed` and
+//! `eval retrieval` load; refusals with the right exit codes.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn base(out: &Path) -> Cmd {
+    let r = root();
+    pt!(
+        "finetune",
+        r.join("data-samples/corpus"),
+        "--init",
+        r.join("data-samples/models/pytorrent-small-mlm"),
+        "--out",
+        out
+    )
+}
+
+fn finetune(out: &Path) -> Cmd {
+    base(out)
+        .args([
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "4",
+            "--max-seq-length",
+            "32",
+        ])
+        .args([
+            "--eval-every",
+            "2",
+            "--eval-pairs",
+            "12",
+            "--seed",
+            "3",
+            "--lr",
+            "1e-4",
+        ])
+        .args(["--hard-negatives", "1"])
+}
+
+/// log.csv without the wall-clock columns (elapsed_s, pairs_per_s).
+fn log_without_times(out: &Path) -> Vec<String> {
+    read_text(&out.join("log.csv"))
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [&f[..6], &f[8..]].concat().join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn a_resumed_run_writes_the_bytes_of_an_uninterrupted_one_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let report = finetune(&whole).args(["-q"]).json();
+    assert_eq!(report["steps"], 6);
+    assert_eq!(report["finished"], true);
+    assert!(report["valid_mrr_init"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        report["valid_curve"].as_array().unwrap().len(),
+        4,
+        "{report}"
+    );
+    for f in [
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "mrr.svg",
+    ] {
+        assert!(whole.join(f).is_file(), "no {f}");
+    }
+    let st: serde_json::Value =
+        serde_json::from_str(&read_text(&whole.join("sentence_bert_config.json"))).unwrap();
+    assert_eq!(st["max_seq_length"], 32);
+
+    let parts = dir.path().join("parts");
+    let first = finetune(&parts)
+        .env("RAYON_NUM_THREADS", "1")
+        .args(["--stop-after", "3", "-q"])
+        .json();
+    assert_eq!(first["finished"], false);
+    // Again without --resume: refused, nothing overwritten.
+    let o = finetune(&parts).arg("-q").fails_with(2);
+    assert_stderr_has(&o, "--resume");
+    let done = finetune(&parts)
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["--resume", "-q"])
+        .json();
+    assert_eq!(done["resumed_from"], 3);
+    assert_eq!(done["finished"], true);
+    let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(bytes(&whole) == bytes(&parts), "resumed weights differ");
+    assert_eq!(log_without_times(&whole), log_without_times(&parts));
+    assert_eq!(report["valid_mrr"], done["valid_mrr"]);
+    // Other settings on resume are refused.
+    let o = finetune(&parts)
+        .args(["--resume", "--scale", "10", "-q"])
+        .fails_with(2);
+    assert_stderr_has(&o, "other settings");
+
+    // The folder is a model the other commands take, as sentence-transformers folders are.
+    let npy = dir.path().join("e.npy");
+    pt!(
+        "embed",
+        "--model",
+        &whole,
+        "--text",
+        "def add(a, b): return a + b",
+        "--out",
+        &npy,
+        "-q"
+    )
+    .ok();
+    let (rows, dim, _) = read_npy_f32(&npy);
+    assert_eq!((rows, dim), (1, 256));
+    let r = pt!(
+        "eval",
+        "retrieval",
+        root().join("data-samples/corpus"),
+        "--model",
+        &whole,
+        "--protocol",
+        "pool",
+        "--no-cache",
+        "-q"
+    )
+    .json();
+    assert!(r["scores"]["test"][0]["mrr_at_10"].as_f64().unwrap() > 0.0, "{r}");
+}
+
+#[test]
+fn finetune_refuses_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    // In-batch negatives need two pairs a batch.
+    let o = base(&out).args(["--batch-size", "1"]).fails_with(2);
+    assert_stderr_has(&o, "--batch-size 1");
+    // A tokenizer folder is not a model.
+    let r = root();
+    let tok = tokenizer(dir.path());
+    let o = pt!(
+        "finetune",
+        r.join("data-samples/corpus"),
+        "--init",
+        &tok,
+        "--out",
+        &out
+    )
+    .fails_with(2);
+    assert_stderr_has(&o, "tokenizer folder");
+    // Longer texts than the model's positions.
+    let o = base(&out).args(["--max-seq-length", "4096"]).fails_with(2);
+    assert_stderr_has(&o, "takes 128 tokens");
+    // A corpus without pairs in the partition: a data error naming it.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, record("org/x", "def f():\n    return 1\n") + "\n").unwrap();
+    let o = pt!(
+        "finetune",
+        &empty,
+        "--init",
+        r.join("data-samples/models/pytorrent-small-mlm"),
+        "--out",
+        &out
+    )
+    .fails_with(1);
+    assert_stderr_has(&o, "at least 2");
+}
