@@ -28,6 +28,7 @@ SECTIONS = [
     ("tokenizer", "Tokenizer"),
     ("shards", "Shards"),
     ("training", "Loss curves"),
+    ("finetune", "Fine-tuning for code search"),
     ("fill-mask", "Fill-mask"),
     ("cloze", "Cloze test"),
     ("retrieval", "Code retrieval"),

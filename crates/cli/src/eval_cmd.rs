@@ -202,6 +202,10 @@ pub struct RetrievalArgs {
     /// Leave out the BM25 baseline.
     #[arg(long)]
     no_bm25: bool,
+    /// Another model scored the same way, beside the system (repeatable): e.g. the
+    /// checkpoint a fine-tuned model started from.
+    #[arg(long = "baseline-model", value_name = "MODEL")]
+    baseline_models: Vec<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -237,6 +241,7 @@ impl From<&RetrievalArgs> for RetrievalConfig {
             cache: a.cache.clone(),
             no_cache: a.no_cache,
             no_bm25: a.no_bm25,
+            baseline_models: a.baseline_models.clone(),
         }
     }
 }

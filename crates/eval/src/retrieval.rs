@@ -156,6 +156,10 @@ pub struct RetrievalConfig {
     /// Leaves out the BM25 baseline.
     #[serde(default)]
     pub no_bm25: bool,
+    /// Other models (folders or ids) scored the same way and shown beside the system, e.g.
+    /// the checkpoint a fine-tuned model started from.
+    #[serde(default)]
+    pub baseline_models: Vec<String>,
 }
 
 impl RetrievalConfig {
@@ -189,6 +193,7 @@ impl RetrievalConfig {
             cache: None,
             no_cache: false,
             no_bm25: false,
+            baseline_models: Vec::new(),
         }
     }
 
@@ -697,7 +702,7 @@ impl pytorrent_io::stage::Stage for Retrieval {
         "query_embeddings",
         "candidate_embeddings",
     ];
-    const READS_OR_ID: &'static [&'static str] = &["model", "tokenizer"];
+    const READS_OR_ID: &'static [&'static str] = &["model", "tokenizer", "baseline_models"];
     const WRITES: &'static [&'static str] = &["quarantine", "cache"];
 
     fn run(
@@ -776,6 +781,18 @@ pub fn run(cfg: &RetrievalConfig, reporter: &dyn Reporter) -> Result<RetrievalRe
     } else {
         None
     };
+    for other in &cfg.baseline_models {
+        let mut c = cfg.clone();
+        c.model = Some(other.clone());
+        c.tokenizer = None;
+        if let Some((q, cand, name)) = model_embeddings(&c, &side, reporter)? {
+            let (q, cand) = (q.prepared(cfg.similarity), cand.prepared(cfg.similarity));
+            let s = score_groups(&groups, &side, &cutoffs, &|g, keys| {
+                embedding_hits(&q, &cand, g, keys, depth)
+            });
+            baselines.insert(name, s);
+        }
+    }
     let (system_name, scores) = match system {
         Some((q, c, name)) => {
             let (q, c) = (q.prepared(cfg.similarity), c.prepared(cfg.similarity));

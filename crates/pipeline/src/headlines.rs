@@ -10,6 +10,7 @@ use pytorrent_eval::overlap::OverlapReport;
 use pytorrent_eval::retrieval::RetrievalReport;
 use pytorrent_extract::ExtractReport;
 use pytorrent_pack::PackReport;
+use pytorrent_finetune::FinetuneReport;
 use pytorrent_pretrain::PretrainReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -133,6 +134,26 @@ fn headline(stage: Stage, st: &Stamp) -> Option<(String, BTreeMap<String, Value>
                 r.steps,
                 r.train_loss.map_or("-".into(), |l| format!("{l:.3}")),
                 r.train_loss_steps
+            )
+        }
+        Stage::Finetune => {
+            let r: FinetuneReport = typed(st)?;
+            f.insert("steps".into(), json!(r.steps));
+            f.insert("train_loss".into(), json!(r.train_loss));
+            f.insert("valid_mrr_init".into(), json!(r.valid_mrr_init));
+            f.insert("valid_mrr".into(), json!(r.valid_mrr));
+            let mrr = match (r.valid_mrr_init, r.valid_mrr) {
+                (Some(a), Some(b)) => format!(
+                    "; valid MRR {b:.3} from {a:.3} before (pool of {} pairs)",
+                    r.valid_pairs
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{} steps on {} pairs; train loss {}{mrr}",
+                r.steps,
+                r.train_pairs,
+                r.train_loss.map_or("-".into(), |l| format!("{l:.3}"))
             )
         }
         Stage::FillMask => {

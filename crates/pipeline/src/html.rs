@@ -13,6 +13,7 @@ use pytorrent_eval::overlap::{OverlapReport, Share};
 use pytorrent_eval::retrieval::{RetrievalReport, Scores};
 use pytorrent_extract::ExtractReport;
 use pytorrent_pack::PackReport;
+use pytorrent_finetune::FinetuneReport;
 use pytorrent_pretrain::PretrainReport;
 use serde::de::DeserializeOwned;
 
@@ -25,13 +26,14 @@ use crate::state::{self, Stamp};
 use crate::Result;
 
 /// The sections of the page, in order, with their ids (the render check looks for them).
-pub const SECTIONS: [(&str, &str); 11] = [
+pub const SECTIONS: [(&str, &str); 12] = [
     ("pipeline", "Pipeline"),
     ("corpus", "Corpus"),
     ("licenses", "Licenses"),
     ("tokenizer", "Tokenizer"),
     ("shards", "Shards"),
     ("training", "Loss curves"),
+    ("finetune", "Fine-tuning for code search"),
     ("fill-mask", "Fill-mask"),
     ("cloze", "Cloze test"),
     ("retrieval", "Code retrieval"),
@@ -42,6 +44,7 @@ pub const SECTIONS: [(&str, &str); 11] = [
 const MODEL: RGBColor = RGBColor(70, 110, 170);
 const BM25: RGBColor = RGBColor(230, 150, 40);
 const RANDOM: RGBColor = RGBColor(160, 160, 160);
+const OTHER_MODEL: RGBColor = RGBColor(150, 180, 220);
 
 /// The page of a run, from its stage stamps (the stamped stages of `jobs`, read once by the
 /// runner).
@@ -124,6 +127,12 @@ pub fn render(
     page.section("training");
     let pretrain: Option<PretrainReport> = report_of(file, stamps, Stage::Pretrain)?;
     training(&mut page, jobs, pretrain.as_ref())?;
+
+    page.section("finetune");
+    match report_of::<FinetuneReport>(file, stamps, Stage::Finetune)? {
+        Some(f) => finetune(&mut page, &f)?,
+        None => page.absent(present(Stage::Finetune)),
+    }
 
     page.section("fill-mask");
     match report_of::<FillMaskEvalReport>(file, stamps, Stage::FillMask)? {
@@ -647,6 +656,63 @@ fn curves(page: &mut Page, log: &Path) -> Result<()> {
     Ok(())
 }
 
+fn finetune(page: &mut Page, r: &FinetuneReport) -> Result<()> {
+    let mrr = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.3}"));
+    page.table(&[
+        ("started from", r.init.clone()),
+        (
+            "training pairs",
+            format!("{} ({} batches an epoch)", r.train_pairs, r.batches_per_epoch),
+        ),
+        (
+            "kept apart (repeated texts)",
+            format!(
+                "{} pairs put off to a later batch, {} left out",
+                r.deferred, r.left_out
+            ),
+        ),
+        ("hard negatives a pair", r.hard_negatives.to_string()),
+        ("steps", format!("{} of {} ({:.2} epochs)", r.steps, r.max_steps, r.epochs)),
+        (
+            &format!("train loss (mean of the last {} steps)", r.train_loss_steps),
+            r.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        ),
+        (
+            &format!("valid MRR before → after (pool of {} pairs)", r.valid_pairs),
+            format!("{} → {}", mrr(r.valid_mrr_init), mrr(r.valid_mrr)),
+        ),
+        ("pairs per second", format!("{:.1}", r.pairs_per_s)),
+        ("device", r.device.clone()),
+    ]);
+    let log = r.out.join("log.csv");
+    let (loss, valid) = pytorrent_finetune::train::read_log(&log)
+        .map_err(|e| crate::Error::stage(Stage::Finetune, &e))?;
+    if valid.len() > 1 {
+        let svg = pytorrent_pretrain::curve::svg_labelled(
+            "Validation MRR by step (pool protocol)",
+            "MRR",
+            &[pytorrent_pretrain::curve::Series {
+                name: "valid MRR",
+                points: valid,
+            }],
+        )
+        .map_err(|e| crate::Error::Usage(format!("drawing the MRR curve: {e}")))?;
+        page.svg(&svg);
+    }
+    if loss.len() > 1 {
+        let svg = pytorrent_pretrain::curve::svg(
+            "Contrastive loss by step",
+            &[pytorrent_pretrain::curve::Series {
+                name: "train loss",
+                points: loss,
+            }],
+        )
+        .map_err(|e| crate::Error::Usage(format!("drawing the loss curve: {e}")))?;
+        page.svg(&svg);
+    }
+    Ok(())
+}
+
 fn fill_mask(
     page: &mut Page,
     f: &FillMaskEvalReport,
@@ -792,11 +858,21 @@ fn retrieval(
     )];
     for (name, v) in &p.baselines {
         rows.push(row(name, v));
-        let colour = if name == "bm25" { BM25 } else { RANDOM };
+        let colour = match name.as_str() {
+            "bm25" => BM25,
+            "random" => RANDOM,
+            // Another model (the checkpoint a fine-tuned one started from).
+            _ => OTHER_MODEL,
+        };
         chart.push((name.clone(), v.mrr.unwrap_or(0.0), colour));
     }
     page.grid(&["system", "MRR", "NDCG@10", "accuracy@1"], &rows);
-    page.svg(&value_bars("MRR beside BM25 and random", &chart, &|v| {
+    let title = if p.baselines.keys().any(|n| n.starts_with("model:")) {
+        "MRR beside the starting model, BM25 and random"
+    } else {
+        "MRR beside BM25 and random"
+    };
+    page.svg(&value_bars(title, &chart, &|v| {
         format!("{v:.3}")
     })?);
     Ok(())

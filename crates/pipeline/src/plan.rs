@@ -13,6 +13,7 @@ use pytorrent_eval::retrieval::RetrievalConfig;
 use pytorrent_extract::ExtractConfig;
 use pytorrent_fetch::FetchConfig;
 use pytorrent_pack::PackConfig;
+use pytorrent_finetune::FinetuneConfig;
 use pytorrent_pretrain::PretrainConfig;
 use pytorrent_tokenizer::eval::EvalConfig as TokenizerEvalConfig;
 use pytorrent_tokenizer::TrainConfig;
@@ -55,6 +56,7 @@ pub enum Task {
     },
     Pack(PackConfig),
     Pretrain(PretrainConfig),
+    Finetune(FinetuneConfig),
     FillMask(FillMaskEvalConfig),
     /// Make a cloze set from the corpus (unless `data` names one), then score the model.
     Cloze {
@@ -199,6 +201,16 @@ impl<'a> Planner<'a> {
                 t.insert("out".into(), path_value(output.as_ref().unwrap()));
                 Task::Pretrain(self.typed(stage, t)?)
             }
+            Stage::Finetune => {
+                self.corpus_inputs(stage, &mut t, &mut upstream, true)?;
+                if !t.contains_key("init") {
+                    self.need(stage, Stage::Pretrain, "init")?;
+                    t.insert("init".into(), path_value(&self.out_of(Stage::Pretrain)));
+                    upstream.push(Stage::Pretrain);
+                }
+                t.insert("out".into(), path_value(output.as_ref().unwrap()));
+                Task::Finetune(self.typed(stage, t)?)
+            }
             Stage::FillMask => {
                 self.model(stage, &mut t, &mut upstream)?;
                 Task::FillMask(self.typed(stage, t)?)
@@ -259,7 +271,7 @@ impl<'a> Planner<'a> {
                 if !external {
                     self.corpus_inputs(stage, &mut t, &mut upstream, true)?;
                 }
-                self.model_optional(&mut t, &mut upstream);
+                self.model_optional(&mut t, &mut upstream)?;
                 Task::Retrieval(self.typed(stage, t)?)
             }
             Stage::Overlap => {
@@ -342,16 +354,39 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// Retrieval without a model still runs (BM25 and random); with a pretrain stage it
-    /// checks that model.
-    fn model_optional(&self, t: &mut Table, upstream: &mut Vec<Stage>) {
+    /// Retrieval without a model still runs (BM25 and random); with a finetune stage it
+    /// checks the fine-tuned model beside the checkpoint it started from, else with a
+    /// pretrain stage that model.
+    fn model_optional(&self, t: &mut Table, upstream: &mut Vec<Stage>) -> Result<()> {
         let has_model = ["model", "query_embeddings"]
             .iter()
             .any(|k| t.contains_key(*k));
-        if !has_model && self.has(Stage::Pretrain) {
+        if !has_model && self.has(Stage::Finetune) {
+            t.insert("model".into(), path_value(&self.out_of(Stage::Finetune)));
+            upstream.push(Stage::Finetune);
+            if !t.contains_key("baseline_models") {
+                let init = match self.file.sections[&Stage::Finetune].get("init") {
+                    Some(Value::String(s)) => {
+                        let p = normalize(&self.file.dir.join(s));
+                        if p.exists() {
+                            p.display().to_string()
+                        } else {
+                            s.clone()
+                        }
+                    }
+                    Some(_) => return Err(self.bad(Stage::Finetune, "`init` must be a string")),
+                    None => {
+                        upstream.push(Stage::Pretrain);
+                        self.out_of(Stage::Pretrain).display().to_string()
+                    }
+                };
+                t.insert("baseline_models".into(), Value::Array(vec![Value::String(init)]));
+            }
+        } else if !has_model && self.has(Stage::Pretrain) {
             t.insert("model".into(), path_value(&self.out_of(Stage::Pretrain)));
             upstream.push(Stage::Pretrain);
         }
+        Ok(())
     }
 
     /// Package metadata of the extract stage: its `metadata`, else a `Package_Metadata`
@@ -453,6 +488,7 @@ impl Task {
             }
             Task::Pack(c) => v(c),
             Task::Pretrain(c) => v(c),
+            Task::Finetune(c) => v(c),
             Task::FillMask(c) => v(c),
             Task::Cloze { make, score } => serde_json::json!({
                 "make": make.as_ref().map(|m| v(m)),

@@ -479,6 +479,11 @@ fn execute(job: &Job, fp: &str, out: &Path, reporter: &dyn Reporter) -> Result<(
             <pytorrent_pretrain::Pretrain as PStage>::set_resume(&mut c, resumed);
             run_stage::<pytorrent_pretrain::Pretrain>(&c, stage, reporter)?
         }
+        Task::Finetune(c) => {
+            let mut c = c.clone();
+            <pytorrent_finetune::Finetune as PStage>::set_resume(&mut c, resumed);
+            run_stage::<pytorrent_finetune::Finetune>(&c, stage, reporter)?
+        }
         Task::FillMask(c) => {
             run_stage::<pytorrent_eval::fill_mask::FillMaskEval>(c, stage, reporter)?
         }

@@ -11,6 +11,7 @@ pub enum Stage {
     Tokenizer,
     Pack,
     Pretrain,
+    Finetune,
     FillMask,
     Cloze,
     Retrieval,
@@ -18,13 +19,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Fetch,
         Stage::Extract,
         Stage::Stats,
         Stage::Tokenizer,
         Stage::Pack,
         Stage::Pretrain,
+        Stage::Finetune,
         Stage::FillMask,
         Stage::Cloze,
         Stage::Retrieval,
@@ -40,6 +42,7 @@ impl Stage {
             Stage::Tokenizer => "tokenizer",
             Stage::Pack => "pack",
             Stage::Pretrain => "pretrain",
+            Stage::Finetune => "finetune",
             Stage::FillMask => "fill_mask",
             Stage::Cloze => "cloze",
             Stage::Retrieval => "retrieval",
@@ -66,6 +69,7 @@ impl Stage {
             Stage::Tokenizer => Some("tokenizer"),
             Stage::Pack => Some("shards"),
             Stage::Pretrain => Some("model"),
+            Stage::Finetune => Some("retrieval-model"),
             Stage::Cloze => Some("cloze"),
             _ => None,
         }
@@ -94,6 +98,7 @@ impl Stage {
             Stage::Tokenizer => of::<pytorrent_tokenizer::train_corpus::Train>(),
             Stage::Pack => of::<pytorrent_pack::Pack>(),
             Stage::Pretrain => of::<pytorrent_pretrain::Pretrain>(),
+            Stage::Finetune => of::<pytorrent_finetune::Finetune>(),
             Stage::FillMask => of::<fill_mask::FillMaskEval>(),
             Stage::Cloze => {
                 let mut t = of::<cloze::ClozeMake>();
