@@ -137,7 +137,10 @@ fn a_resumed_run_writes_the_bytes_of_an_uninterrupted_one_whatever_the_threads()
         "-q"
     )
     .json();
-    assert!(r["scores"]["test"][0]["mrr_at_10"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["scores"]["test"][0]["mrr_at_10"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
 }
 
 #[test]

@@ -53,6 +53,7 @@ fn stages() -> Vec<(&'static str, Reader)> {
         ),
         ("shards.merge", read::<pytorrent_pack::merge::MergeConfig>),
         ("pretrain", read::<pytorrent_pretrain::PretrainConfig>),
+        ("finetune", read::<pytorrent_finetune::FinetuneConfig>),
         (
             "fill_mask",
             read::<pytorrent_model::fill_mask::FillMaskConfig>,
@@ -285,6 +286,10 @@ fn flag_defaults_are_the_config_defaults() {
         &["s", "--out", "o", "--model-config", "m"],
         "shards = \"s\"\nout = \"o\"\nmodel_config = \"m\"",
     );
+    same::<pytorrent_finetune::FinetuneConfig>(
+        &["in", "--init", "m", "--out", "o"],
+        &format!("{input}\ninit = \"m\"\nout = \"o\""),
+    );
     same::<pytorrent_tokenizer::encode::EncodeConfig>(&["--tokenizer", "t"], "tokenizer = \"t\"");
     same::<pytorrent_model::fill_mask::FillMaskConfig>(&["--model", "m"], "model = \"m\"");
     same::<pytorrent_model::embed::EmbedConfig>(
@@ -322,6 +327,7 @@ fn every_path_key_of_a_stage_is_a_key_of_its_config() {
         keys::<pytorrent_pack::Pack>("pack"),
         keys::<pytorrent_pack::verify::Verify>("shards.verify"),
         keys::<pytorrent_pretrain::Pretrain>("pretrain"),
+        keys::<pytorrent_finetune::Finetune>("finetune"),
         keys::<pytorrent_eval::fill_mask::FillMaskEval>("eval.fill_mask"),
         keys::<pytorrent_eval::retrieval::Retrieval>("eval.retrieval"),
         keys::<pytorrent_eval::overlap::Overlap>("eval.overlap"),

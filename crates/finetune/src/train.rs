@@ -10,7 +10,7 @@ use pytorrent_eval::pairs::{from_corpus, Selection};
 use pytorrent_io::{Reporter, Unit};
 use pytorrent_model::text::ModelTokenizer;
 use pytorrent_pretrain::checkpoint::{self, TrainerState};
-use pytorrent_pretrain::curve::{plot, plot_labelled, Series};
+use pytorrent_pretrain::curve::{plot, plot_labelled, Points, Series};
 use pytorrent_pretrain::model::MlmModel;
 use pytorrent_pretrain::nn::seed_of;
 use pytorrent_pretrain::optim::{clip_grad_norm, lr_at, AdamW, AdamWConfig};
@@ -65,13 +65,19 @@ pub struct FinetuneReport {
     pub device: String,
 }
 
+/// Validation pairs as token ids.
+struct ValidSet {
+    queries: Vec<Vec<u32>>,
+    codes: Vec<Vec<u32>>,
+}
+
 const HEADER: &str = "step,epoch,lr,loss,grad_norm,pairs,elapsed_s,pairs_per_s,valid_mrr";
 
 struct Setup {
     model: MlmModel,
     template: Template,
     pairs: Pairs,
-    valid: Option<(Vec<Vec<u32>>, Vec<Vec<u32>>)>,
+    valid: Option<ValidSet>,
     without_query: u64,
     init_fingerprint: String,
     max_len: usize,
@@ -221,7 +227,10 @@ fn setup(cfg: &FinetuneConfig, device: &Device, reporter: &dyn Reporter) -> Resu
     } else {
         let n = valid_set.texts.len().min(cfg.eval_pairs.max(2));
         let v = Pairs::encode(&tok, &valid_set.texts[..n], &valid_set.codes[..n], max_len)?;
-        Some((v.queries, v.codes))
+        Some(ValidSet {
+            queries: v.queries,
+            codes: v.codes,
+        })
     };
     let mut init_files = vec![files.config.clone()];
     init_files.extend(weight_paths(&files.weights));
@@ -323,12 +332,12 @@ fn micro_of(pairs: &Pairs, idx: &[u32], negatives: usize, pad: u32) -> Micro {
 }
 
 fn validate_mrr(s: &Setup, batch_size: usize) -> Result<Option<f64>> {
-    let Some((q, c)) = &s.valid else {
+    let Some(v) = &s.valid else {
         return Ok(None);
     };
     let pad = s.model.arch.pad_id;
-    let qe = embed_all(&s.model, q, batch_size, pad)?;
-    let ce = embed_all(&s.model, c, batch_size, pad)?;
+    let qe = embed_all(&s.model, &v.queries, batch_size, pad)?;
+    let ce = embed_all(&s.model, &v.codes, batch_size, pad)?;
     Ok(Some(pool_mrr(&qe, &ce)))
 }
 
@@ -353,7 +362,7 @@ fn open_log(out: &Path, keep_until: Option<u64>) -> Result<std::fs::File> {
 }
 
 /// (step, loss) and (step, valid MRR) points of a log.
-pub fn read_log(path: &Path) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+pub fn read_log(path: &Path) -> Result<(Points, Points)> {
     let text = std::fs::read_to_string(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
     let (mut loss, mut mrr) = (Vec::new(), Vec::new());
     for line in text.lines().skip(1) {
@@ -459,11 +468,13 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
                 Some(ck.state.step),
             )
         }
-        Some((_, dir)) => return Err(Error::Usage(format!(
+        Some((_, dir)) => {
+            return Err(Error::Usage(format!(
             "{} already holds checkpoints ({}): pass --resume to continue, or choose another --out",
             out.display(),
             dir.display()
-        ))),
+        )))
+        }
         None => (0, 0, 0.0, None),
     };
     let mut log = open_log(out, resumed_from)?;
@@ -471,7 +482,7 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
     let io_log = |e| pytorrent_io::Error::io(&log_path, e);
     reporter.log(&format!(
         "{} parameters; {} pairs in {} batches of up to {} an epoch ({} × {} a step), {} steps, {} {}",
-        s.model.arch.parameters() - (s.model.arch.hidden * s.model.arch.hidden + s.model.arch.hidden * 3 + s.model.arch.vocab_size),
+        s.model.params().iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
         s.pairs.len(),
         first.batches.len(),
         cfg.batch_size,
@@ -497,13 +508,11 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
     let mut train_secs = 0f64;
     reporter.begin("fine-tuning", Unit::Items("steps"), Some(total));
     reporter.set_position(step);
-    let mut epoch_now = 0u64;
     while step < stop {
         let step_started = Instant::now();
         let mut micros = Vec::with_capacity(cfg.grad_accum);
         for k in 0..cfg.grad_accum as u64 {
-            let (epoch, idx) = schedule.micro(step * cfg.grad_accum as u64 + k);
-            epoch_now = epoch;
+            let (_, idx) = schedule.micro(step * cfg.grad_accum as u64 + k);
             seen += idx.len() as u64;
             micros.push(micro_of(
                 &s.pairs,
@@ -582,7 +591,6 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
     }
     reporter.end();
     drop(log);
-    let _ = epoch_now;
     let finished = step >= total;
     if finished {
         let dtype = match cfg.save_dtype {
@@ -621,7 +629,7 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
         parameters: s.model.params().iter().map(|(_, v)| v.elem_count()).sum(),
         train_pairs: s.pairs.len(),
         without_query: s.without_query,
-        valid_pairs: s.valid.as_ref().map_or(0, |v| v.0.len()),
+        valid_pairs: s.valid.as_ref().map_or(0, |v| v.queries.len()),
         texts_cut: s.pairs.cut,
         max_seq_length: s.max_len,
         hard_negatives: cfg.hard_negatives,

@@ -12,8 +12,8 @@ use pytorrent_eval::fill_mask::FillMaskEvalReport;
 use pytorrent_eval::overlap::{OverlapReport, Share};
 use pytorrent_eval::retrieval::{RetrievalReport, Scores};
 use pytorrent_extract::ExtractReport;
-use pytorrent_pack::PackReport;
 use pytorrent_finetune::FinetuneReport;
+use pytorrent_pack::PackReport;
 use pytorrent_pretrain::PretrainReport;
 use serde::de::DeserializeOwned;
 
@@ -662,7 +662,10 @@ fn finetune(page: &mut Page, r: &FinetuneReport) -> Result<()> {
         ("started from", r.init.clone()),
         (
             "training pairs",
-            format!("{} ({} batches an epoch)", r.train_pairs, r.batches_per_epoch),
+            format!(
+                "{} ({} batches an epoch)",
+                r.train_pairs, r.batches_per_epoch
+            ),
         ),
         (
             "kept apart (repeated texts)",
@@ -672,7 +675,10 @@ fn finetune(page: &mut Page, r: &FinetuneReport) -> Result<()> {
             ),
         ),
         ("hard negatives a pair", r.hard_negatives.to_string()),
-        ("steps", format!("{} of {} ({:.2} epochs)", r.steps, r.max_steps, r.epochs)),
+        (
+            "steps",
+            format!("{} of {} ({:.2} epochs)", r.steps, r.max_steps, r.epochs),
+        ),
         (
             &format!("train loss (mean of the last {} steps)", r.train_loss_steps),
             r.train_loss.map_or("-".into(), |l| format!("{l:.4}")),
@@ -872,9 +878,7 @@ fn retrieval(
     } else {
         "MRR beside BM25 and random"
     };
-    page.svg(&value_bars(title, &chart, &|v| {
-        format!("{v:.3}")
-    })?);
+    page.svg(&value_bars(title, &chart, &|v| format!("{v:.3}"))?);
     Ok(())
 }
 

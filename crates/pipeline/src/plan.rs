@@ -12,8 +12,8 @@ use pytorrent_eval::overlap::OverlapConfig;
 use pytorrent_eval::retrieval::RetrievalConfig;
 use pytorrent_extract::ExtractConfig;
 use pytorrent_fetch::FetchConfig;
-use pytorrent_pack::PackConfig;
 use pytorrent_finetune::FinetuneConfig;
+use pytorrent_pack::PackConfig;
 use pytorrent_pretrain::PretrainConfig;
 use pytorrent_tokenizer::eval::EvalConfig as TokenizerEvalConfig;
 use pytorrent_tokenizer::TrainConfig;
@@ -380,7 +380,10 @@ impl<'a> Planner<'a> {
                         self.out_of(Stage::Pretrain).display().to_string()
                     }
                 };
-                t.insert("baseline_models".into(), Value::Array(vec![Value::String(init)]));
+                t.insert(
+                    "baseline_models".into(),
+                    Value::Array(vec![Value::String(init)]),
+                );
             }
         } else if !has_model && self.has(Stage::Pretrain) {
             t.insert("model".into(), path_value(&self.out_of(Stage::Pretrain)));

@@ -26,6 +26,7 @@ fn the_sample_pipeline_plans_every_stage_from_the_samples() {
             Stage::Tokenizer,
             Stage::Pack,
             Stage::Pretrain,
+            Stage::Finetune,
             Stage::FillMask,
             Stage::Cloze,
             Stage::Retrieval,
@@ -46,6 +47,20 @@ fn the_sample_pipeline_plans_every_stage_from_the_samples() {
                 assert_eq!(Path::new(&c.tokenizer), out.join("tokenizer"));
             }
             Task::Pretrain(c) => assert_eq!(c.shards, out.join("shards")),
+            // Fine-tuning starts from the pretrained model, on the scenario's pairs; the
+            // retrieval check scores its output beside that starting model.
+            Task::Finetune(c) => {
+                assert_eq!(Path::new(&c.init), out.join("model"));
+                assert_eq!(c.input.inputs, [out.join("corpus/both")]);
+                assert_eq!(c.out, out.join("retrieval-model"));
+            }
+            Task::Retrieval(c) => {
+                assert_eq!(
+                    c.model.as_deref().map(Path::new),
+                    Some(out.join("retrieval-model").as_path())
+                );
+                assert_eq!(c.baseline_models, [out.join("model").display().to_string()]);
+            }
             Task::Stats(c) => {
                 assert_eq!(c.input.inputs, [out.join("corpus")]);
                 assert!(c.metadata[0].ends_with("data-samples/packages/Package_Metadata"));
