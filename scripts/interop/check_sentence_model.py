@@ -32,7 +32,9 @@ def main():
         failures.append("the folder does not declare mean pooling")
     if model.similarity_fn_name != "cosine":
         failures.append(f"similarity {model.similarity_fn_name}, not cosine")
-    limit = model[0].auto_model.config.max_position_embeddings - model[0].auto_model.config.pad_token_id - 1
+    config = model[0].auto_model.config
+    # RoBERTa numbers positions from padding_idx + 1; BERT from 0.
+    limit = config.max_position_embeddings - (config.pad_token_id + 1 if config.model_type == "roberta" else 0)
     if model.max_seq_length > limit:
         failures.append(f"max_seq_length {model.max_seq_length} above the model's {limit} positions")
     if failures:

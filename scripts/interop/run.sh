@@ -88,9 +88,14 @@ if [ -n "$torch_venv" ]; then
     for _ in $(seq 60); do printf 'counts[key] = counts.get(key, 0) + 1; '; done; printf '\n'
     printf 'import os\n'
   } > "$work/texts.txt"
-  "$bin" embed "$work/texts.txt" --model "$work/ft" --out "$work/ft-emb.npy" --quiet
-  HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_sentence_model.py" \
-    "$work/ft" "$work/texts.txt" "$work/ft-emb.npy"
+  # From a BERT sentence-transformers model too.
+  "$bin" finetune "$corpus" --init "$root/tests/fixtures/models/st-minilm" --out "$work/ft-bert" \
+    --max-steps 3 --batch-size 8 --eval-pairs 16 --quiet
+  for ft in ft ft-bert; do
+    "$bin" embed "$work/texts.txt" --model "$work/$ft" --out "$work/$ft-emb.npy" --quiet
+    HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_sentence_model.py" \
+      "$work/$ft" "$work/texts.txt" "$work/$ft-emb.npy"
+  done
 else
   echo "== skipped: forward passes in torch and sentence-transformers loading (set PYTORRENT_TORCH_VENV; scripts/interop/make_torch_venv.sh)"
 fi

@@ -180,3 +180,35 @@ fn finetune_refuses_bad_requests() {
     .fails_with(1);
     assert_stderr_has(&o, "at least 2");
 }
+
+#[test]
+fn a_bert_sentence_transformers_model_fine_tunes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bert");
+    let r = root();
+    let report = pt!(
+        "finetune",
+        r.join("data-samples/corpus"),
+        "--init",
+        r.join("tests/fixtures/models/st-minilm"),
+        "--out",
+        &out
+    )
+    .args(["--max-steps", "3", "--batch-size", "8", "--eval-pairs", "12", "-q"])
+    .json();
+    assert_eq!(report["finished"], true);
+    let config: serde_json::Value =
+        serde_json::from_str(&read_text(&out.join("config.json"))).unwrap();
+    assert_eq!(config["architectures"][0], "BertModel");
+    assert_eq!(config["model_type"], "bert");
+    // BERT's positions run from 0: the whole table is usable.
+    let st: serde_json::Value =
+        serde_json::from_str(&read_text(&out.join("sentence_bert_config.json"))).unwrap();
+    assert_eq!(st["max_seq_length"], 64);
+    // The weights moved, and the folder embeds.
+    let before = std::fs::read(r.join("tests/fixtures/models/st-minilm/model.safetensors")).unwrap();
+    assert_ne!(std::fs::read(out.join("model.safetensors")).unwrap(), before);
+    let npy = dir.path().join("e.npy");
+    pt!("embed", "--model", &out, "--text", "def add(a, b): return a + b", "--out", &npy, "-q").ok();
+    assert_eq!(read_npy_f32(&npy).1, 48);
+}
