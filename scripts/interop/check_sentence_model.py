@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A `pytorrent finetune` output loads in sentence-transformers, and its embeddings equal
 `pytorrent embed`'s: SentenceTransformer(DIR).encode(texts) against the npy file our embed
-wrote for the same texts (one a line), to 1e-4 absolute (f32 on both sides; the order of
-the sums differs). Also checks what the folder declares: mean pooling, cosine similarity,
+wrote for the same texts (one a line), to 1e-4 absolute (f32 compute on both sides, also for
+f16 weights; the order of the sums differs). Also checks what the folder declares: mean pooling, cosine similarity,
 max_seq_length within the model's positions.
 
     check_sentence_model.py DIR TEXTS_FILE EMBEDDINGS.npy
@@ -11,6 +11,7 @@ import json
 import sys
 
 import numpy as np
+import torch
 from sentence_transformers import SentenceTransformer
 
 
@@ -18,7 +19,8 @@ def main():
     folder, texts_file, npy = sys.argv[1:4]
     texts = [line.rstrip("\n") for line in open(texts_file, encoding="utf-8")]
     ours = np.load(npy)
-    model = SentenceTransformer(folder, device="cpu")
+    # f32 compute, as pytorrent embeds: transformers would otherwise run f16 weights in f16.
+    model = SentenceTransformer(folder, device="cpu", model_kwargs={"dtype": torch.float32})
     theirs = model.encode(texts, batch_size=8, convert_to_numpy=True)
     failures = []
     if ours.shape != theirs.shape:

@@ -91,7 +91,9 @@ if [ -n "$torch_venv" ]; then
   # From a BERT sentence-transformers model too.
   "$bin" finetune "$corpus" --init "$root/tests/fixtures/models/st-minilm" --out "$work/ft-bert" \
     --max-steps 3 --batch-size 8 --eval-pairs 16 --quiet
-  for ft in ft ft-bert; do
+  # And the shipped retrieval model (f16 weights).
+  cp -r "$root/data-samples/models/pytorrent-small-retrieval" "$work/shipped-retrieval"
+  for ft in ft ft-bert shipped-retrieval; do
     "$bin" embed "$work/texts.txt" --model "$work/$ft" --out "$work/$ft-emb.npy" --quiet
     HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$torch_venv/bin/python" "$here/check_sentence_model.py" \
       "$work/$ft" "$work/texts.txt" "$work/$ft-emb.npy"
