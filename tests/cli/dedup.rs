@@ -319,6 +319,14 @@ fn dedup_checks_that_it_has_every_task_of_one_run() {
     let after: Vec<_> = [&tasks[0], &tasks[2]].map(|t| all_files(t)).into();
     assert!(before == after, "the other tasks' folders are untouched");
 
+    // A `.dedup-work` in --out that holds what the stages do not write is not deleted.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(theirs.join(".dedup-work")).unwrap();
+    std::fs::write(theirs.join(".dedup-work/notes.txt"), "mine").unwrap();
+    let o = pt!("corpus", "dedup", &shared, "--out", &theirs).fails_with(2);
+    assert_stderr_has(&o, "notes.txt");
+    assert_eq!(read_text(&theirs.join(".dedup-work/notes.txt")), "mine");
+
     let x = dir.path().join("x");
     let o = pt!("corpus", "dedup", &shared, "--out", shared.join("merged")).fails_with(2);
     assert_stderr_has(&o, "overlap");

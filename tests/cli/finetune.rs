@@ -194,7 +194,15 @@ fn a_bert_sentence_transformers_model_fine_tunes_too() {
         "--out",
         &out
     )
-    .args(["--max-steps", "3", "--batch-size", "8", "--eval-pairs", "12", "-q"])
+    .args([
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--eval-pairs",
+        "12",
+        "-q",
+    ])
     .json();
     assert_eq!(report["finished"], true);
     let config: serde_json::Value =
@@ -206,10 +214,24 @@ fn a_bert_sentence_transformers_model_fine_tunes_too() {
         serde_json::from_str(&read_text(&out.join("sentence_bert_config.json"))).unwrap();
     assert_eq!(st["max_seq_length"], 64);
     // The weights moved, and the folder embeds.
-    let before = std::fs::read(r.join("tests/fixtures/models/st-minilm/model.safetensors")).unwrap();
-    assert_ne!(std::fs::read(out.join("model.safetensors")).unwrap(), before);
+    let before =
+        std::fs::read(r.join("tests/fixtures/models/st-minilm/model.safetensors")).unwrap();
+    assert_ne!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
     let npy = dir.path().join("e.npy");
-    pt!("embed", "--model", &out, "--text", "def add(a, b): return a + b", "--out", &npy, "-q").ok();
+    pt!(
+        "embed",
+        "--model",
+        &out,
+        "--text",
+        "def add(a, b): return a + b",
+        "--out",
+        &npy,
+        "-q"
+    )
+    .ok();
     assert_eq!(read_npy_f32(&npy).1, 48);
 }
 

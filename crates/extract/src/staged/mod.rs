@@ -338,6 +338,29 @@ pub fn dedup(cfg: &MergeConfig, reporter: &dyn Reporter) -> Result<Outcome> {
     })
 }
 
+/// The folders the stages write in the work folder.
+const STAGE_DIRS: [&str; 3] = ["buckets", "clusters", "write"];
+
+/// Removes the work folder, which must hold only what the stages write: `OUT` may be any
+/// folder, and a `.dedup-work` of someone else's is not this command's to delete.
+fn remove_work(work: &Path) -> Result<()> {
+    if let Ok(entries) = std::fs::read_dir(work) {
+        for e in entries {
+            let e = e.map_err(|e| pytorrent_io::Error::io(work, e))?;
+            let name = e.file_name();
+            if !STAGE_DIRS.iter().any(|s| name == *s) || !e.path().is_dir() {
+                return Err(Error::Usage(format!(
+                    "{}: holds {}, which corpus dedup does not write; move it away or choose \
+                     another --out",
+                    work.display(),
+                    name.to_string_lossy()
+                )));
+            }
+        }
+    }
+    crate::run::remove_dir(work)
+}
+
 /// The three stages in this process (one buckets task), then the work files go.
 fn all(
     cfg: &MergeConfig,
@@ -346,7 +369,7 @@ fn all(
     reporter: &dyn Reporter,
 ) -> Result<ExtractReport> {
     // A fresh start: work files of an earlier staged run (another split) would be mixed in.
-    crate::run::remove_dir(work)?;
+    remove_work(work)?;
     buckets::run(tasks, work, Tasks::ONE, reporter)?;
     clusters::run(tasks, work, reporter)?;
     let mut total = ExtractReport {
@@ -362,7 +385,7 @@ fn all(
         let (r, _) = write::run(&per_task, tasks, work, i, reporter)?;
         total.absorb(r);
     }
-    crate::run::remove_dir(work)?;
+    remove_work(work)?;
     if cfg.stats {
         total.stats = Some(write::stats(cfg, &tasks[0], reporter)?);
     }
