@@ -266,3 +266,40 @@ fn the_shipped_retrieval_model_beats_the_mlm_it_started_from() {
     assert!(ours > 2.0 * mlm, "fine-tuned {ours} vs MLM {mlm}");
     assert!(mlm > 0.0 && ours > random);
 }
+
+/// What `pytorrent finetune` writes loads in sentence-transformers with the embeddings ours
+/// gives: the shipped retrieval model (a finetune output) against embeddings
+/// `SentenceTransformer(DIR).encode` made (scripts/finetune/make_st_reference.py), a text
+/// past max_seq_length among them.
+#[test]
+fn a_finetune_output_embeds_as_sentence_transformers_does() {
+    let r = root();
+    let reference: serde_json::Value = serde_json::from_str(&read_text(
+        &r.join("tests/fixtures/finetune/st-reference.json"),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("e.npy");
+    let mut cmd = pt!(
+        "embed",
+        "--model",
+        r.join("data-samples/models/pytorrent-small-retrieval"),
+        "--out",
+        &npy,
+        "-q"
+    );
+    let texts = reference["texts"].as_array().unwrap();
+    for t in texts {
+        cmd = cmd.args(["--text", t.as_str().unwrap()]);
+    }
+    cmd.ok();
+    let (rows, dim, ours) = read_npy_f32(&npy);
+    let want = reference["embeddings"].as_array().unwrap();
+    assert_eq!((rows, dim), (want.len(), want[0].as_array().unwrap().len()));
+    for (i, row) in want.iter().enumerate() {
+        for (j, v) in row.as_array().unwrap().iter().enumerate() {
+            let d = (ours[i * dim + j] as f64 - v.as_f64().unwrap()).abs();
+            assert!(d < 1e-4, "text {i}, dimension {j}: differs by {d}");
+        }
+    }
+}
