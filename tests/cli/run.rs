@@ -508,3 +508,58 @@ fn a_package_extract_cannot_read_fails_the_run_after_the_report() {
     assert!(d.join("run/report.html").is_file());
     assert!(d.join("run/stages/extract.json").is_file());
 }
+
+/// A pipeline with `[finetune]`: the stage starts from the given model, the retrieval check
+/// scores its output beside that model, and the report shows the fine-tuning with its
+/// validation MRR curve.
+#[test]
+fn a_finetune_stage_is_scored_beside_the_model_it_started_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 64, 600);
+    let mlm = root().join("data-samples/models/pytorrent-small-mlm");
+    fs::write(
+        d.join("ft.toml"),
+        format!(
+            r#"
+[pipeline]
+out = "run"
+scenario = "docstrings"
+
+[extract]
+inputs = ["packages"]
+split = "60,20"
+
+[finetune]
+init = "{}"
+max_steps = 4
+batch_size = 4
+max_seq_length = 32
+eval_every = 2
+
+[eval.retrieval]
+protocol = "pool"
+no_cache = true
+"#,
+            mlm.display()
+        ),
+    )
+    .unwrap();
+    let v = pt!("run", d.join("ft.toml"), "--quiet").json();
+    let html = read_text(&d.join("run/report.html"));
+    let section = &html[html.find("<section id=\"finetune\">").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(section.contains("valid MRR before"), "{section}");
+    assert!(section.contains("<svg"), "the MRR curve");
+    let retrieval: serde_json::Value =
+        serde_json::from_str(&read_text(&d.join("run/stages/retrieval.json"))).unwrap();
+    let p = &retrieval["report"]["pytorrent"];
+    assert_eq!(
+        p["system"],
+        format!("model:{}", d.join("run/retrieval-model").display())
+    );
+    assert!(p["baselines"][format!("model:{}", mlm.display())]["mrr"].is_number(), "{p}");
+    let results = v["results"].as_array().unwrap();
+    let ft = results.iter().find(|r| r["stage"] == "finetune").unwrap();
+    assert_eq!(ft["figures"]["steps"], 4);
+}
