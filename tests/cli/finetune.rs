@@ -166,6 +166,14 @@ fn finetune_refuses_bad_requests() {
     // Longer texts than the model's positions.
     let o = base(&out).args(["--max-seq-length", "4096"]).fails_with(2);
     assert_stderr_has(&o, "takes 128 tokens");
+    // An --out whose 1_Pooling/ holds someone else's file: refused before any training, the
+    // file left alone.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(theirs.join("1_Pooling")).unwrap();
+    std::fs::write(theirs.join("1_Pooling/notes.txt"), "mine").unwrap();
+    let o = finetune(&theirs).fails_with(2);
+    assert_stderr_has(&o, "notes.txt");
+    assert_eq!(read_text(&theirs.join("1_Pooling/notes.txt")), "mine");
     // A corpus without pairs in the partition: a data error naming it.
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, record("org/x", "def f():\n    return 1\n") + "\n").unwrap();

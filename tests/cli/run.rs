@@ -558,7 +558,10 @@ no_cache = true
         p["system"],
         format!("model:{}", d.join("run/retrieval-model").display())
     );
-    assert!(p["baselines"][format!("model:{}", mlm.display())]["mrr"].is_number(), "{p}");
+    assert!(
+        p["baselines"][format!("model:{}", mlm.display())]["mrr"].is_number(),
+        "{p}"
+    );
     let results = v["results"].as_array().unwrap();
     let ft = results.iter().find(|r| r["stage"] == "finetune").unwrap();
     assert_eq!(ft["figures"]["steps"], 4);

@@ -188,6 +188,26 @@ pub fn save_checkpoint(
     io(dir, std::fs::rename(&tmp, dir))
 }
 
+/// Refuses an `out` whose `1_Pooling/` holds what this command does not write there: the
+/// final model replaces that folder. Checked before training, so no run is lost to it.
+pub fn check_out(out: &Path) -> Result<()> {
+    let pooling = out.join("1_Pooling");
+    let Ok(entries) = std::fs::read_dir(&pooling) else {
+        return Ok(());
+    };
+    if let Some(f) = entries
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name() != "config.json")
+    {
+        return Err(crate::Error::Usage(format!(
+            "{}: holds {}, which finetune does not write; choose another --out",
+            pooling.display(),
+            f.file_name().to_string_lossy()
+        )));
+    }
+    Ok(())
+}
+
 /// The final model into `out` itself, each entry written under a temporary folder first and
 /// moved in when all are written.
 pub fn write_final(out: &Path, model: &MlmModel, t: &Template, dtype: DType) -> Result<()> {
@@ -200,7 +220,7 @@ pub fn write_final(out: &Path, model: &MlmModel, t: &Template, dtype: DType) -> 
         let e = io(tmp.path(), e)?;
         let to = out.join(e.file_name());
         if to.is_dir() && e.path().is_dir() {
-            // 1_Pooling of an earlier run of this command.
+            // 1_Pooling of an earlier run of this command (check_out refused any other).
             io(&to, std::fs::remove_dir_all(&to))?;
         }
         io(&to, std::fs::rename(e.path(), &to))?;

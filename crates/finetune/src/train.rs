@@ -107,17 +107,30 @@ fn pooler(
     tensors: &HashMap<String, Tensor>,
     arch: &Arch,
     seed: u64,
+    origin: &Path,
 ) -> Result<HashMap<String, Tensor>> {
+    let h = arch.hidden;
     let mut p: HashMap<String, Tensor> = tensors
         .iter()
         .filter(|(n, _)| n.starts_with("pooler."))
         .map(|(n, t)| (n.clone(), t.clone()))
         .collect();
     if p.len() == 2 {
+        for (name, shape) in [
+            ("pooler.dense.weight", vec![h, h]),
+            ("pooler.dense.bias", vec![h]),
+        ] {
+            let dims = p.get(name).map(|t| t.dims().to_vec());
+            if dims.as_deref() != Some(shape.as_slice()) {
+                return Err(Error::data(
+                    origin,
+                    format!("{name} has shape {dims:?}, the config says {shape:?}"),
+                ));
+            }
+        }
         return Ok(p);
     }
     use rand::SeedableRng;
-    let h = arch.hidden;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed_of(&[seed, 0x9001]));
     let w: Vec<f32> = (0..h * h)
         .map(|_| {
@@ -142,18 +155,20 @@ fn setup(cfg: &FinetuneConfig, device: &Device, reporter: &dyn Reporter) -> Resu
     let files = pytorrent_model::source::resolve(&cfg.init)?;
     let arch = Arch::from_encoder_config_json(&files.config)?;
     let tensors = pytorrent_model::encoder::encoder_tensors(&files)?;
-    let pooler = pooler(&tensors, &arch, cfg.seed)?;
     let compute = match cfg.dtype {
         TrainDtype::F32 => DType::F32,
         TrainDtype::Bf16 => DType::BF16,
     };
+    // The encoder first: it checks every tensor against the config's sizes, so the pooler
+    // below is sized from a hidden width the weights confirm.
     let model = MlmModel::encoder(
         arch.clone(),
-        folder::trainer_names(tensors),
+        folder::trainer_names(tensors.clone()),
         device,
         compute,
         &files.folder.display().to_string(),
     )?;
+    let pooler = pooler(&tensors, &arch, cfg.seed, &files.folder)?;
     let tok = ModelTokenizer::load(&files.folder, cfg.tokenizer.as_deref())?;
     let tok_dir = match cfg.tokenizer.as_deref().map(Path::new) {
         Some(p) if p.is_dir() => p.to_path_buf(),
@@ -406,6 +421,7 @@ impl pytorrent_io::stage::Stage for Finetune {
 
 pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneReport> {
     cfg.validate()?;
+    folder::check_out(&cfg.out)?;
     tune_allocator();
     let device = cfg.device.open()?;
     let mut s = setup(cfg, &device, reporter)?;
