@@ -280,41 +280,27 @@ impl FinetuneConfig {
                 ));
             }
         }
-        let checks: [(&str, f64, bool, &str); 7] = [
+        for (flag, v, ok, range) in [
             ("--lr", self.lr, self.lr > 0.0, "above 0"),
             ("--scale", self.scale, self.scale > 0.0, "above 0"),
-            (
-                "--weight-decay",
-                self.weight_decay,
-                self.weight_decay >= 0.0,
-                "0 or more",
-            ),
-            (
-                "--beta1",
-                self.beta1,
-                (0.0..1.0).contains(&self.beta1),
-                "in [0, 1)",
-            ),
-            (
-                "--beta2",
-                self.beta2,
-                (0.0..1.0).contains(&self.beta2),
-                "in [0, 1)",
-            ),
-            ("--adam-eps", self.adam_eps, self.adam_eps > 0.0, "above 0"),
-            (
-                "--max-grad-norm",
-                self.max_grad_norm,
-                self.max_grad_norm >= 0.0,
-                "0 (no clipping) or more",
-            ),
-        ];
-        for (flag, v, ok, range) in checks {
+        ] {
             if !(ok && v.is_finite()) {
                 return usage(format!("{flag} {v}: must be a finite number {range}"));
             }
         }
-        Ok(())
+        pytorrent_pretrain::optim::check_settings(&self.adamw(), self.max_grad_norm)
+            .map_err(Error::Usage)
+    }
+
+    /// The optimiser's settings.
+    pub fn adamw(&self) -> pytorrent_pretrain::optim::AdamWConfig {
+        pytorrent_pretrain::optim::AdamWConfig {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+        }
     }
 
     /// What must not change across `--resume`: the model it started from, the pairs, and

@@ -4,7 +4,7 @@
 use candle_core::{DType, Tensor, D};
 use pytorrent_pretrain::model::{Batch, MlmModel};
 use pytorrent_pretrain::nn::{seed_of, Dropout};
-use pytorrent_pretrain::optim::gradients;
+use pytorrent_pretrain::optim::{add_grads, gradients, zero_grads};
 
 use crate::config::Loss;
 use crate::Result;
@@ -122,22 +122,11 @@ pub fn loss_and_grads(
         let l = (micro_loss(model, m, scale, loss, &mut drop)? / n)?;
         total += l.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let g = gradients(model.params(), &l.backward()?)?;
-        grads = Some(match grads {
-            None => g,
-            Some(acc) => acc
-                .iter()
-                .zip(&g)
-                .map(|(a, b)| a + b)
-                .collect::<candle_core::Result<_>>()?,
-        });
+        grads = Some(add_grads(grads, g)?);
     }
     let grads = match grads {
         Some(g) => g,
-        None => model
-            .params()
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<_>>()?,
+        None => zero_grads(model.params())?,
     };
     Ok((total, grads))
 }

@@ -13,7 +13,7 @@ use pytorrent_pretrain::checkpoint::{self, TrainerState};
 use pytorrent_pretrain::curve::{plot, plot_labelled, Points, Series};
 use pytorrent_pretrain::model::MlmModel;
 use pytorrent_pretrain::nn::seed_of;
-use pytorrent_pretrain::optim::{clip_grad_norm, lr_at, AdamW, AdamWConfig};
+use pytorrent_pretrain::optim::{clip_grad_norm, lr_at, AdamW};
 use pytorrent_pretrain::spec::Arch;
 use pytorrent_pretrain::train::{tune_allocator, SaveDtype, TrainDtype};
 use serde::{Deserialize, Serialize};
@@ -356,26 +356,6 @@ fn validate_mrr(s: &Setup, batch_size: usize) -> Result<Option<f64>> {
     Ok(Some(pool_mrr(&qe, &ce)))
 }
 
-fn open_log(out: &Path, keep_until: Option<u64>) -> Result<std::fs::File> {
-    let path = out.join("log.csv");
-    let mut text = format!("{HEADER}\n");
-    if let Some(step) = keep_until {
-        if let Ok(old) = std::fs::read_to_string(&path) {
-            for line in old.lines().skip(1) {
-                match line.split(',').next().and_then(|s| s.parse::<u64>().ok()) {
-                    Some(s) if s <= step => text += &format!("{line}\n"),
-                    _ => {}
-                }
-            }
-        }
-    }
-    pytorrent_io::atomic::write_atomic(&path, text.as_bytes())?;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| pytorrent_io::Error::io(&path, e).into())
-}
-
 /// (step, loss) and (step, valid MRR) points of a log.
 pub fn read_log(path: &Path) -> Result<(Points, Points)> {
     let text = std::fs::read_to_string(path).map_err(|e| pytorrent_io::Error::io(path, e))?;
@@ -444,13 +424,7 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
     let total = cfg.total_steps(first.batches.len() as u64);
     let fingerprint = cfg.fingerprint(&s.init_fingerprint, &data_fingerprint(&s.pairs), total);
     s.template.card = card(cfg, &s, total);
-    let adam = AdamWConfig {
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.adam_eps,
-        weight_decay: cfg.weight_decay,
-    };
+    let adam = cfg.adamw();
     let mut opt = AdamW::new(s.model.params(), adam.clone())?;
     let existing = checkpoint::list(out);
     let (mut step, mut seen, elapsed_before, resumed_from) = match existing.last() {
@@ -493,7 +467,7 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
         }
         None => (0, 0, 0.0, None),
     };
-    let mut log = open_log(out, resumed_from)?;
+    let mut log = pytorrent_pretrain::curve::open_log(out, HEADER, resumed_from)?;
     let log_path = out.join("log.csv");
     let io_log = |e| pytorrent_io::Error::io(&log_path, e);
     reporter.log(&format!(
@@ -596,13 +570,7 @@ pub fn run(cfg: &FinetuneConfig, reporter: &dyn Reporter) -> Result<FinetuneRepo
                 &opt,
                 &state,
             )?;
-            let all = checkpoint::list(out);
-            for (_, old) in all
-                .iter()
-                .take(all.len().saturating_sub(cfg.keep_checkpoints.max(1)))
-            {
-                std::fs::remove_dir_all(old).map_err(|e| pytorrent_io::Error::io(old, e))?;
-            }
+            checkpoint::prune(out, cfg.keep_checkpoints)?;
         }
     }
     reporter.end();

@@ -45,30 +45,23 @@ fn micro(cols: &serde_json::Value, pad: u32) -> Micro {
     Micro { columns }
 }
 
+/// The largest absolute value of a tensor.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 /// The largest difference relative to the reference tensor's largest value; a tensor that is
 /// zero in exact arithmetic (the key bias's gradient: softmax ignores a shift shared by a
 /// row) holds rounding noise on both sides, measured against 1e-6 instead.
 fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let scale = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let d = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    d / scale.max(1e-6)
+    max_abs(&(a - b).unwrap()) / max_abs(b).max(1e-6)
 }
 
 fn check_step(
@@ -156,29 +149,11 @@ fn loss_and_gradients_equal_sentence_transformers() {
     for (name, v) in model.params() {
         let bare = name.strip_prefix("roberta.").unwrap();
         let want = &expected[&format!("step2.{bare}")];
-        let d = (v.as_tensor() - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        let d = d.to_scalar::<f32>().unwrap();
+        let d = max_abs(&(v.as_tensor() - want).unwrap());
         assert!(d < 1e-5, "{bare} after two steps differs by {d}");
         if !bare.ends_with("attention.self.key.bias") {
-            let moved = (want - &init[bare])
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap();
-            assert!(
-                moved.to_scalar::<f32>().unwrap() > 1e-4,
-                "{bare} did not move"
-            );
+            let moved = max_abs(&(want - &init[bare]).unwrap());
+            assert!(moved > 1e-4, "{bare} did not move");
         }
     }
 }

@@ -167,6 +167,15 @@ pub fn list(out: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
+/// Removes all but the newest `keep` (at least one) `checkpoint-N` folders under `out`.
+pub fn prune(out: &Path, keep: usize) -> Result<()> {
+    let all = list(out);
+    for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+        io(old, std::fs::remove_dir_all(old))?;
+    }
+    Ok(())
+}
+
 /// Weights, moments and state of a checkpoint folder.
 pub struct Loaded {
     pub weights: HashMap<String, Tensor>,

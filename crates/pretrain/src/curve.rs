@@ -55,6 +55,29 @@ impl LogRow {
     }
 }
 
+/// `out/log.csv` opened for appending: a fresh log with `header`, or, resuming after step
+/// `keep_until`, the rows of the earlier log up to it (rows past the checkpoint are redone).
+/// Written whole under a temporary name first.
+pub fn open_log(out: &Path, header: &str, keep_until: Option<u64>) -> Result<std::fs::File> {
+    let path = out.join("log.csv");
+    let mut text = format!("{header}\n");
+    if let Some(step) = keep_until {
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            for line in old.lines().skip(1) {
+                match line.split(',').next().and_then(|s| s.parse::<u64>().ok()) {
+                    Some(s) if s <= step => text += &format!("{line}\n"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    pytorrent_io::atomic::write_atomic(&path, text.as_bytes())?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| pytorrent_io::Error::io(&path, e).into())
+}
+
 /// A named series of (step, value) points.
 pub struct Series<'a> {
     pub name: &'a str,

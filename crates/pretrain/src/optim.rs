@@ -37,6 +37,44 @@ impl Default for AdamWConfig {
     }
 }
 
+/// Checks AdamW's settings and the clipping norm (flag names as the commands spell them):
+/// each outside its range gives NaN or no training at all.
+pub fn check_settings(c: &AdamWConfig, max_grad_norm: f64) -> std::result::Result<(), String> {
+    let checks: [(&str, f64, bool, &str); 5] = [
+        (
+            "--weight-decay",
+            c.weight_decay,
+            c.weight_decay >= 0.0,
+            "0 or more",
+        ),
+        (
+            "--beta1",
+            c.beta1,
+            (0.0..1.0).contains(&c.beta1),
+            "in [0, 1)",
+        ),
+        (
+            "--beta2",
+            c.beta2,
+            (0.0..1.0).contains(&c.beta2),
+            "in [0, 1)",
+        ),
+        ("--adam-eps", c.eps, c.eps > 0.0, "above 0"),
+        (
+            "--max-grad-norm",
+            max_grad_norm,
+            max_grad_norm >= 0.0,
+            "0 (no clipping) or more",
+        ),
+    ];
+    for (flag, v, ok, range) in checks {
+        if !(ok && v.is_finite()) {
+            return Err(format!("{flag} {v}: must be a finite number {range}"));
+        }
+    }
+    Ok(())
+}
+
 /// Linear warm-up from 0, then linear decay to 0 at `total` steps
 /// (`get_linear_schedule_with_warmup`). `step` counts optimiser steps from 0, so the first
 /// step runs at learning rate 0, as under `Trainer`.
@@ -147,6 +185,26 @@ pub fn gradients(params: &[(String, Var)], grads: &GradStore) -> Result<Vec<Tens
             })
         })
         .collect()
+}
+
+/// `acc + g`, parameter by parameter (gradient accumulation over micro-batches).
+pub fn add_grads(acc: Option<Vec<Tensor>>, g: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    Ok(match acc {
+        None => g,
+        Some(acc) => acc
+            .iter()
+            .zip(&g)
+            .map(|(a, b)| a + b)
+            .collect::<candle_core::Result<_>>()?,
+    })
+}
+
+/// Zero gradients for every parameter (a step with nothing to learn from).
+pub fn zero_grads(params: &[(String, Var)]) -> Result<Vec<Tensor>> {
+    Ok(params
+        .iter()
+        .map(|(_, v)| v.zeros_like())
+        .collect::<candle_core::Result<_>>()?)
 }
 
 /// Scales gradients so that their global L2 norm is at most `max_norm`, as

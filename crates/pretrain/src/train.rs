@@ -17,7 +17,7 @@ use crate::curve::{self, LogRow, Series, Valid};
 use crate::data::{batch, Masking, Order, Partition, Row};
 use crate::model::{Batch, MlmModel};
 use crate::nn::{seed_of, Dropout};
-use crate::optim::{clip_grad_norm, gradients, lr_at, AdamW, AdamWConfig};
+use crate::optim::{add_grads, clip_grad_norm, gradients, lr_at, zero_grads, AdamW, AdamWConfig};
 use crate::spec::{Arch, ModelSpec};
 use crate::{Error, Result};
 
@@ -248,42 +248,18 @@ impl PretrainConfig {
         if self.warmup() > self.max_steps {
             return usage("--warmup-steps exceeds --max-steps");
         }
-        // AdamW's settings: each outside its range gives NaN or no training at all.
-        let checks: [(&str, f64, bool, &str); 5] = [
-            (
-                "--weight-decay",
-                self.weight_decay,
-                self.weight_decay >= 0.0,
-                "0 or more",
-            ),
-            (
-                "--beta1",
-                self.beta1,
-                (0.0..1.0).contains(&self.beta1),
-                "in [0, 1)",
-            ),
-            (
-                "--beta2",
-                self.beta2,
-                (0.0..1.0).contains(&self.beta2),
-                "in [0, 1)",
-            ),
-            ("--adam-eps", self.adam_eps, self.adam_eps > 0.0, "above 0"),
-            (
-                "--max-grad-norm",
-                self.max_grad_norm,
-                self.max_grad_norm >= 0.0,
-                "0 (no clipping) or more",
-            ),
-        ];
-        for (flag, v, ok, range) in checks {
-            if !(ok && v.is_finite()) {
-                return Err(Error::Usage(format!(
-                    "{flag} {v}: must be a finite number {range}"
-                )));
-            }
+        crate::optim::check_settings(&self.adamw(), self.max_grad_norm).map_err(Error::Usage)
+    }
+
+    /// The optimiser's settings.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
         }
-        Ok(())
     }
 
     /// What must not change across `--resume`.
@@ -587,49 +563,17 @@ pub fn loss_and_grads(
         nll += loss.nll_sum.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let g = (loss.nll_sum / total as f64)?.backward()?;
         let g = gradients(model.params(), &g)?;
-        grads = Some(match grads {
-            None => g,
-            Some(acc) => acc
-                .iter()
-                .zip(&g)
-                .map(|(a, b)| a + b)
-                .collect::<candle_core::Result<_>>()?,
-        });
+        grads = Some(add_grads(grads, g)?);
     }
     let grads = match grads {
         Some(g) => g,
-        None => model
-            .params()
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<_>>()?,
+        None => zero_grads(model.params())?,
     };
     Ok((
         if total == 0 { 0.0 } else { nll / total as f64 },
         grads,
         correct,
     ))
-}
-
-fn log_file(out: &Path, keep_until: Option<u64>) -> Result<std::fs::File> {
-    let path = out.join("log.csv");
-    let io = |e| pytorrent_io::Error::io(&path, e);
-    let mut text = format!("{}\n", curve::HEADER);
-    if let Some(step) = keep_until {
-        if let Ok(old) = std::fs::read_to_string(&path) {
-            for line in old.lines().skip(1) {
-                match line.split(',').next().and_then(|s| s.parse::<u64>().ok()) {
-                    Some(s) if s <= step => text += &format!("{line}\n"),
-                    _ => {}
-                }
-            }
-        }
-    }
-    pytorrent_io::atomic::write_atomic(&path, text.as_bytes())?;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| io(e).into())
 }
 
 /// Keeps freed tensor buffers in the heap for the next step. A training step allocates and
@@ -690,13 +634,7 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
         ));
     }
     let fingerprint = cfg.fingerprint(&s.model.arch, &s.train);
-    let adam = AdamWConfig {
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.adam_eps,
-        weight_decay: cfg.weight_decay,
-    };
+    let adam = cfg.adamw();
     let existing = checkpoint::list(out);
     let mut opt = AdamW::new(s.model.params(), adam.clone())?;
     let (mut step, mut tokens, elapsed_before, resumed_from) = match existing.last() {
@@ -743,7 +681,7 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
             (0, 0, 0.0, None)
         }
     };
-    let mut log = log_file(out, resumed_from)?;
+    let mut log = curve::open_log(out, curve::HEADER, resumed_from)?;
     let log_path = out.join("log.csv");
     reporter.log(&format!(
         "{} parameters, {} train rows of {} tokens, {} × {} rows per step, {} steps, {} {}",
@@ -844,13 +782,7 @@ pub fn run(cfg: &PretrainConfig, reporter: &dyn Reporter) -> Result<PretrainRepo
                 &state,
                 &s.tok_files,
             )?;
-            let all = checkpoint::list(out);
-            for (_, old) in all
-                .iter()
-                .take(all.len().saturating_sub(cfg.keep_checkpoints.max(1)))
-            {
-                std::fs::remove_dir_all(old).map_err(|e| pytorrent_io::Error::io(old, e))?;
-            }
+            checkpoint::prune(out, cfg.keep_checkpoints)?;
         }
     }
     reporter.end();
