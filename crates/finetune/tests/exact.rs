@@ -142,15 +142,43 @@ fn loss_and_gradients_equal_sentence_transformers() {
         assert!((lr - batches["lrs"][step].as_f64().unwrap()).abs() < 1e-12);
         opt.step(&grads, lr).unwrap();
     }
-    // Parameters after the steps, to 1e-5 as the pretraining fixture compares them (Adam
-    // turns a gradient's rounding into a step of up to lr on elements whose gradient is tiny).
+    // Parameters after the steps, to 1e-5 as the pretraining fixture compares them, except
+    // where Adam magnifies rounding: its step lr·m/(√v + eps) moves by lr·eps/(|g| + eps)² per
+    // unit of gradient, 10⁴ at a gradient near zero. There the allowance adds that factor
+    // times f32 rounding of the gradient (1e-6 of the tensor's largest), per step.
     let init =
         candle_core::safetensors::load(fixture().join("init.safetensors"), &Device::Cpu).unwrap();
+    let lr = h["lr"].as_f64().unwrap() as f32;
+    let eps = h["eps"].as_f64().unwrap() as f32;
     for (name, v) in model.params() {
         let bare = name.strip_prefix("roberta.").unwrap();
         let want = &expected[&format!("step2.{bare}")];
-        let d = max_abs(&(v.as_tensor() - want).unwrap());
-        assert!(d < 1e-5, "{bare} after two steps differs by {d}");
+        let mut allowance = vec![1e-5f32; want.elem_count()];
+        for prefix in ["a", "b"] {
+            let g = &expected[&format!("{prefix}.grad.{bare}")];
+            let rounding = 1e-6 * max_abs(g);
+            let g: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+            for (a, g) in allowance.iter_mut().zip(g) {
+                *a += lr * rounding * eps / (g.abs() + eps).powi(2);
+            }
+        }
+        let ours: Vec<f32> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let theirs: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+        let (mut d, mut wider) = (0f32, 0usize);
+        for ((o, t), a) in ours.iter().zip(&theirs).zip(&allowance) {
+            let e = (o - t).abs();
+            assert!(
+                e < *a,
+                "{bare} after two steps differs by {e} (allowed {a})"
+            );
+            d = d.max(e);
+            wider += usize::from(e >= 1e-5);
+        }
+        // Only a handful of near-zero gradients may use the wider allowance.
+        assert!(
+            wider <= 2,
+            "{bare}: {wider} elements beyond 1e-5 after two steps (largest {d})"
+        );
         if !bare.ends_with("attention.self.key.bias") {
             let moved = max_abs(&(want - &init[bare]).unwrap());
             assert!(moved > 1e-4, "{bare} did not move");

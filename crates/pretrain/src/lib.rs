@@ -4,6 +4,8 @@
 //!   `config.json` for `--init`), written back as transformers' `config.json`.
 //! - [`nn`] — the layers whose candle-nn forms have no backward pass (LayerNorm, softmax),
 //!   written from differentiable ops, and dropout from our own seeded masks.
+//! - [`fused`] — the same layers (and bias + GELU, log-softmax) as one parallel CPU pass
+//!   each way, with hand-written backward passes; [`nn`] uses them for f32 on the CPU.
 //! - [`model`] — `RobertaForMaskedLM` as trainable variables under transformers' names; the
 //!   loss on masked positions only.
 //! - [`optim`] — AdamW as PyTorch computes it, with the parameter groups, schedule and
@@ -20,6 +22,7 @@
 pub mod checkpoint;
 pub mod curve;
 pub mod data;
+pub mod fused;
 pub mod model;
 pub mod nn;
 pub mod optim;

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::nn::{layer_norm, linear, log_softmax, seed_of, softmax, Dropout};
+use crate::nn::{attention_probs, layer_norm, linear, linear_act, log_softmax, seed_of, Dropout};
 use crate::spec::Arch;
 use crate::{Error, Result};
 
@@ -263,6 +263,16 @@ impl MlmModel {
         )
     }
 
+    fn lin_gelu(&self, x: &Tensor, name: &str) -> candle_core::Result<Tensor> {
+        linear_act(
+            x,
+            self.param(&format!("{name}.weight")),
+            self.param(&format!("{name}.bias")),
+            self.compute,
+            true,
+        )
+    }
+
     fn norm(&self, x: &Tensor, name: &str) -> candle_core::Result<Tensor> {
         layer_norm(
             x,
@@ -307,7 +317,7 @@ impl MlmModel {
                 .iter()
                 .map(|m| if *m == 1 { 0.0 } else { f32::MIN })
                 .collect();
-            Some(Tensor::from_vec(m, (b, 1, 1, s), dev)?)
+            Some(Tensor::from_vec(m, (b, s), dev)?)
         };
         let (nh, d) = (a.heads, a.head_dim());
         let scale = 1.0 / (d as f64).sqrt();
@@ -340,18 +350,17 @@ impl MlmModel {
                     .contiguous()
             };
             let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-            let mut scores = if self.compute == DType::F32 {
+            let scores = if self.compute == DType::F32 {
                 q.matmul(&k.t()?)?
             } else {
                 q.to_dtype(self.compute)?
                     .matmul(&k.to_dtype(self.compute)?.t()?)?
                     .to_dtype(DType::F32)?
             };
-            scores = (scores * scale)?;
-            if let Some(m) = &mask {
-                scores = scores.broadcast_add(m)?;
-            }
-            let probs = drop.apply(&softmax(&scores)?, a.attention_dropout)?;
+            let probs = drop.apply(
+                &attention_probs(&scores, scale, mask.as_ref())?,
+                a.attention_dropout,
+            )?;
             let ctx = if self.compute == DType::F32 {
                 probs.matmul(&v)?
             } else {
@@ -369,9 +378,7 @@ impl MlmModel {
                 a.hidden_dropout,
             )?;
             x = self.norm(&(attn + &x)?, &format!("{p}.attention.output.LayerNorm"))?;
-            let inter = self
-                .lin(&x, &format!("{p}.intermediate.dense"))?
-                .gelu_erf()?;
+            let inter = self.lin_gelu(&x, &format!("{p}.intermediate.dense"))?;
             let out = drop.apply(
                 &self.lin(&inter, &format!("{p}.output.dense"))?,
                 a.hidden_dropout,
@@ -383,7 +390,7 @@ impl MlmModel {
 
     /// The MLM head over hidden states `[n, hidden]`: logits `[n, vocab]`.
     pub fn head(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.lin(x, "lm_head.dense")?.gelu_erf()?;
+        let x = self.lin_gelu(x, "lm_head.dense")?;
         let x = self.norm(&x, "lm_head.layer_norm")?;
         let word = self.param("roberta.embeddings.word_embeddings.weight");
         Ok(linear(&x, word, self.param("lm_head.bias"), self.compute)?)

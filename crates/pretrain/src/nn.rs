@@ -1,11 +1,14 @@
-//! Layers written from differentiable candle ops.
+//! Layers with backward passes.
 //!
 //! candle-nn's fused `layer_norm`, `rms_norm` and `softmax_last_dim` have no backward pass:
-//! gradients silently stop at them (candle issues 2168, 2977, 3011). The forms here are built
-//! from ops that do have one; the gradient-coverage test checks that every parameter gets a
-//! gradient. Dropout draws its masks from our own generators because candle's CPU random
-//! numbers cannot be seeded.
+//! gradients silently stop at them (candle issues 2168, 2977, 3011). On the CPU in f32 the
+//! layers here run the kernels of [`crate::fused`], whose backward passes are written by
+//! hand; elsewhere (a GPU, bf16) they are built from candle ops that have one. The
+//! gradient-coverage test checks that every parameter gets a gradient, and the tests below
+//! hold both forms to each other and to finite differences. Dropout draws its masks from our
+//! own generators because candle's CPU random numbers cannot be seeded.
 
+use crate::fused;
 use candle_core::{DType, Device, Result, Tensor, D};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,11 +16,32 @@ use rayon::prelude::*;
 
 /// LayerNorm over the last dimension, as `torch.nn.LayerNorm` (biased variance), in f32.
 pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused::applies(&[x, w, b]) {
+        return fused::layer_norm(x, w, b, eps);
+    }
+    composed_layer_norm(x, w, b, eps)
+}
+
+fn composed_layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
     let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
     xn.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// Attention probabilities: softmax over the last dimension of `scores · scale + mask`, for
+/// scores `[b, heads, s, s]` and an additive key mask `[b, s]`.
+pub fn attention_probs(scores: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
+    if fused::applies(&[scores]) && mask.is_none_or(|m| fused::applies(&[m])) {
+        return fused::scaled_softmax(scores, scale, mask);
+    }
+    let mut x = (scores * scale)?;
+    if let Some(m) = mask {
+        let (b, s) = m.dims2()?;
+        x = x.broadcast_add(&m.reshape((b, 1, 1, s))?)?;
+    }
+    softmax(&x)
 }
 
 /// Softmax over the last dimension. The row maximum is subtracted for range only and is
@@ -30,6 +54,13 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
 
 /// Log-softmax over the last dimension.
 pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    if fused::applies(&[x]) {
+        return fused::log_softmax(x);
+    }
+    composed_log_softmax(x)
+}
+
+fn composed_log_softmax(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let shifted = x.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
@@ -107,6 +138,17 @@ impl Dropout {
 
 /// `x · wᵀ + b` with the matmul in `compute` (bf16 on a GPU), the result in f32.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    linear_act(x, w, b, compute, false)
+}
+
+/// `x · wᵀ + b`, then erf GELU when `gelu` is set.
+pub fn linear_act(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    compute: DType,
+    gelu: bool,
+) -> Result<Tensor> {
     let y = if compute == DType::F32 {
         x.matmul(&w.t()?)?
     } else {
@@ -114,7 +156,15 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tens
             .matmul(&w.to_dtype(compute)?.t()?)?
             .to_dtype(DType::F32)?
     };
-    y.broadcast_add(b)
+    if fused::applies(&[&y, b]) {
+        return fused::bias_act(&y, b, gelu);
+    }
+    let y = y.broadcast_add(b)?;
+    if gelu {
+        y.gelu_erf()
+    } else {
+        Ok(y)
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +220,214 @@ mod tests {
                 .unwrap();
             assert!(n > 0.0);
         }
+    }
+
+    fn var(shape: &[usize], mean: f32, std: f32) -> Var {
+        Var::from_tensor(&Tensor::randn(mean, std, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    /// `Σ f(inputs) ⊙ t` and the gradients of every input.
+    fn grads_of(
+        f: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+        inputs: &[&Var],
+        t: &Tensor,
+    ) -> (f32, Vec<Tensor>) {
+        let xs: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
+        let loss = (f(&xs).unwrap() * t).unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        let grads = inputs
+            .iter()
+            .map(|v| g.get(v.as_tensor()).expect("a gradient").clone())
+            .collect();
+        (loss.to_scalar::<f32>().unwrap(), grads)
+    }
+
+    /// Each fused CPU kernel against the composed form, forward and backward: the two are
+    /// independent implementations of the same function.
+    fn fused_equals_composed(
+        fused: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+        composed: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+        inputs: &[&Var],
+        out_shape: &[usize],
+        tol: f32,
+    ) {
+        let t = Tensor::randn(0f32, 1.0, out_shape, &Device::Cpu).unwrap();
+        let (lf, gf) = grads_of(fused, inputs, &t);
+        let (lc, gc) = grads_of(composed, inputs, &t);
+        assert!((lf - lc).abs() <= tol * lc.abs().max(1.0), "{lf} vs {lc}");
+        for (i, (a, b)) in gf.iter().zip(&gc).enumerate() {
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let d = max_diff(a, b);
+            assert!(
+                d <= tol * scale.max(1.0),
+                "input {i}: gradients differ by {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn fused_kernels_equal_the_composed_forms_forward_and_backward() {
+        let (w, b) = (var(&[48], 1.0, 0.2), var(&[48], 0.0, 0.2));
+        let x = var(&[3, 5, 48], 0.5, 2.0);
+        fused_equals_composed(
+            &|v| fused::layer_norm(&v[0], &v[1], &v[2], 1e-5),
+            &|v| composed_layer_norm(&v[0], &v[1], &v[2], 1e-5),
+            &[&x, &w, &b],
+            &[3, 5, 48],
+            1e-5,
+        );
+        let y = var(&[15, 48], 0.0, 2.0);
+        for gelu in [false, true] {
+            fused_equals_composed(
+                &|v| fused::bias_act(&v[0], &v[1], gelu),
+                &|v| {
+                    let z = v[0].broadcast_add(&v[1])?;
+                    if gelu {
+                        z.gelu_erf()
+                    } else {
+                        Ok(z)
+                    }
+                },
+                &[&y, &b],
+                &[15, 48],
+                1e-5,
+            );
+        }
+        // Attention scores [b, heads, s, s] with a key mask: the second row masks two keys.
+        let scores = var(&[2, 3, 6, 6], 0.0, 3.0);
+        let m: Vec<f32> = (0..12)
+            .map(|i| if i >= 10 { f32::MIN } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(m, (2, 6), &Device::Cpu).unwrap();
+        for mask in [None, Some(&mask)] {
+            fused_equals_composed(
+                &|v| fused::scaled_softmax(&v[0], 0.125, mask),
+                &|v| {
+                    let mut z = (&v[0] * 0.125)?;
+                    if let Some(m) = mask {
+                        z = z.broadcast_add(&m.reshape((2, 1, 1, 6))?)?;
+                    }
+                    softmax(&z)
+                },
+                &[&scores],
+                &[2, 3, 6, 6],
+                1e-6,
+            );
+        }
+        let logits = var(&[7, 300], 0.0, 4.0);
+        fused_equals_composed(
+            &|v| fused::log_softmax(&v[0]),
+            &|v| composed_log_softmax(&v[0]),
+            &[&logits],
+            &[7, 300],
+            1e-5,
+        );
+    }
+
+    /// The hand-written backward passes against central differences of the forward pass, in
+    /// f64 arithmetic of f32 results: a directional derivative along a random direction.
+    #[test]
+    fn fused_backward_passes_agree_with_finite_differences() {
+        type F = dyn Fn(&[Tensor]) -> Result<Tensor>;
+        let mask = Tensor::from_vec(
+            vec![0f32, 0.0, f32::MIN, 0.0, 0.0, 0.0],
+            (2, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let cases: Vec<(&str, Box<F>, Vec<Var>)> = vec![
+            (
+                "layer_norm",
+                Box::new(|v: &[Tensor]| fused::layer_norm(&v[0], &v[1], &v[2], 1e-5)),
+                vec![
+                    var(&[4, 16], 0.3, 1.0),
+                    var(&[16], 1.0, 0.3),
+                    var(&[16], 0.0, 0.3),
+                ],
+            ),
+            (
+                "bias_gelu",
+                Box::new(|v: &[Tensor]| fused::bias_act(&v[0], &v[1], true)),
+                vec![var(&[4, 16], 0.0, 1.5), var(&[16], 0.0, 0.5)],
+            ),
+            (
+                "masked_softmax",
+                Box::new(move |v: &[Tensor]| fused::scaled_softmax(&v[0], 0.5, Some(&mask))),
+                vec![var(&[2, 2, 3, 3], 0.0, 1.0)],
+            ),
+            (
+                "log_softmax",
+                Box::new(|v: &[Tensor]| fused::log_softmax(&v[0])),
+                vec![var(&[3, 20], 0.0, 2.0)],
+            ),
+        ];
+        for (name, f, inputs) in cases {
+            let refs: Vec<&Var> = inputs.iter().collect();
+            let xs: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
+            let out_shape = f(&xs).unwrap().dims().to_vec();
+            let t = Tensor::randn(0f32, 1.0, out_shape.as_slice(), &Device::Cpu).unwrap();
+            let (_, grads) = grads_of(&*f, &refs, &t);
+            let dirs: Vec<Tensor> = xs.iter().map(|x| x.randn_like(0.0, 1.0).unwrap()).collect();
+            let analytic: f64 = grads
+                .iter()
+                .zip(&dirs)
+                .map(|(g, d)| {
+                    (g * d)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap() as f64
+                })
+                .sum();
+            let at = |h: f64| -> f64 {
+                let moved: Vec<Tensor> = xs
+                    .iter()
+                    .zip(&dirs)
+                    .map(|(x, d)| (x + (d * h).unwrap()).unwrap())
+                    .collect();
+                let y: Vec<f32> = f(&moved).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                let t: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                y.iter().zip(&t).map(|(y, t)| *y as f64 * *t as f64).sum()
+            };
+            let h = 1e-2;
+            let numeric = (at(h) - at(-h)) / (2.0 * h);
+            assert!(
+                (numeric - analytic).abs() <= 2e-3 * analytic.abs().max(1.0),
+                "{name}: finite differences {numeric} vs backward {analytic}"
+            );
+        }
+    }
+
+    /// Column sums (bias and LayerNorm weight gradients) add blocks of rows in a fixed order:
+    /// the bytes do not follow the thread count.
+    #[test]
+    fn fused_gradients_do_not_depend_on_the_thread_count() {
+        let x = var(&[700, 64], 0.0, 1.0);
+        let (w, b) = (var(&[64], 1.0, 0.1), var(&[64], 0.0, 0.1));
+        let t = Tensor::randn(0f32, 1.0, (700, 64), &Device::Cpu).unwrap();
+        let run = |threads: usize| -> Vec<Vec<f32>> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let f = |v: &[Tensor]| {
+                    fused::bias_act(&fused::layer_norm(&v[0], &v[1], &v[2], 1e-5)?, &v[2], true)
+                };
+                let (_, g) = grads_of(&f, &[&x, &w, &b], &t);
+                g.iter()
+                    .map(|g| g.flatten_all().unwrap().to_vec1().unwrap())
+                    .collect()
+            })
+        };
+        assert_eq!(run(1), run(3));
     }
 
     #[test]
