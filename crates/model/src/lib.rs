@@ -8,6 +8,8 @@
 //! - [`fill_mask`] — the fill-mask pipeline's semantics; [`embed`] — pooled embeddings of
 //!   text lines or a corpus view, written as npy. Both have a typed config and a `run`, and
 //!   share [`options::ModelOptions`] (model, tokenizer, device, dtype, batch size).
+//! - [`ops`], [`simd`] — element-wise work in parallel and vectorised (bias + GELU, adds);
+//!   `simd` also serves pretraining's fused kernels.
 //!
 //! The encoder is our own code on candle-core/candle-nn rather than candle-transformers'
 //! `bert`/`xlm_roberta`: those number RoBERTa positions from 0 (or in a float dtype, wrong
@@ -24,6 +26,7 @@ pub mod fill_mask;
 pub mod ops;
 pub mod options;
 pub mod sentence;
+pub mod simd;
 pub mod source;
 pub mod text;
 

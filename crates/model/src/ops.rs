@@ -2,17 +2,13 @@
 //!
 //! candle's CPU unary and binary ops run on one thread; in a base-sized encoder the bias
 //! adds, residual adds and GELU then take a fifth of the forward pass on two cores. These ops
-//! split the work over rayon and compute the same functions in the same order (bias add,
-//! then erf GELU with candle's `erf_f32`), so results do not change.
+//! split the work over rayon, and GELU is [`crate::simd`]'s (PyTorch's erf approximation,
+//! vectorised) instead of libm's scalar `erff`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 struct ParallelGeluErf;
-
-fn gelu(v: f32) -> f32 {
-    (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v
-}
 
 impl CustomOp1 for ParallelGeluErf {
     fn name(&self) -> &'static str {
@@ -30,11 +26,7 @@ impl CustomOp1 for ParallelGeluErf {
         let mut out = vec![0f32; src.len()];
         out.par_chunks_mut(16 * 1024)
             .zip(src.par_chunks(16 * 1024))
-            .for_each(|(o, s)| {
-                for (o, s) in o.iter_mut().zip(s) {
-                    *o = gelu(*s);
-                }
-            });
+            .for_each(|(o, s)| crate::simd::gelu_slice(o, s));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -76,12 +68,7 @@ impl CustomOp2 for BiasGelu {
         let gelu_on = self.gelu;
         out.par_chunks_mut(m)
             .zip(x.par_chunks(m))
-            .for_each(|(o, x)| {
-                for ((o, x), b) in o.iter_mut().zip(x).zip(b) {
-                    let v = x + b;
-                    *o = if gelu_on { gelu(v) } else { v };
-                }
-            });
+            .for_each(|(o, x)| crate::simd::bias_act(o, x, b, gelu_on));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -160,23 +147,23 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
 
+    /// candle's GELU uses libm's erf, ours PyTorch's approximation (5e-7 from erf in f32):
+    /// the two differ by at most half that times |x|, plus a rounding.
     #[test]
     fn matches_candles_gelu_erf() {
         let x = Tensor::arange(-50_000f32, 50_000f32, &candle_core::Device::Cpu)
             .unwrap()
             .affine(1e-4, 0.0)
             .unwrap();
-        let a = gelu_erf(&x).unwrap();
-        let b = x.gelu_erf().unwrap();
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert_eq!(d, 0.0);
+        let a: Vec<f32> = gelu_erf(&x).unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = x.gelu_erf().unwrap().to_vec1().unwrap();
+        let xs: Vec<f32> = x.to_vec1().unwrap();
+        for ((a, b), x) in a.iter().zip(&b).zip(&xs) {
+            assert!(
+                (a - b).abs() <= 2.5e-7 * x.abs() + 2.0 * f32::EPSILON * b.abs(),
+                "gelu({x}): {a} vs {b}"
+            );
+        }
     }
 
     #[test]
@@ -207,7 +194,13 @@ mod tests {
             } else {
                 want.clone()
             };
-            assert_eq!(max((got - expected).unwrap()), 0.0);
+            // GELU: the erf approximation's 2.5e-7 · |x| at most, plus a rounding.
+            let tol = if gelu_after {
+                3e-7 * max(want.clone())
+            } else {
+                0.0
+            };
+            assert!(max((got - expected).unwrap()) <= tol);
         }
         let sum = add(&want, &want).unwrap();
         assert_eq!(max((sum - (&want + &want).unwrap()).unwrap()), 0.0);
