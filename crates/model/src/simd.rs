@@ -154,7 +154,6 @@ dispatched! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatched;
 
     #[test]
     fn exp_is_within_two_ulp_of_libm() {
