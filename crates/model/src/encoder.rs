@@ -530,11 +530,8 @@ impl Model {
                     .contiguous()
             };
             let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-            let mut scores = q.matmul(&k.t()?)?;
-            if let Some(m) = &mask {
-                scores = scores.broadcast_add(m)?;
-            }
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let scores = q.matmul(&k.t()?)?;
+            let probs = crate::ops::masked_softmax(&scores, mask.as_ref())?;
             let ctx = probs
                 .matmul(&v)?
                 .transpose(1, 2)?

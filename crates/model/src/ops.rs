@@ -105,6 +105,85 @@ impl CustomOp2 for Add {
     }
 }
 
+/// Softmax over the last dimension of `scores + mask`, the additive key mask `[b, s]` shared
+/// by every row under the same batch index of `scores` `[b, heads, s, s]`: one parallel pass
+/// with a vectorised exp, where the mask add and candle's softmax made two.
+struct MaskedSoftmax;
+
+impl MaskedSoftmax {
+    fn run(x: &[f32], dims: &[usize], mask: Option<&[f32]>) -> Result<Vec<f32>> {
+        let (Some(&n), Some(&lead)) = (dims.last(), dims.first()) else {
+            candle_core::bail!("masked-softmax: a scalar");
+        };
+        let mut out = vec![0f32; x.len()];
+        if n == 0 || lead == 0 {
+            return Ok(out);
+        }
+        if mask.is_some_and(|m| m.len() != lead * n) {
+            candle_core::bail!("masked-softmax: mask does not fit {dims:?}");
+        }
+        let per_lead = x.len() / n / lead;
+        out.par_chunks_mut(n)
+            .zip(x.par_chunks(n))
+            .enumerate()
+            .for_each(|(r, (o, x))| {
+                let m = mask.map(|m| &m[(r / per_lead) * n..][..n]);
+                crate::simd::softmax(o, x, m, 1.0);
+            });
+        Ok(out)
+    }
+}
+
+impl CustomOp1 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s, l, "softmax")?;
+        let out = Self::run(x, l.shape().dims(), None)?;
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "masked-softmax")?;
+        let m = contiguous_f32(s2, l2, "masked-softmax")?;
+        let out = Self::run(x, l1.shape().dims(), Some(m))?;
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Attention probabilities: softmax over the last dimension of `scores` `[b, heads, s, s]`
+/// plus the additive key mask `[b, 1, 1, s]`.
+pub fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    if parallel_ok(&[scores]) && mask.is_none_or(|m| parallel_ok(&[m])) {
+        return match mask {
+            None => scores.apply_op1_no_bwd(&MaskedSoftmax),
+            Some(m) => {
+                let (b, s) = (m.dim(0)?, m.dim(candle_core::D::Minus1)?);
+                scores.apply_op2_no_bwd(&m.reshape((b, s))?, &MaskedSoftmax)
+            }
+        };
+    }
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores.clone(),
+    };
+    candle_nn::ops::softmax_last_dim(&scores)
+}
+
 fn parallel_ok(ts: &[&Tensor]) -> bool {
     ts.iter()
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
@@ -163,6 +242,35 @@ mod tests {
                 (a - b).abs() <= 2.5e-7 * x.abs() + 2.0 * f32::EPSILON * b.abs(),
                 "gelu({x}): {a} vs {b}"
             );
+        }
+    }
+
+    #[test]
+    fn masked_softmax_equals_candles_softmax_of_the_sum() {
+        let dev = candle_core::Device::Cpu;
+        let scores = Tensor::randn(0f32, 3.0, (2, 3, 5, 5), &dev).unwrap();
+        let m: Vec<f32> = (0..10)
+            .map(|i| if i == 4 || i >= 8 { f32::MIN } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(m, (2, 1, 1, 5), &dev).unwrap();
+        for mask in [None, Some(&mask)] {
+            let got = masked_softmax(&scores, mask).unwrap();
+            let sum = match mask {
+                Some(m) => scores.broadcast_add(m).unwrap(),
+                None => scores.clone(),
+            };
+            let want = candle_nn::ops::softmax_last_dim(&sum).unwrap();
+            let d = (got - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-6, "{d}");
         }
     }
 

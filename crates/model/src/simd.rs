@@ -151,6 +151,36 @@ dispatched! {
     }
 }
 
+dispatched! {
+    /// One row of softmax(x · scale + mask).
+    pub fn softmax(o: &mut [f32], x: &[f32], mask: Option<&[f32]>, scale: f32) {
+        let n = o.len().min(x.len());
+        let (o, x) = (&mut o[..n], &x[..n]);
+        match mask {
+            Some(m) => {
+                let m = &m[..n];
+                for i in 0..n {
+                    o[i] = x[i] * scale + m[i];
+                }
+            }
+            None => {
+                for i in 0..n {
+                    o[i] = x[i] * scale;
+                }
+            }
+        }
+        let max = lane_max(o);
+        for v in o.iter_mut() {
+            *v = exp(*v - max);
+        }
+        let sum = lane_sum(n, |i| o[i]);
+        let inv = 1.0 / sum;
+        for v in o.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

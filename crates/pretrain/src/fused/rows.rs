@@ -2,7 +2,7 @@
 //! AVX2 + FMA ([`pytorrent_model::dispatched!`]); both builds give the same bits.
 
 use pytorrent_model::dispatched;
-pub use pytorrent_model::simd::bias_act;
+pub use pytorrent_model::simd::{bias_act, softmax};
 use pytorrent_model::simd::{exp, gelu_grad, lane_max, lane_sum};
 
 dispatched! {
@@ -62,36 +62,6 @@ dispatched! {
         for i in 0..n {
             let xhat = (x[i] - mean) * rstd;
             dx[i] = rstd * (g[i] * w[i] - m1 - xhat * m2);
-        }
-    }
-}
-
-dispatched! {
-    /// One row of softmax(x · scale + mask).
-    pub fn softmax(o: &mut [f32], x: &[f32], mask: Option<&[f32]>, scale: f32) {
-        let n = o.len().min(x.len());
-        let (o, x) = (&mut o[..n], &x[..n]);
-        match mask {
-            Some(m) => {
-                let m = &m[..n];
-                for i in 0..n {
-                    o[i] = x[i] * scale + m[i];
-                }
-            }
-            None => {
-                for i in 0..n {
-                    o[i] = x[i] * scale;
-                }
-            }
-        }
-        let max = lane_max(o);
-        for v in o.iter_mut() {
-            *v = exp(*v - max);
-        }
-        let sum = lane_sum(n, |i| o[i]);
-        let inv = 1.0 / sum;
-        for v in o.iter_mut() {
-            *v *= inv;
         }
     }
 }
