@@ -31,7 +31,8 @@ impl CustomOp1 for ParallelGeluErf {
     }
 }
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The values of a contiguous f32 CPU storage; `what` names the op in the error.
+pub fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = s else {
         candle_core::bail!("{what}: f32 only");
     };
@@ -39,6 +40,20 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [
         candle_core::bail!("{what}: contiguous input only");
     };
     Ok(&data[start..end])
+}
+
+/// `x + bias` over the last dimension (`bias` of the last dimension's width), then erf GELU
+/// when `gelu` is set, in one parallel pass; `what` names the op in the error.
+pub fn bias_act_values(x: &[f32], bias: &[f32], gelu: bool, what: &str) -> Result<Vec<f32>> {
+    let m = bias.len();
+    if m == 0 || x.len() % m != 0 {
+        candle_core::bail!("{what}: bias of {m} for {} values", x.len());
+    }
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(m)
+        .zip(x.par_chunks(m))
+        .for_each(|(o, x)| crate::simd::bias_act(o, x, bias, gelu));
+    Ok(out)
 }
 
 /// `x + bias` over the last dimension, then optionally GELU, in one parallel pass.
@@ -60,15 +75,7 @@ impl CustomOp2 for BiasGelu {
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, self.name())?;
         let b = contiguous_f32(s2, l2, self.name())?;
-        let m = b.len();
-        if m == 0 || x.len() % m != 0 {
-            candle_core::bail!("parallel-bias-gelu: bias of {m} for {} values", x.len());
-        }
-        let mut out = vec![0f32; x.len()];
-        let gelu_on = self.gelu;
-        out.par_chunks_mut(m)
-            .zip(x.par_chunks(m))
-            .for_each(|(o, x)| crate::simd::bias_act(o, x, b, gelu_on));
+        let out = bias_act_values(x, b, self.gelu, self.name())?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -110,28 +117,35 @@ impl CustomOp2 for Add {
 /// with a vectorised exp, where the mask add and candle's softmax made two.
 struct MaskedSoftmax;
 
-impl MaskedSoftmax {
-    fn run(x: &[f32], dims: &[usize], mask: Option<&[f32]>) -> Result<Vec<f32>> {
-        let (Some(&n), Some(&lead)) = (dims.last(), dims.first()) else {
-            candle_core::bail!("masked-softmax: a scalar");
-        };
-        let mut out = vec![0f32; x.len()];
-        if n == 0 || lead == 0 {
-            return Ok(out);
-        }
-        if mask.is_some_and(|m| m.len() != lead * n) {
-            candle_core::bail!("masked-softmax: mask does not fit {dims:?}");
-        }
-        let per_lead = x.len() / n / lead;
-        out.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .enumerate()
-            .for_each(|(r, (o, x))| {
-                let m = mask.map(|m| &m[(r / per_lead) * n..][..n]);
-                crate::simd::softmax(o, x, m, 1.0);
-            });
-        Ok(out)
+/// Softmax over the last dimension of `x · scale + mask`, for `x` of shape `dims`; the
+/// additive mask has one row of the last dimension's width per index of the first dimension,
+/// shared by every row under it. One parallel pass; `what` names the op in the error.
+pub fn softmax_values(
+    x: &[f32],
+    dims: &[usize],
+    mask: Option<&[f32]>,
+    scale: f32,
+    what: &str,
+) -> Result<Vec<f32>> {
+    let (Some(&n), Some(&lead)) = (dims.last(), dims.first()) else {
+        candle_core::bail!("{what}: a scalar");
+    };
+    let mut out = vec![0f32; x.len()];
+    if n == 0 || lead == 0 {
+        return Ok(out);
     }
+    if mask.is_some_and(|m| m.len() != lead * n) {
+        candle_core::bail!("{what}: mask does not fit {dims:?}");
+    }
+    let per_lead = x.len() / n / lead;
+    out.par_chunks_mut(n)
+        .zip(x.par_chunks(n))
+        .enumerate()
+        .for_each(|(r, (o, x))| {
+            let m = mask.map(|m| &m[(r / per_lead) * n..][..n]);
+            crate::simd::softmax(o, x, m, scale);
+        });
+    Ok(out)
 }
 
 impl CustomOp1 for MaskedSoftmax {
@@ -141,7 +155,7 @@ impl CustomOp1 for MaskedSoftmax {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s, l, "softmax")?;
-        let out = Self::run(x, l.shape().dims(), None)?;
+        let out = softmax_values(x, l.shape().dims(), None, 1.0, "softmax")?;
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -160,7 +174,7 @@ impl CustomOp2 for MaskedSoftmax {
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, "masked-softmax")?;
         let m = contiguous_f32(s2, l2, "masked-softmax")?;
-        let out = Self::run(x, l1.shape().dims(), Some(m))?;
+        let out = softmax_values(x, l1.shape().dims(), Some(m), 1.0, "masked-softmax")?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -15,6 +15,7 @@ use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape,
     Storage, Tensor,
 };
+use pytorrent_model::ops::{bias_act_values, contiguous_f32, softmax_values};
 use rayon::prelude::*;
 
 mod rows;
@@ -28,22 +29,12 @@ pub fn applies(ts: &[&Tensor]) -> bool {
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("{what}: f32 only");
-    };
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("{what}: contiguous input only");
-    };
-    Ok(&data[start..end])
-}
-
 /// Runs `f` on the values of a CPU f32 tensor (made contiguous first when it is not).
 fn read<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;
     let (s, l) = t.storage_and_layout();
     match &*s {
-        Storage::Cpu(c) => f(slice(c, l, what)?),
+        Storage::Cpu(c) => f(contiguous_f32(c, l, what)?),
         _ => bail!("{what}: CPU tensors only"),
     }
 }
@@ -92,17 +83,9 @@ impl CustomOp2 for BiasAct {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y = slice(s1, l1, self.name())?;
-        let b = slice(s2, l2, self.name())?;
-        let m = b.len();
-        if m == 0 || y.len() % m != 0 {
-            bail!("{}: bias of {m} for {} values", self.name(), y.len());
-        }
-        let mut out = vec![0f32; y.len()];
-        let act = self.gelu;
-        out.par_chunks_mut(m)
-            .zip(y.par_chunks(m))
-            .for_each(|(o, y)| rows::bias_act(o, y, b, act));
+        let y = contiguous_f32(s1, l1, self.name())?;
+        let b = contiguous_f32(s2, l2, self.name())?;
+        let out = bias_act_values(y, b, self.gelu, self.name())?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -158,9 +141,9 @@ impl CustomOp3 for LayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, self.name())?;
-        let w = slice(s2, l2, self.name())?;
-        let b = slice(s3, l3, self.name())?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let w = contiguous_f32(s2, l2, self.name())?;
+        let b = contiguous_f32(s3, l3, self.name())?;
         let h = w.len();
         if h == 0 || b.len() != h || x.len() % h != 0 {
             bail!(
@@ -223,40 +206,6 @@ struct ScaledSoftmax {
     scale: f32,
 }
 
-impl ScaledSoftmax {
-    fn forward(&self, x: &[f32], shape: &Shape, mask: Option<&[f32]>) -> Result<Vec<f32>> {
-        let dims = shape.dims();
-        let Some(&n) = dims.last() else {
-            bail!("fused-softmax: a scalar");
-        };
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let rows = x.len() / n;
-        // Rows per mask row: every row under the same leading index shares its mask.
-        let per_mask = match mask {
-            None => rows.max(1),
-            Some(m) => {
-                let lead = dims.first().copied().unwrap_or(1);
-                if m.len() != lead * n || lead == 0 {
-                    bail!("fused-softmax: mask of {} for {:?}", m.len(), dims);
-                }
-                rows / lead
-            }
-        };
-        let mut out = vec![0f32; x.len()];
-        let scale = self.scale;
-        out.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .enumerate()
-            .for_each(|(r, (o, x))| {
-                let m = mask.map(|m| &m[(r / per_mask) * n..][..n]);
-                rows::softmax(o, x, m, scale);
-            });
-        Ok(out)
-    }
-}
-
 /// dx = scale · y ⊙ (g − Σ g⊙y), per row.
 fn softmax_bwd(y: &Tensor, grad: &Tensor, scale: f32, what: &str) -> Result<Tensor> {
     let n = y.dims().last().copied().unwrap_or(1).max(1);
@@ -278,11 +227,9 @@ impl CustomOp1 for ScaledSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, "fused-softmax")?;
-        Ok((
-            CpuStorage::F32(self.forward(x, l.shape(), None)?),
-            l.shape().clone(),
-        ))
+        let x = contiguous_f32(s, l, "fused-softmax")?;
+        let out = softmax_values(x, l.shape().dims(), None, self.scale, "fused-softmax")?;
+        Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -302,12 +249,16 @@ impl CustomOp2 for ScaledSoftmax {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, "fused-masked-softmax")?;
-        let m = slice(s2, l2, "fused-masked-softmax")?;
-        Ok((
-            CpuStorage::F32(self.forward(x, l1.shape(), Some(m))?),
-            l1.shape().clone(),
-        ))
+        let x = contiguous_f32(s1, l1, "fused-masked-softmax")?;
+        let m = contiguous_f32(s2, l2, "fused-masked-softmax")?;
+        let out = softmax_values(
+            x,
+            l1.shape().dims(),
+            Some(m),
+            self.scale,
+            "fused-masked-softmax",
+        )?;
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
     /// The mask is a constant: no gradient for it.
@@ -345,7 +296,7 @@ impl CustomOp1 for LogSoftmax {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, self.name())?;
+        let x = contiguous_f32(s, l, self.name())?;
         let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(n)

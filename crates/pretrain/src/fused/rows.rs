@@ -2,7 +2,6 @@
 //! AVX2 + FMA ([`pytorrent_model::dispatched!`]); both builds give the same bits.
 
 use pytorrent_model::dispatched;
-pub use pytorrent_model::simd::{bias_act, softmax};
 use pytorrent_model::simd::{exp, gelu_grad, lane_max, lane_sum};
 
 dispatched! {
