@@ -46,7 +46,7 @@ pub fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&
 /// when `gelu` is set, in one parallel pass; `what` names the op in the error.
 pub fn bias_act_values(x: &[f32], bias: &[f32], gelu: bool, what: &str) -> Result<Vec<f32>> {
     let m = bias.len();
-    if m == 0 || x.len() % m != 0 {
+    if m == 0 || !x.len().is_multiple_of(m) {
         candle_core::bail!("{what}: bias of {m} for {} values", x.len());
     }
     let mut out = vec![0f32; x.len()];
